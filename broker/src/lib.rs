@@ -1,0 +1,5 @@
+//! runnel-broker: a Kafka-wire-compatible broker.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the layer map.
+
+pub mod metadata;

@@ -1,0 +1,277 @@
+//! The cluster image: the in-memory result of applying every committed
+//! metadata record. Request handlers read it; only the quorum's state machine
+//! writes it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::record::{Endpoint, MetadataRecord, PartitionAssignment};
+
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerImage {
+    /// The node id.
+    pub node_id: i32,
+    /// The incarnation that registered last.
+    pub incarnation_id: Uuid,
+    /// Advertised endpoints.
+    pub endpoints: Vec<Endpoint>,
+    /// Rack, if configured.
+    pub rack: Option<String>,
+}
+
+/// One partition's replica state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionImage {
+    /// Replica broker ids; the first is the preferred leader.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// The current leader, or -1.
+    pub leader: i32,
+    /// Bumped on every leader change.
+    pub leader_epoch: i32,
+    /// Bumped on every change to this partition.
+    pub partition_epoch: i32,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicImage {
+    /// The topic name.
+    pub name: String,
+    /// The topic id.
+    pub topic_id: Uuid,
+    /// Partitions, indexed by partition number.
+    pub partitions: Vec<PartitionImage>,
+    /// Topic-level config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The whole cluster's metadata, as of `last_applied`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterImage {
+    /// The raft log index of the last applied record (0 when empty).
+    pub last_applied: u64,
+    /// The current quorum leader (the active controller), if known.
+    pub controller_id: Option<i32>,
+    /// Registered brokers by node id.
+    pub brokers: BTreeMap<i32, BrokerImage>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicImage>,
+    /// Topic names by id.
+    pub topic_names: HashMap<Uuid, String>,
+    /// Cluster-wide dynamic broker config (the empty resource name).
+    pub cluster_configs: BTreeMap<String, String>,
+    /// Per-broker dynamic config overrides.
+    pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+}
+
+fn new_partition(a: &PartitionAssignment) -> PartitionImage {
+    PartitionImage {
+        leader: a.replicas.first().copied().unwrap_or(-1),
+        isr: a.replicas.clone(),
+        replicas: a.replicas.clone(),
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+fn apply_changes(map: &mut BTreeMap<String, String>, changes: &BTreeMap<String, Option<String>>) {
+    for (k, v) in changes {
+        match v {
+            Some(v) => {
+                map.insert(k.clone(), v.clone());
+            }
+            None => {
+                map.remove(k);
+            }
+        }
+    }
+}
+
+impl ClusterImage {
+    /// Looks a topic up by id.
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
+        self.topic_names.get(id).and_then(|n| self.topics.get(n))
+    }
+
+    /// Applies one committed record. Application is total and deterministic:
+    /// a record that no longer makes sense (say, for a topic deleted since it
+    /// was proposed) is ignored, never an error, so every node's image stays equal.
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::RegisterBroker {
+                node_id,
+                incarnation_id,
+                endpoints,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *node_id,
+                    BrokerImage {
+                        node_id: *node_id,
+                        incarnation_id: *incarnation_id,
+                        endpoints: endpoints.clone(),
+                        rack: rack.clone(),
+                    },
+                );
+            }
+            MetadataRecord::CreateTopic {
+                name,
+                topic_id,
+                partitions,
+                configs,
+            } => {
+                if self.topics.contains_key(name) || self.topic_names.contains_key(topic_id) {
+                    return;
+                }
+                let mut sorted = partitions.clone();
+                sorted.sort_by_key(|p| p.partition);
+                self.topic_names.insert(*topic_id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    TopicImage {
+                        name: name.clone(),
+                        topic_id: *topic_id,
+                        partitions: sorted.iter().map(new_partition).collect(),
+                        configs: configs.clone(),
+                    },
+                );
+            }
+            MetadataRecord::CreatePartitions {
+                topic_id,
+                partitions,
+            } => {
+                let Some(name) = self.topic_names.get(topic_id) else {
+                    return;
+                };
+                if let Some(t) = self.topics.get_mut(name) {
+                    let mut sorted = partitions.clone();
+                    sorted.sort_by_key(|p| p.partition);
+                    for p in &sorted {
+                        if p.partition as usize == t.partitions.len() {
+                            t.partitions.push(new_partition(p));
+                        }
+                    }
+                }
+            }
+            MetadataRecord::DeleteTopic { topic_id } => {
+                if let Some(name) = self.topic_names.remove(topic_id) {
+                    self.topics.remove(&name);
+                }
+            }
+            MetadataRecord::AlterTopicConfigs { topic_id, changes } => {
+                let Some(name) = self.topic_names.get(topic_id) else {
+                    return;
+                };
+                if let Some(t) = self.topics.get_mut(name) {
+                    apply_changes(&mut t.configs, changes);
+                }
+            }
+            MetadataRecord::AlterBrokerConfigs { node_id, changes } => match node_id {
+                None => apply_changes(&mut self.cluster_configs, changes),
+                Some(id) => {
+                    let m = self.broker_configs.entry(*id).or_default();
+                    apply_changes(m, changes);
+                    if m.is_empty() {
+                        self.broker_configs.remove(id);
+                    }
+                }
+            },
+            MetadataRecord::ChangePartition {
+                topic_id,
+                partition,
+                leader,
+                isr,
+                replicas,
+                bump_leader_epoch,
+            } => {
+                let Some(name) = self.topic_names.get(topic_id) else {
+                    return;
+                };
+                let Some(t) = self.topics.get_mut(name) else {
+                    return;
+                };
+                let Some(p) = usize::try_from(*partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get_mut(i))
+                else {
+                    return;
+                };
+                if *bump_leader_epoch || p.leader != *leader {
+                    p.leader_epoch += 1;
+                }
+                p.leader = *leader;
+                p.isr = isr.clone();
+                if let Some(r) = replicas {
+                    p.replicas = r.clone();
+                }
+                p.partition_epoch += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(name: &str, id: Uuid, n: i32) -> MetadataRecord {
+        MetadataRecord::CreateTopic {
+            name: name.into(),
+            topic_id: id,
+            partitions: (0..n)
+                .map(|p| PartitionAssignment {
+                    partition: p,
+                    replicas: vec![1],
+                })
+                .collect(),
+            configs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn create_extend_alter_delete() {
+        let mut img = ClusterImage::default();
+        let id = Uuid::new_v4();
+        img.apply(&create("t", id, 2));
+        // A duplicate name is ignored, deterministically.
+        img.apply(&create("t", Uuid::new_v4(), 5));
+        assert_eq!(img.topics["t"].partitions.len(), 2);
+        img.apply(&MetadataRecord::CreatePartitions {
+            topic_id: id,
+            partitions: vec![PartitionAssignment {
+                partition: 2,
+                replicas: vec![1],
+            }],
+        });
+        assert_eq!(img.topics["t"].partitions.len(), 3);
+        let mut ch = BTreeMap::new();
+        ch.insert("retention.ms".to_string(), Some("1000".to_string()));
+        img.apply(&MetadataRecord::AlterTopicConfigs {
+            topic_id: id,
+            changes: ch.clone(),
+        });
+        assert_eq!(img.topics["t"].configs["retention.ms"], "1000");
+        ch.insert("retention.ms".to_string(), None);
+        img.apply(&MetadataRecord::AlterTopicConfigs {
+            topic_id: id,
+            changes: ch,
+        });
+        assert!(img.topics["t"].configs.is_empty());
+        img.apply(&MetadataRecord::ChangePartition {
+            topic_id: id,
+            partition: 0,
+            leader: 1,
+            isr: vec![1],
+            replicas: None,
+            bump_leader_epoch: true,
+        });
+        assert_eq!(img.topics["t"].partitions[0].leader_epoch, 1);
+        img.apply(&MetadataRecord::DeleteTopic { topic_id: id });
+        assert!(img.topics.is_empty() && img.topic_names.is_empty());
+    }
+}

@@ -1,0 +1,10 @@
+//! Cluster metadata: the records, the cluster image they build, and the
+//! openraft quorum that orders and persists them.
+
+mod image;
+pub mod quorum;
+mod record;
+
+pub use image::{BrokerImage, ClusterImage, PartitionImage, TopicImage};
+pub use quorum::{MetadataError, MetadataQuorum};
+pub use record::{Endpoint, MetadataRecord, PartitionAssignment};
