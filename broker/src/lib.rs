@@ -2,4 +2,5 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the layer map.
 
+pub mod config;
 pub mod metadata;

@@ -30,7 +30,11 @@ pub struct MetadataQuorum {
 
 impl MetadataQuorum {
     /// Opens (creating on first start) the quorum whose state lives in `dir`.
-    pub async fn open(_dir: &Path, _node_id: i32, _voters: Vec<(i32, String)>) -> Result<Self, MetadataError> {
+    pub async fn open(
+        _dir: &Path,
+        _node_id: i32,
+        _voters: Vec<(i32, String)>,
+    ) -> Result<Self, MetadataError> {
         let (tx, _) = watch::channel(Arc::new(ClusterImage::default()));
         Ok(Self { tx })
     }
