@@ -1,0 +1,462 @@
+//! The controller: validates admin changes against the cluster image and
+//! commits them as metadata records through the quorum. Changes are
+//! serialized by one lock, as KRaft's controller serializes its event queue.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::config::defs::{broker_def, topic_def, validate};
+use crate::config::BrokerConfig;
+use crate::error::ApiError;
+use crate::metadata::{
+    ClusterImage, MetadataError, MetadataQuorum, MetadataRecord, PartitionAssignment,
+};
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partition count, or -1 for the broker default.
+    pub num_partitions: i32,
+    /// Replication factor, or -1 for the broker default.
+    pub replication_factor: i16,
+    /// Explicit assignments (partition → replicas), if any.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The metadata serving a created topic's response.
+#[derive(Debug, Clone)]
+pub struct CreatedTopic {
+    /// The new topic id.
+    pub topic_id: Uuid,
+    /// Partition count.
+    pub num_partitions: i32,
+    /// Replication factor.
+    pub replication_factor: i16,
+}
+
+/// Validates and commits metadata changes.
+pub struct Controller {
+    quorum: MetadataQuorum,
+    config: BrokerConfig,
+    lock: Mutex<()>,
+}
+
+fn quorum_error(e: MetadataError) -> ApiError {
+    match e {
+        MetadataError::NotController => ApiError::new(ResponseError::NotController, e.to_string()),
+        other => {
+            tracing::error!(error = %other, "metadata commit failed");
+            ApiError::new(ResponseError::UnknownServerError, other.to_string())
+        }
+    }
+}
+
+/// Kafka's topic name rules.
+pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+    let bad = |m: String| Err(ApiError::new(ResponseError::InvalidTopicException, m));
+    if name.is_empty() {
+        return bad("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return bad("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > 249 {
+        return bad(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return bad(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates topic config overrides.
+pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (k, v) in configs {
+        let Some(d) = topic_def(k) else {
+            return Err(ApiError::new(
+                ResponseError::InvalidConfig,
+                format!("Unknown topic config name: {k}"),
+            ));
+        };
+        validate(k, d.ty, d.validator, v)
+            .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+    }
+    Ok(())
+}
+
+impl Controller {
+    /// Creates the controller over the quorum.
+    pub fn new(quorum: MetadataQuorum, config: BrokerConfig) -> Self {
+        Self {
+            quorum,
+            config,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The quorum.
+    pub fn quorum(&self) -> &MetadataQuorum {
+        &self.quorum
+    }
+
+    async fn commit(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
+        self.quorum.propose(records).await.map_err(quorum_error)
+    }
+
+    /// Registers this broker's endpoints.
+    pub async fn register_broker(&self, record: MetadataRecord) -> Result<(), ApiError> {
+        let _g = self.lock.lock().await;
+        self.commit(vec![record]).await
+    }
+
+    fn assign(
+        &self,
+        image: &ClusterImage,
+        first: i32,
+        count: i32,
+        rf: i16,
+    ) -> Result<Vec<PartitionAssignment>, ApiError> {
+        let brokers: Vec<i32> = image.brokers.keys().copied().collect();
+        if rf < 1 {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                "Replication factor must be larger than 0, or -1 to use the default value.",
+            ));
+        }
+        if brokers.len() < rf as usize {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.",
+                    brokers.len()
+                ),
+            ));
+        }
+        Ok((first..first + count)
+            .map(|p| PartitionAssignment {
+                partition: p,
+                replicas: (0..rf as usize)
+                    .map(|r| brokers[(p as usize + r) % brokers.len()])
+                    .collect(),
+            })
+            .collect())
+    }
+
+    fn plan_topic(
+        &self,
+        image: &ClusterImage,
+        t: &NewTopic,
+    ) -> Result<(MetadataRecord, CreatedTopic), ApiError> {
+        validate_topic_name(&t.name)?;
+        if image.topics.contains_key(&t.name) {
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", t.name),
+            ));
+        }
+        validate_topic_configs(&t.configs)?;
+        let assignments = if !t.assignments.is_empty() {
+            if t.num_partitions != -1 || t.replication_factor != -1 {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+                ));
+            }
+            let mut a: Vec<PartitionAssignment> = t
+                .assignments
+                .iter()
+                .map(|(p, r)| PartitionAssignment {
+                    partition: *p,
+                    replicas: r.clone(),
+                })
+                .collect();
+            a.sort_by_key(|x| x.partition);
+            for (i, x) in a.iter().enumerate() {
+                if x.partition != i as i32 {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        "Partitions should be consecutive, starting at 0.",
+                    ));
+                }
+                if x.replicas.is_empty() {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        "A partition needs at least one replica.",
+                    ));
+                }
+                let mut seen = x.replicas.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                if seen.len() != x.replicas.len() {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!(
+                            "Duplicate brokers not allowed in replica assignment: {:?}",
+                            x.replicas
+                        ),
+                    ));
+                }
+                if let Some(b) = x.replicas.iter().find(|b| !image.brokers.contains_key(b)) {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!("The manual partition assignment includes broker {b}, but no such broker is registered."),
+                    ));
+                }
+            }
+            a
+        } else {
+            let n = if t.num_partitions == -1 {
+                self.config.get_i64("num.partitions", 1) as i32
+            } else {
+                t.num_partitions
+            };
+            if n < 1 {
+                return Err(ApiError::new(
+                    ResponseError::InvalidPartitions,
+                    "Number of partitions was set to an invalid non-positive value.",
+                ));
+            }
+            let rf = if t.replication_factor == -1 {
+                self.config.get_i64("default.replication.factor", 1) as i16
+            } else {
+                t.replication_factor
+            };
+            self.assign(image, 0, n, rf)?
+        };
+        let topic_id = Uuid::new_v4();
+        let created = CreatedTopic {
+            topic_id,
+            num_partitions: assignments.len() as i32,
+            replication_factor: assignments
+                .first()
+                .map(|a| a.replicas.len() as i16)
+                .unwrap_or(0),
+        };
+        Ok((
+            MetadataRecord::CreateTopic {
+                name: t.name.clone(),
+                topic_id,
+                partitions: assignments,
+                configs: t.configs.clone(),
+            },
+            created,
+        ))
+    }
+
+    /// Creates topics. Each result is independent, as in Kafka.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<CreatedTopic, ApiError>> {
+        let _g = self.lock.lock().await;
+        let image = self.quorum.image();
+        let mut out = Vec::with_capacity(topics.len());
+        for t in &topics {
+            if topics.iter().filter(|o| o.name == t.name).count() > 1 {
+                out.push(Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!(
+                        "Create topics request from client contains multiple entries for topic {}",
+                        t.name
+                    ),
+                )));
+                continue;
+            }
+            match self.plan_topic(&image, t) {
+                Err(e) => out.push(Err(e)),
+                Ok((_, created)) if validate_only => out.push(Ok(created)),
+                Ok((record, created)) => {
+                    out.push(self.commit(vec![record]).await.map(|()| created))
+                }
+            }
+        }
+        out
+    }
+
+    /// Deletes a topic by id.
+    pub async fn delete_topic(&self, topic_id: Uuid) -> Result<(), ApiError> {
+        let _g = self.lock.lock().await;
+        if self.quorum.image().topic_by_id(&topic_id).is_none() {
+            return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
+        }
+        self.commit(vec![MetadataRecord::DeleteTopic { topic_id }])
+            .await
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let _g = self.lock.lock().await;
+        let image = self.quorum.image();
+        let Some(t) = image.topics.get(name) else {
+            return Err(ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("The topic '{name}' does not exist."),
+            ));
+        };
+        let current = t.partitions.len() as i32;
+        if count < current {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("The topic {name} currently has {current} partition(s); {count} would not be an increase."),
+            ));
+        }
+        if count == current {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("Topic already has {current} partition(s)."),
+            ));
+        }
+        let rf = t
+            .partitions
+            .first()
+            .map(|p| p.replicas.len() as i16)
+            .unwrap_or(1);
+        let new = match assignments {
+            Some(a) => {
+                if a.len() as i32 != count - current {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!("Attempted to add {} additional partition(s), but only {} assignment(s) were specified.", count - current, a.len()),
+                    ));
+                }
+                for r in &a {
+                    if let Some(b) = r.iter().find(|b| !image.brokers.contains_key(b)) {
+                        return Err(ApiError::new(
+                            ResponseError::InvalidReplicaAssignment,
+                            format!("The manual partition assignment includes broker {b}, but no such broker is registered."),
+                        ));
+                    }
+                }
+                a.into_iter()
+                    .enumerate()
+                    .map(|(i, replicas)| PartitionAssignment {
+                        partition: current + i as i32,
+                        replicas,
+                    })
+                    .collect()
+            }
+            None => self.assign(&image, current, count - current, rf)?,
+        };
+        if validate_only {
+            return Ok(());
+        }
+        self.commit(vec![MetadataRecord::CreatePartitions {
+            topic_id: t.topic_id,
+            partitions: new,
+        }])
+        .await
+    }
+
+    /// Changes topic config overrides (`None` removes). With `replace`, every
+    /// other override is removed (legacy AlterConfigs).
+    pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: BTreeMap<String, Option<String>>,
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let _g = self.lock.lock().await;
+        let image = self.quorum.image();
+        let Some(t) = image.topics.get(name) else {
+            return Err(ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("The topic '{name}' does not exist."),
+            ));
+        };
+        let mut all = changes;
+        if replace {
+            for k in t.configs.keys() {
+                all.entry(k.clone()).or_insert(None);
+            }
+        }
+        let set: BTreeMap<String, String> = all
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        validate_topic_configs(&set)?;
+        if let Some(k) = all.keys().find(|k| topic_def(k).is_none()) {
+            return Err(ApiError::new(
+                ResponseError::InvalidConfig,
+                format!("Unknown topic config name: {k}"),
+            ));
+        }
+        if validate_only || all.is_empty() {
+            return Ok(());
+        }
+        self.commit(vec![MetadataRecord::AlterTopicConfigs {
+            topic_id: t.topic_id,
+            changes: all,
+        }])
+        .await
+    }
+
+    /// Changes dynamic broker config (`node_id` `None`: the cluster default).
+    pub async fn alter_broker_configs(
+        &self,
+        node_id: Option<i32>,
+        changes: BTreeMap<String, Option<String>>,
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let _g = self.lock.lock().await;
+        let image = self.quorum.image();
+        let mut all = changes;
+        if replace {
+            let current = match node_id {
+                None => Some(&image.cluster_configs),
+                Some(id) => image.broker_configs.get(&id),
+            };
+            for k in current.into_iter().flat_map(|m| m.keys()) {
+                all.entry(k.clone()).or_insert(None);
+            }
+        }
+        for (k, v) in &all {
+            let Some(d) = broker_def(k) else {
+                return Err(ApiError::new(
+                    ResponseError::InvalidConfig,
+                    format!("Unknown broker config name: {k}"),
+                ));
+            };
+            if !d.dynamic {
+                return Err(ApiError::new(
+                    ResponseError::InvalidConfig,
+                    format!("Cannot update these configs dynamically: Set({k})"),
+                ));
+            }
+            if let Some(v) = v {
+                validate(k, d.ty, d.validator, v)
+                    .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+            }
+        }
+        if validate_only || all.is_empty() {
+            return Ok(());
+        }
+        self.commit(vec![MetadataRecord::AlterBrokerConfigs {
+            node_id,
+            changes: all,
+        }])
+        .await
+    }
+}

@@ -1,0 +1,48 @@
+//! The log layer: segments, sparse indexes, recovery, retention.
+//!
+//! The on-disk layout is Kafka's: one `topic-partition` directory per
+//! partition, segments named by their 20-digit base offset with `.log`,
+//! `.index` and `.timeindex` files, and a `leader-epoch-checkpoint`.
+
+pub mod epoch_cache;
+mod index;
+mod manager;
+mod partition_log;
+mod segment;
+
+pub use manager::{LogManager, TopicPartition};
+pub use partition_log::{AppendInfo, Log, ReadSlice};
+
+use crate::protocol::batch::BatchError;
+
+/// Log errors.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Disk I/O failed (KAFKA_STORAGE_ERROR).
+    #[error("log I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The batch was rejected.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// The requested offset is outside the log (OFFSET_OUT_OF_RANGE).
+    #[error("offset {offset} is out of range [{start}, {end}]")]
+    OffsetOutOfRange {
+        /// Requested.
+        offset: i64,
+        /// Log start offset.
+        start: i64,
+        /// Log end offset.
+        end: i64,
+    },
+}
+
+impl LogError {
+    /// The Kafka error code.
+    pub fn code(&self) -> i16 {
+        match self {
+            LogError::Io(_) => 56,
+            LogError::Batch(b) => b.code(),
+            LogError::OffsetOutOfRange { .. } => 1,
+        }
+    }
+}

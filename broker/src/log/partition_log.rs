@@ -1,0 +1,519 @@
+//! A partition's log: an ordered set of segments with a log start offset,
+//! a log end offset, a leader-epoch cache, retention and flushing.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::epoch_cache::LeaderEpochCache;
+use super::segment::{file_stem, Segment};
+use super::LogError;
+use crate::config::LogConfig;
+use crate::protocol::batch::{split_batches, stamp, validate_produced, BatchHeader};
+
+/// What an append assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended.
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// The LogAppendTime stamped, or -1 for CreateTime topics.
+    pub log_append_time: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// A planned read: bytes `[position, position + len)` of `file`.
+#[derive(Debug, Clone)]
+pub struct ReadSlice {
+    /// The segment file.
+    pub file: Arc<File>,
+    /// Start position.
+    pub position: u64,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl ReadSlice {
+    /// Performs the read.
+    pub fn read(&self) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; self.len];
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(buf)
+    }
+}
+
+/// One partition's log.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    epochs: LeaderEpochCache,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+    /// Offset up to which the log is known flushed to disk.
+    pub recovery_point: i64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`. `clean` says the previous
+    /// shutdown was clean; otherwise the active segment is fully recovered.
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        log_start_offset: Option<i64>,
+        clean: bool,
+    ) -> Result<Self, LogError> {
+        std::fs::create_dir_all(dir)?;
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(stem) = name.strip_suffix(".log") {
+                if stem.len() == 20 {
+                    if let Ok(b) = stem.parse::<i64>() {
+                        bases.push(b);
+                    }
+                }
+            }
+            if name.ends_with(".deleted") || name.ends_with(".cleaned") || name.ends_with(".swap") {
+                let _ = std::fs::remove_file(dir.join(name.as_ref()));
+            }
+        }
+        bases.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let last = bases.last().copied();
+        for b in bases {
+            let recover = !clean && Some(b) == last;
+            let seg = Segment::open(dir, b, recover, config.index_interval_bytes)?;
+            segments.insert(b, seg);
+        }
+        // Drop empty non-active segments left by a crash mid-roll.
+        let mut epochs = LeaderEpochCache::open(dir)?;
+        if segments.is_empty() {
+            let start = log_start_offset.unwrap_or(0);
+            segments.insert(start, Segment::create(dir, start, now_ms())?);
+        }
+        let first_base = *segments.keys().next().unwrap_or(&0);
+        let end = segments
+            .values()
+            .next_back()
+            .map(|s| s.next_offset)
+            .unwrap_or(0);
+        let log_start_offset = log_start_offset
+            .unwrap_or(first_base)
+            .clamp(first_base, end.max(first_base));
+        epochs.truncate_from_end(end)?;
+        let log = Self {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            epochs,
+            unflushed_messages: 0,
+            last_flush_ms: now_ms(),
+            recovery_point: end,
+        };
+        info!(dir = %dir.display(), log_start_offset, log_end_offset = end, segments = log.segments.len(), "loaded log");
+        Ok(log)
+    }
+
+    fn active(&self) -> &Segment {
+        // A log always has at least one segment.
+        self.segments
+            .values()
+            .next_back()
+            .expect("log has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("log has an active segment")
+    }
+
+    /// The log end offset (next offset to assign).
+    pub fn end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// The log start offset.
+    pub fn start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Total bytes on disk across segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(Segment::size).sum()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replaces the config (dynamic topic config change).
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// Validates, stamps and appends the record batches of one produce
+    /// request for this partition, as leader in `leader_epoch`.
+    pub fn append_as_leader(
+        &mut self,
+        records: &mut [u8],
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        let batches = split_batches(records)?;
+        if batches.is_empty() {
+            return Err(LogError::Batch(
+                crate::protocol::batch::BatchError::Invalid(
+                    "the produce request holds no record batch".into(),
+                ),
+            ));
+        }
+        for (h, range) in &batches {
+            validate_produced(&records[range.clone()], h, self.config.max_message_bytes)?;
+        }
+        let now = now_ms();
+        if !self.config.log_append_time {
+            for (h, _) in &batches {
+                if h.max_timestamp >= 0 {
+                    let skew_before = now - h.max_timestamp;
+                    let skew_after = h.max_timestamp - now;
+                    if skew_before > self.config.timestamp_before_max_ms
+                        || skew_after > self.config.timestamp_after_max_ms
+                    {
+                        return Err(LogError::Batch(crate::protocol::batch::BatchError::Invalid(format!(
+                            "timestamp {} of a record is out of range (message.timestamp.before/after.max.ms)",
+                            h.max_timestamp
+                        ))));
+                    }
+                }
+            }
+        }
+        let append_time = self.config.log_append_time.then_some(now);
+        let mut next = self.end_offset();
+        let base = next;
+        for (h, range) in &batches {
+            let bytes = &mut records[range.clone()];
+            stamp(bytes, next, leader_epoch, append_time);
+            let stamped = BatchHeader::parse(bytes)?;
+            self.maybe_roll(bytes.len() as u64, stamped.max_timestamp, now)?;
+            self.epochs.assign(leader_epoch, next)?;
+            let interval = self.config.index_interval_bytes;
+            self.active_mut().append(bytes, &stamped, interval)?;
+            next = stamped.last_offset() + 1;
+            self.unflushed_messages += i64::from(h.records_count);
+        }
+        self.maybe_flush(now)?;
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: next - 1,
+            log_append_time: append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    fn maybe_roll(&mut self, incoming: u64, _max_ts: i64, now: i64) -> Result<(), LogError> {
+        let cfg = &self.config;
+        let seg = self.active();
+        let full = seg.size() > 0 && seg.size() + incoming > cfg.segment_bytes;
+        let aged = seg.size() > 0
+            && now - seg.created_ms > cfg.segment_ms.saturating_sub(cfg.segment_jitter_ms.max(0));
+        let index_full = seg.index_full(cfg.segment_index_bytes);
+        if full || aged || index_full {
+            self.roll(now)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new active segment at the log end offset.
+    pub fn roll(&mut self, now: i64) -> Result<(), LogError> {
+        let end = self.end_offset();
+        if self.active().base_offset == end {
+            return Ok(());
+        }
+        // The finished segment is flushed, so a crash can only ever tear the active one.
+        self.active().flush()?;
+        self.recovery_point = end;
+        let seg = Segment::create(&self.dir, end, now)?;
+        self.segments.insert(end, seg);
+        Ok(())
+    }
+
+    /// Rolls the active segment if it is older than `segment.ms`.
+    pub fn roll_if_aged(&mut self, now: i64) -> Result<(), LogError> {
+        let seg = self.active();
+        if seg.size() > 0 && now - seg.created_ms > self.config.segment_ms {
+            self.roll(now)?;
+        }
+        Ok(())
+    }
+
+    fn maybe_flush(&mut self, now: i64) -> Result<(), LogError> {
+        if self.unflushed_messages >= self.config.flush_messages
+            || (self.config.flush_ms != i64::MAX
+                && now - self.last_flush_ms >= self.config.flush_ms)
+        {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the active segment (older ones were flushed when rolled).
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        self.active().flush()?;
+        self.unflushed_messages = 0;
+        self.last_flush_ms = now_ms();
+        self.recovery_point = self.end_offset();
+        Ok(())
+    }
+
+    /// Plans a read starting at `offset`, of at most `max_bytes` (but at
+    /// least one whole batch when `min_one` is set), below `max_offset`.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<Option<ReadSlice>, LogError> {
+        let end = self.end_offset();
+        if offset < self.log_start_offset || offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end,
+            });
+        }
+        if offset >= max_offset {
+            return Ok(None);
+        }
+        for (_, seg) in self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .into_iter()
+            .chain(self.segments.range(offset + 1..))
+        {
+            let Some(loc) = seg.locate(offset)? else {
+                continue;
+            };
+            let mut pos = loc.position;
+            let mut len: usize = 0;
+            while let Some(h) = seg.header_at(pos)? {
+                if h.base_offset >= max_offset {
+                    break;
+                }
+                let size = h.total_size();
+                if pos + size as u64 > seg.size() {
+                    break;
+                }
+                if len + size > max_bytes && !(min_one && len == 0) {
+                    break;
+                }
+                len += size;
+                pos += size as u64;
+                if len >= max_bytes {
+                    break;
+                }
+            }
+            if len == 0 {
+                return Ok(None);
+            }
+            return Ok(Some(ReadSlice {
+                file: seg.file(),
+                position: loc.position,
+                len,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The offset of the first batch whose max timestamp is `>= ts`, with
+    /// that timestamp and the batch's leader epoch.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64, i32)>, LogError> {
+        for seg in self.segments.values() {
+            if seg.max_timestamp.0 < ts {
+                continue;
+            }
+            if let Some(l) = seg.locate_timestamp(ts)? {
+                let off = l.header.base_offset.max(self.log_start_offset);
+                return Ok(Some((
+                    off,
+                    l.header.max_timestamp,
+                    l.header.partition_leader_epoch,
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.segments
+            .values()
+            .map(|s| s.max_timestamp)
+            .filter(|(ts, _)| *ts >= 0)
+            .fold(None, |acc: Option<(i64, i64)>, x| match acc {
+                Some(a) if a.0 >= x.0 => Some(a),
+                _ => Some(x),
+            })
+            .map(|(ts, off)| (off, ts))
+    }
+
+    /// The leader epoch of the batch containing `offset` (from the epoch cache).
+    pub fn epoch_for_offset(&self, offset: i64) -> i32 {
+        self.epochs.epoch_for(offset)
+    }
+
+    /// The latest leader epoch recorded.
+    pub fn latest_epoch(&self) -> i32 {
+        self.epochs.latest().unwrap_or(-1)
+    }
+
+    /// Advances the log start offset (DeleteRecords), deleting segments that
+    /// fall wholly below it.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        let end = self.end_offset();
+        if offset > end || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end,
+            });
+        }
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            self.delete_segments_below_start()?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    fn delete_segments_below_start(&mut self) -> Result<(), LogError> {
+        let active_base = self.active().base_offset;
+        let doomed: Vec<i64> = self
+            .segments
+            .iter()
+            .filter(|(b, s)| **b != active_base && s.next_offset <= self.log_start_offset)
+            .map(|(b, _)| *b)
+            .collect();
+        for b in doomed {
+            if let Some(seg) = self.segments.remove(&b) {
+                seg.delete()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies time and size retention (cleanup.policy=delete). Returns the
+    /// number of segments deleted.
+    pub fn apply_retention(&mut self, now: i64) -> Result<usize, LogError> {
+        if !self.config.delete {
+            return Ok(0);
+        }
+        let mut doomed = Vec::new();
+        let retention_ms = self.config.retention_ms;
+        if retention_ms >= 0 {
+            for (b, s) in &self.segments {
+                let newest = if s.max_timestamp.0 >= 0 {
+                    s.max_timestamp.0
+                } else {
+                    s.created_ms
+                };
+                if s.size() > 0 && now - newest > retention_ms {
+                    doomed.push(*b);
+                } else {
+                    break;
+                }
+            }
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
+            for (b, s) in &self.segments {
+                if excess <= 0 {
+                    break;
+                }
+                if s.size() as i64 <= excess || doomed.contains(b) {
+                    excess -= s.size() as i64;
+                    if !doomed.contains(b) {
+                        doomed.push(*b);
+                    }
+                } else {
+                    break;
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        // Kafka rolls an expired active segment so that it too can go.
+        if doomed.contains(&self.active().base_offset) {
+            self.roll(now)?;
+        }
+        let n = doomed.len();
+        for b in doomed {
+            if let Some(seg) = self.segments.remove(&b) {
+                let next = seg.next_offset;
+                info!(dir = %self.dir.display(), segment = %file_stem(b), "deleting segment by retention");
+                seg.delete()?;
+                self.log_start_offset = self.log_start_offset.max(next);
+            }
+        }
+        if self.segments.is_empty() {
+            let start = self.log_start_offset;
+            self.segments
+                .insert(start, Segment::create(&self.dir, start, now)?);
+        }
+        Ok(n)
+    }
+
+    /// Calls `f` with every batch header in the log, in offset order.
+    pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> Result<(), LogError> {
+        for seg in self.segments.values() {
+            seg.for_each_header(f)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes the log.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.flush()
+    }
+
+    /// Deletes the log's directory and everything in it.
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => {
+                warn!(dir = %dir.display(), error = %e, "cannot delete log directory");
+                Err(e.into())
+            }
+        }
+    }
+}

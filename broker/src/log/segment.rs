@@ -1,0 +1,320 @@
+//! One log segment: `<base>.log` with its `.index` and `.timeindex`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::index::{OffsetIndex, TimeIndex};
+use crate::protocol::batch::{check_crc, BatchHeader, HEADER_LEN};
+
+/// Formats a base offset as Kafka's 20-digit file name stem.
+pub fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// One segment of a partition log.
+#[derive(Debug)]
+pub struct Segment {
+    /// The first offset this segment may hold.
+    pub base_offset: i64,
+    file: Arc<File>,
+    path: PathBuf,
+    size: u64,
+    index: OffsetIndex,
+    time_index: TimeIndex,
+    bytes_since_index: u64,
+    /// Largest timestamp appended so far, and the offset it came with.
+    pub max_timestamp: (i64, i64),
+    /// Offset after the last batch in this segment.
+    pub next_offset: i64,
+    /// Wall-clock time of the first append (for `segment.ms`).
+    pub created_ms: i64,
+}
+
+/// A batch found by scanning a segment.
+#[derive(Debug, Clone, Copy)]
+pub struct Located {
+    /// Position of the batch in the file.
+    pub position: u64,
+    /// Its header.
+    pub header: BatchHeader,
+}
+
+impl Segment {
+    fn paths(dir: &Path, base: i64) -> (PathBuf, PathBuf, PathBuf) {
+        let stem = file_stem(base);
+        (
+            dir.join(format!("{stem}.log")),
+            dir.join(format!("{stem}.index")),
+            dir.join(format!("{stem}.timeindex")),
+        )
+    }
+
+    /// Creates a new, empty segment.
+    pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
+        let (log, idx, tidx) = Self::paths(dir, base_offset);
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&log)?;
+        file.set_len(0)?;
+        let (mut index, _) = OffsetIndex::open(&idx, false)?;
+        index.clear()?;
+        let (mut time_index, _) = TimeIndex::open(&tidx, false)?;
+        time_index.clear()?;
+        Ok(Self {
+            base_offset,
+            file: Arc::new(file),
+            path: log,
+            size: 0,
+            index,
+            time_index,
+            bytes_since_index: 0,
+            max_timestamp: (-1, -1),
+            next_offset: base_offset,
+            created_ms: now_ms,
+        })
+    }
+
+    /// Opens an existing segment. With `recover`, every batch is read and
+    /// CRC-checked, the indexes are rebuilt, and the file is truncated after
+    /// the last whole valid batch. Without it, the indexes are trusted when
+    /// well-formed (and rebuilt otherwise); the last batch is still located.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        recover: bool,
+        index_interval: u64,
+    ) -> io::Result<Self> {
+        let (log, idx, tidx) = Self::paths(dir, base_offset);
+        let file = OpenOptions::new().read(true).append(true).open(&log)?;
+        let size = file.metadata()?.len();
+        let (index, idx_ok) = OffsetIndex::open(&idx, !recover)?;
+        let (time_index, tidx_ok) = TimeIndex::open(&tidx, !recover)?;
+        let created_ms = file
+            .metadata()?
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut seg = Self {
+            base_offset,
+            file: Arc::new(file),
+            path: log,
+            size,
+            index,
+            time_index,
+            bytes_since_index: 0,
+            max_timestamp: (-1, -1),
+            next_offset: base_offset,
+            created_ms,
+        };
+        if recover || !idx_ok || !tidx_ok {
+            seg.rebuild(index_interval)?;
+        } else {
+            seg.load_tail()?;
+        }
+        Ok(seg)
+    }
+
+    /// Scans from the last index entry to find the end of the log and the
+    /// largest timestamp.
+    fn load_tail(&mut self) -> io::Result<()> {
+        let start = self.index.last().map(|(_, p)| u64::from(p)).unwrap_or(0);
+        if let Some((ts, rel)) = self.time_index.last() {
+            self.max_timestamp = (ts, self.base_offset + rel as i64);
+        }
+        let mut pos = start;
+        while let Some(h) = self.header_at(pos)? {
+            let end = pos + h.total_size() as u64;
+            if end > self.size {
+                break;
+            }
+            if h.max_timestamp > self.max_timestamp.0 {
+                self.max_timestamp = (h.max_timestamp, h.last_offset());
+            }
+            self.next_offset = h.last_offset() + 1;
+            pos = end;
+        }
+        if pos != self.size {
+            // The tail is not whole: fall back to a full recovery.
+            warn!(segment = %self.path.display(), "segment tail is inconsistent with its index; recovering");
+            return self.rebuild(4096);
+        }
+        Ok(())
+    }
+
+    /// Full recovery: validates every batch, rebuilds both indexes and cuts
+    /// a torn or corrupt tail.
+    fn rebuild(&mut self, index_interval: u64) -> io::Result<()> {
+        self.index.clear()?;
+        self.time_index.clear()?;
+        self.bytes_since_index = 0;
+        self.max_timestamp = (-1, -1);
+        self.next_offset = self.base_offset;
+        let mut pos = 0u64;
+        let mut buf = Vec::new();
+        loop {
+            let Some(h) = self.header_at(pos)? else { break };
+            let len = h.total_size() as u64;
+            if h.magic != 2 || (h.batch_length as usize) < HEADER_LEN - 12 || pos + len > self.size
+            {
+                break;
+            }
+            buf.resize(len as usize, 0);
+            self.file.read_exact_at(&mut buf, pos)?;
+            if check_crc(&buf, &h).is_err() || h.base_offset < self.next_offset {
+                break;
+            }
+            self.index_batch(&h, pos, len, index_interval)?;
+            pos += len;
+        }
+        if pos < self.size {
+            warn!(
+                segment = %self.path.display(),
+                valid_bytes = pos,
+                file_bytes = self.size,
+                "truncating torn or corrupt tail of segment"
+            );
+            self.file.set_len(pos)?;
+            self.size = pos;
+        }
+        Ok(())
+    }
+
+    fn index_batch(
+        &mut self,
+        h: &BatchHeader,
+        pos: u64,
+        len: u64,
+        index_interval: u64,
+    ) -> io::Result<()> {
+        if self.bytes_since_index >= index_interval || self.index.is_empty() {
+            self.index
+                .append(h.last_offset() - self.base_offset, pos as u32)?;
+            self.bytes_since_index = 0;
+        }
+        self.bytes_since_index += len;
+        if h.max_timestamp > self.max_timestamp.0 {
+            self.max_timestamp = (h.max_timestamp, h.last_offset());
+            self.time_index
+                .append(h.max_timestamp, (h.last_offset() - self.base_offset) as u32)?;
+        }
+        self.next_offset = h.last_offset() + 1;
+        Ok(())
+    }
+
+    /// Reads the batch header at `pos`, or `None` at (or past) the end.
+    pub fn header_at(&self, pos: u64) -> io::Result<Option<BatchHeader>> {
+        if pos + HEADER_LEN as u64 > self.size {
+            return Ok(None);
+        }
+        let mut b = [0u8; HEADER_LEN];
+        self.file.read_exact_at(&mut b, pos)?;
+        Ok(BatchHeader::parse(&b).ok())
+    }
+
+    /// Appends one stamped batch.
+    pub fn append(&mut self, batch: &[u8], h: &BatchHeader, index_interval: u64) -> io::Result<()> {
+        let pos = self.size;
+        (&*self.file).write_all(batch)?;
+        self.size += batch.len() as u64;
+        self.index_batch(h, pos, batch.len() as u64, index_interval)
+    }
+
+    /// Finds the first batch whose last offset is `>= offset`.
+    pub fn locate(&self, offset: i64) -> io::Result<Option<Located>> {
+        let rel = offset - self.base_offset;
+        // Index entries map a batch's last offset to the batch's position, so
+        // the floor entry's batch ends at or before `offset`: scan from it.
+        let mut pos = match self.index.floor(rel) {
+            Some((_, p)) => u64::from(p),
+            None => 0,
+        };
+        while let Some(h) = self.header_at(pos)? {
+            if h.last_offset() >= offset {
+                return Ok(Some(Located {
+                    position: pos,
+                    header: h,
+                }));
+            }
+            pos += h.total_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Finds the first batch with a max timestamp `>= ts`.
+    pub fn locate_timestamp(&self, ts: i64) -> io::Result<Option<Located>> {
+        let start = match self.time_index.floor(ts - 1) {
+            Some((_, rel)) => self
+                .locate(self.base_offset + i64::from(rel))?
+                .map(|l| l.position),
+            None => Some(0),
+        };
+        let mut pos = start.unwrap_or(0);
+        while let Some(h) = self.header_at(pos)? {
+            if h.max_timestamp >= ts {
+                return Ok(Some(Located {
+                    position: pos,
+                    header: h,
+                }));
+            }
+            pos += h.total_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// The file, for reading outside the log lock.
+    pub fn file(&self) -> Arc<File> {
+        self.file.clone()
+    }
+
+    /// Current size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the offset index is full.
+    pub fn index_full(&self, max_bytes: u64) -> bool {
+        self.index.is_full(max_bytes) || self.time_index.is_full(max_bytes)
+    }
+
+    /// fsyncs the log and both indexes.
+    pub fn flush(&self) -> io::Result<()> {
+        self.file.sync_data()?;
+        self.index.flush()?;
+        self.time_index.flush()
+    }
+
+    /// Removes the segment's files.
+    pub fn delete(self) -> io::Result<()> {
+        let idx = self.index.path().to_path_buf();
+        let tidx = self.time_index.path().to_path_buf();
+        for p in [&self.path, &idx, &tidx] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Segment {
+    /// Calls `f` with every batch header in the segment, in order.
+    pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> io::Result<()> {
+        let mut pos = 0u64;
+        while let Some(h) = self.header_at(pos)? {
+            f(&h);
+            pos += h.total_size() as u64;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! The Kafka wire protocol: framing and record batches. No I/O.
+
+pub mod batch;

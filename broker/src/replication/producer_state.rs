@@ -1,0 +1,122 @@
+//! Idempotent producer state of one partition: the last batches of each
+//! producer id, for sequence checks and duplicate detection.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::protocol::batch::BatchHeader;
+
+/// How many recent batches per producer are remembered (Kafka's
+/// `max.in.flight.requests.per.connection` limit for idempotence).
+const MAX_CACHED: usize = 5;
+
+#[derive(Debug, Clone, Copy)]
+struct CachedBatch {
+    first_seq: i32,
+    last_seq: i32,
+    base_offset: i64,
+}
+
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<CachedBatch>,
+}
+
+/// The outcome of checking a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// Not idempotent, or the next expected batch: append it.
+    Append,
+    /// An exact retry of a batch already in the log at this base offset.
+    Duplicate(i64),
+    /// The epoch is older than the producer's current one (INVALID_PRODUCER_EPOCH).
+    StaleEpoch,
+    /// A gap or reordering (OUT_OF_ORDER_SEQUENCE_NUMBER).
+    OutOfOrder {
+        /// What was expected.
+        expected: i32,
+        /// What arrived.
+        got: i32,
+    },
+}
+
+/// Producer state of one partition.
+#[derive(Debug, Default)]
+pub struct ProducerStateManager {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+fn next_seq(s: i32) -> i32 {
+    if s == i32::MAX {
+        0
+    } else {
+        s + 1
+    }
+}
+
+impl ProducerStateManager {
+    /// Checks a batch before it is appended.
+    pub fn check(&self, h: &BatchHeader) -> SequenceCheck {
+        if h.producer_id < 0 || h.base_sequence < 0 {
+            return SequenceCheck::Append;
+        }
+        let Some(entry) = self.producers.get(&h.producer_id) else {
+            // A new producer must start at sequence 0 (the log may have
+            // lost its state through retention: then Kafka accepts too).
+            return SequenceCheck::Append;
+        };
+        if h.producer_epoch < entry.epoch {
+            return SequenceCheck::StaleEpoch;
+        }
+        if h.producer_epoch > entry.epoch {
+            // A new epoch restarts sequences at 0.
+            return if h.base_sequence == 0 {
+                SequenceCheck::Append
+            } else {
+                SequenceCheck::OutOfOrder {
+                    expected: 0,
+                    got: h.base_sequence,
+                }
+            };
+        }
+        if let Some(b) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
+        {
+            return SequenceCheck::Duplicate(b.base_offset);
+        }
+        let expected = entry
+            .batches
+            .back()
+            .map(|b| next_seq(b.last_seq))
+            .unwrap_or(0);
+        if h.base_sequence != expected {
+            return SequenceCheck::OutOfOrder {
+                expected,
+                got: h.base_sequence,
+            };
+        }
+        SequenceCheck::Append
+    }
+
+    /// Records an appended (or recovered) batch.
+    pub fn record(&mut self, h: &BatchHeader) {
+        if h.producer_id < 0 || h.base_sequence < 0 {
+            return;
+        }
+        let entry = self.producers.entry(h.producer_id).or_default();
+        if h.producer_epoch > entry.epoch {
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.batches.push_back(CachedBatch {
+            first_seq: h.base_sequence,
+            last_seq: h.last_sequence(),
+            base_offset: h.base_offset,
+        });
+        while entry.batches.len() > MAX_CACHED {
+            entry.batches.pop_front();
+        }
+    }
+}
