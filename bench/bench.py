@@ -1,0 +1,839 @@
+#!/usr/bin/env python3
+"""Runnel throughput benchmark driver (invoked by bench/run.sh).
+
+Runs one workload matrix (record size x acks) against runnel-broker, a
+single-node KRaft Apache Kafka started from the Maven jars, and Tansu, one
+broker at a time, each run on a freshly started broker with a fresh data dir
+on loopback. Load is generated with Kafka's own perf tools
+(org.apache.kafka.tools.ProducerPerformance / ConsumerPerformance) plus a
+group-less consumer (bench/lib/BenchTool.java, assign()+seekToBeginning()) so
+that brokers without consumer groups can be measured too.
+
+Only the Python standard library is used. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CACHE = Path(os.environ.get("RUNNEL_CACHE") or Path.home() / ".cache" / "runnel")
+
+ALL_BROKERS = ["runnel", "kafka", "tansu"]
+
+# Records per run, sized so that one produce run takes roughly 10-20 s against
+# Apache Kafka on the 2-core reference machine (see README for the figures).
+DEFAULT_RECORDS = {100: 5_000_000, 1024: 1_000_000}
+QUICK_RECORDS = {100: 200_000, 1024: 50_000}
+
+# Identical for every broker.
+BASE_PRODUCER_PROPS = {
+    "linger.ms": "5",
+    "batch.size": "65536",
+    "compression.type": "none",
+}
+
+# What bin/kafka-run-class.sh and the perf-test wrappers use.
+JVM_PERF_OPTS = [
+    "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+]
+TOOL_HEAP = ["-Xms512m", "-Xmx512m"]          # kafka-*-perf-test.sh: -Xmx512M
+KAFKA_BROKER_HEAP = ["-Xms1g", "-Xmx1g"]      # kafka-server-start.sh default
+LEAN_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-Xshare:auto"]
+
+
+class BenchError(Exception):
+    """A step failed; the message becomes the 'failed: <reason>' cell."""
+
+
+def log(msg: str) -> None:
+    ts = dt.datetime.now().strftime("%H:%M:%S")
+    print(f"[bench {ts}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path: Path, n: int = 15) -> str:
+    """Last n lines of a log, without the "$ command" lines we write ourselves."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    lines = [ln for ln in lines if not ln.startswith("$ ") and ln.strip()]
+    return "\n".join(lines[-n:]) or "(no output)"
+
+
+def short(msg: str, limit: int = 160) -> str:
+    msg = " ".join(msg.split())
+    msg = msg.replace("|", "/")
+    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a process started with start_new_session=True (its whole group)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def run_cmd(cmd: list[str], log_path: Path, timeout: float, env=None) -> tuple[int, str, str]:
+    """Runs cmd in its own process group; returns (rc, stdout, stderr).
+
+    rc is -999 on timeout (the group is killed). Both streams are also
+    appended to log_path."""
+    with open(log_path, "a") as lf:
+        lf.write(f"$ {shlex.join(cmd)}\n")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        kill_group(proc, grace=5)
+        out, err = proc.communicate()
+        rc = -999
+    with open(log_path, "a") as lf:
+        lf.write(out)
+        lf.write(err)
+        lf.write(f"[exit {rc}]\n\n")
+    return rc, out, err
+
+
+# --------------------------------------------------------------------------
+# Java side: jars, BenchTool, perf tools
+# --------------------------------------------------------------------------
+
+class Java:
+    def __init__(self, libs: Path, work: Path):
+        self.libs = libs
+        self.java = os.environ.get("JAVA") or shutil.which("java") or "java"
+        javac = shutil.which("javac")
+        jh = os.environ.get("JAVA_HOME")
+        if jh and Path(jh, "bin", "javac").exists():
+            javac = str(Path(jh, "bin", "javac"))
+        if not javac:
+            raise SystemExit("javac not found (a JDK 17+ is required)")
+        self.classes = work / "classes"
+        self.classes.mkdir(parents=True, exist_ok=True)
+        subprocess.run([javac, "-nowarn", "-cp", f"{libs}/*", "-d", str(self.classes),
+                        str(HERE / "lib" / "BenchTool.java")], check=True)
+        self.log4j = work / "tools-log4j2.properties"
+        self.log4j.write_text(
+            "status = error\nappender.e.type = Console\nappender.e.name = E\n"
+            "appender.e.target = SYSTEM_ERR\nappender.e.layout.type = PatternLayout\n"
+            "appender.e.layout.pattern = [%d] %p %m (%c)%n\n"
+            "rootLogger.level = warn\nrootLogger.appenderRef.e.ref = E\n")
+
+    def cmd(self, cls: str, args: list[str], jvm: list[str]) -> list[str]:
+        return [self.java, *jvm, f"-Dlog4j2.configurationFile={self.log4j}",
+                "-cp", f"{self.libs}/*:{self.classes}", cls, *args]
+
+    def tool(self, args: list[str], log_path: Path, timeout: float = 120, perf=False):
+        jvm = TOOL_HEAP + JVM_PERF_OPTS if perf else LEAN_JVM
+        rc, out, err = run_cmd(self.cmd("BenchTool", args, jvm), log_path, timeout)
+        line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("{")), None)
+        if line is None:
+            why = "timed out" if rc == -999 else f"exit {rc}: {short(err[-400:])}"
+            raise BenchError(f"BenchTool {args[0]} {why}")
+        res = json.loads(line)
+        if not res.get("ok"):
+            raise BenchError(f"{args[0]}: {short(res.get('error', 'unknown error'))}")
+        return res
+
+
+# --------------------------------------------------------------------------
+# Brokers
+# --------------------------------------------------------------------------
+
+class Broker:
+    name = "?"
+    start_timeout = 90.0
+
+    def __init__(self, java: Java):
+        self.java = java
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.log_path: Path | None = None
+        self.fatal: str | None = None   # set when no later run can succeed either
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def describe(self) -> str:
+        return self.name
+
+    def launch(self, data: Path, logs: Path) -> None:
+        raise NotImplementedError
+
+    def start(self, data: Path, logs: Path) -> None:
+        if self.fatal:
+            raise BenchError(self.fatal)
+        self.port = free_port()
+        self.log_path = logs / f"{self.name}-broker.log"
+        self.launch(data, logs)
+        deadline = time.time() + self.start_timeout
+        while time.time() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise BenchError(f"broker exited with {self.proc.returncode} during startup: "
+                                 f"{short(tail(self.log_path, 5), 300)}")
+            if port_open(self.port):
+                break
+            time.sleep(0.2)
+        else:
+            raise BenchError(f"port {self.port} not open after {self.start_timeout:.0f} s")
+        # The port is open; wait until the broker answers Metadata with itself.
+        self.java.tool(["ready", self.bootstrap, str(int(self.start_timeout * 1000))],
+                       logs / "tools.log", timeout=self.start_timeout + 30)
+        if self.proc and self.proc.poll() is not None:
+            raise BenchError(f"broker exited with {self.proc.returncode}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_group(self.proc, grace=30)
+            self.proc = None
+
+    def _spawn(self, cmd: list[str], cwd: Path, env=None) -> None:
+        assert self.log_path is not None
+        with open(self.log_path, "a") as lf:
+            lf.write(f"$ {shlex.join(cmd)}\n")
+            lf.flush()
+            self.proc = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT, cwd=cwd,
+                                         env=env, start_new_session=True,
+                                         stdin=subprocess.DEVNULL)
+
+
+class RunnelBroker(Broker):
+    name = "runnel"
+    start_timeout = 60.0
+
+    def __init__(self, java: Java):
+        super().__init__(java)
+        self.bin = Path(os.environ.get("RUNNEL_BROKER_BIN")
+                        or REPO / "target" / "release" / "runnel-broker")
+
+    def describe(self) -> str:
+        return f"runnel ({self.bin})"
+
+    def launch(self, data: Path, logs: Path) -> None:
+        if not (self.bin.is_file() and os.access(self.bin, os.X_OK)):
+            self.fatal = (f"binary {self.bin} not found (build it with `cargo build --release`, "
+                          f"or set RUNNEL_BROKER_BIN)")
+            raise BenchError(self.fatal)
+        cport = free_port()
+        overrides = {
+            "node.id": "1",
+            "process.roles": "broker,controller",
+            "controller.listener.names": "CONTROLLER",
+            "log.dirs": str(data),
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{cport}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.quorum.voters": f"1@127.0.0.1:{cport}",
+        }
+        cmd = [str(self.bin)]
+        for k, v in overrides.items():
+            cmd += ["--override", f"{k}={v}"]
+        cmd += shlex.split(os.environ.get("RUNNEL_BROKER_ARGS", ""))
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "warn")
+        self._spawn(cmd, cwd=data, env=env)
+
+
+class KafkaBroker(Broker):
+    """Apache Kafka, one KRaft combined node.
+
+    Started through the repo's scripts/run-apache-kafka.sh when it exists
+    (shared with the test suites), else with an equivalent launcher here.
+    BENCH_OWN_KAFKA=1 forces the built-in launcher."""
+    name = "kafka"
+    start_timeout = 120.0
+    script = REPO / "scripts" / "run-apache-kafka.sh"
+
+    def __init__(self, java: Java):
+        super().__init__(java)
+        self.use_script = self.script.is_file() and not os.environ.get("BENCH_OWN_KAFKA")
+        self.script_dir: Path | None = None
+        self.pid: int | None = None
+
+    def describe(self) -> str:
+        jar = next(iter(sorted(self.java.libs.glob("kafka_2.13-*.jar"))), None)
+        ver = jar.name[len("kafka_2.13-"):-len(".jar")] if jar else "?"
+        how = "scripts/run-apache-kafka.sh" if self.use_script else "bench.py launcher"
+        return (f"kafka (Apache Kafka {ver}, KRaft combined mode, "
+                f"{' '.join(KAFKA_BROKER_HEAP)}, via {how})")
+
+    def start(self, data: Path, logs: Path) -> None:
+        if not self.use_script:
+            return super().start(data, logs)
+        self.port = free_port()
+        self.log_path = logs / "kafka-broker.log"
+        self.script_dir = data
+        env = dict(os.environ, KAFKA_HEAP_OPTS=" ".join(KAFKA_BROKER_HEAP),
+                   KAFKA_START_TIMEOUT=str(int(self.start_timeout)))
+        rc, out, err = run_cmd(["bash", str(self.script), str(data), str(self.port),
+                                "auto.create.topics.enable=true"],
+                               self.log_path, timeout=self.start_timeout + 60, env=env)
+        try:
+            self.pid = int((data / "pid").read_text().strip())
+        except (OSError, ValueError):
+            self.pid = None
+        if rc != 0:
+            self._copy_logs(logs)
+            raise BenchError(f"run-apache-kafka.sh exit {rc}: {short(err[-300:])}")
+        self.java.tool(["ready", self.bootstrap, str(int(self.start_timeout * 1000))],
+                       logs / "tools.log", timeout=self.start_timeout + 30)
+
+    def alive(self) -> bool:
+        if not self.use_script:
+            return super().alive()
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if not self.use_script:
+            return super().stop()
+        if self.script_dir is not None:
+            run_cmd(["bash", str(self.script), "stop", str(self.script_dir)],
+                    self.log_path or Path(os.devnull), timeout=90)
+            if self.log_path is not None:
+                self._copy_logs(self.log_path.parent)
+            self.script_dir = None
+            self.pid = None
+
+    def _copy_logs(self, logs: Path) -> None:
+        assert self.script_dir is not None
+        for f in ("server.log", "stdout.log", "format.log", "server.properties"):
+            src = self.script_dir / f
+            if src.is_file():
+                shutil.copy(src, logs / f"kafka-{f}")
+
+    def launch(self, data: Path, logs: Path) -> None:
+        cport = free_port()
+        conf = data / "server.properties"
+        logdir = data / "kraft-logs"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{cport}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{cport}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(logdir),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+        }
+        conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        log4j = data / "log4j2.properties"
+        log4j.write_text(
+            "status = error\nappender.f.type = File\nappender.f.name = F\n"
+            f"appender.f.fileName = {logs / 'kafka-server-log4j.log'}\nappender.f.append = true\n"
+            "appender.f.layout.type = PatternLayout\nappender.f.layout.pattern = [%d] %p %m (%c)%n\n"
+            "rootLogger.level = info\nrootLogger.appenderRef.f.ref = F\n"
+            "logger.k.name = kafka\nlogger.k.level = warn\n"
+            "logger.o.name = org.apache.kafka\nlogger.o.level = warn\n"
+            "logger.s.name = kafka.server.KafkaRaftServer\nlogger.s.level = info\n")
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        rc, out, err = run_cmd(
+            self.java.cmd("kafka.tools.StorageTool",
+                          ["format", "-t", cluster_id, "-c", str(conf)], LEAN_JVM),
+            self.log_path, timeout=120)
+        if rc != 0:
+            raise BenchError(f"kafka-storage format failed (exit {rc}): {short(err or out)}")
+        cmd = self.java.cmd("kafka.Kafka", [str(conf)], KAFKA_BROKER_HEAP + JVM_PERF_OPTS)
+        cmd[1:1] = [f"-Dkafka.logs.dir={logs}"]
+        # replace the tools log4j config with the broker's own
+        cmd = [c if not c.startswith("-Dlog4j2.configurationFile=") else
+               f"-Dlog4j2.configurationFile={log4j}" for c in cmd]
+        self._spawn(cmd, cwd=data)
+
+
+class TansuBroker(Broker):
+    name = "tansu"
+    start_timeout = 60.0
+
+    def __init__(self, java: Java, storage: str):
+        super().__init__(java)
+        self.bin = Path(os.environ.get("TANSU_BIN") or CACHE / "tansu" / "bin" / "tansu")
+        self.storage = storage
+
+    def version(self) -> str:
+        try:
+            out = subprocess.run([str(self.bin), "--version"], capture_output=True,
+                                 text=True, timeout=10).stdout.strip()
+            return out or "?"
+        except Exception:
+            return "?"
+
+    def describe(self) -> str:
+        return f"tansu ({self.version()}, storage {self.storage})"
+
+    def launch(self, data: Path, logs: Path) -> None:
+        if not (self.bin.is_file() and os.access(self.bin, os.X_OK)):
+            self.fatal = (f"binary {self.bin} not found (run bench/install-tansu.sh, "
+                          f"or set TANSU_BIN)")
+            raise BenchError(self.fatal)
+        storage = self.storage.replace("{data}", str(data))
+        url = f"tcp://127.0.0.1:{self.port}"
+        cmd = [str(self.bin), "broker",
+               "--listener-url", url,
+               "--advertised-listener-url", url,
+               "--storage-engine", storage,
+               "--cluster-id", "runnel-bench"]
+        cmd += shlex.split(os.environ.get("TANSU_ARGS", ""))
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "warn")
+        self._spawn(cmd, cwd=data, env=env)
+
+
+# --------------------------------------------------------------------------
+# Workload steps
+# --------------------------------------------------------------------------
+
+PRODUCE_RE = re.compile(
+    r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
+    r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th")
+
+
+def produce(java: Java, broker: Broker, topic: str, n: int, size: int, acks: str,
+            extra_props: dict, logs: Path, timeout: float) -> dict:
+    props = {"bootstrap.servers": broker.bootstrap, "acks": acks, **BASE_PRODUCER_PROPS,
+             **extra_props}
+    args = ["--topic", topic, "--num-records", str(n), "--record-size", str(size),
+            "--throughput", "-1", "--producer-props", *[f"{k}={v}" for k, v in props.items()]]
+    log_path = logs / "produce.log"
+    rc, out, err = run_cmd(java.cmd("org.apache.kafka.tools.ProducerPerformance", args,
+                                    TOOL_HEAP + JVM_PERF_OPTS), log_path, timeout)
+    if rc == -999:
+        raise BenchError(f"produce timed out after {timeout:.0f} s")
+    m = None
+    for line in out.splitlines():
+        mm = PRODUCE_RE.search(line)
+        if mm:
+            m = mm
+    if rc != 0 or m is None:
+        raise BenchError(f"ProducerPerformance exit {rc}: {short(err[-300:] or out[-300:])}")
+    errors = err.count("Exception")
+    res = {
+        "records": int(m.group(1)),
+        "records_per_sec": float(m.group(2)),
+        "mb_per_sec": float(m.group(3)),
+        "avg_ms": float(m.group(4)),
+        "max_ms": float(m.group(5)),
+        "p50_ms": int(m.group(6)),
+        "p95_ms": int(m.group(7)),
+        "p99_ms": int(m.group(8)),
+        "p999_ms": int(m.group(9)),
+        "exceptions_in_stderr": errors,
+    }
+    return res
+
+
+def consume_group(java: Java, broker: Broker, topic: str, n: int, logs: Path,
+                  timeout: float) -> dict:
+    args = ["--bootstrap-server", broker.bootstrap, "--topic", topic, "--messages", str(n),
+            "--timeout", "20000", "--group", f"bench-{uuid.uuid4().hex[:8]}"]
+    rc, out, err = run_cmd(java.cmd("org.apache.kafka.tools.ConsumerPerformance", args,
+                                    TOOL_HEAP + JVM_PERF_OPTS), logs / "consume-group.log",
+                           timeout)
+    if rc == -999:
+        raise BenchError(f"ConsumerPerformance timed out after {timeout:.0f} s")
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    hdr_i = next((i for i, ln in enumerate(lines) if ln.startswith("start.time")), None)
+    if rc != 0 or hdr_i is None or hdr_i + 1 >= len(lines):
+        raise BenchError(f"ConsumerPerformance exit {rc}: {short(err[-300:] or out[-300:])}")
+    keys = [k.strip() for k in lines[hdr_i].split(",")]
+    vals = [v.strip() for v in lines[hdr_i + 1].split(",")]
+    row = dict(zip(keys, vals))
+    got = int(row["data.consumed.in.nMsg"])
+    res = {
+        "records": got,
+        "mb": float(row["data.consumed.in.MB"]),
+        # fetch.* exclude the time spent joining the group (rebalance.time.ms)
+        "mb_per_sec": float(row["fetch.MB.sec"]),
+        "records_per_sec": float(row["fetch.nMsg.sec"]),
+        "total_mb_per_sec": float(row["MB.sec"]),
+        "rebalance_ms": float(row["rebalance.time.ms"]),
+        "fetch_ms": float(row["fetch.time.ms"]),
+    }
+    if got < n:
+        raise BenchError(f"ConsumerPerformance read {got} of {n} records"
+                         + (" (timed out)" if "WARNING: Exiting" in out + err else ""))
+    return res
+
+
+def consume_assign(java: Java, broker: Broker, topic: str, n: int, logs: Path,
+                   timeout: float) -> dict:
+    res = java.tool(["consume", broker.bootstrap, topic, str(n), "20000"],
+                    logs / "consume-assign.log", timeout=timeout, perf=True)
+    if res["records"] < n:
+        raise BenchError(f"read {res['records']} of {n} records")
+    return res
+
+
+def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs: Path,
+            data_root: Path) -> dict:
+    logs.mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix=f"{broker.name}-", dir=data_root))
+    result: dict = {"broker": broker.name, "size": size, "acks": acks, "records": n,
+                    "load_avg_before": round(os.getloadavg()[0], 2), "logs": str(logs)}
+    topic = f"bench-{size}b-acks{acks}"
+    try:
+        t0 = time.time()
+        broker.start(data, logs)
+        result["startup_s"] = round(time.time() - t0, 1)
+        java.tool(["create-topic", broker.bootstrap, topic, "1", "60000"], logs / "tools.log",
+                  timeout=120)
+        result["produce"] = produce(java, broker, topic, n, size, acks, args.producer_prop,
+                                    logs, args.timeout)
+        if not broker.alive():
+            raise BenchError("broker died during produce")
+        end = java.tool(["end-offset", broker.bootstrap, topic], logs / "tools.log")["end_offset"]
+        result["end_offset"] = end
+        if end != n:
+            raise BenchError(f"topic holds {end} records after producing {n} "
+                             f"(ProducerPerformance stderr had "
+                             f"{result['produce']['exceptions_in_stderr']} exceptions)")
+        if args.consumer in ("group", "both"):
+            try:
+                result["consume_group"] = consume_group(java, broker, topic, n, logs, args.timeout)
+            except BenchError as e:
+                result["consume_group"] = {"error": str(e)}
+                log(f"  {broker.name}: group consume failed: {e}")
+        if args.consumer in ("assign", "both"):
+            try:
+                result["consume_assign"] = consume_assign(java, broker, topic, n, logs,
+                                                          args.timeout)
+            except BenchError as e:
+                result["consume_assign"] = {"error": str(e)}
+                log(f"  {broker.name}: assign consume failed: {e}")
+        if not broker.alive():
+            result["warning"] = "broker died during consume"
+    except BenchError as e:
+        result["error"] = str(e)
+    except Exception as e:  # never abort the other brokers
+        result["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        broker.stop()
+        result["load_avg_after"] = round(os.getloadavg()[0], 2)
+        if not args.keep_data:
+            shutil.rmtree(data, ignore_errors=True)
+    return result
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+PRODUCE_METRICS = [
+    ("produce MB/s", ("produce", "mb_per_sec"), "{:.1f}"),
+    ("produce rec/s", ("produce", "records_per_sec"), "{:,.0f}"),
+    ("p50 ms", ("produce", "p50_ms"), "{}"),
+    ("p99 ms", ("produce", "p99_ms"), "{}"),
+]
+CONSUME_METRICS = [
+    ("consume MB/s (assign)", ("consume_assign", "mb_per_sec"), "{:.1f}"),
+    ("consume rec/s (assign)", ("consume_assign", "records_per_sec"), "{:,.0f}"),
+    ("consume MB/s (group)", ("consume_group", "mb_per_sec"), "{:.1f}"),
+    ("consume rec/s (group)", ("consume_group", "records_per_sec"), "{:,.0f}"),
+]
+
+
+def metric(res: dict | None, path: tuple[str, str]):
+    if not res or "error" in res:
+        return None
+    sec = res.get(path[0])
+    if not isinstance(sec, dict) or "error" in sec:
+        return None
+    return sec.get(path[1])
+
+
+def cell(res: dict | None, path, fmt) -> str:
+    if res is None:
+        return "not run"
+    if "error" in res:
+        return "—"
+    sec = res.get(path[0])
+    if sec is None:
+        return "not run"
+    if "error" in sec:
+        return "failed: " + short(sec["error"], 90)
+    v = sec.get(path[1])
+    return "—" if v is None else fmt.format(v)
+
+
+def ratio(a, b) -> str:
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}"
+
+
+def table(title: str, metrics, rows: dict, brokers: list[str]) -> list[str]:
+    hdr = ["broker"]
+    for name, _, _ in metrics:
+        hdr += [name, "runnel/kafka", "runnel/tansu"]
+    out = [f"**{title}**", "", "| " + " | ".join(hdr) + " |",
+           "|" + "|".join(["---"] + ["---:"] * (len(hdr) - 1)) + "|"]
+    run = rows.get("runnel")
+    for b in brokers:
+        res = rows.get(b)
+        if res is not None and "error" in res:
+            cells = [b, "failed: " + short(res["error"], 140)] + ["—"] * (len(hdr) - 2)
+        else:
+            cells = [b]
+            for _, path, fmt in metrics:
+                cells.append(cell(res, path, fmt))
+                if b == "runnel":
+                    cells += [ratio(metric(run, path), metric(rows.get("kafka"), path)),
+                              ratio(metric(run, path), metric(rows.get("tansu"), path))]
+                else:
+                    cells += ["", ""]
+        out.append("| " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def render(results: list[dict], meta: dict, brokers: list[str], workloads) -> str:
+    lines = [f"# Runnel benchmark — {meta['started']}", ""]
+    lines += [f"- host: {meta['host']}, {meta['cpus']} CPUs; load average at start {meta['load']}",
+              f"- tools: ProducerPerformance / ConsumerPerformance from {meta['kafka_libs']}",
+              f"- producer props (all brokers): {meta['producer_props']}, throughput=-1",
+              f"- command: `{meta['command']}` at {meta['git']}"]
+    for b in brokers:
+        lines.append(f"- {meta['brokers'].get(b, b)}")
+    lines += ["",
+              "Ratios are runnel ÷ other: above 1 is better for MB/s and rec/s, "
+              "below 1 is better for latency. `assign` = group-less consumer "
+              "(BenchTool, assign()+seekToBeginning()); `group` = ConsumerPerformance "
+              "(fetch.* figures, group-join time excluded).", ""]
+    for size, acks, n in workloads:
+        rows = {r["broker"]: r for r in results
+                if r["size"] == size and r["acks"] == acks}
+        lines.append(f"## {size} B records, acks={acks}, {n:,} records, 1 partition")
+        lines.append("")
+        lines += table("produce", PRODUCE_METRICS, rows, brokers)
+        lines += table("consume", CONSUME_METRICS, rows, brokers)
+        notes = []
+        for b in brokers:
+            r = rows.get(b)
+            if r is None:
+                continue
+            notes.append(f"{b}: load {r.get('load_avg_before')}→{r.get('load_avg_after')}"
+                         + (f", startup {r['startup_s']} s" if "startup_s" in r else "")
+                         + (f", WARNING {r['warning']}" if "warning" in r else ""))
+        if notes:
+            lines += ["<sub>" + "; ".join(notes) + "</sub>", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+def git_rev() -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "broker"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{rev}{' (broker/ modified)' if dirty else ''}" if rev else "?"
+    except Exception:
+        return "?"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="bench/run.sh",
+        description="Produce/consume throughput of runnel-broker vs Apache Kafka vs Tansu.")
+    p.add_argument("--brokers", default=",".join(ALL_BROKERS),
+                   help="comma-separated subset of runnel,kafka,tansu (default: all)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK_RECORDS[100]:,} x 100 B and "
+                        f"{QUICK_RECORDS[1024]:,} x 1 KiB records")
+    p.add_argument("--records", type=int,
+                   help="records per run for every record size (overrides the defaults "
+                        f"{DEFAULT_RECORDS[100]:,} x 100 B, {DEFAULT_RECORDS[1024]:,} x 1 KiB)")
+    p.add_argument("--sizes", default="100,1024", help="record sizes in bytes (default 100,1024)")
+    p.add_argument("--acks", default="1,all", help="acks settings (default 1,all)")
+    p.add_argument("--consumer", choices=["both", "assign", "group"], default="both",
+                   help="consume with the group-less BenchTool consumer, ConsumerPerformance "
+                        "(needs consumer groups), or both (default)")
+    p.add_argument("--producer-prop", action="append", default=[], metavar="K=V",
+                   help="extra producer property for every broker (repeatable)")
+    p.add_argument("--tansu-storage", default=os.environ.get("TANSU_STORAGE", "memory://tansu/"),
+                   help="Tansu --storage-engine URL; {data} expands to the run's fresh data "
+                        "dir, e.g. sqlite://{data}/tansu.db (default memory://tansu/)")
+    p.add_argument("--timeout", type=float, default=600,
+                   help="seconds allowed for each produce / consume step (default 600)")
+    p.add_argument("--results", default=str(HERE / "results"),
+                   help="where latest.md, latest.json and logs go (default bench/results)")
+    p.add_argument("--workdir", default=None,
+                   help="parent dir for the brokers' fresh data dirs (default: a new temp dir)")
+    p.add_argument("--keep-data", action="store_true", help="do not delete broker data dirs")
+    a = p.parse_args(argv)
+    a.brokers = [b.strip() for b in a.brokers.split(",") if b.strip()]
+    bad = [b for b in a.brokers if b not in ALL_BROKERS]
+    if bad:
+        p.error(f"unknown broker(s) {bad}; choose from {ALL_BROKERS}")
+    a.sizes = [int(s) for s in a.sizes.split(",")]
+    a.acks = [x.strip() for x in a.acks.split(",")]
+    for x in a.acks:
+        if x not in ("0", "1", "all", "-1"):
+            p.error(f"bad acks {x}")
+    props = {}
+    for kv in a.producer_prop:
+        k, _, v = kv.partition("=")
+        props[k] = v
+    a.producer_prop = props
+    return a
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    libs = Path(os.environ.get("KAFKA_LIBS", ""))
+    if not libs.is_dir() or not list(libs.glob("kafka-tools-*.jar")):
+        print("KAFKA_LIBS is not set to a directory with the Kafka jars; use bench/run.sh",
+              file=sys.stderr)
+        return 2
+    started = dt.datetime.now()
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    results_dir = Path(args.results)
+    run_dir = results_dir / "runs" / stamp
+    run_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="runnel-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    java = Java(libs, run_dir)
+    brokers: dict[str, Broker] = {}
+    for b in args.brokers:
+        if b == "runnel":
+            brokers[b] = RunnelBroker(java)
+        elif b == "kafka":
+            brokers[b] = KafkaBroker(java)
+        else:
+            brokers[b] = TansuBroker(java, args.tansu_storage)
+
+    def records_for(size: int) -> int:
+        if args.records:
+            return args.records
+        table_ = QUICK_RECORDS if args.quick else DEFAULT_RECORDS
+        if size in table_:
+            return table_[size]
+        # other sizes: same byte volume as the 1 KiB default
+        return max(1000, table_[1024] * 1024 // size)
+
+    workloads = [(s, a, records_for(s)) for s in args.sizes for a in args.acks]
+    meta = {
+        "started": started.strftime("%Y-%m-%d %H:%M:%S"),
+        "host": socket.gethostname(),
+        "cpus": os.cpu_count(),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "kafka_libs": str(libs),
+        "producer_props": ", ".join(f"{k}={v}" for k, v in
+                                    {**BASE_PRODUCER_PROPS, **args.producer_prop}.items()),
+        "git": git_rev(),
+        "command": "bench/run.sh " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "brokers": {n: b.describe() for n, b in brokers.items()},
+        "workloads": workloads,
+    }
+    log(f"results -> {run_dir}; broker data under {work}")
+    results: list[dict] = []
+    try:
+        # Workload-major order: the brokers' runs of one workload are adjacent
+        # in time, so background load drifts affect them alike.
+        for size, acks, n in workloads:
+            for name, broker in brokers.items():
+                log(f"{name}: {n:,} x {size} B, acks={acks}")
+                res = run_one(java, broker, size, acks, n, args,
+                              run_dir / f"{size}b-acks{acks}" / name, work)
+                results.append(res)
+                if "error" in res:
+                    log(f"  {name}: FAILED: {res['error']}")
+                else:
+                    p = res["produce"]
+                    msg = (f"  {name}: produce {p['mb_per_sec']:.1f} MB/s "
+                           f"{p['records_per_sec']:,.0f} rec/s p50 {p['p50_ms']} ms "
+                           f"p99 {p['p99_ms']} ms")
+                    for k in ("consume_assign", "consume_group"):
+                        c = res.get(k)
+                        if c and "error" not in c:
+                            msg += f"; {k.split('_')[1]} {c['mb_per_sec']:.1f} MB/s"
+                    log(msg)
+                # keep partial results on disk as we go
+                (run_dir / "results.json").write_text(
+                    json.dumps({"meta": meta, "results": results}, indent=2))
+    except KeyboardInterrupt:
+        log("interrupted; reporting what has run")
+    finally:
+        for b in brokers.values():
+            b.stop()
+        if not args.workdir and not args.keep_data:
+            shutil.rmtree(work, ignore_errors=True)
+
+    md = render(results, meta, args.brokers, workloads)
+    (run_dir / "results.md").write_text(md + "\n")
+    (results_dir / "latest.md").write_text(md + "\n")
+    (results_dir / "latest.json").write_text(json.dumps({"meta": meta, "results": results},
+                                                        indent=2))
+    print(md)
+    log(f"wrote {results_dir / 'latest.md'} (logs in {run_dir})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runnel benchmark: the same produce/consume workload against runnel-broker,
+# Apache Kafka (single KRaft node from the Maven jars) and Tansu.
+#   bench/run.sh [--brokers runnel,kafka,tansu] [--quick] [--records N] ...
+#   bench/run.sh --help
+# See bench/README.md.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+case " $* " in *" -h "*|*" --help "*) exec python3 "$here/bench.py" --help ;; esac
+
+# Java 17 + the Kafka jars (shared with the test scripts when they exist).
+if [ -f "$here/../scripts/env.sh" ]; then
+  # shellcheck source=/dev/null
+  . "$here/../scripts/env.sh"
+fi
+KAFKA_LIBS="$("$here/lib/kafka-libs.sh")"
+export KAFKA_LIBS
+
+# Tansu is built on first use unless told not to (BENCH_NO_INSTALL=1).
+brokers="runnel,kafka,tansu"
+prev=""
+for a in "$@"; do
+  case "$a" in --brokers=*) brokers="${a#--brokers=}" ;; esac
+  [ "$prev" = "--brokers" ] && brokers="$a"
+  prev="$a"
+done
+if [[ ",$brokers," == *",tansu,"* ]] && [ -z "${TANSU_BIN:-}" ] && [ -z "${BENCH_NO_INSTALL:-}" ]; then
+  "$here/install-tansu.sh" >/dev/null || echo "run.sh: Tansu install failed; its rows will say failed" >&2
+fi
+
+exec python3 "$here/bench.py" "$@"
