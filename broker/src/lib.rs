@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the layer map.
 
+pub mod broker;
 pub mod config;
 pub mod controller;
 pub mod error;
@@ -9,3 +10,6 @@ pub mod log;
 pub mod metadata;
 pub mod protocol;
 pub mod replication;
+pub mod server;
+
+pub use broker::{Broker, BrokerState, StartError};

@@ -1,1 +1,97 @@
-fn main() {}
+//! `runnel-broker [CONFIG_FILE] [--override key=value]...`
+//!
+//! With no arguments, runs one combined broker+controller on
+//! localhost:9092 with data under `./data`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use runnel_broker::config::{parse_properties, BrokerConfig};
+use runnel_broker::Broker;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{info, warn};
+
+const USAGE: &str = "usage: runnel-broker [CONFIG_FILE] [--override key=value]...";
+
+fn parse_args(args: Vec<String>) -> Result<BTreeMap<String, String>> {
+    let mut file = None;
+    let mut overrides = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--override" => {
+                let kv = it.next().context("--override needs key=value")?;
+                overrides.push(kv);
+            }
+            s if s.starts_with("--override=") => {
+                overrides.push(s["--override=".len()..].to_string())
+            }
+            s if s.starts_with('-') => bail!("unknown option {s}\n{USAGE}"),
+            s => {
+                if file.is_some() {
+                    bail!("only one config file may be given\n{USAGE}");
+                }
+                file = Some(s.to_string());
+            }
+        }
+    }
+    let mut props = match &file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read config file {f}"))?;
+            parse_properties(&text)
+        }
+        None => BrokerConfig::default_props(),
+    };
+    for kv in overrides {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--override expects key=value, got '{kv}'");
+        };
+        props.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(props)
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let props = parse_args(std::env::args().skip(1).collect())?;
+    let (config, warnings) = BrokerConfig::from_props(props).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in warnings {
+        warn!("{w}");
+    }
+    let threads = config.get_i64("num.io.threads", 8).clamp(1, 64) as usize;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            threads.min(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    .max(2),
+            ),
+        )
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let broker = Broker::start(config)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => info!("received SIGTERM"),
+            _ = int.recv() => info!("received SIGINT"),
+        }
+        broker.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })
+}

@@ -160,8 +160,7 @@ impl Segment {
         self.next_offset = self.base_offset;
         let mut pos = 0u64;
         let mut buf = Vec::new();
-        loop {
-            let Some(h) = self.header_at(pos)? else { break };
+        while let Some(h) = self.header_at(pos)? {
             let len = h.total_size() as u64;
             if h.magic != 2 || (h.batch_length as usize) < HEADER_LEN - 12 || pos + len > self.size
             {

@@ -67,6 +67,10 @@ pub struct ClusterImage {
     pub cluster_configs: BTreeMap<String, String>,
     /// Per-broker dynamic config overrides.
     pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// The first producer id not yet handed to any broker.
+    pub next_producer_id: i64,
+    /// Each broker's current producer id block, `[first, end)`.
+    pub producer_id_blocks: BTreeMap<i32, (i64, i64)>,
 }
 
 fn new_partition(a: &PartitionAssignment) -> PartitionImage {
@@ -93,6 +97,19 @@ fn apply_changes(map: &mut BTreeMap<String, String>, changes: &BTreeMap<String, 
 }
 
 impl ClusterImage {
+    /// The end of a broker's producer id block (0 when it has none).
+    pub fn producer_id_block_end(&self, node_id: i32) -> i64 {
+        self.producer_id_blocks
+            .get(&node_id)
+            .map(|b| b.1)
+            .unwrap_or(0)
+    }
+
+    /// The start of a broker's producer id block.
+    pub fn producer_id_block_start(&self, node_id: i32) -> Option<i64> {
+        self.producer_id_blocks.get(&node_id).map(|b| b.0)
+    }
+
     /// Looks a topic up by id.
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
         self.topic_names.get(id).and_then(|n| self.topics.get(n))
@@ -181,6 +198,17 @@ impl ClusterImage {
                     }
                 }
             },
+            MetadataRecord::AllocateProducerIds {
+                node_id,
+                first,
+                size,
+            } => {
+                if *first == self.next_producer_id && *size > 0 {
+                    self.producer_id_blocks
+                        .insert(*node_id, (*first, first + size));
+                    self.next_producer_id += size;
+                }
+            }
             MetadataRecord::ChangePartition {
                 topic_id,
                 partition,

@@ -1,12 +1,36 @@
-//! The metadata quorum (placeholder API; the openraft implementation replaces
-//! the body of this module).
+//! The metadata quorum: an openraft node whose log is the cluster metadata
+//! log and whose state machine is the [`ClusterImage`].
+//!
+//! - [`types`]: the openraft type configuration and node id mapping.
+//! - [`log_store`]: the durable raft log (and vote).
+//! - [`state_machine`]: applies entries to the image; snapshots.
+//! - [`network`]: the TCP RPC transport between voters.
+//! - [`frame`]: CRC-checked framing and atomic file replacement.
+//!
+//! On-disk state lives under `dir/raft/`.
 
+mod frame;
+mod log_store;
+mod network;
+mod state_machine;
+mod types;
+
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::{BasicNode, Config, SnapshotPolicy};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::{ClusterImage, MetadataRecord};
+use log_store::LogStore;
+use network::NetworkFactory;
+use state_machine::StateMachine;
+use types::{to_kafka_id, to_raft_id, Raft, RecordBatch};
 
 /// Errors from the metadata quorum.
 #[derive(Debug, thiserror::Error)]
@@ -20,50 +44,596 @@ pub enum MetadataError {
     /// The quorum is shutting down.
     #[error("metadata quorum is shut down")]
     Shutdown,
+    /// The quorum configuration (node id, voters) is invalid.
+    #[error("invalid metadata quorum config: {0}")]
+    InvalidConfig(String),
+    /// The controller listener could not be bound.
+    #[error("metadata quorum network error: {0}")]
+    Network(String),
+}
+
+/// Tunables of the quorum; [`MetadataQuorum::open`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct QuorumOptions {
+    /// Leader heartbeat interval.
+    pub heartbeat: Duration,
+    /// Lower bound of the randomized election timeout.
+    pub election_timeout_min: Duration,
+    /// Upper bound of the randomized election timeout.
+    pub election_timeout_max: Duration,
+    /// A snapshot is built after this many entries since the last one.
+    pub snapshot_every: u64,
+    /// Entries kept in the log after a snapshot (for lagging followers).
+    pub logs_kept_after_snapshot: u64,
+}
+
+impl Default for QuorumOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_millis(50),
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+            snapshot_every: 1000,
+            logs_kept_after_snapshot: 1000,
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+struct Inner {
+    raft: Raft,
+    tx: watch::Sender<Arc<ClusterImage>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    shut_down: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let tasks = self.tasks.get_mut().unwrap_or_else(|e| e.into_inner());
+        for t in tasks.drain(..) {
+            t.abort();
+        }
+    }
 }
 
 /// A handle to the metadata quorum.
 #[derive(Clone)]
 pub struct MetadataQuorum {
-    tx: watch::Sender<Arc<ClusterImage>>,
+    inner: Arc<Inner>,
+}
+
+/// Sets the image's controller id, notifying subscribers only on change.
+fn set_controller(tx: &watch::Sender<Arc<ClusterImage>>, leader: Option<i32>) {
+    tx.send_if_modified(|cur| {
+        if cur.controller_id == leader {
+            return false;
+        }
+        Arc::make_mut(cur).controller_id = leader;
+        true
+    });
 }
 
 impl MetadataQuorum {
     /// Opens (creating on first start) the quorum whose state lives in `dir`.
     pub async fn open(
-        _dir: &Path,
-        _node_id: i32,
-        _voters: Vec<(i32, String)>,
+        dir: &Path,
+        node_id: i32,
+        voters: Vec<(i32, String)>,
     ) -> Result<Self, MetadataError> {
+        Self::open_with(dir, node_id, voters, QuorumOptions::default()).await
+    }
+
+    /// [`Self::open`] with explicit tunables.
+    pub async fn open_with(
+        dir: &Path,
+        node_id: i32,
+        voters: Vec<(i32, String)>,
+        opts: QuorumOptions,
+    ) -> Result<Self, MetadataError> {
+        let raft_id = to_raft_id(node_id).ok_or_else(|| {
+            MetadataError::InvalidConfig(format!("node id {node_id} is negative"))
+        })?;
+        let mut members = BTreeMap::new();
+        for (id, addr) in &voters {
+            let rid = to_raft_id(*id).ok_or_else(|| {
+                MetadataError::InvalidConfig(format!("voter id {id} is negative"))
+            })?;
+            if members.insert(rid, BasicNode::new(addr)).is_some() {
+                return Err(MetadataError::InvalidConfig(format!(
+                    "voter {id} is listed twice"
+                )));
+            }
+        }
+        let Some(own) = members.get(&raft_id) else {
+            return Err(MetadataError::InvalidConfig(format!(
+                "node {node_id} is not among the controller quorum voters"
+            )));
+        };
+        let listener = network::bind(&own.addr).await.map_err(|e| {
+            MetadataError::Network(format!("cannot bind controller listener {}: {e}", own.addr))
+        })?;
+
+        let raft_dir = dir.join("raft");
         let (tx, _) = watch::channel(Arc::new(ClusterImage::default()));
-        Ok(Self { tx })
+        let (log_store, state_machine) = {
+            let (d, tx) = (raft_dir.clone(), tx.clone());
+            tokio::task::spawn_blocking(move || {
+                let log = LogStore::open(&d)?;
+                let sm = StateMachine::open(&d, tx)?;
+                Ok::<_, std::io::Error>((log, sm))
+            })
+            .await
+            .map_err(|e| MetadataError::Storage(e.to_string()))?
+            .map_err(|e| {
+                MetadataError::Storage(format!("cannot open {}: {e}", raft_dir.display()))
+            })?
+        };
+
+        let config = Config {
+            cluster_name: "runnel-metadata".to_string(),
+            heartbeat_interval: millis(opts.heartbeat),
+            election_timeout_min: millis(opts.election_timeout_min),
+            election_timeout_max: millis(opts.election_timeout_max),
+            install_snapshot_timeout: 1000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_every),
+            max_in_snapshot_log_to_keep: opts.logs_kept_after_snapshot,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| MetadataError::InvalidConfig(e.to_string()))?;
+
+        let raft = Raft::new(
+            raft_id,
+            Arc::new(config),
+            NetworkFactory { node_id: raft_id },
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| MetadataError::Storage(e.to_string()))?;
+
+        let mut tasks = vec![network::serve(listener, raft.clone())];
+        tasks.push(tokio::spawn({
+            let mut metrics = raft.metrics();
+            let tx = tx.clone();
+            async move {
+                loop {
+                    let leader = metrics
+                        .borrow_and_update()
+                        .current_leader
+                        .and_then(to_kafka_id);
+                    set_controller(&tx, leader);
+                    if metrics.changed().await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }));
+        let quorum = Self {
+            inner: Arc::new(Inner {
+                raft: raft.clone(),
+                tx,
+                tasks: Mutex::new(tasks),
+                shut_down: AtomicBool::new(false),
+            }),
+        };
+
+        let stored: Vec<u64> = raft
+            .with_raft_state(|st| st.membership_state.effective().voter_ids().collect())
+            .await
+            .map_err(|e| MetadataError::Storage(e.to_string()))?;
+        if !stored.is_empty() && !stored.iter().eq(members.keys()) {
+            tracing::warn!(
+                ?stored,
+                configured = ?members.keys().collect::<Vec<_>>(),
+                "stored quorum membership differs from the configured voters; using the stored one"
+            );
+        }
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| MetadataError::Storage(e.to_string()))?;
+        let lowest = members.keys().next().copied();
+        if !initialized && lowest == Some(raft_id) {
+            tracing::info!(node_id, voters = ?voters, "initializing the metadata quorum");
+            match raft.initialize(members.clone()).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(MetadataError::Storage(e.to_string())),
+            }
+        }
+        if members.len() == 1 {
+            // A single voter elects itself within one election timeout; wait so
+            // that the first proposals do not see NotController.
+            let wait = raft.wait(Some(Duration::from_secs(10)));
+            match wait
+                .current_leader(raft_id, "single voter becomes leader")
+                .await
+            {
+                Ok(m) => set_controller(&quorum.inner.tx, m.current_leader.and_then(to_kafka_id)),
+                Err(e) => tracing::warn!(error = %e, "single metadata voter did not become leader"),
+            }
+        }
+        tracing::info!(node_id, dir = %dir.display(), "metadata quorum open");
+        Ok(quorum)
     }
 
     /// Commits `records` as one atomic batch and returns once they are applied
     /// to the local image.
     pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<(), MetadataError> {
-        self.tx.send_modify(|img| {
-            let mut next = (**img).clone();
-            for r in &records {
-                next.apply(r);
+        if self.inner.shut_down.load(Ordering::Acquire) {
+            return Err(MetadataError::Shutdown);
+        }
+        let resp = match self.inner.raft.client_write(RecordBatch(records)).await {
+            Ok(r) => r,
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                return Err(MetadataError::NotController)
             }
-            *img = Arc::new(next);
-        });
+            Err(RaftError::APIError(e)) => return Err(MetadataError::Storage(e.to_string())),
+            Err(RaftError::Fatal(Fatal::Stopped)) => return Err(MetadataError::Shutdown),
+            Err(RaftError::Fatal(e)) => return Err(MetadataError::Storage(e.to_string())),
+        };
+        // openraft answers after applying; make sure the image shows it.
+        let index = resp.log_id.index;
+        let mut rx = self.inner.tx.subscribe();
+        rx.wait_for(|img| img.last_applied >= index)
+            .await
+            .map_err(|_| MetadataError::Shutdown)?;
         Ok(())
     }
 
     /// The latest applied image.
     pub fn image(&self) -> Arc<ClusterImage> {
-        self.tx.borrow().clone()
+        self.inner.tx.borrow().clone()
     }
 
     /// A receiver notified on every applied change.
     pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterImage>> {
-        self.tx.subscribe()
+        self.inner.tx.subscribe()
     }
 
     /// Stops the quorum, flushing state.
     pub async fn shutdown(&self) -> Result<(), MetadataError> {
+        if self.inner.shut_down.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let tasks =
+            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            t.abort();
+            // Wait for the abort, so the controller port is free on return.
+            let _ = t.await;
+        }
+        self.inner
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| MetadataError::Storage(format!("raft shutdown failed: {e}")))?;
+        set_controller(&self.inner.tx, None);
+        tracing::info!("metadata quorum shut down");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Duration;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::metadata::PartitionAssignment;
+
+    fn topic(name: &str) -> MetadataRecord {
+        MetadataRecord::CreateTopic {
+            name: name.to_string(),
+            topic_id: Uuid::new_v4(),
+            partitions: vec![PartitionAssignment {
+                partition: 0,
+                replicas: vec![1],
+            }],
+            configs: BTreeMap::new(),
+        }
+    }
+
+    fn single(port_hint: &str) -> Vec<(i32, String)> {
+        vec![(1, port_hint.to_string())]
+    }
+
+    async fn wait_for(q: &MetadataQuorum, what: &str, f: impl Fn(&ClusterImage) -> bool) {
+        let mut rx = q.subscribe();
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|img| f(img)))
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .expect("quorum alive");
+    }
+
+    #[tokio::test]
+    async fn single_voter_leads_and_applies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("open");
+        assert_eq!(q.image().controller_id, Some(1));
+        q.propose(vec![topic("a"), topic("b")])
+            .await
+            .expect("propose");
+        let img = q.image();
+        assert!(img.topics.contains_key("a") && img.topics.contains_key("b"));
+        let applied = img.last_applied;
+        assert!(applied > 0);
+        q.propose(vec![topic("c")]).await.expect("propose");
+        assert_eq!(
+            q.image().last_applied,
+            applied + 1,
+            "one batch is one entry"
+        );
+        q.shutdown().await.expect("shutdown");
+        assert!(matches!(
+            q.propose(vec![topic("d")]).await,
+            Err(MetadataError::Shutdown)
+        ));
+    }
+
+    #[tokio::test]
+    async fn bind_failure_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr").to_string();
+        let res = MetadataQuorum::open(dir.path(), 1, single(&addr)).await;
+        assert!(matches!(res, Err(MetadataError::Network(_))));
+    }
+
+    #[tokio::test]
+    async fn state_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("open");
+        for i in 0..5 {
+            q.propose(vec![topic(&format!("t{i}"))])
+                .await
+                .expect("propose");
+        }
+        let before = q.image();
+        q.shutdown().await.expect("shutdown");
+        drop(q);
+
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("reopen");
+        // Committed entries are re-applied while opening (the committed log id
+        // is saved), so the image is complete on return.
+        let after = q.image();
+        assert!(after.last_applied >= before.last_applied);
+        assert_eq!(after.topics, before.topics);
+        q.propose(vec![topic("more")])
+            .await
+            .expect("propose after reopen");
+        assert!(q.image().last_applied > before.last_applied);
+        q.shutdown().await.expect("shutdown");
+    }
+
+    #[tokio::test]
+    async fn torn_tail_is_recovered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("open");
+        for i in 0..3 {
+            q.propose(vec![topic(&format!("t{i}"))])
+                .await
+                .expect("propose");
+        }
+        let before = q.image();
+        q.shutdown().await.expect("shutdown");
+        drop(q);
+
+        // A crash mid-append: half a frame, then garbage.
+        let log = dir.path().join("raft").join("log");
+        let good_len = std::fs::metadata(&log).expect("log").len();
+        let frame = frame::encode(br#"{"Entry":{"log_id":"not really"}}"#).expect("frame");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .expect("open log");
+        f.write_all(&frame[..frame.len() / 2]).expect("write");
+        drop(f);
+
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("reopen");
+        assert!(std::fs::metadata(&log).expect("log").len() >= good_len);
+        wait_for(&q, "recovered image", |img| {
+            img.last_applied >= before.last_applied
+        })
+        .await;
+        assert_eq!(q.image().topics, before.topics);
+        q.propose(vec![topic("after")]).await.expect("propose");
+        let after = q.image();
+        q.shutdown().await.expect("shutdown");
+        drop(q);
+
+        // The repaired file is consistent for the next start too.
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("reopen 2");
+        wait_for(&q, "image", |img| img.last_applied >= after.last_applied).await;
+        assert_eq!(q.image().topics, after.topics);
+        q.shutdown().await.expect("shutdown");
+    }
+
+    #[tokio::test]
+    async fn snapshot_and_purge_then_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = QuorumOptions {
+            snapshot_every: 5,
+            logs_kept_after_snapshot: 0,
+            ..Default::default()
+        };
+        let q = MetadataQuorum::open_with(dir.path(), 1, single("127.0.0.1:0"), opts.clone())
+            .await
+            .expect("open");
+        for i in 0..23 {
+            q.propose(vec![topic(&format!("t{i}"))])
+                .await
+                .expect("propose");
+        }
+        let before = q.image();
+        let mut metrics = q.inner.raft.metrics();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            metrics.wait_for(|m| m.purged.is_some_and(|p| p.index >= 15) && m.snapshot.is_some()),
+        )
+        .await
+        .expect("snapshot and purge in time")
+        .expect("metrics");
+        drop(metrics);
+        q.shutdown().await.expect("shutdown");
+        drop(q);
+        assert!(dir.path().join("raft").join("snapshot").exists());
+        {
+            use openraft::storage::RaftLogStorage;
+            let mut log = LogStore::open(&dir.path().join("raft")).expect("log store");
+            let st = log.get_log_state().await.expect("log state");
+            let purged = st.last_purged_log_id.expect("purged").index;
+            let last = st.last_log_id.expect("last").index;
+            assert!(purged >= 15, "purged up to {purged}");
+            assert!(last - purged < 10, "log holds {} entries", last - purged);
+        }
+
+        let q = MetadataQuorum::open_with(dir.path(), 1, single("127.0.0.1:0"), opts)
+            .await
+            .expect("reopen");
+        let after = q.image();
+        assert!(after.last_applied >= before.last_applied);
+        assert_eq!(after.topics, before.topics);
+        assert_eq!(after.topic_names, before.topic_names);
+        q.propose(vec![topic("post")]).await.expect("propose");
+        assert!(q.image().topics.contains_key("post"));
+        q.shutdown().await.expect("shutdown");
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_voters_replicate() {
+        let dirs: Vec<_> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let voters: Vec<(i32, String)> = (1..=3)
+            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (id, _)) in voters.iter().enumerate() {
+            let q = MetadataQuorum::open(dirs[i].path(), *id, voters.clone())
+                .await
+                .expect("open voter");
+            nodes.push(q);
+        }
+        // Everyone agrees on a controller.
+        for q in &nodes {
+            wait_for(q, "a controller", |img| img.controller_id.is_some()).await;
+        }
+        let leader_id = nodes[0].image().controller_id.expect("leader");
+        for q in &nodes {
+            wait_for(q, "the same controller", |img| {
+                img.controller_id == Some(leader_id)
+            })
+            .await;
+        }
+        let leader_pos = voters
+            .iter()
+            .position(|(id, _)| *id == leader_id)
+            .expect("leader is a voter");
+        let leader = &nodes[leader_pos];
+        leader
+            .propose(vec![topic("replicated")])
+            .await
+            .expect("propose on leader");
+        let index = leader.image().last_applied;
+        for q in &nodes {
+            wait_for(q, "replicated topic", |img| {
+                img.topics.contains_key("replicated") && img.last_applied >= index
+            })
+            .await;
+        }
+        let follower = &nodes[(leader_pos + 1) % nodes.len()];
+        assert!(matches!(
+            follower.propose(vec![topic("nope")]).await,
+            Err(MetadataError::NotController)
+        ));
+        for q in &nodes {
+            q.shutdown().await.expect("shutdown");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lagging_voter_catches_up_by_snapshot() {
+        let dirs: Vec<_> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let voters: Vec<(i32, String)> = (1..=3)
+            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
+            .collect();
+        let opts = QuorumOptions {
+            snapshot_every: 4,
+            logs_kept_after_snapshot: 0,
+            ..Default::default()
+        };
+        let mut nodes = Vec::new();
+        // Only voters 1 and 2 run at first: still a majority.
+        for (i, (id, _)) in voters.iter().enumerate().take(2) {
+            let q = MetadataQuorum::open_with(dirs[i].path(), *id, voters.clone(), opts.clone())
+                .await
+                .expect("open voter");
+            nodes.push(q);
+        }
+        wait_for(&nodes[0], "a controller", |img| img.controller_id.is_some()).await;
+        let leader_id = nodes[0].image().controller_id.expect("leader");
+        let leader = nodes
+            .iter()
+            .find(|q| q.inner.raft.metrics().borrow().id == u64::try_from(leader_id).unwrap_or(0))
+            .expect("leader runs")
+            .clone();
+        for i in 0..12 {
+            leader
+                .propose(vec![topic(&format!("t{i}"))])
+                .await
+                .expect("propose");
+        }
+        let mut metrics = leader.inner.raft.metrics();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            metrics.wait_for(|m| m.purged.is_some_and(|p| p.index >= 8)),
+        )
+        .await
+        .expect("purged in time")
+        .expect("metrics");
+        drop(metrics);
+        let want = leader.image();
+
+        let late = MetadataQuorum::open_with(dirs[2].path(), 3, voters.clone(), opts)
+            .await
+            .expect("open late voter");
+        wait_for(&late, "snapshot installed", |img| {
+            img.last_applied >= want.last_applied
+        })
+        .await;
+        assert_eq!(late.image().topics, want.topics);
+        assert!(late.inner.raft.metrics().borrow().snapshot.is_some());
+        assert!(dirs[2].path().join("raft").join("snapshot").exists());
+        late.shutdown().await.expect("shutdown");
+        for q in &nodes {
+            q.shutdown().await.expect("shutdown");
+        }
     }
 }

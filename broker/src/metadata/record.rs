@@ -99,4 +99,13 @@ pub enum MetadataRecord {
         /// Whether the leader epoch is bumped (a leader change always bumps it).
         bump_leader_epoch: bool,
     },
+    /// A block of producer ids is reserved for a broker's idempotent producers.
+    AllocateProducerIds {
+        /// The broker.
+        node_id: i32,
+        /// First id of the block; must equal the image's `next_producer_id`.
+        first: i64,
+        /// Block size.
+        size: i64,
+    },
 }

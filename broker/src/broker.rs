@@ -1,0 +1,340 @@
+//! The broker process: wires config, metadata quorum, controller, replicas
+//! and listeners together, and shuts them down in order.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::config::{BrokerConfig, Listener};
+use crate::controller::Controller;
+use crate::error::ApiError;
+use crate::log::LogManager;
+use crate::metadata::{ClusterImage, Endpoint, MetadataQuorum, MetadataRecord};
+use crate::replication::ReplicaManager;
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not bind.
+    #[error("cannot bind listener {name} on {addr}: {source}")]
+    Bind {
+        /// Listener name.
+        name: String,
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The data directory is unusable.
+    #[error("log directory error: {0}")]
+    Storage(String),
+    /// The metadata quorum failed to start.
+    #[error("metadata quorum: {0}")]
+    Metadata(#[from] crate::metadata::MetadataError),
+    /// Registration with the controller failed.
+    #[error("broker registration failed: {0}")]
+    Register(ApiError),
+}
+
+/// State shared by every connection and handler.
+pub struct BrokerState {
+    /// The static config.
+    pub config: BrokerConfig,
+    /// This node's id.
+    pub node_id: i32,
+    /// The cluster id from `meta.properties`.
+    pub cluster_id: String,
+    /// The metadata quorum.
+    pub quorum: MetadataQuorum,
+    /// The controller.
+    pub controller: Controller,
+    /// Hosted partitions.
+    pub replicas: ReplicaManager,
+    /// Listeners as bound (ports resolved).
+    pub bound: Vec<(Listener, SocketAddr)>,
+    /// Flips to true on shutdown.
+    pub shutdown: watch::Receiver<bool>,
+    next_producer_id: AtomicI64,
+}
+
+impl BrokerState {
+    /// The latest cluster image.
+    pub fn image(&self) -> Arc<ClusterImage> {
+        self.quorum.image()
+    }
+
+    /// Allocates a producer id for an idempotent producer.
+    pub async fn allocate_producer_id(&self) -> Result<i64, ApiError> {
+        loop {
+            let cur = self.next_producer_id.load(Ordering::Acquire);
+            let image = self.image();
+            if cur >= 0 && cur < image.producer_id_block_end(self.node_id) {
+                if self
+                    .next_producer_id
+                    .compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Ok(cur);
+                }
+                continue;
+            }
+            // Reserve a new block of ids through the quorum.
+            let start = image.next_producer_id;
+            self.quorum
+                .propose(vec![MetadataRecord::AllocateProducerIds {
+                    node_id: self.node_id,
+                    first: start,
+                    size: 1000,
+                }])
+                .await
+                .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+            let image = self.image();
+            if let Some(first) = image.producer_id_block_start(self.node_id) {
+                self.next_producer_id.store(first, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// A running broker.
+pub struct Broker {
+    state: Arc<BrokerState>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Reads or creates `meta.properties` in the log dir, returning the cluster id.
+fn format_storage(config: &BrokerConfig) -> Result<String, StartError> {
+    let dir = &config.log_dirs[0];
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StartError::Storage(format!("{}: {e}", dir.display())))?;
+    let path = dir.join("meta.properties");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let props = crate::config::parse_properties(&text);
+        if let Some(id) = props.get("node.id") {
+            if id.parse::<i32>().ok() != Some(config.node_id) {
+                return Err(StartError::Storage(format!(
+                    "{} belongs to node.id {id}, but this broker is node.id {}",
+                    path.display(),
+                    config.node_id
+                )));
+            }
+        }
+        if let Some(c) = props.get("cluster.id") {
+            return Ok(c.clone());
+        }
+    }
+    let cluster_id = crate::log::topic_id_string(&Uuid::new_v4());
+    let text = format!(
+        "#\n#Formatted by runnel-broker\nnode.id={}\ndirectory.id={}\nversion=1\ncluster.id={cluster_id}\n",
+        config.node_id,
+        crate::log::topic_id_string(&Uuid::new_v4())
+    );
+    let tmp = dir.join("meta.properties.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| StartError::Storage(format!("{}: {e}", path.display())))?;
+    info!(cluster_id, dir = %dir.display(), "formatted storage");
+    Ok(cluster_id)
+}
+
+impl Broker {
+    /// Starts the broker: storage, quorum, registration, listeners.
+    pub async fn start(config: BrokerConfig) -> Result<Self, StartError> {
+        let cluster_id = format_storage(&config)?;
+        let logs = LogManager::open(&config.log_dirs[0])
+            .map_err(|e| StartError::Storage(e.to_string()))?;
+        // Bind client listeners first, so port 0 resolves before registration.
+        let mut listeners = Vec::new();
+        let mut bound = Vec::new();
+        for l in config.broker_listeners() {
+            let host = if l.host.is_empty() {
+                "0.0.0.0"
+            } else {
+                l.host.as_str()
+            };
+            let addr = format!("{host}:{}", l.port);
+            let tcp = TcpListener::bind(&addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    name: l.name.clone(),
+                    addr: addr.clone(),
+                    source,
+                })?;
+            let local = tcp.local_addr().map_err(|source| StartError::Bind {
+                name: l.name.clone(),
+                addr,
+                source,
+            })?;
+            bound.push((l.clone(), local));
+            listeners.push(tcp);
+        }
+        let meta_dir = config.metadata_dir().join("__cluster_metadata-0");
+        let quorum = MetadataQuorum::open(&meta_dir, config.node_id, config.voters.clone()).await?;
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let replicas = ReplicaManager::new(config.node_id, logs, config.props.clone());
+        let controller = Controller::new(quorum.clone(), config.clone());
+        let state = Arc::new(BrokerState {
+            node_id: config.node_id,
+            cluster_id,
+            quorum: quorum.clone(),
+            controller,
+            replicas,
+            bound,
+            shutdown,
+            next_producer_id: AtomicI64::new(-1),
+            config,
+        });
+        state.register().await.map_err(StartError::Register)?;
+        let image = state.image();
+        state.replicas.remove_stray(&image);
+        state.replicas.sync(&image);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(follow_metadata(state.clone())));
+        tasks.push(tokio::spawn(housekeeping(state.clone())));
+        for tcp in listeners {
+            tasks.push(tokio::spawn(crate::server::accept_loop(state.clone(), tcp)));
+        }
+        info!(node_id = state.node_id, listeners = ?state.bound.iter().map(|(l, a)| format!("{}://{a}", l.name)).collect::<Vec<_>>(), "broker started");
+        Ok(Self {
+            state,
+            shutdown_tx,
+            tasks,
+        })
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<BrokerState> {
+        &self.state
+    }
+
+    /// The bound address of the first client listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.state.bound[0].1
+    }
+
+    /// Graceful shutdown: stop accepting, let in-flight requests finish,
+    /// flush every log and the quorum.
+    pub async fn shutdown(self) {
+        info!("shutting down");
+        let _ = self.shutdown_tx.send(true);
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        for t in self.tasks {
+            tokio::select! {
+                _ = &mut deadline => { warn!("timed out waiting for tasks; continuing shutdown"); break; }
+                r = t => if let Err(e) = r { if e.is_panic() { error!("task panicked: {e}"); } }
+            }
+        }
+        crate::server::wait_for_connections(&self.state, Duration::from_secs(10)).await;
+        self.state.replicas.shutdown();
+        if let Err(e) = self.state.quorum.shutdown().await {
+            error!(error = %e, "metadata quorum shutdown failed");
+        }
+        info!("shutdown complete");
+    }
+}
+
+impl BrokerState {
+    async fn register(&self) -> Result<(), ApiError> {
+        let endpoints = self
+            .config
+            .advertised_listeners
+            .iter()
+            .map(|a| {
+                let bound_port = self
+                    .bound
+                    .iter()
+                    .find(|(l, _)| l.name == a.name)
+                    .map(|(_, s)| s.port());
+                let port = if a.port == 0 {
+                    bound_port.unwrap_or(0)
+                } else {
+                    a.port
+                };
+                let host = if a.host.is_empty() {
+                    "localhost".to_string()
+                } else {
+                    a.host.clone()
+                };
+                Endpoint {
+                    listener: a.name.clone(),
+                    host,
+                    port,
+                    security_protocol: self
+                        .config
+                        .security_protocol_map
+                        .get(&a.name)
+                        .cloned()
+                        .unwrap_or_else(|| "PLAINTEXT".into()),
+                }
+            })
+            .collect();
+        let record = MetadataRecord::RegisterBroker {
+            node_id: self.node_id,
+            incarnation_id: Uuid::new_v4(),
+            endpoints,
+            rack: self.config.rack.clone(),
+        };
+        // A fresh single-voter quorum needs a moment to elect itself.
+        let mut last = None;
+        for _ in 0..100 {
+            match self.controller.register_broker(record.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ApiError::code(ResponseError::UnknownServerError)))
+    }
+}
+
+async fn follow_metadata(state: Arc<BrokerState>) {
+    let mut rx = state.quorum.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        let image = rx.borrow_and_update().clone();
+        state.replicas.sync(&image);
+    }
+}
+
+async fn housekeeping(state: Arc<BrokerState>) {
+    let interval = state
+        .config
+        .get_i64("log.retention.check.interval.ms", 300_000)
+        .clamp(100, 300_000);
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(interval as u64)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let st = state.clone();
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || st.replicas.housekeeping(now_ms())).await
+        {
+            error!(error = %e, "housekeeping task failed");
+        }
+    }
+}

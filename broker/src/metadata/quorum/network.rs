@@ -1,0 +1,294 @@
+//! The quorum's transport: a tiny RPC over TCP. Each message is one frame,
+//! `[len: u32 BE][JSON]`, and every request gets exactly one response on the
+//! same connection. The server listens on this node's controller address;
+//! openraft gets one client per peer, each holding one lazily (re)connected
+//! stream.
+
+use std::io;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::types::{NodeId, Raft, TypeConfig};
+
+/// The largest message accepted from the network.
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+#[derive(Serialize, Deserialize)]
+enum RpcRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+#[derive(Serialize, Deserialize)]
+enum RpcResponse {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+}
+
+async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> io::Result<()> {
+    let json = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    if json.len() > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "message too large",
+        ));
+    }
+    let len = u32::try_from(json.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
+    let mut buf = Vec::with_capacity(4 + json.len());
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(&json);
+    w.write_all(&buf).await?;
+    w.flush().await
+}
+
+/// Reads one message; `Ok(None)` on a clean end of stream before a message.
+async fn read_msg<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = usize::try_from(u32::from_be_bytes(len)).map_err(io::Error::other)?;
+    if len > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message too large",
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    serde_json::from_slice(&buf)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Binds the controller listener.
+pub async fn bind(addr: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves raft RPCs from `listener` until the returned task is aborted
+/// (aborting it also stops every connection it accepted).
+pub fn serve(listener: TcpListener, raft: Raft) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            while conns.try_join_next().is_some() {}
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    tracing::debug!(%peer, "controller connection accepted");
+                    let raft = raft.clone();
+                    conns.spawn(async move {
+                        if let Err(e) = serve_conn(stream, raft).await {
+                            tracing::debug!(%peer, error = %e, "controller connection closed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "controller accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+}
+
+async fn serve_conn(mut stream: TcpStream, raft: Raft) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    while let Some(req) = read_msg::<_, RpcRequest>(&mut stream).await? {
+        let resp = match req {
+            RpcRequest::AppendEntries(r) => {
+                RpcResponse::AppendEntries(raft.append_entries(r).await)
+            }
+            RpcRequest::Vote(r) => RpcResponse::Vote(raft.vote(r).await),
+            RpcRequest::InstallSnapshot(r) => {
+                RpcResponse::InstallSnapshot(raft.install_snapshot(r).await)
+            }
+        };
+        write_msg(&mut stream, &resp).await?;
+    }
+    Ok(())
+}
+
+/// Creates per-peer clients for openraft.
+pub struct NetworkFactory {
+    /// This node's id; a client to it is never built.
+    pub node_id: NodeId,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        if target == self.node_id {
+            tracing::error!(
+                target,
+                "refusing to build a raft network client to this node itself"
+            );
+        }
+        PeerClient {
+            node_id: self.node_id,
+            target,
+            addr: (target != self.node_id).then(|| node.addr.clone()),
+            conn: None,
+        }
+    }
+}
+
+/// A client to one peer.
+pub struct PeerClient {
+    node_id: NodeId,
+    target: NodeId,
+    /// The peer's address; `None` for a (refused) client to ourselves.
+    addr: Option<String>,
+    conn: Option<TcpStream>,
+}
+
+enum CallError {
+    Unreachable(io::Error),
+    Network(io::Error),
+    Timeout,
+}
+
+impl PeerClient {
+    async fn roundtrip(&mut self, req: &RpcRequest) -> Result<RpcResponse, CallError> {
+        let stream = match &mut self.conn {
+            Some(s) => s,
+            None => {
+                let Some(addr) = &self.addr else {
+                    return Err(CallError::Unreachable(io::Error::other(
+                        "no client to self",
+                    )));
+                };
+                let s = TcpStream::connect(addr.as_str())
+                    .await
+                    .map_err(CallError::Unreachable)?;
+                s.set_nodelay(true).map_err(CallError::Unreachable)?;
+                self.conn.insert(s)
+            }
+        };
+        write_msg(stream, req).await.map_err(CallError::Network)?;
+        match read_msg::<_, RpcResponse>(stream).await {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(CallError::Network(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed the connection",
+            ))),
+            Err(e) => Err(CallError::Network(e)),
+        }
+    }
+
+    async fn call<E: std::error::Error>(
+        &mut self,
+        action: RPCTypes,
+        req: RpcRequest,
+        option: &RPCOption,
+    ) -> Result<RpcResponse, RPCError<NodeId, BasicNode, E>> {
+        let ttl = option.hard_ttl();
+        let res = match tokio::time::timeout(ttl, self.roundtrip(&req)).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout),
+        };
+        res.map_err(|e| {
+            // The stream may hold half a message now; start afresh next time.
+            self.conn = None;
+            match e {
+                CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+                CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),
+                CallError::Timeout => RPCError::Timeout(Timeout {
+                    action,
+                    id: self.node_id,
+                    target: self.target,
+                    timeout: ttl,
+                }),
+            }
+        })
+    }
+
+    fn unexpected<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
+        RPCError::Network(NetworkError::new(&io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unexpected response type",
+        )))
+    }
+}
+
+fn remote<E: std::error::Error>(target: NodeId, e: E) -> RPCError<NodeId, BasicNode, E> {
+    RPCError::RemoteError(RemoteError::new(target, e))
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self
+            .call(
+                RPCTypes::AppendEntries,
+                RpcRequest::AppendEntries(rpc),
+                &option,
+            )
+            .await?
+        {
+            RpcResponse::AppendEntries(r) => r.map_err(|e| remote(self.target, e)),
+            _ => Err(Self::unexpected()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        match self
+            .call(
+                RPCTypes::InstallSnapshot,
+                RpcRequest::InstallSnapshot(rpc),
+                &option,
+            )
+            .await?
+        {
+            RpcResponse::InstallSnapshot(r) => r.map_err(|e| remote(self.target, e)),
+            _ => Err(Self::unexpected()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self
+            .call(RPCTypes::Vote, RpcRequest::Vote(rpc), &option)
+            .await?
+        {
+            RpcResponse::Vote(r) => r.map_err(|e| remote(self.target, e)),
+            _ => Err(Self::unexpected()),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! One client connection: read a frame, dispatch it, write the response,
+//! in order. Kafka processes a connection's requests one at a time, so
+//! responses always come back in request order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tracing::{debug, error, warn};
+
+use super::dispatch::{self, Request};
+use crate::broker::BrokerState;
+
+/// Why a connection is closed instead of answered, as Kafka closes it.
+#[derive(Debug, thiserror::Error)]
+enum Close {
+    #[error("peer closed")]
+    Eof,
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(super) async fn serve(state: Arc<BrokerState>, stream: TcpStream, peer: SocketAddr) {
+    let max = state
+        .config
+        .get_i64("socket.request.max.bytes", 104_857_600);
+    let (r, w) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, r);
+    let mut writer = BufWriter::with_capacity(64 * 1024, w);
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        let frame = tokio::select! {
+            f = read_frame(&mut reader, max) => f,
+            _ = shutdown.changed() => break,
+        };
+        let result = match frame {
+            Ok(frame) => handle_frame(&state, frame, &mut writer).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {}
+            Err(Close::Eof) => break,
+            Err(Close::Io(e)) => {
+                debug!(%peer, error = %e, "connection I/O error");
+                break;
+            }
+            Err(Close::Invalid(why)) => {
+                warn!(%peer, "closing connection: {why}");
+                break;
+            }
+        }
+        if *state.shutdown.borrow() {
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+    max: i64,
+) -> Result<BytesMut, Close> {
+    let size = match r.read_i32().await {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(Close::Eof),
+        Err(e) => return Err(e.into()),
+    };
+    if size < 0 || i64::from(size) > max {
+        return Err(Close::Invalid(format!(
+            "request size {size} is outside [0, socket.request.max.bytes={max}]"
+        )));
+    }
+    let mut buf = BytesMut::zeroed(size as usize);
+    r.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
+    state: &Arc<BrokerState>,
+    frame: BytesMut,
+    w: &mut W,
+) -> Result<(), Close> {
+    let mut buf = frame.freeze();
+    if buf.len() < 8 {
+        return Err(Close::Invalid(format!(
+            "request of {} bytes is too short for a header",
+            buf.len()
+        )));
+    }
+    let key = (&buf[0..2]).get_i16();
+    let version = (&buf[2..4]).get_i16();
+    let correlation_id = (&buf[4..8]).get_i32();
+    let Ok(api_key) = ApiKey::try_from(key) else {
+        return Err(Close::Invalid(format!("unknown API key {key}")));
+    };
+    let Some(spec) = dispatch::find(api_key) else {
+        return Err(Close::Invalid(format!("unsupported API {api_key:?}")));
+    };
+    if version < spec.min || version > spec.max {
+        if api_key == ApiKey::ApiVersions {
+            // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges.
+            let resp = dispatch::unsupported_api_versions();
+            return write_response(w, correlation_id, ApiKey::ApiVersions, 0, &resp).await;
+        }
+        return Err(Close::Invalid(format!(
+            "{api_key:?} v{version} is not supported (supported {}..={})",
+            spec.min, spec.max
+        )));
+    }
+    if version < spec.decode_min {
+        return Err(Close::Invalid(format!(
+            "{api_key:?} v{version} is too old (the oldest accepted is v{})",
+            spec.decode_min
+        )));
+    }
+    let header_version = api_key.request_header_version(version);
+    let header = RequestHeader::decode(&mut buf, header_version)
+        .map_err(|e| Close::Invalid(format!("malformed {api_key:?} request header: {e}")))?;
+    let body = match RequestKind::decode(api_key, &mut buf, version) {
+        Ok(b) => b,
+        Err(e) => {
+            if api_key == ApiKey::ApiVersions {
+                // Kafka still answers a malformed ApiVersions with INVALID_REQUEST.
+                let resp = dispatch::invalid_api_versions();
+                return write_response(w, correlation_id, api_key, version, &resp).await;
+            }
+            return Err(Close::Invalid(format!(
+                "malformed {api_key:?} v{version} request: {e}"
+            )));
+        }
+    };
+    let req = Request {
+        api_key,
+        version,
+        header,
+        body,
+    };
+    match (spec.handler)(state.clone(), req).await {
+        Ok(Some(resp)) => write_response(w, correlation_id, api_key, version, &resp).await,
+        Ok(None) => Ok(()),
+        Err(e) => {
+            error!(api = ?api_key, version, error = %e, "request handler failed");
+            Err(Close::Invalid(format!("{api_key:?} handler failed: {e}")))
+        }
+    }
+}
+
+async fn write_response<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    correlation_id: i32,
+    api_key: ApiKey,
+    version: i16,
+    resp: &kafka_protocol::messages::ResponseKind,
+) -> Result<(), Close> {
+    let mut out = BytesMut::with_capacity(256);
+    out.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let hv = if api_key == ApiKey::ApiVersions {
+        0
+    } else {
+        api_key.response_header_version(version)
+    };
+    header
+        .encode(&mut out, hv)
+        .map_err(|e| Close::Invalid(format!("cannot encode response header: {e}")))?;
+    resp.encode(&mut out, version).map_err(|e| {
+        Close::Invalid(format!(
+            "cannot encode {api_key:?} v{version} response: {e}"
+        ))
+    })?;
+    let len = (out.len() - 4) as i32;
+    out[0..4].copy_from_slice(&len.to_be_bytes());
+    w.write_all(&out).await?;
+    w.flush().await?;
+    Ok(())
+}

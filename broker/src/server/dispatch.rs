@@ -1,0 +1,177 @@
+//! The API table: every Kafka API this broker serves, its advertised
+//! version range and its handler. ApiVersions answers from this list, so
+//! the advertised surface is exactly what is implemented.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, RequestHeader, RequestKind, ResponseKind,
+};
+
+use super::handlers;
+use crate::broker::BrokerState;
+
+/// A decoded request.
+#[derive(Debug)]
+pub struct Request {
+    /// The API.
+    pub api_key: ApiKey,
+    /// The request version.
+    pub version: i16,
+    /// The request header.
+    pub header: RequestHeader,
+    /// The decoded body.
+    pub body: RequestKind,
+}
+
+/// A handler failure that is not a Kafka error code: the connection closes.
+pub type HandlerError = String;
+/// What a handler returns: a response, or none (acks=0 produce).
+pub type HandlerFuture =
+    Pin<Box<dyn Future<Output = Result<Option<ResponseKind>, HandlerError>> + Send>>;
+/// A request handler.
+pub type Handler = fn(Arc<BrokerState>, Request) -> HandlerFuture;
+
+/// One served API.
+pub struct ApiSpec {
+    /// The API key.
+    pub key: ApiKey,
+    /// Lowest advertised version.
+    pub min: i16,
+    /// Highest advertised version.
+    pub max: i16,
+    /// Lowest version actually accepted (Kafka 4 advertises Produce from v0
+    /// but rejects v0-2, KAFKA-18659).
+    pub decode_min: i16,
+    /// The handler.
+    pub handler: Handler,
+}
+
+const fn api(key: ApiKey, min: i16, max: i16, handler: Handler) -> ApiSpec {
+    ApiSpec {
+        key,
+        min,
+        max,
+        decode_min: min,
+        handler,
+    }
+}
+
+/// The API surface, with Kafka 4.1's version ranges.
+static APIS: &[ApiSpec] = &[
+    ApiSpec {
+        key: ApiKey::Produce,
+        min: 0,
+        max: 13,
+        decode_min: 3,
+        handler: handlers::produce::handle,
+    },
+    api(ApiKey::Fetch, 4, 17, handlers::fetch::handle),
+    api(ApiKey::ListOffsets, 1, 10, handlers::list_offsets::handle),
+    api(ApiKey::Metadata, 0, 13, handlers::metadata::handle),
+    api(ApiKey::ApiVersions, 0, 4, handlers::api_versions::handle),
+    api(ApiKey::CreateTopics, 2, 7, handlers::create_topics::handle),
+    api(ApiKey::DeleteTopics, 1, 6, handlers::delete_topics::handle),
+    api(
+        ApiKey::DeleteRecords,
+        0,
+        2,
+        handlers::delete_records::handle,
+    ),
+    api(
+        ApiKey::InitProducerId,
+        0,
+        5,
+        handlers::init_producer_id::handle,
+    ),
+    api(
+        ApiKey::DescribeConfigs,
+        1,
+        4,
+        handlers::describe_configs::handle,
+    ),
+    api(ApiKey::AlterConfigs, 0, 2, handlers::alter_configs::handle),
+    api(
+        ApiKey::DescribeLogDirs,
+        1,
+        4,
+        handlers::describe_log_dirs::handle,
+    ),
+    api(
+        ApiKey::CreatePartitions,
+        0,
+        3,
+        handlers::create_partitions::handle,
+    ),
+    api(
+        ApiKey::IncrementalAlterConfigs,
+        0,
+        1,
+        handlers::incremental_alter_configs::handle,
+    ),
+    api(
+        ApiKey::DescribeCluster,
+        0,
+        2,
+        handlers::describe_cluster::handle,
+    ),
+];
+
+/// Every served API.
+pub fn api_table() -> &'static [ApiSpec] {
+    APIS
+}
+
+/// Looks an API up.
+pub fn find(key: ApiKey) -> Option<&'static ApiSpec> {
+    APIS.iter().find(|a| a.key == key)
+}
+
+/// The advertised version ranges.
+pub fn advertised() -> Vec<ApiVersion> {
+    APIS.iter()
+        .map(|a| {
+            ApiVersion::default()
+                .with_api_key(a.key as i16)
+                .with_min_version(a.min)
+                .with_max_version(a.max)
+        })
+        .collect()
+}
+
+/// The v0 answer to an ApiVersions request at a version we do not support.
+pub fn unsupported_api_versions() -> ResponseKind {
+    ResponseKind::ApiVersions(
+        ApiVersionsResponse::default()
+            .with_error_code(kafka_protocol::error::ResponseError::UnsupportedVersion.code())
+            .with_api_keys(advertised()),
+    )
+}
+
+/// The answer to a malformed ApiVersions request.
+pub fn invalid_api_versions() -> ResponseKind {
+    ResponseKind::ApiVersions(
+        ApiVersionsResponse::default()
+            .with_error_code(kafka_protocol::error::ResponseError::InvalidRequest.code()),
+    )
+}
+
+/// Extracts the expected body from a request, or fails the handler.
+#[macro_export]
+macro_rules! body {
+    ($req:expr, $variant:ident) => {
+        match $req.body {
+            kafka_protocol::messages::RequestKind::$variant(b) => b,
+            other => {
+                return Err(format!(
+                    "expected a {} body, got {:?}",
+                    stringify!($variant),
+                    std::mem::discriminant(&other)
+                ))
+            }
+        }
+    };
+}

@@ -1,0 +1,58 @@
+//! DescribeCluster: cluster id, controller and brokers.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{DescribeClusterResponse, ResponseKind};
+
+use super::{broker, sb};
+use crate::body;
+use crate::broker::BrokerState;
+use crate::server::dispatch::{HandlerFuture, Request};
+
+/// Handles DescribeCluster.
+pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
+    Box::pin(run(state, req))
+}
+
+async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
+    let body = body!(req, DescribeCluster);
+    // Endpoint type 1 is brokers; 2 (controllers) is for KIP-919 clients.
+    if body.endpoint_type != 1 {
+        return Ok(Some(ResponseKind::DescribeCluster(
+            DescribeClusterResponse::default()
+                .with_error_code(ResponseError::UnsupportedEndpointType.code())
+                .with_error_message(Some(sb(
+                    "Only brokers can be described through this listener",
+                )))
+                .with_endpoint_type(body.endpoint_type),
+        )));
+    }
+    let image = state.image();
+    let brokers = image
+        .brokers
+        .values()
+        .filter_map(|b| {
+            let ep = b.endpoints.first()?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(broker(b.node_id))
+                    .with_host(sb(&ep.host))
+                    .with_port(i32::from(ep.port))
+                    .with_rack(b.rack.as_deref().map(sb)),
+            )
+        })
+        .collect();
+    let controller = image
+        .controller_id
+        .filter(|c| image.brokers.contains_key(c))
+        .unwrap_or(state.node_id);
+    Ok(Some(ResponseKind::DescribeCluster(
+        DescribeClusterResponse::default()
+            .with_endpoint_type(1)
+            .with_cluster_id(sb(&state.cluster_id))
+            .with_controller_id(broker(controller))
+            .with_brokers(brokers),
+    )))
+}

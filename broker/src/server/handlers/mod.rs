@@ -1,0 +1,43 @@
+//! One module per Kafka API. Each exposes `handle`, registered in the
+//! dispatch table.
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::messages::{BrokerId, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+/// A `StrBytes` from a string.
+pub fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// A `TopicName` from a string.
+pub fn topic_name(s: &str) -> TopicName {
+    TopicName(sb(s))
+}
+
+/// A `BrokerId`.
+pub fn broker(id: i32) -> BrokerId {
+    BrokerId(id)
+}
+
+/// Whether a topic is one of Kafka's internal topics.
+pub fn is_internal(topic: &str) -> bool {
+    topic == "__consumer_offsets"
+        || topic == "__transaction_state"
+        || topic == "__share_group_state"
+}

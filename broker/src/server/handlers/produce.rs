@@ -1,0 +1,143 @@
+//! Produce: validate and append record batches; acks 0, 1 and all.
+//!
+//! In a cluster of one the leader is the whole ISR, so acks=all is
+//! satisfied by the local append, which reaches the OS page cache before the
+//! response is sent (a process crash cannot lose it).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceResponse, ResponseKind};
+
+use super::{sb, topic_name};
+use crate::body;
+use crate::broker::BrokerState;
+use crate::controller::NewTopic;
+use crate::error::ApiError;
+use crate::server::dispatch::{HandlerFuture, Request};
+
+/// Handles Produce.
+pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
+    Box::pin(run(state, req))
+}
+
+fn error_response(index: i32, e: &ApiError) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(e.code)
+        .with_base_offset(-1)
+        .with_error_message(e.message.as_deref().map(sb))
+}
+
+async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
+    let version = req.version;
+    let body = body!(req, Produce);
+    let acks = body.acks;
+    let mut image = state.image();
+    if body.transactional_id.is_some() {
+        // Transactions are not served yet; we do not advertise their APIs.
+        let e = ApiError::new(
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactional produce is not supported by this broker yet",
+        );
+        return Ok(Some(ResponseKind::Produce(
+            ProduceResponse::default().with_responses(
+                body.topic_data
+                    .iter()
+                    .map(|t| {
+                        TopicProduceResponse::default()
+                            .with_name(t.name.clone())
+                            .with_topic_id(t.topic_id)
+                            .with_partition_responses(
+                                t.partition_data
+                                    .iter()
+                                    .map(|p| error_response(p.index, &e))
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            ),
+        )));
+    }
+    // Auto-create unknown topics (by name) when enabled.
+    if version < 13 && state.config.get_bool("auto.create.topics.enable", true) {
+        let missing: Vec<NewTopic> = body
+            .topic_data
+            .iter()
+            .map(|t| t.name.0.to_string())
+            .filter(|n| {
+                !image.topics.contains_key(n) && crate::controller::validate_topic_name(n).is_ok()
+            })
+            .map(|name| NewTopic {
+                name,
+                num_partitions: -1,
+                replication_factor: -1,
+                assignments: vec![],
+                configs: BTreeMap::new(),
+            })
+            .collect();
+        if !missing.is_empty() {
+            state.controller.create_topics(missing, false).await;
+            image = state.image();
+        }
+    }
+    let mut responses = Vec::with_capacity(body.topic_data.len());
+    for t in body.topic_data {
+        let topic = if version >= 13 {
+            image.topic_by_id(&t.topic_id).map(|x| x.name.clone())
+        } else {
+            Some(t.name.0.to_string())
+        };
+        let mut parts = Vec::with_capacity(t.partition_data.len());
+        for p in t.partition_data {
+            let result = (|| {
+                if acks != 0 && acks != 1 && acks != -1 {
+                    return Err(ApiError::code(ResponseError::InvalidRequiredAcks));
+                }
+                let Some(name) = &topic else {
+                    return Err(ApiError::code(ResponseError::UnknownTopicId));
+                };
+                let Some(part) = state.replicas.get(&image, name, p.index) else {
+                    return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
+                };
+                let Some(records) = p.records.as_ref() else {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidRecord,
+                        "the partition data carries no records",
+                    ));
+                };
+                let mut buf = records.to_vec();
+                part.append(&mut buf)
+            })();
+            parts.push(match result {
+                Ok(info) => PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_base_offset(info.base_offset)
+                    .with_log_append_time_ms(info.log_append_time)
+                    .with_log_start_offset(info.log_start_offset),
+                Err(e) => {
+                    tracing::debug!(topic = ?topic, partition = p.index, error = %e, "produce rejected");
+                    error_response(p.index, &e)
+                }
+            });
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(if version >= 13 {
+                    Default::default()
+                } else {
+                    topic_name(topic.as_deref().unwrap_or(""))
+                })
+                .with_topic_id(t.topic_id)
+                .with_partition_responses(parts),
+        );
+    }
+    if acks == 0 {
+        return Ok(None);
+    }
+    Ok(Some(ResponseKind::Produce(
+        ProduceResponse::default().with_responses(responses),
+    )))
+}

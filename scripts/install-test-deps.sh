@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Installs everything the client compatibility suite (tests/compat) needs.
+# Idempotent: each step checks first and does nothing when already satisfied.
+#
+#   - kcat                     (Debian package; apt-get update only if needed)
+#   - confluent-kafka, kafka-python 3 (+ snappy/lz4/zstd codecs), pytest,
+#     pytest-timeout           (pip; only the missing ones)
+#   - Apache Kafka $KAFKA_VERSION jars with all runtime dependencies (broker,
+#     server, storage, tools, clients) from Maven Central into
+#     ${RUNNEL_CACHE:-$HOME/.cache/runnel}/kafka-$KAFKA_VERSION/libs
+#
+# Locations are defined in scripts/env.sh; source it to use them.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=env.sh
+. "$here/env.sh"
+
+log() { printf '[install-test-deps] %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ---------------------------------------------------------------- kcat
+install_kcat() {
+    if command -v kcat >/dev/null 2>&1; then
+        log "kcat: present ($(command -v kcat))"
+        return
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # Only refresh the package lists when apt does not know kcat yet.
+    if ! apt-cache show kcat >/dev/null 2>&1 \
+        || [ -z "$(apt-cache policy kcat 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -v '(none)')" ]; then
+        log "kcat: apt-get update"
+        as_root apt-get update -qq
+    fi
+    log "kcat: apt-get install kcat"
+    if ! as_root apt-get install -y -qq kcat >/dev/null; then
+        # stale lists (404 on the .deb): refresh once and retry
+        as_root apt-get update -qq
+        as_root apt-get install -y -qq kcat >/dev/null
+    fi
+    log "kcat: installed ($(command -v kcat))"
+}
+
+# ---------------------------------------------------------------- python
+PY="${PYTHON:-python3}"
+
+py_has() { # module [min-major-version]
+    "$PY" - "$@" <<'EOF' >/dev/null 2>&1
+import importlib, sys
+mod = importlib.import_module(sys.argv[1])
+if len(sys.argv) > 2:
+    from importlib.metadata import version
+    dist = {"kafka": "kafka-python"}.get(sys.argv[1], sys.argv[1])
+    assert version(dist).split(".")[0] == sys.argv[2], version(dist)
+EOF
+}
+
+install_python() {
+    local want=()
+    py_has confluent_kafka || want+=("confluent-kafka")
+    py_has kafka 3 || want+=("kafka-python==3.*")
+    # codecs kafka-python needs for snappy / lz4 / zstd, and fast crc32c
+    py_has snappy || want+=("python-snappy")
+    py_has lz4 || want+=("lz4")
+    py_has zstandard || want+=("zstandard")
+    py_has crc32c || want+=("crc32c")
+    py_has pytest || want+=("pytest")
+    py_has pytest_timeout || want+=("pytest-timeout")
+    if [ ${#want[@]} -eq 0 ]; then
+        log "python: confluent-kafka, kafka-python 3, codecs, pytest present"
+        return
+    fi
+    log "python: pip install ${want[*]}"
+    "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore "${want[@]}"
+}
+
+# ---------------------------------------------------------------- kafka jars
+install_kafka_jars() {
+    local stamp="$KAFKA_HOME/.installed"
+    local want_stamp="kafka=$KAFKA_VERSION log4j=$KAFKA_LOG4J_VERSION template=$(sha256sum "$here/kafka-jars.pom.in" | cut -c1-16)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] \
+        && ls "$KAFKA_LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1; then
+        log "kafka jars: present in $KAFKA_LIBS ($(ls "$KAFKA_LIBS" | wc -l) jars)"
+        return
+    fi
+    command -v mvn >/dev/null 2>&1 || { log "mvn not found (install maven)"; exit 1; }
+    local build="$KAFKA_HOME/maven"
+    mkdir -p "$build"
+    sed -e "s/@KAFKA_VERSION@/$KAFKA_VERSION/g" -e "s/@LOG4J_VERSION@/$KAFKA_LOG4J_VERSION/g" \
+        "$here/kafka-jars.pom.in" >"$build/pom.xml"
+    local tmp="$KAFKA_HOME/libs.tmp.$$"
+    rm -rf "$tmp"
+    log "kafka jars: mvn dependency:copy-dependencies (Kafka $KAFKA_VERSION) -> $KAFKA_LIBS"
+    if ! (cd "$build" && mvn -q -B dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$tmp" >"$build/mvn.log" 2>&1); then
+        tail -40 "$build/mvn.log" >&2
+        log "kafka jars: maven failed (full log: $build/mvn.log)"
+        exit 1
+    fi
+    rm -rf "$KAFKA_LIBS"
+    mv "$tmp" "$KAFKA_LIBS"
+    # sanity: the classes the scripts rely on
+    for c in kafka/Kafka.class kafka/tools/StorageTool.class kafka/admin/ConfigCommand.class \
+             org/apache/kafka/tools/TopicCommand.class org/apache/kafka/tools/GetOffsetShell.class \
+             org/apache/kafka/tools/ConsoleProducer.class \
+             org/apache/kafka/tools/consumer/ConsoleConsumer.class; do
+        local found=""
+        for j in "$KAFKA_LIBS"/kafka*.jar; do
+            if unzip -l "$j" "$c" >/dev/null 2>&1; then found=1; break; fi
+        done
+        [ -n "$found" ] || { log "kafka jars: $c not found in $KAFKA_LIBS"; exit 1; }
+    done
+    echo "$want_stamp" >"$stamp"
+    log "kafka jars: installed $(ls "$KAFKA_LIBS" | wc -l) jars"
+}
+
+install_kcat
+install_python
+install_kafka_jars
+
+cat <<EOF
+Test dependencies are in place:
+  kcat            $(command -v kcat) ($(kcat -V 2>/dev/null | grep -m1 -o 'Version [0-9.]*'), $(kcat -V 2>/dev/null | grep -m1 -o 'librdkafka [0-9.]*'))
+  python          $("$PY" -c 'import sys; print(sys.executable)')
+  confluent-kafka $("$PY" -c 'import confluent_kafka as c; print(c.__version__, "(librdkafka", c.libversion()[0] + ")")')
+  kafka-python    $("$PY" -c 'import kafka; print(kafka.__version__)')
+  pytest          $("$PY" -c 'import pytest; print(pytest.__version__)')
+  java            $JAVA ($("$JAVA" -version 2>&1 | head -1))
+  Kafka jars      $KAFKA_LIBS (Kafka $KAFKA_VERSION)
+Use them with:   . scripts/env.sh   (sets KAFKA_LIBS, KAFKA_VERSION, JAVA, ...)
+EOF
