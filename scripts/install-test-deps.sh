@@ -5,6 +5,8 @@
 #   - kcat                     (Debian package; apt-get update only if needed)
 #   - confluent-kafka, kafka-python 3 (+ snappy/lz4/zstd codecs), pytest,
 #     pytest-timeout           (pip; only the missing ones)
+#   - an AppCDS archive that halves the Kafka CLI tools' JVM start-up
+#     (scripts/build-tool-cds.sh; skip with RUNNEL_NO_CDS=1)
 #   - Apache Kafka $KAFKA_VERSION jars with all runtime dependencies (broker,
 #     server, storage, tools, clients) from Maven Central into
 #     ${RUNNEL_CACHE:-$HOME/.cache/runnel}/kafka-$KAFKA_VERSION/libs
@@ -117,9 +119,28 @@ install_kafka_jars() {
     log "kafka jars: installed $(ls "$KAFKA_LIBS" | wc -l) jars"
 }
 
+# ---------------------------------------------------------------- tool start-up speed
+install_tool_cds() {
+    if [ -n "${RUNNEL_NO_CDS:-}" ]; then
+        log "tool CDS archive: skipped (RUNNEL_NO_CDS set)"
+        return
+    fi
+    local cds="$KAFKA_HOME/cds"
+    if [ -f "$cds/tools.jsa" ] && [ -f "$cds/stamp" ] \
+        && [ "$(cat "$cds/stamp")" = "$("$here/kafka-tool" --cds-stamp)" ]; then
+        log "tool CDS archive: present ($cds/tools.jsa)"
+        return
+    fi
+    log "tool CDS archive: training the Kafka tools against a throwaway Apache Kafka (~30 s)"
+    if ! "$here/build-tool-cds.sh" --apache; then
+        log "tool CDS archive: build failed; the tools still work, they just start slower"
+    fi
+}
+
 install_kcat
 install_python
 install_kafka_jars
+install_tool_cds
 
 cat <<EOF
 Test dependencies are in place:
@@ -130,5 +151,6 @@ Test dependencies are in place:
   pytest          $("$PY" -c 'import pytest; print(pytest.__version__)')
   java            $JAVA ($("$JAVA" -version 2>&1 | head -1))
   Kafka jars      $KAFKA_LIBS (Kafka $KAFKA_VERSION)
+  tool CDS        $( [ -f "$KAFKA_HOME/cds/tools.jsa" ] && echo "$KAFKA_HOME/cds/tools.jsa" || echo none)
 Use them with:   . scripts/env.sh   (sets KAFKA_LIBS, KAFKA_VERSION, JAVA, ...)
 EOF
