@@ -84,7 +84,8 @@ public class JavaClientCompat {
         }
         StackTraceElement[] st = t.getStackTrace();
         for (StackTraceElement e : st) {
-            if (e.getClassName().startsWith("JavaClientCompat")) {
+            if (e.getClassName().startsWith("JavaClientCompat")
+                    && !Set.of("eq", "check", "getQuietly", "causeOf").contains(e.getMethodName())) {
                 sb.append(" at line ").append(e.getLineNumber());
                 break;
             }
