@@ -86,24 +86,31 @@ impl<'a> TopicConfigResolver<'a> {
                 synonyms.push((syn.to_string(), v, src));
             }
         }
+        let first_default = def.synonyms.first().and_then(|(syn, mult)| {
+            broker_def(syn)
+                .and_then(|d| d.default)
+                .map(|v| (syn, scale(v, *mult)))
+        });
         let (value, source) = match synonyms.first() {
             Some((_, v, s)) => (v.clone(), *s),
             None => {
                 // The first synonym with a broker default, else Kafka's topic default.
-                let from_default = def.synonyms.iter().find_map(|(syn, mult)| {
-                    broker_def(syn)
-                        .and_then(|d| d.default)
-                        .map(|v| (syn, scale(v, *mult)))
-                });
-                let v = from_default
-                    .map(|(_, v)| v)
+                let v = def
+                    .synonyms
+                    .iter()
+                    .find_map(|(syn, mult)| {
+                        broker_def(syn)
+                            .and_then(|d| d.default)
+                            .map(|v| scale(v, *mult))
+                    })
                     .unwrap_or_else(|| def.default.to_string());
-                if let Some((syn, _)) = def.synonyms.first() {
-                    synonyms.push((syn.to_string(), Some(v.clone()), ConfigSource::Default));
-                }
                 (Some(v), ConfigSource::Default)
             }
         };
+        // As Kafka does, the default of the first broker synonym closes the list.
+        if let Some((syn, v)) = first_default {
+            synonyms.push((syn.to_string(), Some(v), ConfigSource::Default));
+        }
         ConfigEntry {
             name: def.name.to_string(),
             value,
@@ -273,6 +280,13 @@ mod tests {
         assert_eq!(e.value.as_deref(), Some("5"));
         assert_eq!(e.source, ConfigSource::TopicConfig);
         assert_eq!(e.synonyms.len(), 2);
+        let c = TOPIC_CONFIGS
+            .iter()
+            .find(|d| d.name == "cleanup.policy")
+            .expect("def");
+        let e = r.topic_entry(c, &none);
+        assert_eq!(e.synonyms.len(), 1);
+        assert_eq!(e.synonyms[0].2, ConfigSource::Default);
         let d = LogConfig::default();
         assert_eq!(d.retention_ms, 604_800_000);
         assert_eq!(d.segment_bytes, 1 << 30);

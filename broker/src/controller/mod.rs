@@ -441,7 +441,7 @@ impl Controller {
             };
             if !d.dynamic {
                 return Err(ApiError::new(
-                    ResponseError::InvalidConfig,
+                    ResponseError::InvalidRequest,
                     format!("Cannot update these configs dynamically: Set({k})"),
                 ));
             }

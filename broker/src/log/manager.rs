@@ -116,6 +116,10 @@ impl LogManager {
                 continue;
             }
             let name = e.file_name().to_string_lossy().to_string();
+            // The metadata quorum's log lives beside the partitions, as in KRaft.
+            if name.starts_with("__cluster_metadata") {
+                continue;
+            }
             let Some((topic, p)) = name.rsplit_once('-') else {
                 continue;
             };

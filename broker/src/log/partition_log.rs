@@ -359,29 +359,58 @@ impl Log {
             if seg.max_timestamp.0 < ts {
                 continue;
             }
-            if let Some(l) = seg.locate_timestamp(ts)? {
-                let off = l.header.base_offset.max(self.log_start_offset);
-                return Ok(Some((
-                    off,
-                    l.header.max_timestamp,
-                    l.header.partition_leader_epoch,
-                )));
+            // Batches are ordered by offset, not time: scan every batch whose
+            // max timestamp qualifies and take the first record that does.
+            let mut pos = seg.locate_timestamp(ts)?.map(|l| l.position);
+            while let Some(p) = pos {
+                let Some(h) = seg.header_at(p)? else { break };
+                if h.max_timestamp >= ts {
+                    let bytes = ReadSlice {
+                        file: seg.file(),
+                        position: p,
+                        len: h.total_size(),
+                    }
+                    .read()?;
+                    let hit = crate::protocol::batch::record_timestamps(&bytes)?
+                        .into_iter()
+                        .find(|(off, t)| *t >= ts && *off >= self.log_start_offset);
+                    if let Some((off, t)) = hit {
+                        return Ok(Some((off, t, h.partition_leader_epoch)));
+                    }
+                }
+                pos = Some(p + h.total_size() as u64);
             }
         }
         Ok(None)
     }
 
-    /// The offset and timestamp of the record with the largest timestamp.
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.segments
+    /// The offset and timestamp of the (first) record with the largest timestamp.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let best = self
+            .segments
             .values()
-            .map(|s| s.max_timestamp)
-            .filter(|(ts, _)| *ts >= 0)
-            .fold(None, |acc: Option<(i64, i64)>, x| match acc {
-                Some(a) if a.0 >= x.0 => Some(a),
-                _ => Some(x),
-            })
-            .map(|(ts, off)| (off, ts))
+            .filter(|s| s.max_timestamp.0 >= 0)
+            .fold(None, |acc: Option<&Segment>, s| match acc {
+                Some(a) if a.max_timestamp.0 >= s.max_timestamp.0 => Some(a),
+                _ => Some(s),
+            });
+        let Some(seg) = best else { return Ok(None) };
+        let (ts, batch_last) = seg.max_timestamp;
+        let Some(loc) = seg.locate(batch_last)? else {
+            return Ok(Some((batch_last, ts)));
+        };
+        let bytes = ReadSlice {
+            file: seg.file(),
+            position: loc.position,
+            len: loc.header.total_size(),
+        }
+        .read()?;
+        let exact = crate::protocol::batch::record_timestamps(&bytes)?
+            .into_iter()
+            .find(|(_, t)| *t == ts)
+            .map(|(o, _)| o)
+            .unwrap_or(batch_last);
+        Ok(Some((exact.max(self.log_start_offset), ts)))
     }
 
     /// The leader epoch of the batch containing `offset` (from the epoch cache).
@@ -515,5 +544,64 @@ impl Log {
                 Err(e.into())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::batch::tests::encode;
+    use kafka_protocol::records::Compression;
+
+    fn small_config() -> LogConfig {
+        LogConfig {
+            segment_bytes: 600,
+            ..LogConfig::default()
+        }
+    }
+
+    #[test]
+    fn append_read_lookup_and_recover() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("t-0");
+        let mut log = Log::open(&p, small_config(), None, false).expect("open");
+        for _ in 0..5 {
+            let mut b = encode(4, Compression::None);
+            log.append_as_leader(&mut b, 3).expect("append");
+        }
+        assert_eq!(log.end_offset(), 20);
+        assert!(log.segments.len() > 1, "small segment.bytes rolls");
+        // Timestamps restart at 1000 in every batch; the first record at >= 1002 is offset 2.
+        assert_eq!(
+            log.offset_for_timestamp(1002).expect("ts").map(|x| x.0),
+            Some(2)
+        );
+        assert_eq!(log.max_timestamp().expect("max").map(|x| x.0), Some(3));
+        let r = log.read(9, 1 << 20, true, 20).expect("read").expect("data");
+        let bytes = r.read().expect("bytes");
+        let first = BatchHeader::parse(&bytes).expect("header");
+        assert_eq!((first.base_offset, first.partition_leader_epoch), (8, 3));
+        drop(log);
+        // Tear the tail: half a batch appended after the last whole one.
+        let last = std::fs::read_dir(&p)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|x| x.extension().is_some_and(|e| e == "log"))
+            .max()
+            .expect("segment");
+        let torn = encode(4, Compression::None);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&last)
+            .expect("open");
+        std::io::Write::write_all(&mut f, &torn[..torn.len() / 2]).expect("write");
+        let log = Log::open(&p, small_config(), None, false).expect("reopen");
+        assert_eq!(
+            log.end_offset(),
+            20,
+            "torn tail dropped, whole batches kept"
+        );
+        assert_eq!(log.epoch_for_offset(19), 3);
     }
 }

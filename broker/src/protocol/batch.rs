@@ -247,12 +247,48 @@ pub fn validate_produced(
     }
 }
 
-fn decompress<D: Decompressor<Bytes>>(mut payload: Bytes, count: i32) -> Result<(), BatchError> {
+fn decompress<D: Decompressor<Bytes>>(payload: Bytes, count: i32) -> Result<(), BatchError> {
+    decompress_with::<D>(payload, count, &mut |_, _| {})
+}
+
+fn decompress_with<D: Decompressor<Bytes>>(
+    mut payload: Bytes,
+    count: i32,
+    f: &mut dyn FnMut(i64, i64),
+) -> Result<(), BatchError> {
     D::decompress(&mut payload, |buf| {
         let b = buf.copy_to_bytes(buf.remaining());
-        Ok(walk_records(&b, count))
+        Ok(visit_records(&b, count, f))
     })
     .map_err(|e| BatchError::Corrupt(format!("cannot decompress records: {e}")))?
+}
+
+/// The `(offset, timestamp)` of every record in a stored batch.
+pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, BatchError> {
+    let h = BatchHeader::parse(batch)?;
+    if batch.len() < h.total_size() {
+        return Err(BatchError::Corrupt("truncated batch".into()));
+    }
+    let mut out = Vec::new();
+    let mut f = |od: i64, td: i64| {
+        let ts = if h.log_append_time() {
+            h.max_timestamp
+        } else {
+            h.base_timestamp + td
+        };
+        out.push((h.base_offset + od, ts));
+    };
+    let payload = Bytes::copy_from_slice(&batch[HEADER_LEN..h.total_size()]);
+    let count = h.records_count;
+    match h.compression() {
+        0 => visit_records(&payload, count, &mut f)?,
+        1 => decompress_with::<Gzip>(payload, count, &mut f)?,
+        2 => decompress_with::<Snappy>(payload, count, &mut f)?,
+        3 => decompress_with::<Lz4>(payload, count, &mut f)?,
+        4 => decompress_with::<Zstd>(payload, count, &mut f)?,
+        other => return Err(BatchError::UnsupportedCompression(other)),
+    }
+    Ok(out)
 }
 
 fn varint(b: &mut &[u8]) -> Result<i64, BatchError> {
@@ -292,6 +328,15 @@ fn skip(b: &mut &[u8], n: i64, what: &str) -> Result<(), BatchError> {
 /// Walks the records of an uncompressed payload, checking lengths, offset
 /// deltas and the record count.
 fn walk_records(payload: &[u8], count: i32) -> Result<(), BatchError> {
+    visit_records(payload, count, &mut |_, _| {})
+}
+
+/// Walks records, calling `f(offset_delta, timestamp_delta)` for each.
+fn visit_records(
+    payload: &[u8],
+    count: i32,
+    f: &mut dyn FnMut(i64, i64),
+) -> Result<(), BatchError> {
     let mut b = payload;
     for i in 0..count {
         let len = varint(&mut b)?;
@@ -306,8 +351,9 @@ fn walk_records(payload: &[u8], count: i32) -> Result<(), BatchError> {
             return Err(BatchError::Corrupt(format!("record {i} is empty")));
         }
         rec = &rec[1..]; // attributes
-        varint(&mut rec)?; // timestamp delta
+        let ts_delta = varint(&mut rec)?;
         let offset_delta = varint(&mut rec)?;
+        f(offset_delta, ts_delta);
         if offset_delta != i64::from(i) {
             return Err(BatchError::Invalid(format!(
                 "record {i} has offset delta {offset_delta}; deltas must run 0, 1, 2, ..."
@@ -463,5 +509,25 @@ pub(crate) mod tests {
         lying[17..21].copy_from_slice(&crc.to_be_bytes());
         let h = BatchHeader::parse(&lying).expect("parse");
         assert!(validate_produced(&lying, &h, 1 << 20).is_err());
+    }
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::tests::encode;
+    use super::*;
+    use kafka_protocol::records::Compression;
+
+    #[test]
+    fn record_timestamps_are_exact() {
+        for c in [Compression::None, Compression::Gzip] {
+            let b = encode(4, c);
+            let ts = record_timestamps(&b).expect("walk");
+            assert_eq!(
+                ts,
+                vec![(0, 1000), (1, 1001), (2, 1002), (3, 1003)],
+                "{c:?}"
+            );
+        }
     }
 }

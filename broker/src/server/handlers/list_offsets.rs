@@ -63,7 +63,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                         LATEST => Some((hw, -1, log.latest_epoch())),
                         LATEST_TIERED | EARLIEST_PENDING_UPLOAD => Some((-1, -1, -1)),
                         MAX_TIMESTAMP => log
-                            .max_timestamp()
+                            .max_timestamp()?
                             .map(|(off, ts)| (off, ts, log.epoch_for_offset(off))),
                         ts if ts >= 0 => {
                             log.offset_for_timestamp(ts)?.filter(|(off, ..)| *off < hw)
