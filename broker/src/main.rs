@@ -56,7 +56,14 @@ fn parse_args(args: Vec<String>) -> Result<BTreeMap<String, String>> {
     Ok(props)
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("runnel-broker: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

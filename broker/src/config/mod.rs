@@ -13,7 +13,7 @@ pub use topic::{ConfigEntry, ConfigSource, LogConfig, TopicConfigResolver};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A key has a bad value.
-    #[error("Invalid value for configuration {key}: {message}")]
+    #[error("{message} (config key {key})")]
     Invalid {
         /// The key.
         key: String,

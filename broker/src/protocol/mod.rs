@@ -1,3 +1,4 @@
 //! The Kafka wire protocol: framing and record batches. No I/O.
 
 pub mod batch;
+pub mod request;

@@ -5,15 +5,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, BufMut, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tracing::{debug, error, warn};
 
 use super::dispatch::{self, Request};
 use crate::broker::BrokerState;
+use crate::protocol::request;
 
 /// Why a connection is closed instead of answered, as Kafka closes it.
 #[derive(Debug, thiserror::Error)]
@@ -86,19 +87,10 @@ async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
     frame: BytesMut,
     w: &mut W,
 ) -> Result<(), Close> {
-    let mut buf = frame.freeze();
-    if buf.len() < 8 {
-        return Err(Close::Invalid(format!(
-            "request of {} bytes is too short for a header",
-            buf.len()
-        )));
-    }
-    let key = (&buf[0..2]).get_i16();
-    let version = (&buf[2..4]).get_i16();
-    let correlation_id = (&buf[4..8]).get_i32();
-    let Ok(api_key) = ApiKey::try_from(key) else {
-        return Err(Close::Invalid(format!("unknown API key {key}")));
-    };
+    let buf = frame.freeze();
+    let p = request::prefix(&buf).map_err(|e| Close::Invalid(e.to_string()))?;
+    let (version, correlation_id) = (p.version, p.correlation_id);
+    let api_key = request::api_key(p.api_key).map_err(|e| Close::Invalid(e.to_string()))?;
     let Some(spec) = dispatch::find(api_key) else {
         return Err(Close::Invalid(format!("unsupported API {api_key:?}")));
     };
@@ -119,20 +111,15 @@ async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
             spec.decode_min
         )));
     }
-    let header_version = api_key.request_header_version(version);
-    let header = RequestHeader::decode(&mut buf, header_version)
-        .map_err(|e| Close::Invalid(format!("malformed {api_key:?} request header: {e}")))?;
-    let body = match RequestKind::decode(api_key, &mut buf, version) {
-        Ok(b) => b,
+    let (header, body) = match request::decode(api_key, version, buf) {
+        Ok(x) => x,
         Err(e) => {
             if api_key == ApiKey::ApiVersions {
                 // Kafka still answers a malformed ApiVersions with INVALID_REQUEST.
                 let resp = dispatch::invalid_api_versions();
                 return write_response(w, correlation_id, api_key, version, &resp).await;
             }
-            return Err(Close::Invalid(format!(
-                "malformed {api_key:?} v{version} request: {e}"
-            )));
+            return Err(Close::Invalid(e.to_string()));
         }
     };
     let req = Request {
