@@ -39,7 +39,7 @@ ALL_BROKERS = ["runnel", "kafka", "tansu"]
 
 # Records per run, sized so that one produce run takes roughly 10-20 s against
 # Apache Kafka on the 2-core reference machine (see README for the figures).
-DEFAULT_RECORDS = {100: 5_000_000, 1024: 1_000_000}
+DEFAULT_RECORDS = {100: 6_000_000, 1024: 1_500_000}
 QUICK_RECORDS = {100: 200_000, 1024: 50_000}
 
 # Identical for every broker.
@@ -97,6 +97,16 @@ def short(msg: str, limit: int = 160) -> str:
     msg = " ".join(msg.split())
     msg = msg.replace("|", "/")
     return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def java_error(err: str, out: str = "") -> str:
+    """The most telling line of a failed Java tool: its exception message."""
+    for line in (err + "\n" + out).splitlines():
+        m = re.search(r"(?:Exception|Error): (.+)$", line)
+        if m and not line.lstrip().startswith("at "):
+            return m.group(1).strip()
+    text = (err.strip() or out.strip())
+    return text.splitlines()[-1] if text else "(no output)"
 
 
 def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
@@ -174,7 +184,7 @@ class Java:
         rc, out, err = run_cmd(self.cmd("BenchTool", args, jvm), log_path, timeout)
         line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("{")), None)
         if line is None:
-            why = "timed out" if rc == -999 else f"exit {rc}: {short(err[-400:])}"
+            why = "timed out" if rc == -999 else f"exit {rc}: {short(java_error(err, out))}"
             raise BenchError(f"BenchTool {args[0]} {why}")
         res = json.loads(line)
         if not res.get("ok"):
@@ -429,12 +439,11 @@ class TansuBroker(Broker):
             self.fatal = (f"binary {self.bin} not found (run bench/install-tansu.sh, "
                           f"or set TANSU_BIN)")
             raise BenchError(self.fatal)
-        storage = self.storage.replace("{data}", str(data))
         url = f"tcp://127.0.0.1:{self.port}"
         cmd = [str(self.bin), "broker",
                "--listener-url", url,
                "--advertised-listener-url", url,
-               "--storage-engine", storage,
+               "--storage-engine", self.storage,
                "--cluster-id", "runnel-bench"]
         cmd += shlex.split(os.environ.get("TANSU_ARGS", ""))
         env = dict(os.environ)
@@ -468,7 +477,7 @@ def produce(java: Java, broker: Broker, topic: str, n: int, size: int, acks: str
         if mm:
             m = mm
     if rc != 0 or m is None:
-        raise BenchError(f"ProducerPerformance exit {rc}: {short(err[-300:] or out[-300:])}")
+        raise BenchError(f"ProducerPerformance exit {rc}: {short(java_error(err, out))}")
     errors = err.count("Exception")
     res = {
         "records": int(m.group(1)),
@@ -497,7 +506,7 @@ def consume_group(java: Java, broker: Broker, topic: str, n: int, logs: Path,
     lines = [ln for ln in out.splitlines() if ln.strip()]
     hdr_i = next((i for i, ln in enumerate(lines) if ln.startswith("start.time")), None)
     if rc != 0 or hdr_i is None or hdr_i + 1 >= len(lines):
-        raise BenchError(f"ConsumerPerformance exit {rc}: {short(err[-300:] or out[-300:])}")
+        raise BenchError(f"ConsumerPerformance exit {rc}: {short(java_error(err, out))}")
     keys = [k.strip() for k in lines[hdr_i].split(",")]
     vals = [v.strip() for v in lines[hdr_i + 1].split(",")]
     row = dict(zip(keys, vals))
@@ -547,9 +556,12 @@ def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs
         end = java.tool(["end-offset", broker.bootstrap, topic], logs / "tools.log")["end_offset"]
         result["end_offset"] = end
         if end != n:
-            raise BenchError(f"topic holds {end} records after producing {n} "
-                             f"(ProducerPerformance stderr had "
-                             f"{result['produce']['exceptions_in_stderr']} exceptions)")
+            # Not fatal: the consumers below count what is really there (Tansu
+            # 0.6 memory:// under-reports the end offset by ~1 per batch while
+            # serving every record).
+            result.setdefault("warnings", []).append(
+                f"end offset {end} after producing {n} records "
+                f"({result['produce']['exceptions_in_stderr']} exceptions in producer stderr)")
         if args.consumer in ("group", "both"):
             try:
                 result["consume_group"] = consume_group(java, broker, topic, n, logs, args.timeout)
@@ -564,7 +576,7 @@ def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs
                 result["consume_assign"] = {"error": str(e)}
                 log(f"  {broker.name}: assign consume failed: {e}")
         if not broker.alive():
-            result["warning"] = "broker died during consume"
+            result.setdefault("warnings", []).append("broker died during consume")
     except BenchError as e:
         result["error"] = str(e)
     except Exception as e:  # never abort the other brokers
@@ -675,7 +687,7 @@ def render(results: list[dict], meta: dict, brokers: list[str], workloads) -> st
                 continue
             notes.append(f"{b}: load {r.get('load_avg_before')}→{r.get('load_avg_after')}"
                          + (f", startup {r['startup_s']} s" if "startup_s" in r else "")
-                         + (f", WARNING {r['warning']}" if "warning" in r else ""))
+                         + "".join(f", WARNING: {w}" for w in r.get("warnings", [])))
         if notes:
             lines += ["<sub>" + "; ".join(notes) + "</sub>", ""]
     return "\n".join(lines)
@@ -716,8 +728,9 @@ def parse_args(argv):
     p.add_argument("--producer-prop", action="append", default=[], metavar="K=V",
                    help="extra producer property for every broker (repeatable)")
     p.add_argument("--tansu-storage", default=os.environ.get("TANSU_STORAGE", "memory://tansu/"),
-                   help="Tansu --storage-engine URL; {data} expands to the run's fresh data "
-                        "dir, e.g. sqlite://{data}/tansu.db (default memory://tansu/)")
+                   help="Tansu --storage-engine URL (default memory://tansu/). Tansu runs "
+                        "in the run's fresh data dir and resolves sqlite:// paths against "
+                        "it, so use e.g. sqlite://tansu.db for a local file")
     p.add_argument("--timeout", type=float, default=600,
                    help="seconds allowed for each produce / consume step (default 600)")
     p.add_argument("--results", default=str(HERE / "results"),
@@ -787,7 +800,7 @@ def main(argv=None) -> int:
         "producer_props": ", ".join(f"{k}={v}" for k, v in
                                     {**BASE_PRODUCER_PROPS, **args.producer_prop}.items()),
         "git": git_rev(),
-        "command": "bench/run.sh " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": ("bench/run.sh " + shlex.join(sys.argv[1:] if argv is None else argv)).strip(),
         "brokers": {n: b.describe() for n, b in brokers.items()},
         "workloads": workloads,
     }
