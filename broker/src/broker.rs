@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::config::{BrokerConfig, Listener};
 use crate::controller::Controller;
 use crate::error::ApiError;
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterImage, Endpoint, MetadataQuorum, MetadataRecord};
 use crate::replication::ReplicaManager;
@@ -58,10 +59,14 @@ pub struct BrokerState {
     pub controller: Controller,
     /// Hosted partitions.
     pub replicas: ReplicaManager,
+    /// The group coordinator.
+    pub groups: GroupCoordinator,
     /// Listeners as bound (ports resolved).
     pub bound: Vec<(Listener, SocketAddr)>,
     /// Flips to true on shutdown.
     pub shutdown: watch::Receiver<bool>,
+    /// Client connections currently open.
+    pub open_connections: std::sync::atomic::AtomicUsize,
     next_producer_id: AtomicI64,
 }
 
@@ -195,8 +200,10 @@ impl Broker {
             quorum: quorum.clone(),
             controller,
             replicas,
+            groups: GroupCoordinator::new(GroupConfig::from_broker(&config)),
             bound,
             shutdown,
+            open_connections: std::sync::atomic::AtomicUsize::new(0),
             next_producer_id: AtomicI64::new(-1),
             config,
         });
@@ -207,6 +214,7 @@ impl Broker {
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(follow_metadata(state.clone())));
         tasks.push(tokio::spawn(housekeeping(state.clone())));
+        tasks.push(tokio::spawn(run_groups(state.clone())));
         for tcp in listeners {
             tasks.push(tokio::spawn(crate::server::accept_loop(state.clone(), tcp)));
         }
@@ -316,6 +324,29 @@ async fn follow_metadata(state: Arc<BrokerState>) {
         }
         let image = rx.borrow_and_update().clone();
         state.replicas.sync(&image);
+    }
+}
+
+async fn run_groups(state: Arc<BrokerState>) {
+    state.groups.load(&state).await;
+    let retention_check = Duration::from_millis(
+        state
+            .config
+            .get_i64("offsets.retention.check.interval.ms", 600_000)
+            .clamp(100, 3_600_000) as u64,
+    );
+    let mut last_expiry = tokio::time::Instant::now();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = shutdown.changed() => return,
+        }
+        state.groups.tick(&state).await;
+        if last_expiry.elapsed() >= retention_check {
+            last_expiry = tokio::time::Instant::now();
+            state.groups.expire_offsets(&state).await;
+        }
     }
 }
 

@@ -91,6 +91,7 @@ impl BrokerConfig {
             ),
             ("log.dirs", "./data"),
             ("num.partitions", "1"),
+            ("group.initial.rebalance.delay.ms", "0"),
             ("offsets.topic.replication.factor", "1"),
             ("transaction.state.log.replication.factor", "1"),
             ("transaction.state.log.min.isr", "1"),

@@ -41,7 +41,7 @@ pub(super) async fn serve(state: Arc<BrokerState>, stream: TcpStream, peer: Sock
             _ = shutdown.changed() => break,
         };
         let result = match frame {
-            Ok(frame) => handle_frame(&state, frame, &mut writer).await,
+            Ok(frame) => handle_frame(&state, frame, &mut writer, peer).await,
             Err(e) => Err(e),
         };
         match result {
@@ -86,6 +86,7 @@ async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
     state: &Arc<BrokerState>,
     frame: BytesMut,
     w: &mut W,
+    peer: SocketAddr,
 ) -> Result<(), Close> {
     let buf = frame.freeze();
     let p = request::prefix(&buf).map_err(|e| Close::Invalid(e.to_string()))?;
@@ -127,6 +128,7 @@ async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
         version,
         header,
         body,
+        peer,
     };
     match (spec.handler)(state.clone(), req).await {
         Ok(Some(resp)) => write_response(w, correlation_id, api_key, version, &resp).await,

@@ -25,6 +25,8 @@ pub struct Request {
     pub header: RequestHeader,
     /// The decoded body.
     pub body: RequestKind,
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
 }
 
 /// A handler failure that is not a Kafka error code: the connection closes.
@@ -72,6 +74,25 @@ static APIS: &[ApiSpec] = &[
     api(ApiKey::Fetch, 4, 17, handlers::fetch::handle),
     api(ApiKey::ListOffsets, 1, 10, handlers::list_offsets::handle),
     api(ApiKey::Metadata, 0, 13, handlers::metadata::handle),
+    api(ApiKey::OffsetCommit, 2, 9, handlers::offset_commit::handle),
+    api(ApiKey::OffsetFetch, 1, 9, handlers::offset_fetch::handle),
+    api(
+        ApiKey::FindCoordinator,
+        0,
+        6,
+        handlers::find_coordinator::handle,
+    ),
+    api(ApiKey::JoinGroup, 2, 9, handlers::join_group::handle),
+    api(ApiKey::Heartbeat, 0, 4, handlers::heartbeat::handle),
+    api(ApiKey::LeaveGroup, 0, 5, handlers::leave_group::handle),
+    api(ApiKey::SyncGroup, 0, 5, handlers::sync_group::handle),
+    api(
+        ApiKey::DescribeGroups,
+        0,
+        6,
+        handlers::describe_groups::handle,
+    ),
+    api(ApiKey::ListGroups, 0, 5, handlers::list_groups::handle),
     api(ApiKey::ApiVersions, 0, 4, handlers::api_versions::handle),
     api(ApiKey::CreateTopics, 2, 7, handlers::create_topics::handle),
     api(ApiKey::DeleteTopics, 1, 6, handlers::delete_topics::handle),
@@ -81,6 +102,8 @@ static APIS: &[ApiSpec] = &[
         2,
         handlers::delete_records::handle,
     ),
+    api(ApiKey::DeleteGroups, 0, 2, handlers::delete_groups::handle),
+    api(ApiKey::OffsetDelete, 0, 0, handlers::offset_delete::handle),
     api(
         ApiKey::InitProducerId,
         0,

@@ -4,7 +4,7 @@ mod connection;
 mod dispatch;
 pub mod handlers;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +13,6 @@ use tracing::{debug, warn};
 
 use crate::broker::BrokerState;
 pub use dispatch::{api_table, ApiSpec, Request};
-
-static OPEN_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 
 /// Accepts connections until shutdown.
 pub async fn accept_loop(state: Arc<BrokerState>, listener: TcpListener) {
@@ -29,10 +27,10 @@ pub async fn accept_loop(state: Arc<BrokerState>, listener: TcpListener) {
                 let _ = stream.set_nodelay(true);
                 debug!(%peer, "accepted connection");
                 let st = state.clone();
-                OPEN_CONNECTIONS.fetch_add(1, Ordering::AcqRel);
+                st.open_connections.fetch_add(1, Ordering::AcqRel);
                 tokio::spawn(async move {
-                    connection::serve(st, stream, peer).await;
-                    OPEN_CONNECTIONS.fetch_sub(1, Ordering::AcqRel);
+                    connection::serve(st.clone(), stream, peer).await;
+                    st.open_connections.fetch_sub(1, Ordering::AcqRel);
                 });
             }
             Err(e) => {
@@ -45,9 +43,11 @@ pub async fn accept_loop(state: Arc<BrokerState>, listener: TcpListener) {
 
 /// Waits until every connection has finished its in-flight request and
 /// closed, or `timeout` passes.
-pub async fn wait_for_connections(_state: &BrokerState, timeout: Duration) {
+pub async fn wait_for_connections(state: &BrokerState, timeout: Duration) {
     let deadline = tokio::time::Instant::now() + timeout;
-    while OPEN_CONNECTIONS.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+    while state.open_connections.load(Ordering::Acquire) > 0
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,0 +1,861 @@
+//! The classic consumer-group protocol's state machine (JoinGroup,
+//! SyncGroup, Heartbeat, LeaveGroup), as Kafka's `ClassicGroup` runs it.
+//!
+//! Pure logic: time is passed in, and responses to members parked in a
+//! JoinGroup or SyncGroup are delivered through one-shot channels.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use kafka_protocol::error::ResponseError;
+use tokio::sync::oneshot;
+
+use super::records::{GroupMetadataValue, MemberMetadata, OffsetValue};
+
+/// The group states, named as Kafka names them in DescribeGroups/ListGroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    /// No members.
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Waiting for the leader's assignment.
+    CompletingRebalance,
+    /// Members have their assignment.
+    Stable,
+    /// Removed.
+    Dead,
+}
+
+impl GroupState {
+    /// Kafka's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// What a parked JoinGroup gets back.
+#[derive(Debug, Clone, Default)]
+pub struct JoinResult {
+    /// Error code.
+    pub error: i16,
+    /// The generation.
+    pub generation: i32,
+    /// The protocol type.
+    pub protocol_type: Option<String>,
+    /// The chosen protocol.
+    pub protocol_name: Option<String>,
+    /// The leader's member id.
+    pub leader: String,
+    /// This member's id.
+    pub member_id: String,
+    /// Members and their metadata (leader only).
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+/// What a parked SyncGroup gets back.
+#[derive(Debug, Clone, Default)]
+pub struct SyncResult {
+    /// Error code.
+    pub error: i16,
+    /// The protocol type.
+    pub protocol_type: Option<String>,
+    /// The chosen protocol.
+    pub protocol_name: Option<String>,
+    /// This member's assignment.
+    pub assignment: Bytes,
+}
+
+/// A member of a classic group.
+#[derive(Debug)]
+pub struct Member {
+    /// Member id.
+    pub member_id: String,
+    /// Static membership id (KIP-345).
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Rebalance timeout.
+    pub rebalance_timeout_ms: i32,
+    /// Session timeout.
+    pub session_timeout_ms: i32,
+    /// Protocols in preference order, with their metadata.
+    pub protocols: Vec<(String, Bytes)>,
+    /// The current assignment.
+    pub assignment: Bytes,
+    join_waiter: Option<oneshot::Sender<JoinResult>>,
+    sync_waiter: Option<oneshot::Sender<SyncResult>>,
+    /// When the member expires without a heartbeat.
+    pub expires_at: Instant,
+}
+
+impl Member {
+    fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+
+    fn touch(&mut self, now: Instant) {
+        self.expires_at = now + Duration::from_millis(self.session_timeout_ms.max(0) as u64);
+    }
+}
+
+/// A JoinGroup request, as the state machine needs it.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// Member id ("" for a new member).
+    pub member_id: String,
+    /// Static membership id.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout.
+    pub rebalance_timeout_ms: i32,
+    /// Protocol type (e.g. "consumer").
+    pub protocol_type: String,
+    /// Protocols and metadata.
+    pub protocols: Vec<(String, Bytes)>,
+    /// Whether the client does the KIP-394 member id round trip (v4+).
+    pub require_known_member_id: bool,
+}
+
+/// Outcome of a join: answered now, or parked until the rebalance completes.
+#[derive(Debug)]
+pub enum JoinOutcome {
+    /// Answer now.
+    Now(JoinResult),
+    /// Wait for the rebalance.
+    Wait(oneshot::Receiver<JoinResult>),
+}
+
+/// Outcome of a sync.
+#[derive(Debug)]
+pub enum SyncOutcome {
+    /// Answer now.
+    Now(SyncResult),
+    /// Wait for the leader.
+    Wait(oneshot::Receiver<SyncResult>),
+}
+
+/// One consumer group: classic membership plus committed offsets.
+#[derive(Debug)]
+pub struct ClassicGroup {
+    /// Group id.
+    pub id: String,
+    /// State.
+    pub state: GroupState,
+    /// Generation.
+    pub generation: i32,
+    /// Protocol type of the members.
+    pub protocol_type: Option<String>,
+    /// The selected protocol.
+    pub protocol: Option<String>,
+    /// The leader.
+    pub leader: Option<String>,
+    /// Members, in join order.
+    pub members: IndexMap<String, Member>,
+    /// KIP-394: member ids handed out but not yet joined with.
+    pending: HashSet<String>,
+    /// Static instance id → member id.
+    statics: HashMap<String, String>,
+    /// When the current rebalance phase ends regardless.
+    pub deadline: Option<Instant>,
+    /// A new group waits this long for more members before its first join
+    /// completes (`group.initial.rebalance.delay.ms`).
+    delay_until: Option<Instant>,
+    /// Wall-clock time of the last state change (ms).
+    pub state_timestamp_ms: i64,
+    /// Committed offsets by (topic, partition).
+    pub offsets: BTreeMap<(String, i32), OffsetValue>,
+}
+
+fn err(e: ResponseError) -> i16 {
+    e.code()
+}
+
+impl ClassicGroup {
+    /// A new, empty group.
+    pub fn new(id: &str, now_ms: i64) -> Self {
+        Self {
+            id: id.to_string(),
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: IndexMap::new(),
+            pending: HashSet::new(),
+            statics: HashMap::new(),
+            deadline: None,
+            delay_until: None,
+            state_timestamp_ms: now_ms,
+            offsets: BTreeMap::new(),
+        }
+    }
+
+    fn set_state(&mut self, s: GroupState, now_ms: i64) {
+        self.state = s;
+        self.state_timestamp_ms = now_ms;
+    }
+
+    /// Whether a member id is known.
+    pub fn has_member(&self, id: &str) -> bool {
+        self.members.contains_key(id)
+    }
+
+    fn supports(&self, req: &JoinRequest) -> bool {
+        if self.members.is_empty() {
+            return !req.protocol_type.is_empty() && !req.protocols.is_empty();
+        }
+        self.protocol_type.as_deref() == Some(req.protocol_type.as_str())
+            && req.protocols.iter().any(|(n, _)| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(x, _)| x == n))
+            })
+    }
+
+    fn max_rebalance_timeout(&self) -> Duration {
+        Duration::from_millis(
+            self.members
+                .values()
+                .map(|m| m.rebalance_timeout_ms.max(0))
+                .max()
+                .unwrap_or(0) as u64,
+        )
+    }
+
+    /// Starts (or continues) a rebalance.
+    fn prepare_rebalance(&mut self, now: Instant, now_ms: i64, initial_delay: Duration) {
+        if self.state == GroupState::CompletingRebalance {
+            // Members parked in SyncGroup must rejoin.
+            for m in self.members.values_mut() {
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncResult {
+                        error: err(ResponseError::RebalanceInProgress),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        let was_empty = self.state == GroupState::Empty;
+        if self.state != GroupState::PreparingRebalance {
+            let timeout = self.max_rebalance_timeout();
+            self.deadline = Some(now + timeout);
+            self.delay_until = was_empty.then(|| now + initial_delay.min(timeout));
+        }
+        self.set_state(GroupState::PreparingRebalance, now_ms);
+    }
+
+    /// Handles JoinGroup.
+    pub fn join(
+        &mut self,
+        req: JoinRequest,
+        now: Instant,
+        now_ms: i64,
+        initial_delay: Duration,
+        new_member_id: impl FnOnce() -> String,
+    ) -> JoinOutcome {
+        let fail = |code: ResponseError, member_id: &str| {
+            JoinOutcome::Now(JoinResult {
+                error: err(code),
+                member_id: member_id.to_string(),
+                generation: -1,
+                ..Default::default()
+            })
+        };
+        if self.state == GroupState::Dead {
+            return fail(ResponseError::CoordinatorNotAvailable, &req.member_id);
+        }
+        if !self.supports(&req) {
+            return fail(ResponseError::InconsistentGroupProtocol, &req.member_id);
+        }
+        let member_id = req.member_id.clone();
+        if member_id.is_empty() {
+            if let Some(instance) = &req.instance_id {
+                // A static member rejoining under a new incarnation.
+                let new_id = new_member_id();
+                if let Some(old_id) = self.statics.get(instance).cloned() {
+                    if let Some(mut old) = self.members.shift_remove(&old_id) {
+                        if let Some(w) = old.join_waiter.take() {
+                            let _ = w.send(JoinResult {
+                                error: err(ResponseError::FencedInstanceId),
+                                member_id: old_id.clone(),
+                                generation: -1,
+                                ..Default::default()
+                            });
+                        }
+                        let unchanged = old.protocols == req.protocols;
+                        let was_leader = self.leader.as_deref() == Some(old_id.as_str());
+                        old.member_id = new_id.clone();
+                        old.protocols = req.protocols.clone();
+                        old.session_timeout_ms = req.session_timeout_ms;
+                        old.rebalance_timeout_ms = req.rebalance_timeout_ms;
+                        old.client_id = req.client_id.clone();
+                        old.client_host = req.client_host.clone();
+                        old.touch(now);
+                        self.members.insert(new_id.clone(), old);
+                        self.statics.insert(instance.clone(), new_id.clone());
+                        if was_leader {
+                            self.leader = Some(new_id.clone());
+                        }
+                        if self.state == GroupState::Stable && unchanged {
+                            // KIP-345: same subscription, no rebalance; the member
+                            // gets the current generation and then its assignment.
+                            return JoinOutcome::Now(self.join_result(&new_id, false));
+                        }
+                        self.prepare_rebalance(now, now_ms, initial_delay);
+                        return self.park_join(&new_id);
+                    }
+                }
+                self.statics.insert(instance.clone(), new_id.clone());
+                self.add_member(&new_id, &req, now);
+                self.prepare_rebalance(now, now_ms, initial_delay);
+                return self.park_join(&new_id);
+            }
+            let new_id = new_member_id();
+            if req.require_known_member_id {
+                // KIP-394: hand out the id; the member joins again with it.
+                self.pending.insert(new_id.clone());
+                return fail(ResponseError::MemberIdRequired, &new_id);
+            }
+            self.add_member(&new_id, &req, now);
+            self.prepare_rebalance(now, now_ms, initial_delay);
+            return self.park_join(&new_id);
+        }
+        // A known (or pending) member.
+        if let Some(instance) = &req.instance_id {
+            if let Some(current) = self.statics.get(instance) {
+                if current != &member_id {
+                    return fail(ResponseError::FencedInstanceId, &member_id);
+                }
+            }
+        }
+        if self.pending.remove(&member_id) {
+            self.add_member(&member_id, &req, now);
+            self.prepare_rebalance(now, now_ms, initial_delay);
+            return self.park_join(&member_id);
+        }
+        let Some(m) = self.members.get_mut(&member_id) else {
+            return fail(ResponseError::UnknownMemberId, &member_id);
+        };
+        let changed = m.protocols != req.protocols;
+        m.protocols = req.protocols.clone();
+        m.session_timeout_ms = req.session_timeout_ms;
+        m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        m.touch(now);
+        match self.state {
+            GroupState::PreparingRebalance => self.park_join(&member_id),
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                let is_leader = self.leader.as_deref() == Some(member_id.as_str());
+                if self.state == GroupState::CompletingRebalance && !changed {
+                    // A retried join: answer with the current generation.
+                    return JoinOutcome::Now(self.join_result(&member_id, is_leader));
+                }
+                if self.state == GroupState::Stable && !changed && !is_leader {
+                    return JoinOutcome::Now(self.join_result(&member_id, false));
+                }
+                self.prepare_rebalance(now, now_ms, initial_delay);
+                self.park_join(&member_id)
+            }
+            GroupState::Empty | GroupState::Dead => {
+                fail(ResponseError::UnknownMemberId, &member_id)
+            }
+        }
+    }
+
+    fn add_member(&mut self, id: &str, req: &JoinRequest, now: Instant) {
+        if self.members.is_empty() {
+            self.protocol_type = Some(req.protocol_type.clone());
+        }
+        let mut m = Member {
+            member_id: id.to_string(),
+            instance_id: req.instance_id.clone(),
+            client_id: req.client_id.clone(),
+            client_host: req.client_host.clone(),
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            session_timeout_ms: req.session_timeout_ms,
+            protocols: req.protocols.clone(),
+            assignment: Bytes::new(),
+            join_waiter: None,
+            sync_waiter: None,
+            expires_at: now,
+        };
+        m.touch(now);
+        self.members.insert(id.to_string(), m);
+        if self.leader.is_none() {
+            self.leader = Some(id.to_string());
+        }
+    }
+
+    fn park_join(&mut self, id: &str) -> JoinOutcome {
+        let (tx, rx) = oneshot::channel();
+        if let Some(m) = self.members.get_mut(id) {
+            if let Some(old) = m.join_waiter.replace(tx) {
+                let _ = old.send(JoinResult {
+                    error: err(ResponseError::RebalanceInProgress),
+                    member_id: id.to_string(),
+                    generation: -1,
+                    ..Default::default()
+                });
+            }
+        }
+        JoinOutcome::Wait(rx)
+    }
+
+    fn join_result(&self, id: &str, with_members: bool) -> JoinResult {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        JoinResult {
+            error: 0,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol.clone(),
+            leader: self.leader.clone().unwrap_or_default(),
+            member_id: id.to_string(),
+            members: if with_members {
+                self.members
+                    .values()
+                    .map(|m| {
+                        (
+                            m.member_id.clone(),
+                            m.instance_id.clone(),
+                            m.metadata_for(&protocol),
+                        )
+                    })
+                    .collect()
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    /// Whether every member has a JoinGroup parked (the join phase can end).
+    pub fn all_joined(&self) -> bool {
+        self.members.values().all(|m| m.join_waiter.is_some()) && self.pending.is_empty()
+    }
+
+    /// Ends the join phase: drops members that did not rejoin, bumps the
+    /// generation, selects the protocol and answers every parked join.
+    /// Returns true when the group became Empty.
+    pub fn complete_join(&mut self, now: Instant, now_ms: i64) -> bool {
+        let gone: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.member_id.clone())
+            .collect();
+        for id in gone {
+            self.remove_member(&id);
+        }
+        self.pending.clear();
+        self.generation += 1;
+        self.deadline = None;
+        self.delay_until = None;
+        if self.members.is_empty() {
+            self.protocol = None;
+            self.leader = None;
+            self.set_state(GroupState::Empty, now_ms);
+            return true;
+        }
+        // Vote: each member's most preferred protocol that everyone supports.
+        let candidates: Vec<String> = self
+            .members
+            .values()
+            .next()
+            .map(|m| m.protocols.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default();
+        let supported: Vec<&String> = candidates
+            .iter()
+            .filter(|c| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == *c))
+            })
+            .collect();
+        let mut votes: HashMap<&String, usize> = HashMap::new();
+        for m in self.members.values() {
+            if let Some((n, _)) = m.protocols.iter().find(|(n, _)| supported.contains(&n)) {
+                *votes.entry(n).or_default() += 1;
+            }
+        }
+        let chosen = supported
+            .iter()
+            .max_by_key(|c| {
+                (
+                    votes.get(**c).copied().unwrap_or(0),
+                    std::cmp::Reverse(candidates.iter().position(|x| x == **c)),
+                )
+            })
+            .map(|c| (*c).clone());
+        self.protocol = chosen;
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.set_state(GroupState::CompletingRebalance, now_ms);
+        self.deadline = Some(now + self.max_rebalance_timeout());
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let is_leader = self.leader.as_deref() == Some(id.as_str());
+            let result = self.join_result(&id, is_leader);
+            if let Some(m) = self.members.get_mut(&id) {
+                m.touch(now);
+                if let Some(w) = m.join_waiter.take() {
+                    let _ = w.send(result);
+                }
+            }
+        }
+        false
+    }
+
+    fn remove_member(&mut self, id: &str) {
+        if let Some(mut m) = self.members.shift_remove(id) {
+            if let Some(inst) = &m.instance_id {
+                if self.statics.get(inst).map(String::as_str) == Some(id) {
+                    self.statics.remove(inst);
+                }
+            }
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(JoinResult {
+                    error: err(ResponseError::UnknownMemberId),
+                    member_id: id.to_string(),
+                    generation: -1,
+                    ..Default::default()
+                });
+            }
+            if let Some(w) = m.sync_waiter.take() {
+                let _ = w.send(SyncResult {
+                    error: err(ResponseError::UnknownMemberId),
+                    ..Default::default()
+                });
+            }
+        }
+        if self.leader.as_deref() == Some(id) {
+            self.leader = self.members.keys().next().cloned();
+        }
+    }
+
+    fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), i16> {
+        if let Some(inst) = instance_id {
+            match self.statics.get(inst) {
+                Some(current) if current != member_id => {
+                    return Err(err(ResponseError::FencedInstanceId))
+                }
+                None if self.members.contains_key(member_id) => {}
+                None => return Err(err(ResponseError::UnknownMemberId)),
+                _ => {}
+            }
+        }
+        if !self.members.contains_key(member_id) {
+            return Err(err(ResponseError::UnknownMemberId));
+        }
+        if generation != self.generation {
+            return Err(err(ResponseError::IllegalGeneration));
+        }
+        Ok(())
+    }
+
+    /// Handles SyncGroup. Returns the outcome and whether the group just
+    /// became Stable (its metadata should be persisted).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sync(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        protocol_type: Option<&str>,
+        protocol_name: Option<&str>,
+        assignments: Vec<(String, Bytes)>,
+        now: Instant,
+        now_ms: i64,
+    ) -> (SyncOutcome, bool) {
+        let fail = |code: i16| {
+            (
+                SyncOutcome::Now(SyncResult {
+                    error: code,
+                    ..Default::default()
+                }),
+                false,
+            )
+        };
+        if self.state == GroupState::Dead || self.state == GroupState::Empty {
+            return fail(err(ResponseError::UnknownMemberId));
+        }
+        if let Err(code) = self.check_member(member_id, instance_id, generation) {
+            return fail(code);
+        }
+        if protocol_type.is_some_and(|p| Some(p) != self.protocol_type.as_deref())
+            || protocol_name.is_some_and(|p| Some(p) != self.protocol.as_deref())
+        {
+            return fail(err(ResponseError::InconsistentGroupProtocol));
+        }
+        match self.state {
+            GroupState::PreparingRebalance => fail(err(ResponseError::RebalanceInProgress)),
+            GroupState::Stable => {
+                let m = &self.members[member_id];
+                (SyncOutcome::Now(self.sync_result(&m.assignment)), false)
+            }
+            GroupState::CompletingRebalance => {
+                let (tx, rx) = oneshot::channel();
+                if let Some(m) = self.members.get_mut(member_id) {
+                    m.sync_waiter = Some(tx);
+                    m.touch(now);
+                }
+                if self.leader.as_deref() != Some(member_id) {
+                    return (SyncOutcome::Wait(rx), false);
+                }
+                let given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                for m in self.members.values_mut() {
+                    m.assignment = given.get(&m.member_id).cloned().unwrap_or_default();
+                }
+                self.set_state(GroupState::Stable, now_ms);
+                self.deadline = None;
+                let ids: Vec<String> = self.members.keys().cloned().collect();
+                for id in ids {
+                    let result = self.sync_result(&self.members[&id].assignment);
+                    if let Some(w) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
+                        let _ = w.send(result);
+                    }
+                }
+                (SyncOutcome::Wait(rx), true)
+            }
+            GroupState::Empty | GroupState::Dead => fail(err(ResponseError::UnknownMemberId)),
+        }
+    }
+
+    fn sync_result(&self, assignment: &Bytes) -> SyncResult {
+        SyncResult {
+            error: 0,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol.clone(),
+            assignment: assignment.clone(),
+        }
+    }
+
+    /// Handles Heartbeat.
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> i16 {
+        if self.state == GroupState::Dead {
+            return err(ResponseError::CoordinatorNotAvailable);
+        }
+        if self.state == GroupState::Empty {
+            return err(ResponseError::UnknownMemberId);
+        }
+        if let Err(code) = self.check_member(member_id, instance_id, generation) {
+            return code;
+        }
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.touch(now);
+        }
+        match self.state {
+            GroupState::PreparingRebalance => err(ResponseError::RebalanceInProgress),
+            _ => 0,
+        }
+    }
+
+    /// Handles one member of a LeaveGroup. Returns its error code.
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Instant,
+        now_ms: i64,
+    ) -> i16 {
+        let id = match instance_id {
+            Some(inst) => match self.statics.get(inst) {
+                None => return err(ResponseError::UnknownMemberId),
+                Some(cur) if !member_id.is_empty() && cur != member_id => {
+                    return err(ResponseError::FencedInstanceId)
+                }
+                Some(cur) => cur.clone(),
+            },
+            None => member_id.to_string(),
+        };
+        if self.pending.remove(&id) {
+            return 0;
+        }
+        if !self.members.contains_key(&id) {
+            return err(ResponseError::UnknownMemberId);
+        }
+        self.remove_member(&id);
+        self.after_removal(now, now_ms);
+        0
+    }
+
+    fn after_removal(&mut self, now: Instant, now_ms: i64) {
+        match self.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                if self.members.is_empty() {
+                    self.generation += 1;
+                    self.protocol = None;
+                    self.set_state(GroupState::Empty, now_ms);
+                } else {
+                    self.prepare_rebalance(now, now_ms, Duration::ZERO);
+                }
+            }
+            GroupState::PreparingRebalance if self.members.is_empty() => {
+                self.generation += 1;
+                self.protocol = None;
+                self.deadline = None;
+                self.set_state(GroupState::Empty, now_ms);
+            }
+            _ => {}
+        }
+    }
+
+    /// Time-driven transitions: session expiry, end of the join phase, a
+    /// leader that never synced. Returns true if the group changed in a way
+    /// worth persisting (it became Empty).
+    pub fn tick(&mut self, now: Instant, now_ms: i64) -> bool {
+        // Members parked in a join are covered by the rebalance deadline.
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none() && m.expires_at <= now)
+            .map(|m| m.member_id.clone())
+            .collect();
+        let mut became_empty = false;
+        for id in expired {
+            tracing::info!(group = %self.id, member = %id, "member session expired");
+            let was = self.state;
+            self.remove_member(&id);
+            self.after_removal(now, now_ms);
+            became_empty |= was != GroupState::Empty && self.state == GroupState::Empty;
+        }
+        match self.state {
+            GroupState::PreparingRebalance if self.ready_to_complete_join(now) => {
+                became_empty |= self.complete_join(now, now_ms);
+            }
+            GroupState::CompletingRebalance if self.deadline.is_some_and(|d| d <= now) => {
+                // The leader never sent its assignment: start over without
+                // the members that did not sync.
+                let lazy: Vec<String> = self
+                    .members
+                    .values()
+                    .filter(|m| m.sync_waiter.is_none())
+                    .map(|m| m.member_id.clone())
+                    .collect();
+                for id in lazy {
+                    self.remove_member(&id);
+                }
+                self.deadline = None;
+                self.state = GroupState::Stable;
+                self.after_removal(now, now_ms);
+            }
+            _ => {}
+        }
+        became_empty
+    }
+
+    /// Whether the join phase can end now (everyone joined, no delay left).
+    pub fn ready_to_complete_join(&self, now: Instant) -> bool {
+        self.state == GroupState::PreparingRebalance
+            && (self.deadline.is_none_or(|d| d <= now)
+                || (self.all_joined() && self.delay_until.is_none_or(|d| d <= now)))
+    }
+
+    /// The persisted form of the group.
+    pub fn to_record(&self) -> GroupMetadataValue {
+        GroupMetadataValue {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            current_state_timestamp: self.state_timestamp_ms,
+            members: self
+                .members
+                .values()
+                .map(|m| MemberMetadata {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: m.metadata_for(self.protocol.as_deref().unwrap_or_default()),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores a group from its persisted form (members get a fresh session).
+    pub fn restore(&mut self, v: GroupMetadataValue, now: Instant) {
+        self.generation = v.generation;
+        self.protocol_type = (!v.protocol_type.is_empty()).then_some(v.protocol_type);
+        self.protocol = v.protocol;
+        self.leader = v.leader;
+        self.state_timestamp_ms = v.current_state_timestamp;
+        self.members.clear();
+        self.statics.clear();
+        let protocol = self.protocol.clone().unwrap_or_default();
+        for m in v.members {
+            if let Some(inst) = &m.group_instance_id {
+                self.statics.insert(inst.clone(), m.member_id.clone());
+            }
+            let mut member = Member {
+                member_id: m.member_id.clone(),
+                instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                session_timeout_ms: m.session_timeout_ms,
+                protocols: vec![(protocol.clone(), m.subscription)],
+                assignment: m.assignment,
+                join_waiter: None,
+                sync_waiter: None,
+                expires_at: now,
+            };
+            member.touch(now);
+            self.members.insert(m.member_id, member);
+        }
+        self.state = if self.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+    }
+
+    /// Topics the group's members subscribe to, when known (consumer protocol).
+    pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
+        if self.protocol_type.as_deref() != Some("consumer") || self.members.is_empty() {
+            return None;
+        }
+        let protocol = self.protocol.clone()?;
+        let mut out = HashSet::new();
+        for m in self.members.values() {
+            out.extend(super::subscription::topics(&m.metadata_for(&protocol))?);
+        }
+        Some(out)
+    }
+}

@@ -1,0 +1,463 @@
+//! The group coordinator: owns every classic group whose
+//! `__consumer_offsets` partition this broker leads, persists offsets and
+//! group metadata there in Kafka's record formats, and reloads them on start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use tokio::sync::{Mutex, MutexGuard};
+use tracing::{error, info, warn};
+
+use super::classic::ClassicGroup;
+use super::records::{self, OffsetValue, RecordKey};
+use crate::broker::BrokerState;
+use crate::controller::NewTopic;
+use crate::error::ApiError;
+
+/// The internal topic holding offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Group settings, from Kafka's broker config keys.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `group.min.session.timeout.ms`.
+    pub min_session_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_ms: i32,
+    /// `group.initial.rebalance.delay.ms`.
+    pub initial_delay: Duration,
+    /// `group.max.size`.
+    pub max_size: usize,
+    /// `offsets.topic.num.partitions`.
+    pub partitions: i32,
+    /// `offsets.topic.replication.factor`.
+    pub replication_factor: i16,
+    /// `offsets.topic.segment.bytes`.
+    pub segment_bytes: i64,
+    /// `offset.metadata.max.bytes`.
+    pub max_metadata_bytes: usize,
+    /// `offsets.retention.minutes`, in ms.
+    pub retention_ms: i64,
+}
+
+impl GroupConfig {
+    /// Reads the settings from the broker config.
+    pub fn from_broker(c: &crate::config::BrokerConfig) -> Self {
+        Self {
+            min_session_ms: c.get_i64("group.min.session.timeout.ms", 6000) as i32,
+            max_session_ms: c.get_i64("group.max.session.timeout.ms", 1_800_000) as i32,
+            initial_delay: Duration::from_millis(
+                c.get_i64("group.initial.rebalance.delay.ms", 3000).max(0) as u64,
+            ),
+            max_size: c.get_i64("group.max.size", i64::from(i32::MAX)).max(1) as usize,
+            partitions: c
+                .get_i64("offsets.topic.num.partitions", 50)
+                .clamp(1, 10_000) as i32,
+            replication_factor: c
+                .get_i64("offsets.topic.replication.factor", 3)
+                .clamp(1, 100) as i16,
+            segment_bytes: c.get_i64("offsets.topic.segment.bytes", 104_857_600),
+            max_metadata_bytes: c.get_i64("offset.metadata.max.bytes", 4096).max(0) as usize,
+            retention_ms: c
+                .get_i64("offsets.retention.minutes", 10080)
+                .saturating_mul(60_000),
+        }
+    }
+}
+
+fn record_error(e: records::RecordError) -> i16 {
+    warn!(error = %e, "cannot encode a group record");
+    ResponseError::InvalidRequest.code()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A key and value (None: tombstone) to write to `__consumer_offsets`.
+pub type GroupRecord = (Bytes, Option<Bytes>);
+
+/// The group coordinator.
+pub struct GroupCoordinator {
+    /// Settings.
+    pub config: GroupConfig,
+    groups: Mutex<HashMap<String, ClassicGroup>>,
+    loading: AtomicBool,
+}
+
+impl GroupCoordinator {
+    /// A coordinator that starts in the loading state.
+    pub fn new(config: GroupConfig) -> Self {
+        Self {
+            config,
+            groups: Mutex::new(HashMap::new()),
+            loading: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether state is still being loaded from `__consumer_offsets`.
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
+    }
+
+    /// The `__consumer_offsets` partition of a group.
+    pub fn partition_for(&self, group: &str) -> i32 {
+        records::partition_for(group, self.config.partitions)
+    }
+
+    /// Locks the group table.
+    pub async fn lock(&self) -> MutexGuard<'_, HashMap<String, ClassicGroup>> {
+        self.groups.lock().await
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet.
+    pub async fn ensure_offsets_topic(&self, state: &BrokerState) -> Result<(), ApiError> {
+        if state.image().topics.contains_key(OFFSETS_TOPIC) {
+            return Ok(());
+        }
+        let brokers = state.image().brokers.len().max(1) as i16;
+        let configs: BTreeMap<String, String> = [
+            ("cleanup.policy", "compact".to_string()),
+            ("compression.type", "producer".to_string()),
+            ("segment.bytes", self.config.segment_bytes.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let topic = NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            num_partitions: self.config.partitions,
+            replication_factor: self.config.replication_factor.min(brokers),
+            assignments: vec![],
+            configs,
+        };
+        match state
+            .controller
+            .create_topics(vec![topic], false)
+            .await
+            .pop()
+        {
+            Some(Ok(_)) => {
+                info!("created {OFFSETS_TOPIC}");
+                Ok(())
+            }
+            Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists.code() => Ok(()),
+            Some(Err(e)) => {
+                warn!(error = %e, "cannot create {OFFSETS_TOPIC}");
+                Err(ApiError::new(
+                    ResponseError::CoordinatorNotAvailable,
+                    e.to_string(),
+                ))
+            }
+            None => Err(ApiError::code(ResponseError::CoordinatorNotAvailable)),
+        }
+    }
+
+    /// Checks that this broker coordinates `group` and has loaded its state.
+    pub fn check_coordinator(&self, state: &BrokerState, group: &str) -> Result<(), i16> {
+        if group.is_empty() {
+            return Err(ResponseError::InvalidGroupId.code());
+        }
+        let image = state.image();
+        let Some(t) = image.topics.get(OFFSETS_TOPIC) else {
+            return Err(ResponseError::CoordinatorNotAvailable.code());
+        };
+        let p = self.partition_for(group) as usize;
+        match t.partitions.get(p) {
+            Some(pi) if pi.leader == state.node_id => {}
+            Some(_) => return Err(ResponseError::NotCoordinator.code()),
+            None => return Err(ResponseError::CoordinatorNotAvailable.code()),
+        }
+        if self.loading.load(Ordering::Acquire) {
+            return Err(ResponseError::CoordinatorLoadInProgress.code());
+        }
+        Ok(())
+    }
+
+    /// Appends records to the group's `__consumer_offsets` partition.
+    pub fn persist(
+        &self,
+        state: &BrokerState,
+        group: &str,
+        recs: Vec<GroupRecord>,
+    ) -> Result<(), i16> {
+        if recs.is_empty() {
+            return Ok(());
+        }
+        let image = state.image();
+        let p = self.partition_for(group);
+        let Some(part) = state.replicas.get(&image, OFFSETS_TOPIC, p) else {
+            return Err(ResponseError::NotCoordinator.code());
+        };
+        let ts = now_ms();
+        let records: Vec<Record> = recs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp: ts,
+                key: Some(key),
+                value,
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        if let Err(e) = RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        ) {
+            error!(error = %e, "cannot encode group records");
+            return Err(ResponseError::UnknownServerError.code());
+        }
+        let mut bytes = buf.to_vec();
+        part.append(&mut bytes).map(|_| ()).map_err(|e| {
+            error!(group, error = %e, "cannot persist group records");
+            // Kafka maps storage failures of the offsets topic to this code.
+            ResponseError::CoordinatorNotAvailable.code()
+        })
+    }
+
+    /// Loads every hosted `__consumer_offsets` partition, then opens for business.
+    pub async fn load(&self, state: &BrokerState) {
+        let started = Instant::now();
+        let image = state.image();
+        let mut groups = self.groups.lock().await;
+        let mut count = 0usize;
+        if let Some(t) = image.topics.get(OFFSETS_TOPIC) {
+            for p in 0..t.partitions.len() as i32 {
+                let Some(part) = state.replicas.get(&image, OFFSETS_TOPIC, p) else {
+                    continue;
+                };
+                let mut offset = part.with_log(|l| l.start_offset());
+                let end = part.high_watermark();
+                while offset < end {
+                    let data = match part.read(offset, 1 << 20, true) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
+                            break;
+                        }
+                    };
+                    let Some(slice) = data.slice else { break };
+                    let bytes = match slice.read() {
+                        Ok(b) => b,
+                        Err(e) => {
+                            error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
+                            break;
+                        }
+                    };
+                    let mut buf = Bytes::from(bytes);
+                    let mut last = offset;
+                    while !buf.is_empty() {
+                        let set = match RecordBatchDecoder::decode(&mut buf) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                error!(partition = p, error = %e, "undecodable batch in {OFFSETS_TOPIC}");
+                                buf.clear();
+                                break;
+                            }
+                        };
+                        for r in set.records {
+                            last = last.max(r.offset);
+                            count += 1;
+                            self.replay(&mut groups, r.key.as_deref(), r.value.as_deref());
+                        }
+                    }
+                    if last < offset {
+                        break;
+                    }
+                    offset = last + 1;
+                }
+            }
+        }
+        drop(groups);
+        self.loading.store(false, Ordering::Release);
+        info!(
+            records = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "group coordinator loaded"
+        );
+    }
+
+    fn replay(
+        &self,
+        groups: &mut HashMap<String, ClassicGroup>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) {
+        let Some(key) = key else { return };
+        let key = match records::decode_key(key) {
+            Ok(k) => k,
+            Err(e) => {
+                warn!(error = %e, "skipping undecodable {OFFSETS_TOPIC} key");
+                return;
+            }
+        };
+        let now = Instant::now();
+        match key {
+            RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            } => match value {
+                None => {
+                    if let Some(g) = groups.get_mut(&group) {
+                        g.offsets.remove(&(topic, partition));
+                    }
+                }
+                Some(v) => match records::decode_offset_value(v) {
+                    Ok(v) => {
+                        groups
+                            .entry(group.clone())
+                            .or_insert_with(|| ClassicGroup::new(&group, now_ms()))
+                            .offsets
+                            .insert((topic, partition), v);
+                    }
+                    Err(e) => warn!(error = %e, "skipping undecodable offset value"),
+                },
+            },
+            RecordKey::GroupMetadata { group } => match value {
+                None => {
+                    groups.remove(&group);
+                }
+                Some(v) => match records::decode_group_value(v) {
+                    Ok(v) => groups
+                        .entry(group.clone())
+                        .or_insert_with(|| ClassicGroup::new(&group, now_ms()))
+                        .restore(v, now),
+                    Err(e) => warn!(error = %e, "skipping undecodable group metadata"),
+                },
+            },
+            _ => {}
+        }
+    }
+
+    /// Time-driven group transitions; persists groups that became Empty.
+    pub async fn tick(&self, state: &BrokerState) {
+        let now = Instant::now();
+        let ms = now_ms();
+        let mut groups = self.groups.lock().await;
+        for g in groups.values_mut() {
+            if g.tick(now, ms) {
+                let _ = self.persist_group(state, g);
+            }
+        }
+    }
+
+    /// The group metadata record of a group.
+    pub fn group_record(&self, g: &ClassicGroup) -> Result<GroupRecord, i16> {
+        Ok((
+            records::encode_key(&RecordKey::GroupMetadata {
+                group: g.id.clone(),
+            })
+            .map_err(record_error)?,
+            Some(records::encode_group_value(&g.to_record()).map_err(record_error)?),
+        ))
+    }
+
+    /// The tombstone of a group's metadata.
+    pub fn group_tombstone(group: &str) -> Result<GroupRecord, i16> {
+        Ok((
+            records::encode_key(&RecordKey::GroupMetadata {
+                group: group.to_string(),
+            })
+            .map_err(record_error)?,
+            None,
+        ))
+    }
+
+    /// Persists a group's metadata record.
+    pub fn persist_group(&self, state: &BrokerState, g: &ClassicGroup) -> Result<(), i16> {
+        let rec = self.group_record(g)?;
+        self.persist(state, &g.id, vec![rec])
+    }
+
+    /// Removes expired offsets of empty groups (`offsets.retention.minutes`).
+    pub async fn expire_offsets(&self, state: &BrokerState) {
+        let now = now_ms();
+        let mut groups = self.groups.lock().await;
+        let mut dead = Vec::new();
+        for g in groups.values_mut() {
+            if g.state != super::classic::GroupState::Empty {
+                continue;
+            }
+            let base = g.state_timestamp_ms;
+            let expired: Vec<(String, i32)> = g
+                .offsets
+                .iter()
+                .filter(|(_, v)| {
+                    let deadline = v
+                        .expire_timestamp
+                        .unwrap_or(base.max(v.commit_timestamp) + self.config.retention_ms);
+                    deadline <= now
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            if expired.is_empty() {
+                continue;
+            }
+            let recs: Result<Vec<GroupRecord>, i16> = expired
+                .iter()
+                .map(|(t, p)| Self::offset_record(&g.id, t, *p, None))
+                .collect();
+            if recs.and_then(|r| self.persist(state, &g.id, r)).is_ok() {
+                info!(group = %g.id, count = expired.len(), "expired committed offsets");
+                for k in expired {
+                    g.offsets.remove(&k);
+                }
+                if g.offsets.is_empty() && g.members.is_empty() {
+                    dead.push(g.id.clone());
+                }
+            }
+        }
+        for id in dead {
+            if Self::group_tombstone(&id)
+                .and_then(|t| self.persist(state, &id, vec![t]))
+                .is_ok()
+            {
+                groups.remove(&id);
+            }
+        }
+    }
+
+    /// Builds an offset record (a tombstone when `v` is `None`).
+    pub fn offset_record(
+        group: &str,
+        topic: &str,
+        partition: i32,
+        v: Option<&OffsetValue>,
+    ) -> Result<GroupRecord, i16> {
+        let key = records::encode_key(&RecordKey::Offset {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        })
+        .map_err(record_error)?;
+        let value = match v {
+            Some(v) => Some(records::encode_offset_value(v).map_err(record_error)?),
+            None => None,
+        };
+        Ok((key, value))
+    }
+}

@@ -1,0 +1,62 @@
+//! DeleteGroups: removes empty groups and their committed offsets.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsResponse, ResponseKind};
+
+use crate::body;
+use crate::broker::BrokerState;
+use crate::group::classic::GroupState;
+use crate::group::GroupCoordinator;
+use crate::server::dispatch::{HandlerFuture, Request};
+
+/// Handles DeleteGroups.
+pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
+    Box::pin(run(state, req))
+}
+
+async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
+    let body = body!(req, DeleteGroups);
+    let mut results = Vec::with_capacity(body.groups_names.len());
+    for gid in body.groups_names {
+        let id = gid.0.to_string();
+        let code = match state.groups.check_coordinator(&state, &id) {
+            Err(code) => code,
+            Ok(()) => {
+                let mut groups = state.groups.lock().await;
+                match groups.get(&id) {
+                    None => ResponseError::GroupIdNotFound.code(),
+                    Some(g) if g.state != GroupState::Empty && g.state != GroupState::Dead => {
+                        ResponseError::NonEmptyGroup.code()
+                    }
+                    Some(g) => {
+                        let recs: Result<Vec<_>, i16> = g
+                            .offsets
+                            .keys()
+                            .map(|(t, p)| GroupCoordinator::offset_record(&id, t, *p, None))
+                            .chain(std::iter::once(GroupCoordinator::group_tombstone(&id)))
+                            .collect();
+                        match recs.and_then(|r| state.groups.persist(&state, &id, r)) {
+                            Ok(()) => {
+                                groups.remove(&id);
+                                tracing::info!(group = %id, "deleted group");
+                                0
+                            }
+                            Err(code) => code,
+                        }
+                    }
+                }
+            }
+        };
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(gid)
+                .with_error_code(code),
+        );
+    }
+    Ok(Some(ResponseKind::DeleteGroups(
+        DeleteGroupsResponse::default().with_results(results),
+    )))
+}

@@ -1,0 +1,200 @@
+//! OffsetCommit: commits for group members, and simple (group-less)
+//! commits with generation -1.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitResponse, ResponseKind};
+
+use crate::body;
+use crate::broker::BrokerState;
+use crate::group::classic::{ClassicGroup, GroupState};
+use crate::group::records::OffsetValue;
+use crate::group::GroupCoordinator;
+use crate::server::dispatch::{HandlerFuture, Request};
+
+/// Handles OffsetCommit.
+pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
+    Box::pin(run(state, req))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Kafka's ClassicGroup.validateOffsetCommit.
+fn validate(
+    g: &ClassicGroup,
+    member_id: &str,
+    instance_id: Option<&str>,
+    generation: i32,
+) -> Result<(), i16> {
+    if g.state == GroupState::Dead {
+        return Err(ResponseError::CoordinatorNotAvailable.code());
+    }
+    if generation < 0 && g.state == GroupState::Empty {
+        return Ok(());
+    }
+    if g.state == GroupState::CompletingRebalance {
+        return Err(ResponseError::RebalanceInProgress.code());
+    }
+    if let Some(inst) = instance_id {
+        if let Some(m) = g
+            .members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(inst))
+        {
+            if m.member_id != member_id {
+                return Err(ResponseError::FencedInstanceId.code());
+            }
+        }
+    }
+    if !g.has_member(member_id) {
+        return Err(ResponseError::UnknownMemberId.code());
+    }
+    if generation != g.generation {
+        return Err(ResponseError::IllegalGeneration.code());
+    }
+    Ok(())
+}
+
+async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
+    let version = req.version;
+    let body = body!(req, OffsetCommit);
+    let group_id = body.group_id.0.to_string();
+    let respond = |code_for: &dyn Fn(i32, usize) -> i16| {
+        let topics = body
+            .topics
+            .iter()
+            .map(|t| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code_for(p.partition_index, i))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        Ok(Some(ResponseKind::OffsetCommit(
+            OffsetCommitResponse::default().with_topics(topics),
+        )))
+    };
+    if let Err(code) = state.groups.check_coordinator(&state, &group_id) {
+        return respond(&|_, _| code);
+    }
+    let mut groups = state.groups.lock().await;
+    let generation = body.generation_id_or_member_epoch;
+    if !groups.contains_key(&group_id) {
+        if generation >= 0 {
+            let code = if version >= 9 {
+                ResponseError::GroupIdNotFound.code()
+            } else {
+                ResponseError::IllegalGeneration.code()
+            };
+            return respond(&|_, _| code);
+        }
+        groups.insert(group_id.clone(), ClassicGroup::new(&group_id, now_ms()));
+    }
+    let Some(g) = groups.get_mut(&group_id) else {
+        return respond(&|_, _| ResponseError::CoordinatorNotAvailable.code());
+    };
+    if let Err(code) = validate(
+        g,
+        body.member_id.as_str(),
+        body.group_instance_id.as_ref().map(|s| s.as_str()),
+        generation,
+    ) {
+        return respond(&|_, _| code);
+    }
+    let ts = now_ms();
+    let max_meta = state.groups.config.max_metadata_bytes;
+    let mut records = Vec::new();
+    let mut accepted = Vec::new();
+    let mut errors: Vec<Vec<i16>> = Vec::new();
+    for t in &body.topics {
+        let mut errs = Vec::new();
+        for p in &t.partitions {
+            let meta = p
+                .committed_metadata
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            if meta.len() > max_meta {
+                errs.push(ResponseError::OffsetMetadataTooLarge.code());
+                continue;
+            }
+            let v = OffsetValue {
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: meta,
+                commit_timestamp: ts,
+                expire_timestamp: None,
+                topic_id: None,
+            };
+            match GroupCoordinator::offset_record(
+                &group_id,
+                t.name.as_str(),
+                p.partition_index,
+                Some(&v),
+            ) {
+                Ok(r) => {
+                    records.push(r);
+                    accepted.push(((t.name.to_string(), p.partition_index), v));
+                    errs.push(0);
+                }
+                Err(code) => errs.push(code),
+            }
+        }
+        errors.push(errs);
+    }
+    let persisted = state.groups.persist(&state, &group_id, records);
+    if persisted.is_ok() {
+        for (k, v) in accepted {
+            g.offsets.insert(k, v);
+        }
+    }
+    drop(groups);
+    let flat: Vec<i16> = errors.into_iter().flatten().collect();
+    let mut idx = 0usize;
+    let topics = body
+        .topics
+        .iter()
+        .map(|t| {
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            let mut code = flat.get(idx).copied().unwrap_or(0);
+                            idx += 1;
+                            if code == 0 {
+                                if let Err(c) = persisted {
+                                    code = c;
+                                }
+                            }
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    Ok(Some(ResponseKind::OffsetCommit(
+        OffsetCommitResponse::default().with_topics(topics),
+    )))
+}

@@ -1,0 +1,85 @@
+//! SyncGroup: the leader's assignment reaches every member.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ResponseKind, SyncGroupResponse};
+
+use super::sb;
+use crate::body;
+use crate::broker::BrokerState;
+use crate::group::classic::{SyncOutcome, SyncResult};
+use crate::server::dispatch::{HandlerFuture, Request};
+
+/// Handles SyncGroup.
+pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
+    Box::pin(run(state, req))
+}
+
+fn response(r: SyncResult, version: i16) -> ResponseKind {
+    let mut resp = SyncGroupResponse::default()
+        .with_error_code(r.error)
+        .with_assignment(r.assignment);
+    if version >= 5 {
+        resp = resp
+            .with_protocol_type(r.protocol_type.as_deref().map(sb))
+            .with_protocol_name(r.protocol_name.as_deref().map(sb));
+    }
+    ResponseKind::SyncGroup(resp)
+}
+
+async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
+    let version = req.version;
+    let body = body!(req, SyncGroup);
+    let group_id = body.group_id.0.to_string();
+    let fail = |code: i16| {
+        Ok(Some(response(
+            SyncResult {
+                error: code,
+                ..Default::default()
+            },
+            version,
+        )))
+    };
+    if let Err(code) = state.groups.check_coordinator(&state, &group_id) {
+        return fail(code);
+    }
+    let outcome = {
+        let mut groups = state.groups.lock().await;
+        let Some(g) = groups.get_mut(&group_id) else {
+            return fail(ResponseError::UnknownMemberId.code());
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let (out, stable) = g.sync(
+            body.member_id.as_str(),
+            body.group_instance_id.as_ref().map(|s| s.as_str()),
+            body.generation_id,
+            body.protocol_type.as_ref().map(|s| s.as_str()),
+            body.protocol_name.as_ref().map(|s| s.as_str()),
+            body.assignments
+                .iter()
+                .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+                .collect(),
+            Instant::now(),
+            now_ms,
+        );
+        if stable {
+            if let Err(code) = state.groups.persist_group(&state, g) {
+                tracing::warn!(group = %group_id, code, "cannot persist group assignment");
+            }
+        }
+        out
+    };
+    let result = match outcome {
+        SyncOutcome::Now(r) => r,
+        SyncOutcome::Wait(rx) => rx.await.unwrap_or(SyncResult {
+            error: ResponseError::UnknownMemberId.code(),
+            ..Default::default()
+        }),
+    };
+    Ok(Some(response(result, version)))
+}
