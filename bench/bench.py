@@ -109,6 +109,37 @@ def java_error(err: str, out: str = "") -> str:
     return text.splitlines()[-1] if text else "(no output)"
 
 
+def cpu_busy(sample_s: float = 2.0) -> float:
+    """Fraction of all CPUs busy (any process, niced or not) over sample_s."""
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return idle, sum(v[:8])
+    i0, t0 = read()
+    time.sleep(sample_s)
+    i1, t1 = read()
+    return 0.0 if t1 == t0 else max(0.0, 1.0 - (i1 - i0) / (t1 - t0))
+
+
+def wait_quiet(max_busy: float | None, timeout: float) -> float:
+    """Samples CPU use by others before a run; with max_busy, waits (up to
+    timeout seconds) until it drops below max_busy. Returns the last sample."""
+    busy = cpu_busy()
+    if max_busy is None:
+        return busy
+    deadline = time.time() + timeout
+    announced = False
+    while busy > max_busy and time.time() < deadline:
+        if not announced:
+            log(f"  machine {busy:.0%} busy; waiting for < {max_busy:.0%} "
+                f"(up to {timeout:.0f} s)")
+            announced = True
+        time.sleep(3)
+        busy = cpu_busy()
+    return busy
+
+
 def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """Stop a process started with start_new_session=True (its whole group)."""
     if proc.poll() is not None:
@@ -540,7 +571,9 @@ def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs
             data_root: Path) -> dict:
     logs.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix=f"{broker.name}-", dir=data_root))
+    busy = wait_quiet(args.wait_idle, args.wait_idle_timeout)
     result: dict = {"broker": broker.name, "size": size, "acks": acks, "records": n,
+                    "cpu_busy_before": round(busy, 2),
                     "load_avg_before": round(os.getloadavg()[0], 2), "logs": str(logs)}
     topic = f"bench-{size}b-acks{acks}"
     try:
@@ -553,6 +586,10 @@ def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs
                                     logs, args.timeout)
         if not broker.alive():
             raise BenchError("broker died during produce")
+        if result["produce"]["exceptions_in_stderr"]:
+            result.setdefault("warnings", []).append(
+                f"{result['produce']['exceptions_in_stderr']} exceptions in producer stderr "
+                f"(see produce.log)")
         end = java.tool(["end-offset", broker.bootstrap, topic], logs / "tools.log")["end_offset"]
         result["end_offset"] = end
         if end != n:
@@ -685,7 +722,8 @@ def render(results: list[dict], meta: dict, brokers: list[str], workloads) -> st
             r = rows.get(b)
             if r is None:
                 continue
-            notes.append(f"{b}: load {r.get('load_avg_before')}→{r.get('load_avg_after')}"
+            notes.append(f"{b}: CPU {r.get('cpu_busy_before', 0):.0%} busy before, "
+                         f"load {r.get('load_avg_before')}→{r.get('load_avg_after')}"
                          + (f", startup {r['startup_s']} s" if "startup_s" in r else "")
                          + "".join(f", WARNING: {w}" for w in r.get("warnings", [])))
         if notes:
@@ -733,6 +771,13 @@ def parse_args(argv):
                         "it, so use e.g. sqlite://tansu.db for a local file")
     p.add_argument("--timeout", type=float, default=600,
                    help="seconds allowed for each produce / consume step (default 600)")
+    p.add_argument("--wait-idle", type=float, metavar="FRACTION", default=None,
+                   help="before each run wait until the machine's CPUs are less than "
+                        "FRACTION busy (e.g. 0.2) over a 2 s sample; the sample is recorded "
+                        "either way")
+    p.add_argument("--wait-idle-timeout", type=float, default=600,
+                   help="give up waiting for --wait-idle after this many seconds and run "
+                        "anyway (default 600)")
     p.add_argument("--results", default=str(HERE / "results"),
                    help="where latest.md, latest.json and logs go (default bench/results)")
     p.add_argument("--workdir", default=None,
