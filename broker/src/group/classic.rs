@@ -4,7 +4,7 @@
 //! Pure logic: time is passed in, and responses to members parked in a
 //! JoinGroup or SyncGroup are delivered through one-shot channels.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
-use super::records::{GroupMetadataValue, MemberMetadata, OffsetValue};
+use super::records::{GroupMetadataValue, MemberMetadata};
 
 /// The group states, named as Kafka names them in DescribeGroups/ListGroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,8 +182,6 @@ pub struct ClassicGroup {
     delay_until: Option<Instant>,
     /// Wall-clock time of the last state change (ms).
     pub state_timestamp_ms: i64,
-    /// Committed offsets by (topic, partition).
-    pub offsets: BTreeMap<(String, i32), OffsetValue>,
 }
 
 fn err(e: ResponseError) -> i16 {
@@ -206,7 +204,6 @@ impl ClassicGroup {
             deadline: None,
             delay_until: None,
             state_timestamp_ms: now_ms,
-            offsets: BTreeMap::new(),
         }
     }
 

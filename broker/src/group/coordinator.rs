@@ -14,7 +14,8 @@ use kafka_protocol::records::{
 use tokio::sync::{Mutex, MutexGuard};
 use tracing::{error, info, warn};
 
-use super::classic::ClassicGroup;
+use super::classic::{ClassicGroup, GroupState};
+use super::consumer::{ConsumerGroup, ConsumerGroupConfig};
 use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::BrokerState;
 use crate::controller::NewTopic;
@@ -44,6 +45,8 @@ pub struct GroupConfig {
     pub max_metadata_bytes: usize,
     /// `offsets.retention.minutes`, in ms.
     pub retention_ms: i64,
+    /// KIP-848 settings (`group.consumer.*`).
+    pub consumer: ConsumerGroupConfig,
 }
 
 impl GroupConfig {
@@ -67,6 +70,26 @@ impl GroupConfig {
             retention_ms: c
                 .get_i64("offsets.retention.minutes", 10080)
                 .saturating_mul(60_000),
+            consumer: ConsumerGroupConfig {
+                session_timeout_ms: c.get_i64("group.consumer.session.timeout.ms", 45_000) as i32,
+                heartbeat_interval_ms: c.get_i64("group.consumer.heartbeat.interval.ms", 5_000)
+                    as i32,
+                max_size: c
+                    .get_i64("group.consumer.max.size", i64::from(i32::MAX))
+                    .max(1) as usize,
+                default_assignor: c
+                    .get("group.consumer.assignors")
+                    .and_then(|a| a.split(',').next())
+                    .map(|a| a.trim().to_ascii_lowercase())
+                    .map(|a| {
+                        if a.contains("range") {
+                            "range".to_string()
+                        } else {
+                            "uniform".to_string()
+                        }
+                    })
+                    .unwrap_or_else(|| "uniform".to_string()),
+            },
         }
     }
 }
@@ -86,11 +109,48 @@ fn now_ms() -> i64 {
 /// A key and value (None: tombstone) to write to `__consumer_offsets`.
 pub type GroupRecord = (Bytes, Option<Bytes>);
 
+/// Committed offsets of one group, by (topic, partition).
+pub type Offsets = BTreeMap<(String, i32), OffsetValue>;
+
+/// Every group this coordinator owns: classic groups, KIP-848 consumer
+/// groups (a group id is one or the other), and committed offsets.
+#[derive(Default)]
+pub struct Groups {
+    /// Classic-protocol groups (and offset-only "simple" groups).
+    pub classic: HashMap<String, ClassicGroup>,
+    /// KIP-848 consumer groups.
+    pub consumer: HashMap<String, ConsumerGroup>,
+    /// Committed offsets by group.
+    pub offsets: HashMap<String, Offsets>,
+}
+
+impl Groups {
+    /// Whether a group of either type exists.
+    pub fn exists(&self, id: &str) -> bool {
+        self.classic.contains_key(id) || self.consumer.contains_key(id)
+    }
+
+    /// Whether a group has no members (an unknown group counts as empty).
+    pub fn is_empty_group(&self, id: &str) -> bool {
+        if let Some(g) = self.classic.get(id) {
+            return matches!(g.state, GroupState::Empty | GroupState::Dead);
+        }
+        self.consumer.get(id).is_none_or(ConsumerGroup::is_empty)
+    }
+
+    /// Forgets a group entirely.
+    pub fn remove(&mut self, id: &str) {
+        self.classic.remove(id);
+        self.consumer.remove(id);
+        self.offsets.remove(id);
+    }
+}
+
 /// The group coordinator.
 pub struct GroupCoordinator {
     /// Settings.
     pub config: GroupConfig,
-    groups: Mutex<HashMap<String, ClassicGroup>>,
+    groups: Mutex<Groups>,
     loading: AtomicBool,
 }
 
@@ -99,7 +159,7 @@ impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> Self {
         Self {
             config,
-            groups: Mutex::new(HashMap::new()),
+            groups: Mutex::new(Groups::default()),
             loading: AtomicBool::new(true),
         }
     }
@@ -115,7 +175,7 @@ impl GroupCoordinator {
     }
 
     /// Locks the group table.
-    pub async fn lock(&self) -> MutexGuard<'_, HashMap<String, ClassicGroup>> {
+    pub async fn lock(&self) -> MutexGuard<'_, Groups> {
         self.groups.lock().await
     }
 
@@ -300,12 +360,7 @@ impl GroupCoordinator {
         );
     }
 
-    fn replay(
-        &self,
-        groups: &mut HashMap<String, ClassicGroup>,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-    ) {
+    fn replay(&self, groups: &mut Groups, key: Option<&[u8]>, value: Option<&[u8]>) {
         let Some(key) = key else { return };
         let key = match records::decode_key(key) {
             Ok(k) => k,
@@ -322,16 +377,22 @@ impl GroupCoordinator {
                 partition,
             } => match value {
                 None => {
-                    if let Some(g) = groups.get_mut(&group) {
-                        g.offsets.remove(&(topic, partition));
+                    if let Some(o) = groups.offsets.get_mut(&group) {
+                        o.remove(&(topic, partition));
                     }
                 }
                 Some(v) => match records::decode_offset_value(v) {
                     Ok(v) => {
+                        if !groups.exists(&group) {
+                            // An offsets-only group lists as an empty classic group, as in Kafka.
+                            groups
+                                .classic
+                                .insert(group.clone(), ClassicGroup::new(&group, now_ms()));
+                        }
                         groups
-                            .entry(group.clone())
-                            .or_insert_with(|| ClassicGroup::new(&group, now_ms()))
                             .offsets
+                            .entry(group)
+                            .or_default()
                             .insert((topic, partition), v);
                     }
                     Err(e) => warn!(error = %e, "skipping undecodable offset value"),
@@ -343,6 +404,7 @@ impl GroupCoordinator {
                 }
                 Some(v) => match records::decode_group_value(v) {
                     Ok(v) => groups
+                        .classic
                         .entry(group.clone())
                         .or_insert_with(|| ClassicGroup::new(&group, now_ms()))
                         .restore(v, now),
@@ -358,10 +420,13 @@ impl GroupCoordinator {
         let now = Instant::now();
         let ms = now_ms();
         let mut groups = self.groups.lock().await;
-        for g in groups.values_mut() {
+        for g in groups.classic.values_mut() {
             if g.tick(now, ms) {
                 let _ = self.persist_group(state, g);
             }
+        }
+        for g in groups.consumer.values_mut() {
+            g.tick(now);
         }
     }
 
@@ -397,19 +462,26 @@ impl GroupCoordinator {
     pub async fn expire_offsets(&self, state: &BrokerState) {
         let now = now_ms();
         let mut groups = self.groups.lock().await;
-        let mut dead = Vec::new();
-        for g in groups.values_mut() {
-            if g.state != super::classic::GroupState::Empty {
+        let ids: Vec<String> = groups.offsets.keys().cloned().collect();
+        for id in ids {
+            if !groups.is_empty_group(&id) {
                 continue;
             }
-            let base = g.state_timestamp_ms;
-            let expired: Vec<(String, i32)> = g
-                .offsets
+            let base = groups
+                .classic
+                .get(&id)
+                .map(|g| g.state_timestamp_ms)
+                .unwrap_or(0);
+            let Some(offsets) = groups.offsets.get(&id) else {
+                continue;
+            };
+            let expired: Vec<(String, i32)> = offsets
                 .iter()
                 .filter(|(_, v)| {
-                    let deadline = v
-                        .expire_timestamp
-                        .unwrap_or(base.max(v.commit_timestamp) + self.config.retention_ms);
+                    let deadline = v.expire_timestamp.unwrap_or(
+                        base.max(v.commit_timestamp)
+                            .saturating_add(self.config.retention_ms),
+                    );
                     deadline <= now
                 })
                 .map(|(k, _)| k.clone())
@@ -419,22 +491,28 @@ impl GroupCoordinator {
             }
             let recs: Result<Vec<GroupRecord>, i16> = expired
                 .iter()
-                .map(|(t, p)| Self::offset_record(&g.id, t, *p, None))
+                .map(|(t, p)| Self::offset_record(&id, t, *p, None))
                 .collect();
-            if recs.and_then(|r| self.persist(state, &g.id, r)).is_ok() {
-                info!(group = %g.id, count = expired.len(), "expired committed offsets");
-                for k in expired {
-                    g.offsets.remove(&k);
-                }
-                if g.offsets.is_empty() && g.members.is_empty() {
-                    dead.push(g.id.clone());
-                }
+            if recs.and_then(|r| self.persist(state, &id, r)).is_err() {
+                continue;
             }
-        }
-        for id in dead {
-            if Self::group_tombstone(&id)
-                .and_then(|t| self.persist(state, &id, vec![t]))
-                .is_ok()
+            info!(group = %id, count = expired.len(), "expired committed offsets");
+            let now_empty = match groups.offsets.get_mut(&id) {
+                Some(o) => {
+                    for k in &expired {
+                        o.remove(k);
+                    }
+                    o.is_empty()
+                }
+                None => true,
+            };
+            let memberless = groups.classic.get(&id).is_none_or(|g| g.members.is_empty())
+                && !groups.consumer.contains_key(&id);
+            if now_empty
+                && memberless
+                && Self::group_tombstone(&id)
+                    .and_then(|t| self.persist(state, &id, vec![t]))
+                    .is_ok()
             {
                 groups.remove(&id);
             }

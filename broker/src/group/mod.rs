@@ -1,9 +1,12 @@
-//! Consumer groups: the classic protocol's coordinator, with offsets and
-//! group metadata persisted in `__consumer_offsets` in Kafka's formats.
+//! Consumer groups: the classic protocol and the KIP-848 consumer protocol,
+//! with offsets and group metadata persisted in `__consumer_offsets` in
+//! Kafka's record formats.
 
+pub mod assignor;
 pub mod classic;
+pub mod consumer;
 mod coordinator;
 pub mod records;
 mod subscription;
 
-pub use coordinator::{GroupConfig, GroupCoordinator, GroupRecord, OFFSETS_TOPIC};
+pub use coordinator::{GroupConfig, GroupCoordinator, GroupRecord, Groups, Offsets, OFFSETS_TOPIC};

@@ -105,6 +105,18 @@ static APIS: &[ApiSpec] = &[
     api(ApiKey::DeleteGroups, 0, 2, handlers::delete_groups::handle),
     api(ApiKey::OffsetDelete, 0, 0, handlers::offset_delete::handle),
     api(
+        ApiKey::ConsumerGroupHeartbeat,
+        0,
+        1,
+        handlers::consumer_group_heartbeat::handle,
+    ),
+    api(
+        ApiKey::ConsumerGroupDescribe,
+        0,
+        1,
+        handlers::consumer_group_describe::handle,
+    ),
+    api(
         ApiKey::InitProducerId,
         0,
         5,

@@ -8,7 +8,6 @@ use kafka_protocol::messages::{DeleteGroupsResponse, ResponseKind};
 
 use crate::body;
 use crate::broker::BrokerState;
-use crate::group::classic::GroupState;
 use crate::group::GroupCoordinator;
 use crate::server::dispatch::{HandlerFuture, Request};
 
@@ -26,26 +25,26 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             Err(code) => code,
             Ok(()) => {
                 let mut groups = state.groups.lock().await;
-                match groups.get(&id) {
-                    None => ResponseError::GroupIdNotFound.code(),
-                    Some(g) if g.state != GroupState::Empty && g.state != GroupState::Dead => {
-                        ResponseError::NonEmptyGroup.code()
-                    }
-                    Some(g) => {
-                        let recs: Result<Vec<_>, i16> = g
-                            .offsets
-                            .keys()
-                            .map(|(t, p)| GroupCoordinator::offset_record(&id, t, *p, None))
-                            .chain(std::iter::once(GroupCoordinator::group_tombstone(&id)))
-                            .collect();
-                        match recs.and_then(|r| state.groups.persist(&state, &id, r)) {
-                            Ok(()) => {
-                                groups.remove(&id);
-                                tracing::info!(group = %id, "deleted group");
-                                0
-                            }
-                            Err(code) => code,
+                if !groups.exists(&id) {
+                    ResponseError::GroupIdNotFound.code()
+                } else if !groups.is_empty_group(&id) {
+                    ResponseError::NonEmptyGroup.code()
+                } else {
+                    let recs: Result<Vec<_>, i16> = groups
+                        .offsets
+                        .get(&id)
+                        .into_iter()
+                        .flat_map(|o| o.keys())
+                        .map(|(t, p)| GroupCoordinator::offset_record(&id, t, *p, None))
+                        .chain(std::iter::once(GroupCoordinator::group_tombstone(&id)))
+                        .collect();
+                    match recs.and_then(|r| state.groups.persist(&state, &id, r)) {
+                        Ok(()) => {
+                            groups.remove(&id);
+                            tracing::info!(group = %id, "deleted group");
+                            0
                         }
+                        Err(code) => code,
                     }
                 }
             }

@@ -28,7 +28,15 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             continue;
         }
         let groups = state.groups.lock().await;
-        let Some(g) = groups.get(&id) else {
+        if groups.consumer.contains_key(&id) {
+            out.push(
+                base.with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(sb(&format!("Group {id} is not a classic group."))))
+                    .with_group_state(sb("Dead")),
+            );
+            continue;
+        }
+        let Some(g) = groups.classic.get(&id) else {
             let dead = base.with_group_state(sb("Dead"));
             out.push(if version >= 6 {
                 dead.with_error_code(ResponseError::GroupIdNotFound.code())

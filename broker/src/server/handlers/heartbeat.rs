@@ -22,7 +22,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         Err(code) => code,
         Ok(()) => {
             let mut groups = state.groups.lock().await;
-            match groups.get_mut(&group_id) {
+            match groups.classic.get_mut(&group_id) {
                 None => ResponseError::UnknownMemberId.code(),
                 Some(g) => g.heartbeat(
                     body.member_id.as_str(),

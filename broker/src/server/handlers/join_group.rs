@@ -119,7 +119,18 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         let mut groups = state.groups.lock().await;
         let now = Instant::now();
         let ms = now_ms();
-        if !groups.contains_key(&group_id) {
+        if let Some(cg) = groups.consumer.get(&group_id) {
+            if !cg.is_empty() {
+                // A classic member cannot join a group run by the consumer protocol.
+                return Ok(Some(error(
+                    ResponseError::InconsistentGroupProtocol,
+                    &member_id,
+                    version,
+                )));
+            }
+            groups.consumer.remove(&group_id);
+        }
+        if !groups.classic.contains_key(&group_id) {
             if !member_id.is_empty() {
                 return Ok(Some(error(
                     ResponseError::UnknownMemberId,
@@ -127,9 +138,11 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                     version,
                 )));
             }
-            groups.insert(group_id.clone(), ClassicGroup::new(&group_id, ms));
+            groups
+                .classic
+                .insert(group_id.clone(), ClassicGroup::new(&group_id, ms));
         }
-        let Some(g) = groups.get_mut(&group_id) else {
+        let Some(g) = groups.classic.get_mut(&group_id) else {
             return Ok(Some(error(
                 ResponseError::CoordinatorNotAvailable,
                 &member_id,

@@ -38,7 +38,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         vec![(body.member_id.clone(), None)]
     };
     let mut groups = state.groups.lock().await;
-    let Some(g) = groups.get_mut(&group_id) else {
+    let Some(g) = groups.classic.get_mut(&group_id) else {
         return Ok(Some(ResponseKind::LeaveGroup(
             LeaveGroupResponse::default().with_error_code(ResponseError::UnknownMemberId.code()),
         )));

@@ -1,4 +1,5 @@
-//! ListGroups: every group this coordinator owns, with state and type filters.
+//! ListGroups: every group this coordinator owns (classic and consumer),
+//! with state and type filters.
 
 use std::sync::Arc;
 
@@ -36,19 +37,38 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         .map(|s| s.to_string().to_ascii_lowercase())
         .collect();
     let groups = state.groups.lock().await;
-    let mut listed: Vec<ListedGroup> = groups
+    // (id, protocol type, state, type)
+    let all = groups
+        .classic
         .values()
-        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
         .map(|g| {
+            (
+                g.id.clone(),
+                g.protocol_type.clone().unwrap_or_default(),
+                g.state.name(),
+                "classic",
+            )
+        })
+        .chain(groups.consumer.values().map(|g| {
+            (
+                g.group_id().to_string(),
+                "consumer".to_string(),
+                g.state_name(),
+                "consumer",
+            )
+        }));
+    let mut listed: Vec<ListedGroup> = all
+        .filter(|(_, _, st, _)| states.is_empty() || states.contains(&st.to_ascii_lowercase()))
+        .filter(|(_, _, _, ty)| types.is_empty() || types.iter().any(|t| t == ty))
+        .map(|(id, pt, st, ty)| {
             let mut l = ListedGroup::default()
-                .with_group_id(GroupId(sb(&g.id)))
-                .with_protocol_type(sb(g.protocol_type.as_deref().unwrap_or("")));
+                .with_group_id(GroupId(sb(&id)))
+                .with_protocol_type(sb(&pt));
             if version >= 4 {
-                l = l.with_group_state(sb(g.state.name()));
+                l = l.with_group_state(sb(st));
             }
             if version >= 5 {
-                l = l.with_group_type(sb("classic"));
+                l = l.with_group_type(sb(ty));
             }
             l
         })

@@ -97,7 +97,11 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     }
     let mut groups = state.groups.lock().await;
     let generation = body.generation_id_or_member_epoch;
-    if !groups.contains_key(&group_id) {
+    if let Some(cg) = groups.consumer.get(&group_id) {
+        if let Err(code) = cg.validate_offset_commit(body.member_id.as_str(), generation) {
+            return respond(&|_, _| code);
+        }
+    } else if !groups.classic.contains_key(&group_id) {
         if generation >= 0 {
             let code = if version >= 9 {
                 ResponseError::GroupIdNotFound.code()
@@ -106,18 +110,19 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             };
             return respond(&|_, _| code);
         }
-        groups.insert(group_id.clone(), ClassicGroup::new(&group_id, now_ms()));
+        groups
+            .classic
+            .insert(group_id.clone(), ClassicGroup::new(&group_id, now_ms()));
     }
-    let Some(g) = groups.get_mut(&group_id) else {
-        return respond(&|_, _| ResponseError::CoordinatorNotAvailable.code());
-    };
-    if let Err(code) = validate(
-        g,
-        body.member_id.as_str(),
-        body.group_instance_id.as_ref().map(|s| s.as_str()),
-        generation,
-    ) {
-        return respond(&|_, _| code);
+    if let Some(g) = groups.classic.get(&group_id) {
+        if let Err(code) = validate(
+            g,
+            body.member_id.as_str(),
+            body.group_instance_id.as_ref().map(|s| s.as_str()),
+            generation,
+        ) {
+            return respond(&|_, _| code);
+        }
     }
     let ts = now_ms();
     let max_meta = state.groups.config.max_metadata_bytes;
@@ -162,8 +167,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     }
     let persisted = state.groups.persist(&state, &group_id, records);
     if persisted.is_ok() {
+        let offsets = groups.offsets.entry(group_id.clone()).or_default();
         for (k, v) in accepted {
-            g.offsets.insert(k, v);
+            offsets.insert(k, v);
         }
     }
     drop(groups);

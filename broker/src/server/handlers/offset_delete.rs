@@ -1,6 +1,7 @@
 //! OffsetDelete: removes committed offsets of partitions the group no
 //! longer consumes.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -32,16 +33,26 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         return top(code);
     }
     let mut groups = state.groups.lock().await;
-    let Some(g) = groups.get_mut(&id) else {
+    if !groups.exists(&id) {
         return top(ResponseError::GroupIdNotFound.code());
+    }
+    // Topics the live members consume; None: every topic is in use.
+    let busy: Option<HashSet<String>> = if groups.is_empty_group(&id) {
+        Some(HashSet::new())
+    } else if let Some(g) = groups.consumer.get(&id) {
+        Some(g.subscribed_topics().into_iter().collect())
+    } else if let Some(g) = groups.classic.get(&id) {
+        if g.state == GroupState::Dead {
+            return top(ResponseError::GroupIdNotFound.code());
+        }
+        if g.protocol_type.as_deref() != Some("consumer") {
+            return top(ResponseError::NonEmptyGroup.code());
+        }
+        g.subscribed_topics()
+    } else {
+        None
     };
-    if g.state == GroupState::Dead {
-        return top(ResponseError::GroupIdNotFound.code());
-    }
-    let subscribed = g.subscribed_topics();
-    if g.state != GroupState::Empty && g.protocol_type.as_deref() != Some("consumer") {
-        return top(ResponseError::NonEmptyGroup.code());
-    }
+    let committed = groups.offsets.get(&id);
     let mut recs = Vec::new();
     let mut doomed = Vec::new();
     let topics: Vec<OffsetDeleteResponseTopic> = body
@@ -49,34 +60,32 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         .iter()
         .map(|t| {
             let name = t.name.0.to_string();
-            let busy = g.state != GroupState::Empty
-                && subscribed.as_ref().is_none_or(|s| s.contains(&name));
+            let subscribed = busy.as_ref().is_none_or(|s| s.contains(&name));
             OffsetDeleteResponseTopic::default()
                 .with_name(t.name.clone())
                 .with_partitions(
                     t.partitions
                         .iter()
                         .map(|p| {
-                            let code = if busy {
+                            let key = (name.clone(), p.partition_index);
+                            let code = if subscribed {
                                 ResponseError::GroupSubscribedToTopic.code()
-                            } else {
-                                if g.offsets.contains_key(&(name.clone(), p.partition_index)) {
-                                    match GroupCoordinator::offset_record(
-                                        &id,
-                                        &name,
-                                        p.partition_index,
-                                        None,
-                                    ) {
-                                        Ok(r) => {
-                                            recs.push(r);
-                                            doomed.push((name.clone(), p.partition_index));
-                                            0
-                                        }
-                                        Err(code) => code,
+                            } else if committed.is_some_and(|o| o.contains_key(&key)) {
+                                match GroupCoordinator::offset_record(
+                                    &id,
+                                    &name,
+                                    p.partition_index,
+                                    None,
+                                ) {
+                                    Ok(r) => {
+                                        recs.push(r);
+                                        doomed.push(key);
+                                        0
                                     }
-                                } else {
-                                    0
+                                    Err(code) => code,
                                 }
+                            } else {
+                                0
                             };
                             OffsetDeleteResponsePartition::default()
                                 .with_partition_index(p.partition_index)
@@ -89,8 +98,10 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     if let Err(code) = state.groups.persist(&state, &id, recs) {
         return top(code);
     }
-    for k in doomed {
-        g.offsets.remove(&k);
+    if let Some(o) = groups.offsets.get_mut(&id) {
+        for k in doomed {
+            o.remove(&k);
+        }
     }
     Ok(Some(ResponseKind::OffsetDelete(
         OffsetDeleteResponse::default().with_topics(topics),

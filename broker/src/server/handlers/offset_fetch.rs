@@ -28,9 +28,9 @@ async fn fetch(
 ) -> Result<Fetched, i16> {
     state.groups.check_coordinator(state, group)?;
     let groups = state.groups.lock().await;
-    let g = groups.get(group);
+    let g = groups.offsets.get(group);
     let lookup = |t: &str, p: i32| -> (i32, i64, i32, String) {
-        match g.and_then(|g| g.offsets.get(&(t.to_string(), p))) {
+        match g.and_then(|g| g.get(&(t.to_string(), p))) {
             Some(v) => (p, v.offset, v.leader_epoch, v.metadata.clone()),
             None => (p, -1, -1, String::new()),
         }
@@ -47,7 +47,7 @@ async fn fetch(
             let mut by_topic: std::collections::BTreeMap<String, Vec<(i32, i64, i32, String)>> =
                 Default::default();
             if let Some(g) = g {
-                for ((t, p), v) in &g.offsets {
+                for ((t, p), v) in g {
                     by_topic.entry(t.clone()).or_default().push((
                         *p,
                         v.offset,

@@ -47,7 +47,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     }
     let outcome = {
         let mut groups = state.groups.lock().await;
-        let Some(g) = groups.get_mut(&group_id) else {
+        let Some(g) = groups.classic.get_mut(&group_id) else {
             return fail(ResponseError::UnknownMemberId.code());
         };
         let now_ms = std::time::SystemTime::now()
