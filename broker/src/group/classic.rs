@@ -268,7 +268,7 @@ impl ClassicGroup {
         now: Instant,
         now_ms: i64,
         initial_delay: Duration,
-        new_member_id: impl FnOnce() -> String,
+        new_member_id: impl FnOnce(&str) -> String,
     ) -> JoinOutcome {
         let fail = |code: ResponseError, member_id: &str| {
             JoinOutcome::Now(JoinResult {
@@ -287,8 +287,9 @@ impl ClassicGroup {
         let member_id = req.member_id.clone();
         if member_id.is_empty() {
             if let Some(instance) = &req.instance_id {
-                // A static member rejoining under a new incarnation.
-                let new_id = new_member_id();
+                // A static member rejoining under a new incarnation; its ids
+                // start with the instance id, as Kafka's do.
+                let new_id = new_member_id(instance);
                 if let Some(old_id) = self.statics.get(instance).cloned() {
                     if let Some(mut old) = self.members.shift_remove(&old_id) {
                         if let Some(w) = old.join_waiter.take() {
@@ -327,7 +328,7 @@ impl ClassicGroup {
                 self.prepare_rebalance(now, now_ms, initial_delay);
                 return self.park_join(&new_id);
             }
-            let new_id = new_member_id();
+            let new_id = new_member_id(&req.client_id);
             if req.require_known_member_id {
                 // KIP-394: hand out the id; the member joins again with it.
                 self.pending.insert(new_id.clone());
@@ -632,6 +633,19 @@ impl ClassicGroup {
                 }
                 self.set_state(GroupState::Stable, now_ms);
                 self.deadline = None;
+                // The caller persists the group, then calls `finish_sync`.
+                (SyncOutcome::Wait(rx), true)
+            }
+            GroupState::Empty | GroupState::Dead => fail(err(ResponseError::UnknownMemberId)),
+        }
+    }
+
+    /// Completes a leader's SyncGroup once the group's record is (or failed
+    /// to be) stored: members get their assignments, or every parked member
+    /// gets the error and the group rebalances again, as in Kafka.
+    pub fn finish_sync(&mut self, stored: Result<(), i16>, now: Instant, now_ms: i64) {
+        match stored {
+            Ok(()) => {
                 let ids: Vec<String> = self.members.keys().cloned().collect();
                 for id in ids {
                     let result = self.sync_result(&self.members[&id].assignment);
@@ -639,9 +653,19 @@ impl ClassicGroup {
                         let _ = w.send(result);
                     }
                 }
-                (SyncOutcome::Wait(rx), true)
             }
-            GroupState::Empty | GroupState::Dead => fail(err(ResponseError::UnknownMemberId)),
+            Err(code) => {
+                for m in self.members.values_mut() {
+                    m.assignment = Bytes::new();
+                    if let Some(w) = m.sync_waiter.take() {
+                        let _ = w.send(SyncResult {
+                            error: code,
+                            ..Default::default()
+                        });
+                    }
+                }
+                self.prepare_rebalance(now, now_ms, Duration::ZERO);
+            }
         }
     }
 

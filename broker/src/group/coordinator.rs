@@ -293,8 +293,18 @@ impl GroupCoordinator {
         let mut bytes = buf.to_vec();
         part.append(&mut bytes).map(|_| ()).map_err(|e| {
             error!(group, error = %e, "cannot persist group records");
-            // Kafka maps storage failures of the offsets topic to this code.
-            ResponseError::CoordinatorNotAvailable.code()
+            // Kafka's mapping of append errors to group responses.
+            match ResponseError::try_from_code(e.code) {
+                Some(
+                    ResponseError::MessageTooLarge
+                    | ResponseError::RecordListTooLarge
+                    | ResponseError::InvalidFetchSize,
+                ) => ResponseError::UnknownServerError.code(),
+                Some(ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError) => {
+                    ResponseError::NotCoordinator.code()
+                }
+                _ => ResponseError::CoordinatorNotAvailable.code(),
+            }
         })
     }
 

@@ -50,6 +50,7 @@ fn error(code: i16, message: Option<String>) -> Result<Option<ResponseKind>, Str
 
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
     let peer = req.peer;
+    let version = req.version;
     let client_id = req
         .header
         .client_id
@@ -60,6 +61,13 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let group_id = body.group_id.0.to_string();
     if let Err(code) = state.groups.check_coordinator(&state, &group_id) {
         return error(code, None);
+    }
+    if version >= 1 && body.member_id.is_empty() {
+        // From v1 the client generates its member id (KIP-1082).
+        return error(
+            ResponseError::InvalidRequest.code(),
+            Some("MemberId can't be empty.".into()),
+        );
     }
     let topics = topic_metas(&state.image());
     let hb = HeartbeatRequest {

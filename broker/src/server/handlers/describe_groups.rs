@@ -29,11 +29,14 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         }
         let groups = state.groups.lock().await;
         if groups.consumer.contains_key(&id) {
-            out.push(
-                base.with_error_code(ResponseError::GroupIdNotFound.code())
+            // Not a classic group: described as Dead, with a reason from v6.
+            let dead = base.with_group_state(sb("Dead"));
+            out.push(if version >= 6 {
+                dead.with_error_code(ResponseError::GroupIdNotFound.code())
                     .with_error_message(Some(sb(&format!("Group {id} is not a classic group."))))
-                    .with_group_state(sb("Dead")),
-            );
+            } else {
+                dead
+            });
             continue;
         }
         let Some(g) = groups.classic.get(&id) else {

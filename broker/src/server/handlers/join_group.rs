@@ -159,8 +159,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 version,
             )));
         }
-        let out = g.join(join, now, ms, cfg.initial_delay, || {
-            format!("{client_id}-{}", uuid::Uuid::new_v4())
+        let out = g.join(join, now, ms, cfg.initial_delay, |prefix: &str| {
+            format!("{prefix}-{}", uuid::Uuid::new_v4())
         });
         if g.ready_to_complete_join(now) && g.complete_join(now, ms) {
             let _ = state.groups.persist_group(&state, g);

@@ -125,6 +125,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         }
     }
     let ts = now_ms();
+    let image = state.image();
     let max_meta = state.groups.config.max_metadata_bytes;
     let mut records = Vec::new();
     let mut accepted = Vec::new();
@@ -132,6 +133,13 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     for t in &body.topics {
         let mut errs = Vec::new();
         for p in &t.partitions {
+            let known = image.topics.get(t.name.as_str()).is_some_and(|x| {
+                p.partition_index >= 0 && (p.partition_index as usize) < x.partitions.len()
+            });
+            if !known {
+                errs.push(ResponseError::UnknownTopicOrPartition.code());
+                continue;
+            }
             let meta = p
                 .committed_metadata
                 .as_ref()

@@ -68,9 +68,11 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             now_ms,
         );
         if stable {
-            if let Err(code) = state.groups.persist_group(&state, g) {
-                tracing::warn!(group = %group_id, code, "cannot persist group assignment");
+            let stored = state.groups.persist_group(&state, g);
+            if let Err(code) = stored {
+                tracing::warn!(group = %group_id, code, "cannot store the group's assignment");
             }
+            g.finish_sync(stored, Instant::now(), now_ms);
         }
         out
     };
