@@ -133,7 +133,13 @@ EOF
 common_opts=(-Dlog4j2.configurationFile="$dir/log4j2.properties" -Djava.awt.headless=true)
 
 if [ ! -f "$dir/data/meta.properties" ]; then
-    cluster_id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    # Kafka's Uuid.randomUuid() never yields an id whose base64 starts with
+    # '-' (its CLI would read it as an option): draw again until it doesn't.
+    cluster_id="$(python3 -c 'import base64,uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s); break')"
     # shellcheck disable=SC2086
     "$JAVA" $KAFKA_TOOL_JVM_OPTS "${common_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool \
         format --cluster-id "$cluster_id" --config "$dir/server.properties" --ignore-formatted \
