@@ -144,11 +144,11 @@ fn format_storage(config: &BrokerConfig) -> Result<String, StartError> {
             return Ok(c.clone());
         }
     }
-    let cluster_id = crate::log::topic_id_string(&Uuid::new_v4());
+    let cluster_id = crate::log::topic_id_string(&crate::log::new_kafka_uuid());
     let text = format!(
         "#\n#Formatted by runnel-broker\nnode.id={}\ndirectory.id={}\nversion=1\ncluster.id={cluster_id}\n",
         config.node_id,
-        crate::log::topic_id_string(&Uuid::new_v4())
+        crate::log::topic_id_string(&crate::log::new_kafka_uuid())
     );
     let tmp = dir.join("meta.properties.tmp");
     std::fs::write(&tmp, text)

@@ -237,7 +237,7 @@ impl Controller {
             };
             self.assign(image, 0, n, rf)?
         };
-        let topic_id = Uuid::new_v4();
+        let topic_id = crate::log::new_kafka_uuid();
         let created = CreatedTopic {
             topic_id,
             num_partitions: assignments.len() as i32,

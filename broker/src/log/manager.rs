@@ -61,6 +61,18 @@ pub fn topic_id_string(id: &Uuid) -> String {
     out
 }
 
+/// A random id as Kafka's `Uuid.randomUuid()` makes them: never nil, never
+/// the reserved all-but-one-zero id, and never printing with a leading '-'
+/// (command-line tools would take it for an option).
+pub fn new_kafka_uuid() -> Uuid {
+    loop {
+        let id = Uuid::new_v4();
+        if id != Uuid::nil() && id != Uuid::from_u128(1) && !topic_id_string(&id).starts_with('-') {
+            return id;
+        }
+    }
+}
+
 impl LogManager {
     /// Opens the log directory, noting whether the last shutdown was clean.
     pub fn open(dir: &Path) -> Result<Self, LogError> {

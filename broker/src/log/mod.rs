@@ -10,7 +10,7 @@ mod manager;
 mod partition_log;
 mod segment;
 
-pub use manager::{topic_id_string, LogManager, TopicPartition};
+pub use manager::{new_kafka_uuid, topic_id_string, LogManager, TopicPartition};
 pub use partition_log::{AppendInfo, Log, ReadSlice};
 
 use crate::protocol::batch::BatchError;
