@@ -324,6 +324,16 @@ class RunnelBroker(Broker):
         self._spawn(cmd, cwd=data, env=env)
 
 
+def kafka_cluster_id() -> str:
+    """A random Kafka Uuid in its base64 form. Like Kafka's Uuid.randomUuid(),
+    never one starting with '-' (kafka-storage's argument parser would take
+    it for an option)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 class KafkaBroker(Broker):
     """Apache Kafka, one KRaft combined node.
 
@@ -355,9 +365,18 @@ class KafkaBroker(Broker):
         self.script_dir = data
         env = dict(os.environ, KAFKA_HEAP_OPTS=" ".join(KAFKA_BROKER_HEAP),
                    KAFKA_START_TIMEOUT=str(int(self.start_timeout)))
-        rc, out, err = run_cmd(["bash", str(self.script), str(data), str(self.port),
-                                "auto.create.topics.enable=true"],
-                               self.log_path, timeout=self.start_timeout + 60, env=env)
+        for attempt in (1, 2):
+            rc, out, err = run_cmd(["bash", str(self.script), str(data), str(self.port),
+                                    "auto.create.topics.enable=true"],
+                                   self.log_path, timeout=self.start_timeout + 60, env=env)
+            # One retry when `kafka-storage format` rejected the random cluster
+            # id (1 in 64 start with '-', which its argument parser refuses).
+            if rc == 0 or "kafka-storage: error" not in err or attempt == 2:
+                break
+            log("  kafka: storage format rejected the random cluster id; retrying")
+            self._copy_logs(logs)
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
         try:
             self.pid = int((data / "pid").read_text().strip())
         except (OSError, ValueError):
@@ -430,7 +449,7 @@ class KafkaBroker(Broker):
             "logger.k.name = kafka\nlogger.k.level = warn\n"
             "logger.o.name = org.apache.kafka\nlogger.o.level = warn\n"
             "logger.s.name = kafka.server.KafkaRaftServer\nlogger.s.level = info\n")
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = kafka_cluster_id()
         rc, out, err = run_cmd(
             self.java.cmd("kafka.tools.StorageTool",
                           ["format", "-t", cluster_id, "-c", str(conf)], LEAN_JVM),
