@@ -114,9 +114,7 @@ def alter_topic(bootstrap, topic, **configs):
 def small_segments(broker, nbytes):
     """Topic config for tiny segments. Kafka 4.x rejects segment.bytes < 1 MiB
     (KIP-1030) and keeps the old floor only in its internal.segment.bytes."""
-    if broker.kind == "apache-kafka":
-        return {"internal.segment.bytes": str(nbytes)}
-    return {"segment.bytes": str(nbytes)}
+    return {"internal.segment.bytes": str(nbytes)}
 
 
 def value100(i):

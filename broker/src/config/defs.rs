@@ -161,7 +161,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "log.segment.bytes",
         T::Int,
         Some("1073741824"),
-        V::AtLeast(14),
+        V::AtLeast(1_048_576),
         true,
     ),
     def("log.roll.ms", T::Long, None, V::AtLeast(1), true),
@@ -728,7 +728,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "segment.bytes",
         T::Int,
         "1073741824",
-        V::AtLeast(14),
+        V::AtLeast(1_048_576),
         &[("log.segment.bytes", 1)],
     ),
     tdef(
@@ -766,8 +766,21 @@ pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
     BROKER_CONFIGS.iter().find(|d| d.name == name)
 }
 
-/// Looks up a topic config definition.
+/// Kafka 4's internal topic config that allows segments below the 1 MiB
+/// floor of `segment.bytes` (KIP-1030); accepted, never described.
+pub const INTERNAL_SEGMENT_BYTES: TopicConfigDef = TopicConfigDef {
+    name: "internal.segment.bytes",
+    ty: ConfigType::Int,
+    default: "1073741824",
+    validator: Validator::AtLeast(14),
+    synonyms: &[],
+};
+
+/// Looks up a topic config definition (including internal ones).
 pub fn topic_def(name: &str) -> Option<&'static TopicConfigDef> {
+    if name == INTERNAL_SEGMENT_BYTES.name {
+        return Some(&INTERNAL_SEGMENT_BYTES);
+    }
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 

@@ -169,7 +169,11 @@ impl<'a> TopicConfigResolver<'a> {
         };
         let policy = text("cleanup.policy", "delete");
         LogConfig {
-            segment_bytes: num("segment.bytes", 1 << 30).max(14) as u64,
+            segment_bytes: overrides
+                .get(super::defs::INTERNAL_SEGMENT_BYTES.name)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or_else(|| num("segment.bytes", 1 << 30))
+                .max(14) as u64,
             segment_ms: num("segment.ms", 604_800_000),
             segment_jitter_ms: num("segment.jitter.ms", 0),
             retention_ms: num("retention.ms", 604_800_000),
