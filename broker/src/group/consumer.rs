@@ -417,6 +417,10 @@ pub struct ConsumerGroup {
     /// regex → topic names it matched, as last resolved.
     resolved_regexes: BTreeMap<String, BTreeSet<String>>,
     dead: bool,
+    /// Set by [`ConsumerGroup::restore`]: the hash of the subscription
+    /// metadata the persisted group had, until the first metadata refresh
+    /// compares it with the topics that exist now.
+    restored_metadata_hash: Option<i64>,
 }
 
 impl ConsumerGroup {
@@ -430,6 +434,7 @@ impl ConsumerGroup {
             subscription_metadata: BTreeMap::new(),
             resolved_regexes: BTreeMap::new(),
             dead: false,
+            restored_metadata_hash: None,
         }
     }
 
@@ -565,6 +570,12 @@ impl ConsumerGroup {
     fn refresh_metadata(&mut self, topics: &BTreeMap<String, TopicMeta>) -> bool {
         self.refresh_regexes(topics);
         let metadata = self.compute_subscription_metadata(topics);
+        if let Some(hash) = self.restored_metadata_hash.take() {
+            // First refresh after a restore: only the hash was persisted.
+            let changed = subscription_metadata_hash(&metadata) != hash;
+            self.subscription_metadata = metadata;
+            return changed;
+        }
         if metadata != self.subscription_metadata {
             tracing::debug!(group = %self.group_id, "subscription metadata changed");
             self.subscription_metadata = metadata;
@@ -1086,6 +1097,99 @@ impl ConsumerGroup {
         }
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------
+// Restoring a group from `__consumer_offsets` (see `consumer_records.rs`)
+// ---------------------------------------------------------------------------
+
+impl ConsumerMember {
+    /// A member with the given id and the defaults of a fresh member, for
+    /// rebuilding members from persisted records: fill in the public
+    /// fields, then hand it to [`ConsumerGroup::restore`], which arms its
+    /// timers.
+    pub fn restored(member_id: impl Into<String>) -> Self {
+        ConsumerMember::new(member_id.into())
+    }
+}
+
+impl ConsumerGroup {
+    /// Rebuilds a group from persisted state (the coordinator loading
+    /// `__consumer_offsets`). As Kafka's `GroupMetadataManager.onLoaded`
+    /// does, every member's session timer restarts at `now` + the session
+    /// timeout, and members in `UNREVOKED_PARTITIONS` get a fresh rebalance
+    /// timer at their current epoch. Static members are re-indexed by
+    /// instance id (the last member with a given instance id wins).
+    ///
+    /// `metadata_hash` is what [`ConsumerGroup::metadata_hash`] returned
+    /// when the group was persisted: the first metadata refresh (heartbeat
+    /// or [`ConsumerGroup::on_metadata_change`]) bumps the group epoch only
+    /// if the subscribed topics that exist then hash differently.
+    pub fn restore(
+        group_id: &str,
+        group_epoch: i32,
+        assignment_epoch: i32,
+        metadata_hash: i64,
+        members: Vec<ConsumerMember>,
+        now: Instant,
+        cfg: &ConsumerGroupConfig,
+    ) -> Self {
+        let mut group = ConsumerGroup::new(group_id);
+        group.group_epoch = group_epoch;
+        group.assignment_epoch = assignment_epoch;
+        group.restored_metadata_hash = Some(metadata_hash);
+        let session = Duration::from_millis(cfg.session_timeout_ms.max(0) as u64);
+        for mut m in members {
+            m.session_deadline = Some(now + session);
+            m.rebalance_deadline = (m.state == MemberState::UnrevokedPartitions).then(|| {
+                (
+                    now + Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
+                    m.member_epoch,
+                )
+            });
+            if let Some(instance) = &m.instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), m.member_id.clone());
+            }
+            group.members.insert(m.member_id.clone(), m);
+        }
+        group
+    }
+
+    /// A hash of the subscription metadata (the subscribed topics that
+    /// exist: id, name, partition count), 0 when there is none — persisted
+    /// as `ConsumerGroupMetadataValue.metadataHash`. Not Kafka's KIP-1101
+    /// hash: a Kafka reading our records sees a mismatch and rebalances
+    /// once, which is harmless.
+    pub fn metadata_hash(&self) -> i64 {
+        match self.restored_metadata_hash {
+            Some(hash) => hash,
+            None => subscription_metadata_hash(&self.subscription_metadata),
+        }
+    }
+}
+
+/// FNV-1a (64-bit) over every topic's id, name and partition count, in
+/// name order; 0 for no topics.
+fn subscription_metadata_hash(metadata: &BTreeMap<String, TopicMeta>) -> i64 {
+    if metadata.is_empty() {
+        return 0;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for (name, t) in metadata {
+        eat(t.id.as_bytes());
+        eat(&(name.len() as u64).to_be_bytes());
+        eat(name.as_bytes());
+        eat(&t.partitions.to_be_bytes());
+    }
+    h as i64
 }
 
 /// Kafka 4.0's `throwIfConsumerGroupHeartbeatRequestIsInvalid`, in its

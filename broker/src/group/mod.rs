@@ -5,6 +5,7 @@
 pub mod assignor;
 pub mod classic;
 pub mod consumer;
+pub mod consumer_records;
 mod coordinator;
 pub mod records;
 mod subscription;

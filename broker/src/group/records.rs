@@ -10,10 +10,15 @@
 //!   only version, 0 (non-flexible). Before Kafka 4.0 the `int16` was called
 //!   the "key version"; the bytes are identical. Types used here:
 //!   0 = `LegacyOffsetCommitKey` and 1 = `OffsetCommitKey` (same layout:
-//!   group, topic, partition), 2 = `GroupMetadataKey` (group),
-//!   3 = `ConsumerGroupMetadataKey` (KIP-848 group id). Every other type
-//!   belongs to records this codec does not model and decodes as
-//!   [`RecordKey::Unknown`].
+//!   group, topic, partition), 2 = `GroupMetadataKey` (group), and the
+//!   KIP-848 consumer group keys 3 = `ConsumerGroupMetadataKey`,
+//!   4 = `ConsumerGroupPartitionMetadataKey`, 6 =
+//!   `ConsumerGroupTargetAssignmentMetadataKey` (group id) and
+//!   5 = `ConsumerGroupMemberMetadataKey`, 7 =
+//!   `ConsumerGroupTargetAssignmentMemberKey`, 8 =
+//!   `ConsumerGroupCurrentMemberAssignmentKey` (group id, member id); their
+//!   values are in [`super::consumer_records`]. Every other type belongs to
+//!   records this codec does not model and decodes as [`RecordKey::Unknown`].
 //! * A **value** is an `int16` version followed by the value struct at that
 //!   version. Non-flexible versions use `int16`-length strings and
 //!   `int32`-length bytes and arrays; flexible versions (4+ for both values
@@ -45,6 +50,17 @@ pub const KEY_TYPE_OFFSET_COMMIT: i16 = 1;
 pub const KEY_TYPE_GROUP_METADATA: i16 = 2;
 /// Key record type of `ConsumerGroupMetadataKey` (KIP-848 groups).
 pub const KEY_TYPE_CONSUMER_GROUP_METADATA: i16 = 3;
+/// Key record type of `ConsumerGroupPartitionMetadataKey` (Kafka 4.1 only
+/// writes tombstones of it).
+pub const KEY_TYPE_CONSUMER_GROUP_PARTITION_METADATA: i16 = 4;
+/// Key record type of `ConsumerGroupMemberMetadataKey`.
+pub const KEY_TYPE_CONSUMER_GROUP_MEMBER_METADATA: i16 = 5;
+/// Key record type of `ConsumerGroupTargetAssignmentMetadataKey`.
+pub const KEY_TYPE_CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA: i16 = 6;
+/// Key record type of `ConsumerGroupTargetAssignmentMemberKey`.
+pub const KEY_TYPE_CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER: i16 = 7;
+/// Key record type of `ConsumerGroupCurrentMemberAssignmentKey`.
+pub const KEY_TYPE_CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT: i16 = 8;
 
 /// Highest `OffsetCommitValue` version this codec reads.
 pub const OFFSET_VALUE_MAX_VERSION: i16 = 4;
@@ -73,11 +89,48 @@ pub enum RecordKey {
         /// The group id.
         group: String,
     },
-    /// A KIP-848 consumer group's metadata (`ConsumerGroupMetadataKey`,
-    /// key type 3). Its value is not modelled here.
+    /// A KIP-848 consumer group's epoch (`ConsumerGroupMetadataKey`,
+    /// key type 3; value `ConsumerGroupMetadataValue`).
     ConsumerGroupMetadata {
         /// The group id.
         group: String,
+    },
+    /// A KIP-848 group's subscription metadata
+    /// (`ConsumerGroupPartitionMetadataKey`, key type 4). Kafka 4.1 no
+    /// longer writes its value, only tombstones.
+    ConsumerGroupPartitionMetadata {
+        /// The group id.
+        group: String,
+    },
+    /// A KIP-848 member's subscription (`ConsumerGroupMemberMetadataKey`,
+    /// key type 5).
+    ConsumerGroupMemberMetadata {
+        /// The group id.
+        group: String,
+        /// The member id.
+        member: String,
+    },
+    /// A KIP-848 group's target assignment epoch
+    /// (`ConsumerGroupTargetAssignmentMetadataKey`, key type 6).
+    ConsumerGroupTargetAssignmentMetadata {
+        /// The group id.
+        group: String,
+    },
+    /// A KIP-848 member's target assignment
+    /// (`ConsumerGroupTargetAssignmentMemberKey`, key type 7).
+    ConsumerGroupTargetAssignmentMember {
+        /// The group id.
+        group: String,
+        /// The member id.
+        member: String,
+    },
+    /// A KIP-848 member's current assignment and epochs
+    /// (`ConsumerGroupCurrentMemberAssignmentKey`, key type 8).
+    ConsumerGroupCurrentMemberAssignment {
+        /// The group id.
+        group: String,
+        /// The member id.
+        member: String,
     },
     /// Any other record type; the loader skips it (Kafka does the same with
     /// types it does not know).
@@ -85,6 +138,23 @@ pub enum RecordKey {
         /// The record type (key version) read.
         version: i16,
     },
+}
+
+impl RecordKey {
+    /// The group the record belongs to (`None` for [`RecordKey::Unknown`]).
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            RecordKey::Offset { group, .. }
+            | RecordKey::GroupMetadata { group }
+            | RecordKey::ConsumerGroupMetadata { group }
+            | RecordKey::ConsumerGroupPartitionMetadata { group }
+            | RecordKey::ConsumerGroupMemberMetadata { group, .. }
+            | RecordKey::ConsumerGroupTargetAssignmentMetadata { group }
+            | RecordKey::ConsumerGroupTargetAssignmentMember { group, .. }
+            | RecordKey::ConsumerGroupCurrentMemberAssignment { group, .. } => Some(group),
+            RecordKey::Unknown { .. } => None,
+        }
+    }
 }
 
 /// An `OffsetCommitValue`.
@@ -204,21 +274,21 @@ pub enum RecordError {
 // ---------------------------------------------------------------------------
 
 /// A bounds-checked cursor over the input.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
-    fn remaining(&self) -> usize {
+    pub(super) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
         if n > self.remaining() {
             return Err(RecordError::Truncated {
                 at: self.pos,
@@ -236,19 +306,19 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    fn i16(&mut self) -> Result<i16, RecordError> {
+    pub(super) fn i16(&mut self) -> Result<i16, RecordError> {
         Ok(i16::from_be_bytes(self.array()?))
     }
 
-    fn i32(&mut self) -> Result<i32, RecordError> {
+    pub(super) fn i32(&mut self) -> Result<i32, RecordError> {
         Ok(i32::from_be_bytes(self.array()?))
     }
 
-    fn i64(&mut self) -> Result<i64, RecordError> {
+    pub(super) fn i64(&mut self) -> Result<i64, RecordError> {
         Ok(i64::from_be_bytes(self.array()?))
     }
 
-    fn uvarint(&mut self) -> Result<u32, RecordError> {
+    pub(super) fn uvarint(&mut self) -> Result<u32, RecordError> {
         let start = self.pos;
         let mut value: u32 = 0;
         for i in 0..5 {
@@ -290,12 +360,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Compact (flexible) length: uvarint N+1, 0 = null.
-    fn compact_len(&mut self) -> Result<Option<usize>, RecordError> {
+    pub(super) fn compact_len(&mut self) -> Result<Option<usize>, RecordError> {
         let n = self.uvarint()?;
         Ok(n.checked_sub(1).map(|n| n as usize))
     }
 
-    fn compact_nullable_string(
+    pub(super) fn compact_nullable_string(
         &mut self,
         field: &'static str,
     ) -> Result<Option<String>, RecordError> {
@@ -314,7 +384,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn compact_string(&mut self, field: &'static str) -> Result<String, RecordError> {
+    pub(super) fn compact_string(&mut self, field: &'static str) -> Result<String, RecordError> {
         self.compact_nullable_string(field)?
             .ok_or(RecordError::UnexpectedNull(field))
     }
@@ -340,7 +410,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Non-nullable `bytes` (int32 length, or compact when flexible).
-    fn bytes_v(&mut self, flexible: bool, field: &'static str) -> Result<Bytes, RecordError> {
+    pub(super) fn bytes_v(
+        &mut self,
+        flexible: bool,
+        field: &'static str,
+    ) -> Result<Bytes, RecordError> {
         let len = if flexible {
             self.compact_len()?
         } else {
@@ -360,7 +434,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Non-nullable array length (int32, or compact when flexible).
-    fn array_len_v(&mut self, flexible: bool, field: &'static str) -> Result<usize, RecordError> {
+    pub(super) fn array_len_v(
+        &mut self,
+        flexible: bool,
+        field: &'static str,
+    ) -> Result<usize, RecordError> {
         let len = if flexible {
             self.compact_len()?
         } else {
@@ -381,7 +459,7 @@ impl<'a> Reader<'a> {
     /// A tagged-field section. `on_tag` receives each (tag, payload) and
     /// returns whether the tag was known; unknown tags are skipped, as Kafka
     /// keeps them only as opaque raw fields.
-    fn tagged_fields(
+    pub(super) fn tagged_fields(
         &mut self,
         mut on_tag: impl FnMut(u32, &'a [u8]) -> Result<(), RecordError>,
     ) -> Result<(), RecordError> {
@@ -400,7 +478,7 @@ impl<'a> Reader<'a> {
 // Writing
 // ---------------------------------------------------------------------------
 
-fn put_uvarint(out: &mut BytesMut, mut v: u32) {
+pub(super) fn put_uvarint(out: &mut BytesMut, mut v: u32) {
     while v >= 0x80 {
         out.put_u8((v as u8 & 0x7f) | 0x80);
         v >>= 7;
@@ -416,7 +494,7 @@ fn compact_len_prefix(field: &'static str, len: usize) -> Result<u32, RecordErro
 }
 
 /// `string` / `nullable string`, int16 or compact length by `flexible`.
-fn put_nullable_string(
+pub(super) fn put_nullable_string(
     out: &mut BytesMut,
     flexible: bool,
     field: &'static str,
@@ -447,7 +525,7 @@ fn put_nullable_string(
     Ok(())
 }
 
-fn put_string(
+pub(super) fn put_string(
     out: &mut BytesMut,
     flexible: bool,
     field: &'static str,
@@ -456,7 +534,7 @@ fn put_string(
     put_nullable_string(out, flexible, field, Some(s))
 }
 
-fn put_bytes(
+pub(super) fn put_bytes(
     out: &mut BytesMut,
     flexible: bool,
     field: &'static str,
@@ -475,7 +553,7 @@ fn put_bytes(
     Ok(())
 }
 
-fn put_array_len(
+pub(super) fn put_array_len(
     out: &mut BytesMut,
     flexible: bool,
     field: &'static str,
@@ -519,6 +597,29 @@ pub fn encode_key(k: &RecordKey) -> Result<Bytes, RecordError> {
             out.put_i16(KEY_TYPE_CONSUMER_GROUP_METADATA);
             put_string(&mut out, false, "groupId", group)?;
         }
+        RecordKey::ConsumerGroupPartitionMetadata { group } => {
+            out.put_i16(KEY_TYPE_CONSUMER_GROUP_PARTITION_METADATA);
+            put_string(&mut out, false, "groupId", group)?;
+        }
+        RecordKey::ConsumerGroupTargetAssignmentMetadata { group } => {
+            out.put_i16(KEY_TYPE_CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA);
+            put_string(&mut out, false, "groupId", group)?;
+        }
+        RecordKey::ConsumerGroupMemberMetadata { group, member } => {
+            out.put_i16(KEY_TYPE_CONSUMER_GROUP_MEMBER_METADATA);
+            put_string(&mut out, false, "groupId", group)?;
+            put_string(&mut out, false, "memberId", member)?;
+        }
+        RecordKey::ConsumerGroupTargetAssignmentMember { group, member } => {
+            out.put_i16(KEY_TYPE_CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER);
+            put_string(&mut out, false, "groupId", group)?;
+            put_string(&mut out, false, "memberId", member)?;
+        }
+        RecordKey::ConsumerGroupCurrentMemberAssignment { group, member } => {
+            out.put_i16(KEY_TYPE_CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT);
+            put_string(&mut out, false, "groupId", group)?;
+            put_string(&mut out, false, "memberId", member)?;
+        }
         RecordKey::Unknown { version } => out.put_i16(*version),
     }
     Ok(out.freeze())
@@ -542,6 +643,32 @@ pub fn decode_key(b: &[u8]) -> Result<RecordKey, RecordError> {
         KEY_TYPE_CONSUMER_GROUP_METADATA => Ok(RecordKey::ConsumerGroupMetadata {
             group: r.string("groupId")?,
         }),
+        KEY_TYPE_CONSUMER_GROUP_PARTITION_METADATA => {
+            Ok(RecordKey::ConsumerGroupPartitionMetadata {
+                group: r.string("groupId")?,
+            })
+        }
+        KEY_TYPE_CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA => {
+            Ok(RecordKey::ConsumerGroupTargetAssignmentMetadata {
+                group: r.string("groupId")?,
+            })
+        }
+        KEY_TYPE_CONSUMER_GROUP_MEMBER_METADATA => Ok(RecordKey::ConsumerGroupMemberMetadata {
+            group: r.string("groupId")?,
+            member: r.string("memberId")?,
+        }),
+        KEY_TYPE_CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER => {
+            Ok(RecordKey::ConsumerGroupTargetAssignmentMember {
+                group: r.string("groupId")?,
+                member: r.string("memberId")?,
+            })
+        }
+        KEY_TYPE_CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT => {
+            Ok(RecordKey::ConsumerGroupCurrentMemberAssignment {
+                group: r.string("groupId")?,
+                member: r.string("memberId")?,
+            })
+        }
         other => Ok(RecordKey::Unknown { version: other }),
     }
 }
@@ -887,6 +1014,20 @@ mod tests {
             RecordKey::ConsumerGroupMetadata {
                 group: "grüppe-ñ".into(),
             },
+            RecordKey::ConsumerGroupPartitionMetadata { group: "g".into() },
+            RecordKey::ConsumerGroupMemberMetadata {
+                group: "g".into(),
+                member: "m".into(),
+            },
+            RecordKey::ConsumerGroupTargetAssignmentMetadata { group: "g".into() },
+            RecordKey::ConsumerGroupTargetAssignmentMember {
+                group: "g".into(),
+                member: "".into(),
+            },
+            RecordKey::ConsumerGroupCurrentMemberAssignment {
+                group: "grüppe-ñ".into(),
+                member: "P8QM6FzGT6+nn+j9CD987A".into(),
+            },
             RecordKey::Unknown { version: 17 },
             RecordKey::Unknown { version: -3 },
         ];
@@ -927,10 +1068,10 @@ mod tests {
 
     #[test]
     fn unknown_key_types_ignore_the_body() {
-        // Type 5 (ConsumerGroupMemberMetadataKey) etc.: never parsed.
+        // Type 9 (ShareGroupMetadataKey) etc.: never parsed.
         assert_eq!(
-            decode_key(&unhex("0005 ffff")).expect("decode"),
-            RecordKey::Unknown { version: 5 }
+            decode_key(&unhex("0009 ffff")).expect("decode"),
+            RecordKey::Unknown { version: 9 }
         );
         assert_eq!(
             decode_key(&unhex("0010")).expect("decode"),
@@ -1497,12 +1638,7 @@ mod tests {
                     "key {key:?}"
                 );
             }
-            if let Some(g) = match &key {
-                RecordKey::Offset { group, .. }
-                | RecordKey::GroupMetadata { group }
-                | RecordKey::ConsumerGroupMetadata { group } => Some(group),
-                RecordKey::Unknown { .. } => None,
-            } {
+            if let Some(g) = key.group() {
                 assert_eq!(partition_for(g, 50), *partition, "{g}");
             }
             if v.is_empty() {
@@ -1520,7 +1656,7 @@ mod tests {
                     assert_eq!(encode_group_value(&d).expect("re-encode"), &v[..]);
                 }
                 RecordKey::ConsumerGroupMetadata { .. } => cgm += 1,
-                RecordKey::Unknown { .. } => {}
+                _ => {}
             }
         }
         assert!(
@@ -1703,6 +1839,7 @@ mod tests {
                 RecordKey::GroupMetadata { .. } => "group".to_string(),
                 RecordKey::ConsumerGroupMetadata { .. } => "consumer-group".to_string(),
                 RecordKey::Unknown { version } => format!("type-{version}"),
+                _ => format!("consumer-group-type-{}", i16::from_be_bytes([k[0], k[1]])),
             };
             let vver = v
                 .as_ref()
@@ -1723,10 +1860,19 @@ mod tests {
                     let d = decode_group_value(v).expect("group value");
                     assert_eq!(&encode_group_value(&d).expect("enc"), v, "{d:?}");
                 }
-                (RecordKey::ConsumerGroupMetadata { group }, _) => {
+                (RecordKey::Unknown { .. }, _) => {}
+                (other, v) => {
+                    let group = other.group().expect("group");
                     assert_eq!(partition_for(group, 50), *partition, "{group}");
+                    // KIP-848 records: values decode and re-encode exactly.
+                    if let Some(v) = v {
+                        let d =
+                            super::super::consumer_records::ConsumerRecordValue::decode(other, v)
+                                .expect("consumer group value")
+                                .expect("a consumer group value");
+                        assert_eq!(&d.encode().expect("enc"), v, "{d:?}");
+                    }
                 }
-                _ => {}
             }
             by_key.push((key, v.clone(), *partition));
         }
