@@ -2,7 +2,7 @@
 //! `__consumer_offsets` partition this broker leads, persists offsets and
 //! group metadata there in Kafka's record formats, and reloads them on start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 
 use super::classic::{ClassicGroup, GroupState};
 use super::consumer::{ConsumerGroup, ConsumerGroupConfig};
+use super::consumer_records::{self, ConsumerGroupReplayer};
 use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::BrokerState;
 use crate::controller::NewTopic;
@@ -122,6 +123,16 @@ pub struct Groups {
     pub consumer: HashMap<String, ConsumerGroup>,
     /// Committed offsets by group.
     pub offsets: HashMap<String, Offsets>,
+    /// What `__consumer_offsets` holds for each consumer group: live record
+    /// keys and values, and the member ids with records.
+    pub persisted: HashMap<String, PersistedConsumerGroup>,
+}
+
+/// A consumer group's live records in `__consumer_offsets`.
+#[derive(Debug, Default, Clone)]
+pub struct PersistedConsumerGroup {
+    records: BTreeMap<Bytes, Bytes>,
+    members: BTreeSet<String>,
 }
 
 impl Groups {
@@ -143,6 +154,7 @@ impl Groups {
         self.classic.remove(id);
         self.consumer.remove(id);
         self.offsets.remove(id);
+        self.persisted.remove(id);
     }
 }
 
@@ -308,12 +320,71 @@ impl GroupCoordinator {
         })
     }
 
+    /// Writes what changed in a consumer group since its records were last
+    /// written (Kafka's records, compacted by key), and tombstones for members
+    /// that left. On failure nothing is recorded as persisted.
+    pub fn persist_consumer(
+        &self,
+        state: &BrokerState,
+        groups: &mut Groups,
+        id: &str,
+    ) -> Result<(), i16> {
+        let Some(g) = groups.consumer.get(id) else {
+            return Ok(());
+        };
+        let recs = consumer_records::consumer_group_records(g).map_err(record_error)?;
+        let members: BTreeSet<String> = g.members().map(|m| m.member_id.clone()).collect();
+        let old = groups.persisted.get(id).cloned().unwrap_or_default();
+        let mut writes: Vec<GroupRecord> = Vec::new();
+        for gone in old.members.difference(&members) {
+            writes.extend(consumer_records::member_tombstones(id, gone).map_err(record_error)?);
+        }
+        let mut live = old.records.clone();
+        for (k, v) in &writes {
+            if v.is_none() {
+                live.remove(k);
+            }
+        }
+        for (k, v) in recs {
+            match v {
+                Some(v) if live.get(&k) != Some(&v) => {
+                    live.insert(k.clone(), v.clone());
+                    writes.push((k, Some(v)));
+                }
+                _ => {}
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.persist(state, id, writes)?;
+        groups.persisted.insert(
+            id.to_string(),
+            PersistedConsumerGroup {
+                records: live,
+                members,
+            },
+        );
+        Ok(())
+    }
+
+    /// Tombstones for every record of a consumer group.
+    pub fn consumer_group_tombstones(groups: &Groups, id: &str) -> Result<Vec<GroupRecord>, i16> {
+        let members: Vec<&str> = groups
+            .persisted
+            .get(id)
+            .map(|p| p.members.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        consumer_records::group_tombstones(id, &members).map_err(record_error)
+    }
+
     /// Loads every hosted `__consumer_offsets` partition, then opens for business.
     pub async fn load(&self, state: &BrokerState) {
         let started = Instant::now();
         let image = state.image();
         let mut groups = self.groups.lock().await;
         let mut count = 0usize;
+        let mut replayer = ConsumerGroupReplayer::new();
         if let Some(t) = image.topics.get(OFFSETS_TOPIC) {
             for p in 0..t.partitions.len() as i32 {
                 let Some(part) = state.replicas.get(&image, OFFSETS_TOPIC, p) else {
@@ -351,13 +422,42 @@ impl GroupCoordinator {
                         for r in set.records {
                             last = last.max(r.offset);
                             count += 1;
-                            self.replay(&mut groups, r.key.as_deref(), r.value.as_deref());
+                            self.replay(
+                                &mut groups,
+                                &mut replayer,
+                                r.key.as_deref(),
+                                r.value.as_deref(),
+                            );
                         }
                     }
                     if last < offset {
                         break;
                     }
                     offset = last + 1;
+                }
+            }
+        }
+        for g in replayer.finish(Instant::now(), &self.config.consumer) {
+            let id = g.group_id().to_string();
+            if groups
+                .classic
+                .get(&id)
+                .is_some_and(|c| c.members.is_empty())
+            {
+                groups.classic.remove(&id);
+            }
+            groups.consumer.insert(id.clone(), g);
+            // What was replayed is what the log holds: the diff baseline.
+            if let Some(g) = groups.consumer.get(&id) {
+                if let Ok(recs) = consumer_records::consumer_group_records(g) {
+                    let records = recs
+                        .into_iter()
+                        .filter_map(|(k, v)| v.map(|v| (k, v)))
+                        .collect();
+                    let members = g.members().map(|m| m.member_id.clone()).collect();
+                    groups
+                        .persisted
+                        .insert(id, PersistedConsumerGroup { records, members });
                 }
             }
         }
@@ -370,7 +470,13 @@ impl GroupCoordinator {
         );
     }
 
-    fn replay(&self, groups: &mut Groups, key: Option<&[u8]>, value: Option<&[u8]>) {
+    fn replay(
+        &self,
+        groups: &mut Groups,
+        replayer: &mut ConsumerGroupReplayer,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) {
         let Some(key) = key else { return };
         let key = match records::decode_key(key) {
             Ok(k) => k,
@@ -421,7 +527,11 @@ impl GroupCoordinator {
                     Err(e) => warn!(error = %e, "skipping undecodable group metadata"),
                 },
             },
-            _ => {}
+            other => {
+                if let Err(e) = replayer.apply(&other, value) {
+                    warn!(error = %e, "skipping undecodable consumer group record");
+                }
+            }
         }
     }
 
@@ -435,8 +545,15 @@ impl GroupCoordinator {
                 let _ = self.persist_group(state, g);
             }
         }
-        for g in groups.consumer.values_mut() {
-            g.tick(now);
+        let changed: Vec<String> = groups
+            .consumer
+            .iter_mut()
+            .filter_map(|(id, g)| g.tick(now).then(|| id.clone()))
+            .collect();
+        for id in changed {
+            if let Err(code) = self.persist_consumer(state, &mut groups, &id) {
+                warn!(group = %id, code, "cannot store consumer group changes");
+            }
         }
     }
 

@@ -103,6 +103,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             // An empty classic group (or offsets-only group) becomes a consumer group.
             groups.classic.remove(&group_id);
         }
+        let mut created = false;
         if !groups.consumer.contains_key(&group_id) {
             if body.member_epoch != 0 {
                 return error(
@@ -113,13 +114,28 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             groups
                 .consumer
                 .insert(group_id.clone(), ConsumerGroup::new(&group_id));
+            created = true;
         }
         let Some(g) = groups.consumer.get_mut(&group_id) else {
             return error(ResponseError::CoordinatorNotAvailable.code(), None);
         };
-        g.heartbeat(hb, &topics, Instant::now(), &cfg, || {
+        let before = g.clone();
+        let resp = g.heartbeat(hb, &topics, Instant::now(), &cfg, || {
             uuid::Uuid::new_v4().to_string()
-        })
+        });
+        // The change counts only once its records are stored, as in Kafka.
+        if let Err(code) = state
+            .groups
+            .persist_consumer(&state, &mut groups, &group_id)
+        {
+            if created {
+                groups.consumer.remove(&group_id);
+            } else {
+                groups.consumer.insert(group_id.clone(), before);
+            }
+            return error(code, None);
+        }
+        resp
     };
     Ok(Some(ResponseKind::ConsumerGroupHeartbeat(
         ConsumerGroupHeartbeatResponse::default()
