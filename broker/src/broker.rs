@@ -1,6 +1,7 @@
 //! The broker process: wires config, metadata quorum, controller, replicas
 //! and listeners together, and shuts them down in order.
 
+use crate::clock::now_ms;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -114,13 +115,6 @@ pub struct Broker {
     state: Arc<BrokerState>,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Reads or creates `meta.properties` in the log dir, returning the cluster id.

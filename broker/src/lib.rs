@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` at the repository root for the layer map.
 
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod error;

@@ -2,6 +2,7 @@
 //! `__consumer_offsets` partition this broker leads, persists offsets and
 //! group metadata there in Kafka's record formats, and reloads them on start.
 
+use crate::clock::now_ms;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -98,13 +99,6 @@ impl GroupConfig {
 fn record_error(e: records::RecordError) -> i16 {
     warn!(error = %e, "cannot encode a group record");
     ResponseError::InvalidRequest.code()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// A key and value (None: tombstone) to write to `__consumer_offsets`.

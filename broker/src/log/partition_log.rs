@@ -1,6 +1,7 @@
 //! A partition's log: an ordered set of segments with a log start offset,
 //! a log end offset, a leader-epoch cache, retention and flushing.
 
+use crate::clock::now_ms;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -61,13 +62,6 @@ pub struct Log {
     last_flush_ms: i64,
     /// Offset up to which the log is known flushed to disk.
     pub recovery_point: i64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Log {

@@ -96,7 +96,41 @@ fn apply_changes(map: &mut BTreeMap<String, String>, changes: &BTreeMap<String, 
     }
 }
 
+/// A broker as clients see it: id, advertised host and port, rack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisedBroker<'a> {
+    /// Node id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: &'a str,
+    /// Advertised port.
+    pub port: u16,
+    /// Rack, if any.
+    pub rack: Option<&'a str>,
+}
+
 impl ClusterImage {
+    /// Registered brokers with their first advertised endpoint.
+    pub fn advertised_brokers(&self) -> impl Iterator<Item = AdvertisedBroker<'_>> {
+        self.brokers.values().filter_map(|b| {
+            let ep = b.endpoints.first()?;
+            Some(AdvertisedBroker {
+                node_id: b.node_id,
+                host: &ep.host,
+                port: ep.port,
+                rack: b.rack.as_deref(),
+            })
+        })
+    }
+
+    /// The controller id clients are told: the quorum leader when it is a
+    /// registered broker, else `fallback` (KRaft hides controller-only nodes).
+    pub fn client_visible_controller(&self, fallback: i32) -> i32 {
+        self.controller_id
+            .filter(|c| self.brokers.contains_key(c))
+            .unwrap_or(fallback)
+    }
+
     /// The end of a broker's producer id block (0 when it has none).
     pub fn producer_id_block_end(&self, node_id: i32) -> i64 {
         self.producer_id_blocks

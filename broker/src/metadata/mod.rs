@@ -5,6 +5,6 @@ mod image;
 pub mod quorum;
 mod record;
 
-pub use image::{BrokerImage, ClusterImage, PartitionImage, TopicImage};
+pub use image::{AdvertisedBroker, BrokerImage, ClusterImage, PartitionImage, TopicImage};
 pub use quorum::{MetadataError, MetadataQuorum};
 pub use record::{Endpoint, MetadataRecord, PartitionAssignment};

@@ -31,23 +31,16 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     }
     let image = state.image();
     let brokers = image
-        .brokers
-        .values()
-        .filter_map(|b| {
-            let ep = b.endpoints.first()?;
-            Some(
-                DescribeClusterBroker::default()
-                    .with_broker_id(broker(b.node_id))
-                    .with_host(sb(&ep.host))
-                    .with_port(i32::from(ep.port))
-                    .with_rack(b.rack.as_deref().map(sb)),
-            )
+        .advertised_brokers()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(broker(b.node_id))
+                .with_host(sb(b.host))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.map(sb))
         })
         .collect();
-    let controller = image
-        .controller_id
-        .filter(|c| image.brokers.contains_key(c))
-        .unwrap_or(state.node_id);
+    let controller = image.client_visible_controller(state.node_id);
     Ok(Some(ResponseKind::DescribeCluster(
         DescribeClusterResponse::default()
             .with_endpoint_type(1)

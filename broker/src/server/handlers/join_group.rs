@@ -1,6 +1,7 @@
 //! JoinGroup: the classic protocol's join phase, including the KIP-394
 //! member id round trip and static membership (KIP-345).
 
+use crate::clock::now_ms;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,13 +18,6 @@ use crate::server::dispatch::{HandlerFuture, Request};
 /// Handles JoinGroup.
 pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
     Box::pin(run(state, req))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn response(r: JoinResult, version: i16) -> ResponseKind {

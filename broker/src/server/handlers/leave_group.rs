@@ -44,10 +44,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         )));
     };
     let now = Instant::now();
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let ms = crate::clock::now_ms();
     let before = g.state;
     let mut members = Vec::with_capacity(leaving.len());
     for (id, inst) in leaving {

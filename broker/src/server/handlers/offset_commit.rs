@@ -1,6 +1,7 @@
 //! OffsetCommit: commits for group members, and simple (group-less)
 //! commits with generation -1.
 
+use crate::clock::now_ms;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -19,13 +20,6 @@ use crate::server::dispatch::{HandlerFuture, Request};
 /// Handles OffsetCommit.
 pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
     Box::pin(run(state, req))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Kafka's ClassicGroup.validateOffsetCommit.

@@ -50,10 +50,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         let Some(g) = groups.classic.get_mut(&group_id) else {
             return fail(ResponseError::UnknownMemberId.code());
         };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now_ms = crate::clock::now_ms();
         let (out, stable) = g.sync(
             body.member_id.as_str(),
             body.group_instance_id.as_ref().map(|s| s.as_str()),
