@@ -11,6 +11,11 @@ use runnel_broker::Broker;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
+/// Huge allocations (from lengths read off the wire) are lazy reservations,
+/// so a hostile request cannot abort the process.
+#[global_allocator]
+static ALLOC: runnel_alloc_guard::GuardedAlloc = runnel_alloc_guard::GuardedAlloc;
+
 const USAGE: &str = "usage: runnel-broker [CONFIG_FILE] [--override key=value]...";
 
 fn parse_args(args: Vec<String>) -> Result<BTreeMap<String, String>> {
