@@ -5,8 +5,7 @@
 //! the CRC-32C (it covers attributes through the end of the batch), so the
 //! stored bytes stay valid without re-encoding.
 
-use bytes::{Buf, Bytes};
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
+use bytes::Buf;
 
 /// Size of the fixed RecordBatch v2 header.
 pub const HEADER_LEN: usize = 61;
@@ -235,32 +234,84 @@ pub fn validate_produced(
             h.last_offset_delta, h.records_count
         )));
     }
-    let payload = Bytes::copy_from_slice(&batch[HEADER_LEN..]);
-    let count = h.records_count;
-    match h.compression() {
-        0 => walk_records(&payload, count),
-        1 => decompress::<Gzip>(payload, count),
-        2 => decompress::<Snappy>(payload, count),
-        3 => decompress::<Lz4>(payload, count),
-        4 => decompress::<Zstd>(payload, count),
-        other => Err(BatchError::UnsupportedCompression(other)),
+    if h.compression() == 0 {
+        // The hot path: no copy for uncompressed batches.
+        return walk_records(&batch[HEADER_LEN..], h.records_count);
     }
+    let records = decompress_bounded(h.compression(), &batch[HEADER_LEN..], MAX_DECOMPRESSED)?;
+    walk_records(&records, h.records_count)
 }
 
-fn decompress<D: Decompressor<Bytes>>(payload: Bytes, count: i32) -> Result<(), BatchError> {
-    decompress_with::<D>(payload, count, &mut |_, _| {})
-}
+/// The most a produced batch may decompress to. Kafka streams records out
+/// of a compressed batch; we decompress whole batches, so the output is capped
+/// to keep a small "decompression bomb" from exhausting memory.
+pub const MAX_DECOMPRESSED: usize = 64 << 20;
 
-fn decompress_with<D: Decompressor<Bytes>>(
-    mut payload: Bytes,
-    count: i32,
-    f: &mut dyn FnMut(i64, i64),
-) -> Result<(), BatchError> {
-    D::decompress(&mut payload, |buf| {
-        let b = buf.copy_to_bytes(buf.remaining());
-        Ok(visit_records(&b, count, f))
-    })
-    .map_err(|e| BatchError::Corrupt(format!("cannot decompress records: {e}")))?
+/// Decompresses a batch payload with codec `codec`, refusing to produce more
+/// than `limit` bytes.
+pub fn decompress_bounded(codec: i16, payload: &[u8], limit: usize) -> Result<Vec<u8>, BatchError> {
+    use std::io::Read;
+    let too_big =
+        || BatchError::Invalid(format!("the batch decompresses to more than {limit} bytes"));
+    let corrupt =
+        |e: std::io::Error| BatchError::Corrupt(format!("cannot decompress records: {e}"));
+    let mut out = Vec::new();
+    let read = |r: &mut dyn Read, out: &mut Vec<u8>| -> Result<(), BatchError> {
+        r.take(limit as u64 + 1).read_to_end(out).map_err(corrupt)?;
+        if out.len() > limit {
+            return Err(too_big());
+        }
+        Ok(())
+    };
+    match codec {
+        0 => out.extend_from_slice(payload),
+        1 => read(&mut flate2::read::MultiGzDecoder::new(payload), &mut out)?,
+        2 => {
+            // Kafka's Java clients use xerial framing; others send raw snappy.
+            const XERIAL: &[u8] = b"\x82SNAPPY\x00";
+            let mut blocks: Vec<&[u8]> = Vec::new();
+            if payload.len() >= 16 && &payload[..8] == XERIAL {
+                let mut rest = &payload[16..];
+                while !rest.is_empty() {
+                    if rest.len() < 4 {
+                        return Err(BatchError::Corrupt("truncated snappy block length".into()));
+                    }
+                    let n = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                    rest = &rest[4..];
+                    if n > rest.len() {
+                        return Err(BatchError::Corrupt(
+                            "snappy block overruns the batch".into(),
+                        ));
+                    }
+                    blocks.push(&rest[..n]);
+                    rest = &rest[n..];
+                }
+            } else {
+                blocks.push(payload);
+            }
+            let mut dec = snap::raw::Decoder::new();
+            for b in blocks {
+                let n = snap::raw::decompress_len(b)
+                    .map_err(|e| BatchError::Corrupt(format!("bad snappy block: {e}")))?;
+                if out.len() + n > limit {
+                    return Err(too_big());
+                }
+                let start = out.len();
+                out.resize(start + n, 0);
+                let written = dec
+                    .decompress(b, &mut out[start..])
+                    .map_err(|e| BatchError::Corrupt(format!("bad snappy block: {e}")))?;
+                out.truncate(start + written);
+            }
+        }
+        3 => read(&mut lz4_flex::frame::FrameDecoder::new(payload), &mut out)?,
+        4 => {
+            let mut d = zstd::stream::read::Decoder::new(payload).map_err(corrupt)?;
+            read(&mut d, &mut out)?
+        }
+        other => return Err(BatchError::UnsupportedCompression(other)),
+    }
+    Ok(out)
 }
 
 /// The `(offset, timestamp)` of every record in a stored batch.
@@ -271,23 +322,20 @@ pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, BatchError> {
     }
     let mut out = Vec::new();
     let mut f = |od: i64, td: i64| {
+        // Wrapping, as Kafka's DefaultRecord does: hostile deltas must not panic.
         let ts = if h.log_append_time() {
             h.max_timestamp
         } else {
-            h.base_timestamp + td
+            h.base_timestamp.wrapping_add(td)
         };
-        out.push((h.base_offset + od, ts));
+        out.push((h.base_offset.wrapping_add(od), ts));
     };
-    let payload = Bytes::copy_from_slice(&batch[HEADER_LEN..h.total_size()]);
-    let count = h.records_count;
-    match h.compression() {
-        0 => visit_records(&payload, count, &mut f)?,
-        1 => decompress_with::<Gzip>(payload, count, &mut f)?,
-        2 => decompress_with::<Snappy>(payload, count, &mut f)?,
-        3 => decompress_with::<Lz4>(payload, count, &mut f)?,
-        4 => decompress_with::<Zstd>(payload, count, &mut f)?,
-        other => return Err(BatchError::UnsupportedCompression(other)),
-    }
+    let records = decompress_bounded(
+        h.compression(),
+        &batch[HEADER_LEN..h.total_size()],
+        MAX_DECOMPRESSED,
+    )?;
+    visit_records(&records, h.records_count, &mut f)?;
     Ok(out)
 }
 
@@ -412,7 +460,7 @@ pub fn stamp(batch: &mut [u8], base_offset: i64, leader_epoch: i32, log_append_t
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bytes::BytesMut;
+    use bytes::{Bytes, BytesMut};
     use kafka_protocol::protocol::StrBytes;
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -529,5 +577,47 @@ mod timestamp_tests {
                 "{c:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod bomb_tests {
+    use super::*;
+
+    #[test]
+    fn decompression_is_bounded() {
+        let zeros = vec![0u8; 3 * 1024 * 1024];
+        let z = zstd::encode_all(&zeros[..], 19).expect("zstd");
+        assert!(z.len() < 4096);
+        assert!(matches!(
+            decompress_bounded(4, &z, 1 << 20),
+            Err(BatchError::Invalid(_))
+        ));
+        assert_eq!(
+            decompress_bounded(4, &z, 4 << 20).expect("fits").len(),
+            zeros.len()
+        );
+        // A snappy block whose header claims 4 GiB is refused before allocating.
+        let mut lying = vec![0xff, 0xff, 0xff, 0xff, 0x0f];
+        lying.extend_from_slice(&[0; 8]);
+        assert!(decompress_bounded(2, &lying, 1 << 20).is_err());
+        let mut framed = b"\x82SNAPPY\x00".to_vec();
+        framed.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5]);
+        framed.extend_from_slice(&lying[..5]);
+        assert!(decompress_bounded(2, &framed, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn hostile_timestamp_deltas_wrap() {
+        // Fuzz-found: a record timestamp delta that overflows base + delta.
+        let b = hex("0000000000000000000000390000000002afb571530000000000007fffffffffffffffffffffffffffffffffffffffffffffffffffffffffff000000010e00020001027600");
+        let _ = record_timestamps(&b);
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
     }
 }
