@@ -59,6 +59,33 @@ TOOL_HEAP = ["-Xms512m", "-Xmx512m"]          # kafka-*-perf-test.sh: -Xmx512M
 KAFKA_BROKER_HEAP = ["-Xms1g", "-Xmx1g"]      # kafka-server-start.sh default
 LEAN_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-Xshare:auto"]
 
+ALL_WORKLOADS = ["produce", "group"]
+
+# Group workload: a data set pre-produced once per broker, then consumed by
+# one group per protocol.
+GROUP_PROTOCOLS = ["classic", "classic-coop", "consumer"]
+GROUP_PROTOCOL_TITLES = {
+    "classic": "classic protocol, RangeAssignor (eager)",
+    "classic-coop": "classic protocol, CooperativeStickyAssignor (incremental)",
+    "consumer": "consumer protocol (KIP-848, group.protocol=consumer, server-side assignor)",
+}
+DEFAULT_GROUP_RECORDS = 20_000_000
+QUICK_GROUP_RECORDS = 300_000
+# Broker config for the group workload, identical on runnel and Kafka: no
+# initial rebalance delay, and for KIP-848 groups the same small session
+# timeout / heartbeat interval the classic consumers ask for in their client
+# config (session.timeout.ms=6000, heartbeat.interval.ms=2000).
+GROUP_BROKER_CONFIG = {
+    "group.initial.rebalance.delay.ms": "0",
+    "group.consumer.session.timeout.ms": "6000",
+    "group.consumer.heartbeat.interval.ms": "2000",
+}
+# Kafka refuses values below its minimums (45000 / 5000 by default).
+KAFKA_GROUP_BROKER_CONFIG = {
+    "group.consumer.min.session.timeout.ms": "6000",
+    "group.consumer.min.heartbeat.interval.ms": "2000",
+}
+
 
 class BenchError(Exception):
     """A step failed; the message becomes the 'failed: <reason>' cell."""
@@ -198,7 +225,8 @@ class Java:
         self.classes = work / "classes"
         self.classes.mkdir(parents=True, exist_ok=True)
         subprocess.run([javac, "-nowarn", "-cp", f"{libs}/*", "-d", str(self.classes),
-                        str(HERE / "lib" / "BenchTool.java")], check=True)
+                        str(HERE / "lib" / "BenchTool.java"),
+                        str(HERE / "lib" / "GroupBench.java")], check=True)
         self.log4j = work / "tools-log4j2.properties"
         self.log4j.write_text(
             "status = error\nappender.e.type = Console\nappender.e.name = E\n"
@@ -210,13 +238,14 @@ class Java:
         return [self.java, *jvm, f"-Dlog4j2.configurationFile={self.log4j}",
                 "-cp", f"{self.libs}/*:{self.classes}", cls, *args]
 
-    def tool(self, args: list[str], log_path: Path, timeout: float = 120, perf=False):
+    def tool(self, args: list[str], log_path: Path, timeout: float = 120, perf=False,
+             cls: str = "BenchTool"):
         jvm = TOOL_HEAP + JVM_PERF_OPTS if perf else LEAN_JVM
-        rc, out, err = run_cmd(self.cmd("BenchTool", args, jvm), log_path, timeout)
+        rc, out, err = run_cmd(self.cmd(cls, args, jvm), log_path, timeout)
         line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("{")), None)
         if line is None:
             why = "timed out" if rc == -999 else f"exit {rc}: {short(java_error(err, out))}"
-            raise BenchError(f"BenchTool {args[0]} {why}")
+            raise BenchError(f"{cls} {args[0]} {why}")
         res = json.loads(line)
         if not res.get("ok"):
             raise BenchError(f"{args[0]}: {short(res.get('error', 'unknown error'))}")
@@ -237,6 +266,11 @@ class Broker:
         self.port = 0
         self.log_path: Path | None = None
         self.fatal: str | None = None   # set when no later run can succeed either
+        self.extra: dict[str, str] = {}  # broker config for the next start (group workload)
+
+    def group_config(self) -> dict[str, str]:
+        """Broker config the group workload starts this broker with."""
+        return {}
 
     @property
     def bootstrap(self) -> str:
@@ -292,6 +326,9 @@ class RunnelBroker(Broker):
     name = "runnel"
     start_timeout = 60.0
 
+    def group_config(self) -> dict[str, str]:
+        return dict(GROUP_BROKER_CONFIG)
+
     def __init__(self, java: Java):
         super().__init__(java)
         self.bin = Path(os.environ.get("RUNNEL_BROKER_BIN")
@@ -314,6 +351,7 @@ class RunnelBroker(Broker):
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{cport}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.quorum.voters": f"1@127.0.0.1:{cport}",
+            **self.extra,
         }
         cmd = [str(self.bin)]
         for k, v in overrides.items():
@@ -350,6 +388,9 @@ class KafkaBroker(Broker):
         self.script_dir: Path | None = None
         self.pid: int | None = None
 
+    def group_config(self) -> dict[str, str]:
+        return {**GROUP_BROKER_CONFIG, **KAFKA_GROUP_BROKER_CONFIG}
+
     def describe(self) -> str:
         jar = next(iter(sorted(self.java.libs.glob("kafka_2.13-*.jar"))), None)
         ver = jar.name[len("kafka_2.13-"):-len(".jar")] if jar else "?"
@@ -367,7 +408,8 @@ class KafkaBroker(Broker):
                    KAFKA_START_TIMEOUT=str(int(self.start_timeout)))
         for attempt in (1, 2):
             rc, out, err = run_cmd(["bash", str(self.script), str(data), str(self.port),
-                                    "auto.create.topics.enable=true"],
+                                    "auto.create.topics.enable=true",
+                                    *[f"{k}={v}" for k, v in self.extra.items()]],
                                    self.log_path, timeout=self.start_timeout + 60, env=env)
             # One retry when `kafka-storage format` rejected the random cluster
             # id (1 in 64 start with '-', which its argument parser refuses).
@@ -438,6 +480,7 @@ class KafkaBroker(Broker):
             "transaction.state.log.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
+            **self.extra,
         }
         conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         log4j = data / "log4j2.properties"
@@ -645,6 +688,79 @@ def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs
     return result
 
 
+def group_consume(java: Java, broker: Broker, topic: str, n: int, protocol: str, args,
+                  logs: Path) -> dict:
+    """One GroupBench run: a fresh group of args.group_consumers consumers."""
+    targs = ["run", broker.bootstrap, topic, str(args.group_partitions), str(n),
+             str(args.group_consumers), protocol, "true" if args.group_kill else "false",
+             str(int(args.timeout * 1000))]
+    # phase timeouts inside the tool: consume <= args.timeout, then <= ~5 min
+    res = java.tool(targs, logs / f"group-{protocol}.log", timeout=args.timeout + 360,
+                    perf=True, cls="GroupBench")
+    return res
+
+
+def run_group(java: Java, broker: Broker, n: int, args, logs: Path, data_root: Path) -> dict:
+    """Group workload on one broker: start it with GROUP_BROKER_CONFIG, produce
+    n records to a fresh args.group_partitions-partition topic, then one
+    GroupBench run (fresh group) per protocol."""
+    logs.mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix=f"{broker.name}-group-", dir=data_root))
+    busy = wait_quiet(args.wait_idle, args.wait_idle_timeout)
+    result: dict = {"broker": broker.name, "workload": "group", "records": n,
+                    "size": args.group_size, "partitions": args.group_partitions,
+                    "consumers": args.group_consumers, "cpu_busy_before": round(busy, 2),
+                    "load_avg_before": round(os.getloadavg()[0], 2), "logs": str(logs)}
+    topic = "bench-group"
+    try:
+        broker.extra = broker.group_config()
+        result["broker_config"] = dict(broker.extra)
+        t0 = time.time()
+        broker.start(data, logs)
+        result["startup_s"] = round(time.time() - t0, 1)
+        java.tool(["create-topic", broker.bootstrap, topic, str(args.group_partitions), "60000"],
+                  logs / "tools.log", timeout=120)
+        result["produce"] = produce(java, broker, topic, n, args.group_size, "1",
+                                    args.producer_prop, logs, args.timeout)
+        if not broker.alive():
+            raise BenchError("broker died during produce")
+        end = java.tool(["end-offset", broker.bootstrap, topic], logs / "tools.log")["end_offset"]
+        result["end_offset"] = end
+        if end != n:
+            result.setdefault("warnings", []).append(
+                f"end offset {end} after producing {n} records")
+        for proto in args.group_protocols:
+            if not broker.alive():
+                result[proto] = {"error": "broker died"}
+                continue
+            pbusy = wait_quiet(args.wait_idle, args.wait_idle_timeout)
+            try:
+                res = group_consume(java, broker, topic, n, proto, args, logs)
+                res["cpu_busy_before"] = round(pbusy, 2)
+                result[proto] = res
+                log(f"  {broker.name} {proto}: first record {res['first_record_ms']:.0f} ms, "
+                    f"all assigned {res.get('all_assigned_ms')} ms, "
+                    f"{res['mb_per_sec']:.1f} MB/s, leave {res['leave_rebalance_ms']:.0f} ms"
+                    + (f", kill -9 {res['kill_rebalance_ms']:.0f} ms"
+                       if "kill_rebalance_ms" in res else ""))
+            except BenchError as e:
+                result[proto] = {"error": str(e), "cpu_busy_before": round(pbusy, 2)}
+                log(f"  {broker.name} {proto}: FAILED: {e}")
+        if not broker.alive():
+            result.setdefault("warnings", []).append("broker died during the group runs")
+    except BenchError as e:
+        result["error"] = str(e)
+    except Exception as e:  # never abort the other brokers
+        result["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        broker.stop()
+        broker.extra = {}
+        result["load_avg_after"] = round(os.getloadavg()[0], 2)
+        if not args.keep_data:
+            shutil.rmtree(data, ignore_errors=True)
+    return result
+
+
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
@@ -693,9 +809,11 @@ def ratio(a, b) -> str:
 
 
 def table(title: str, metrics, rows: dict, brokers: list[str]) -> list[str]:
+    # ratio columns runnel/<other> for the other brokers of this run
+    others = [b for b in brokers if b != "runnel"] if "runnel" in brokers else []
     hdr = ["broker"]
     for name, _, _ in metrics:
-        hdr += [name, "runnel/kafka", "runnel/tansu"]
+        hdr += [name] + [f"runnel/{o}" for o in others]
     out = [f"**{title}**", "", "| " + " | ".join(hdr) + " |",
            "|" + "|".join(["---"] + ["---:"] * (len(hdr) - 1)) + "|"]
     run = rows.get("runnel")
@@ -708,15 +826,88 @@ def table(title: str, metrics, rows: dict, brokers: list[str]) -> list[str]:
             for _, path, fmt in metrics:
                 cells.append(cell(res, path, fmt))
                 if b == "runnel":
-                    cells += [ratio(metric(run, path), metric(rows.get("kafka"), path)),
-                              ratio(metric(run, path), metric(rows.get("tansu"), path))]
+                    cells += [ratio(metric(run, path), metric(rows.get(o), path))
+                              for o in others]
                 else:
-                    cells += ["", ""]
+                    cells += [""] * len(others)
         out.append("| " + " | ".join(cells) + " |")
     return out + [""]
 
 
-def render(results: list[dict], meta: dict, brokers: list[str], workloads) -> str:
+def group_metrics(proto: str, kill: bool):
+    m = [
+        ("first record ms", (proto, "first_record_ms"), "{:,.0f}"),
+        ("every consumer has a record ms", (proto, "all_first_record_ms"), "{:,.0f}"),
+        ("every consumer assigned ms", (proto, "all_assigned_ms"), "{:,.0f}"),
+        ("leave: reassigned ms", (proto, "leave_rebalance_ms"), "{:,.0f}"),
+    ]
+    if kill:
+        m.append(("kill -9: reassigned ms", (proto, "kill_rebalance_ms"), "{:,.0f}"))
+    m += [("group MB/s", (proto, "mb_per_sec"), "{:.1f}"),
+          ("group rec/s", (proto, "records_per_sec"), "{:,.0f}")]
+    return m
+
+
+def render_group(group_results: list[dict], gm: dict, brokers: list[str]) -> list[str]:
+    rows = {r["broker"]: r for r in group_results}
+    lines = [f"## Group workload: {gm['consumers']} consumers, one group, "
+             f"{gm['partitions']} partitions, {gm['records']:,} × {gm['size']} B records", "",
+             f"The data set is produced once per broker (ProducerPerformance, acks=1) into a "
+             f"fresh {gm['partitions']}-partition topic; then, per protocol, a fresh group of "
+             f"{gm['consumers']} KafkaConsumers (one thread each, one JVM: "
+             f"`bench/lib/GroupBench.java`) all subscribe at t0 and read it. "
+             "*first record*: t0 → first record at any consumer; *every consumer has a "
+             "record* / *assigned*: t0 → the last consumer's first record / first non-empty "
+             "assignment; *leave*: one consumer close()s, ms from the start of close() until "
+             "the others' assignments cover every partition again"
+             + ("; *kill -9*: a member in a child JVM is SIGKILLed, ms until the others cover "
+                "every partition (≥ the 6 s session timeout)" if gm["kill"] else "")
+             + "; *group MB/s, rec/s*: all consumers together, first record → last record of "
+             "the data set (unique offsets). Times: lower is better (ratio below 1 = Runnel "
+             "faster); MB/s, rec/s: higher is better.", "",
+             "Group settings (both brokers): broker "
+             + ", ".join(f"`{k}={v}`" for k, v in GROUP_BROKER_CONFIG.items())
+             + " (Kafka also " + ", ".join(f"`{k}={v}`" for k, v in
+                                          KAFKA_GROUP_BROKER_CONFIG.items())
+             + ", which its validation needs); classic consumers `session.timeout.ms=6000`, "
+             "`heartbeat.interval.ms=2000`; offsets committed on revocation, auto-commit off.",
+             ""]
+    for proto in gm["protocols"]:
+        lines += table(f"{proto}: {GROUP_PROTOCOL_TITLES.get(proto, proto)}",
+                       group_metrics(proto, gm["kill"]), rows, brokers)
+    notes = []
+    for b in brokers:
+        r = rows.get(b)
+        if r is None:
+            continue
+        parts = [f"CPU {r.get('cpu_busy_before', 0):.0%} busy before",
+                 f"load {r.get('load_avg_before')}→{r.get('load_avg_after')}"]
+        if "startup_s" in r:
+            parts.append(f"startup {r['startup_s']} s")
+        p = r.get("produce")
+        if isinstance(p, dict) and "error" not in p:
+            parts.append(f"pre-produce {p['mb_per_sec']:.1f} MB/s")
+        for proto in gm["protocols"]:
+            x = r.get(proto)
+            if not isinstance(x, dict) or "error" in x:
+                continue
+            extra = [f"CPU {x.get('cpu_busy_before', 0):.0%} before"]
+            if x.get("close_ms") is not None:
+                extra.append(f"close() {x['close_ms']:,.0f} ms"
+                             + (f" (of which commit {x['close_commit_ms']:,.0f} ms)"
+                                if x.get("close_commit_ms") is not None else ""))
+            if x.get("delivered", 0) > x.get("records", 0):
+                extra.append(f"{x['delivered'] - x['records']:,} re-delivered")
+            parts.append(f"{proto}: " + ", ".join(extra))
+        parts += [f"WARNING: {w}" for w in r.get("warnings", [])]
+        notes.append(f"{b}: " + ", ".join(parts))
+    if notes:
+        lines += ["<sub>" + "; ".join(notes) + "</sub>", ""]
+    return lines
+
+
+def render(results: list[dict], meta: dict, brokers: list[str], workloads,
+           group_results: list[dict] | None = None, group_meta: dict | None = None) -> str:
     lines = [f"# Runnel benchmark — {meta['started']}", ""]
     lines += [f"- host: {meta['host']}, {meta['cpus']} CPUs; load average at start {meta['load']}",
               f"- tools: ProducerPerformance / ConsumerPerformance from {meta['kafka_libs']}",
@@ -726,9 +917,10 @@ def render(results: list[dict], meta: dict, brokers: list[str], workloads) -> st
         lines.append(f"- {meta['brokers'].get(b, b)}")
     lines += ["",
               "Ratios are runnel ÷ other: above 1 is better for MB/s and rec/s, "
-              "below 1 is better for latency. `assign` = group-less consumer "
-              "(BenchTool, assign()+seekToBeginning()); `group` = ConsumerPerformance "
-              "(fetch.* figures, group-join time excluded).", ""]
+              "below 1 is better for latency and times."
+              + (" `assign` = group-less consumer "
+                 "(BenchTool, assign()+seekToBeginning()); `group` = ConsumerPerformance "
+                 "(fetch.* figures, group-join time excluded)." if workloads else ""), ""]
     for size, acks, n in workloads:
         rows = {r["broker"]: r for r in results
                 if r["size"] == size and r["acks"] == acks}
@@ -747,6 +939,8 @@ def render(results: list[dict], meta: dict, brokers: list[str], workloads) -> st
                          + "".join(f", WARNING: {w}" for w in r.get("warnings", [])))
         if notes:
             lines += ["<sub>" + "; ".join(notes) + "</sub>", ""]
+    if group_meta is not None:
+        lines += render_group(group_results or [], group_meta, brokers)
     return "\n".join(lines)
 
 
@@ -771,6 +965,10 @@ def parse_args(argv):
         description="Produce/consume throughput of runnel-broker vs Apache Kafka vs Tansu.")
     p.add_argument("--brokers", default=",".join(ALL_BROKERS),
                    help="comma-separated subset of runnel,kafka,tansu (default: all)")
+    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
+                   help="comma-separated subset of produce,group (default: both). produce: "
+                        "the 1-partition produce/consume matrix; group: the consumer-group "
+                        "workload")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_RECORDS[100]:,} x 100 B and "
                         f"{QUICK_RECORDS[1024]:,} x 1 KiB records")
@@ -782,6 +980,21 @@ def parse_args(argv):
     p.add_argument("--consumer", choices=["both", "assign", "group"], default="both",
                    help="consume with the group-less BenchTool consumer, ConsumerPerformance "
                         "(needs consumer groups), or both (default)")
+    p.add_argument("--group-consumers", type=int, default=3, metavar="N",
+                   help="group workload: consumers in the group (default 3)")
+    p.add_argument("--group-partitions", type=int, default=12, metavar="P",
+                   help="group workload: partitions of its topic (default 12)")
+    p.add_argument("--group-records", type=int, default=None, metavar="N",
+                   help=f"group workload: records pre-produced and consumed (default "
+                        f"{DEFAULT_GROUP_RECORDS:,}; --quick {QUICK_GROUP_RECORDS:,})")
+    p.add_argument("--group-size", type=int, default=100, metavar="BYTES",
+                   help="group workload: record size (default 100)")
+    p.add_argument("--group-protocols", default=",".join(GROUP_PROTOCOLS),
+                   help="group workload: comma-separated subset of " + ",".join(GROUP_PROTOCOLS)
+                        + " (default: all)")
+    p.add_argument("--no-group-kill", dest="group_kill", action="store_false",
+                   help="group workload: skip the kill -9 rebalance (saves ~15 s per "
+                        "protocol and broker)")
     p.add_argument("--producer-prop", action="append", default=[], metavar="K=V",
                    help="extra producer property for every broker (repeatable)")
     p.add_argument("--tansu-storage", default=os.environ.get("TANSU_STORAGE", "memory://tansu/"),
@@ -807,6 +1020,18 @@ def parse_args(argv):
     bad = [b for b in a.brokers if b not in ALL_BROKERS]
     if bad:
         p.error(f"unknown broker(s) {bad}; choose from {ALL_BROKERS}")
+    a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
+    bad = [w for w in a.workloads if w not in ALL_WORKLOADS]
+    if bad or not a.workloads:
+        p.error(f"bad --workloads {bad}; choose from {ALL_WORKLOADS}")
+    a.group_protocols = [x.strip() for x in a.group_protocols.split(",") if x.strip()]
+    bad = [x for x in a.group_protocols if x not in GROUP_PROTOCOLS]
+    if bad or not a.group_protocols:
+        p.error(f"bad --group-protocols {bad}; choose from {GROUP_PROTOCOLS}")
+    if a.group_consumers < 2:
+        p.error("--group-consumers must be at least 2 (one of them leaves)")
+    if a.group_records is None:
+        a.group_records = QUICK_GROUP_RECORDS if a.quick else DEFAULT_GROUP_RECORDS
     a.sizes = [int(s) for s in a.sizes.split(",")]
     a.acks = [x.strip() for x in a.acks.split(",")]
     for x in a.acks:
@@ -854,7 +1079,13 @@ def main(argv=None) -> int:
         # other sizes: same byte volume as the 1 KiB default
         return max(1000, table_[1024] * 1024 // size)
 
-    workloads = [(s, a, records_for(s)) for s in args.sizes for a in args.acks]
+    workloads = ([(s, a, records_for(s)) for s in args.sizes for a in args.acks]
+                 if "produce" in args.workloads else [])
+    group_meta = None
+    if "group" in args.workloads:
+        group_meta = {"consumers": args.group_consumers, "partitions": args.group_partitions,
+                      "records": args.group_records, "size": args.group_size,
+                      "protocols": args.group_protocols, "kill": args.group_kill}
     meta = {
         "started": started.strftime("%Y-%m-%d %H:%M:%S"),
         "host": socket.gethostname(),
@@ -867,9 +1098,17 @@ def main(argv=None) -> int:
         "command": ("bench/run.sh " + shlex.join(sys.argv[1:] if argv is None else argv)).strip(),
         "brokers": {n: b.describe() for n, b in brokers.items()},
         "workloads": workloads,
+        "group": group_meta,
     }
     log(f"results -> {run_dir}; broker data under {work}")
     results: list[dict] = []
+    group_results: list[dict] = []
+
+    def save_partial() -> None:
+        (run_dir / "results.json").write_text(
+            json.dumps({"meta": meta, "results": results, "group_results": group_results},
+                       indent=2))
+
     try:
         # Workload-major order: the brokers' runs of one workload are adjacent
         # in time, so background load drifts affect them alike.
@@ -892,8 +1131,18 @@ def main(argv=None) -> int:
                             msg += f"; {k.split('_')[1]} {c['mb_per_sec']:.1f} MB/s"
                     log(msg)
                 # keep partial results on disk as we go
-                (run_dir / "results.json").write_text(
-                    json.dumps({"meta": meta, "results": results}, indent=2))
+                save_partial()
+        if group_meta is not None:
+            for name, broker in brokers.items():
+                log(f"{name}: group workload, {args.group_consumers} consumers, "
+                    f"{args.group_partitions} partitions, {args.group_records:,} x "
+                    f"{args.group_size} B, protocols {','.join(args.group_protocols)}")
+                res = run_group(java, broker, args.group_records, args,
+                                run_dir / "group" / name, work)
+                group_results.append(res)
+                if "error" in res:
+                    log(f"  {name}: FAILED: {res['error']}")
+                save_partial()
     except KeyboardInterrupt:
         log("interrupted; reporting what has run")
     finally:
@@ -902,11 +1151,12 @@ def main(argv=None) -> int:
         if not args.workdir and not args.keep_data:
             shutil.rmtree(work, ignore_errors=True)
 
-    md = render(results, meta, args.brokers, workloads)
+    md = render(results, meta, args.brokers, workloads, group_results, group_meta)
     (run_dir / "results.md").write_text(md + "\n")
     (results_dir / "latest.md").write_text(md + "\n")
-    (results_dir / "latest.json").write_text(json.dumps({"meta": meta, "results": results},
-                                                        indent=2))
+    (results_dir / "latest.json").write_text(
+        json.dumps({"meta": meta, "results": results, "group_results": group_results},
+                   indent=2))
     print(md)
     log(f"wrote {results_dir / 'latest.md'} (logs in {run_dir})")
     return 0
