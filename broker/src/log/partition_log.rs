@@ -180,6 +180,17 @@ impl Log {
         leader_epoch: i32,
     ) -> Result<AppendInfo, LogError> {
         let batches = split_batches(records)?;
+        self.append_batches(records, &batches, leader_epoch)
+    }
+
+    /// As [`Log::append_as_leader`], for batches the caller already split
+    /// out of `records` with [`split_batches`].
+    pub fn append_batches(
+        &mut self,
+        records: &mut [u8],
+        batches: &[(BatchHeader, std::ops::Range<usize>)],
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
         if batches.is_empty() {
             return Err(LogError::Batch(
                 crate::protocol::batch::BatchError::Invalid(
@@ -187,12 +198,12 @@ impl Log {
                 ),
             ));
         }
-        for (h, range) in &batches {
+        for (h, range) in batches {
             validate_produced(&records[range.clone()], h, self.config.max_message_bytes)?;
         }
         let now = now_ms();
         if !self.config.log_append_time {
-            for (h, _) in &batches {
+            for (h, _) in batches {
                 if h.max_timestamp >= 0 {
                     let skew_before = now - h.max_timestamp;
                     let skew_after = h.max_timestamp - now;
@@ -210,7 +221,7 @@ impl Log {
         let append_time = self.config.log_append_time.then_some(now);
         let mut next = self.end_offset();
         let base = next;
-        for (h, range) in &batches {
+        for (h, range) in batches {
             let bytes = &mut records[range.clone()];
             stamp(bytes, next, leader_epoch, append_time);
             let stamped = BatchHeader::parse(bytes)?;

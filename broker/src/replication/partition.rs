@@ -142,7 +142,10 @@ impl Partition {
             }
         }
         let epoch = self.leader_epoch();
-        let info = g.log.append_as_leader(records, epoch).map_err(log_error)?;
+        let info = g
+            .log
+            .append_batches(records, &batches, epoch)
+            .map_err(log_error)?;
         if let Some((h, _)) = batches.first() {
             let mut stamped = *h;
             stamped.base_offset = info.base_offset;
