@@ -8,6 +8,9 @@
 //! fields, CEL rules for immutable fields); the operator reports everything else as
 //! status conditions. `crdgen` writes the YAML; a test fails when the committed copy is stale.
 
+// kube-derive's `printcolumn(...)` repeats `type_ = ...` by design.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod cluster;
 pub mod condition;
 pub mod config_map;

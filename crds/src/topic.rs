@@ -1,7 +1,7 @@
 //! `KafkaTopic`: one topic in a KafkaCluster.
 
 use crate::config_map::{self, ConfigMap};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -91,6 +91,19 @@ pub struct KafkaTopicStatus {
     /// Partitions the topic has in Kafka.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<i32>,
+    /// The last change made to the topic outside this resource, found and reverted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift: Option<TopicDrift>,
+}
+
+/// Out-of-band changes found in Kafka and reverted.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicDrift {
+    /// When it was found.
+    pub detected_at: Time,
+    /// What differed, e.g. `config retention.ms=1000 in Kafka, 604800000 in spec`.
+    pub changes: Vec<String>,
 }
 
 impl KafkaTopic {
