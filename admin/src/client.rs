@@ -608,6 +608,23 @@ fn missing(api: &'static str, what: &str, name: &str) -> AdminError {
 mod tests {
     use super::*;
 
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The client can be shared across tasks and its futures spawned.
+    #[allow(dead_code)]
+    fn client_and_futures_are_send(c: &AdminClient, names: &[String], ops: &[AlterConfigOp]) {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<AdminClient>();
+        assert_send(&c.describe_cluster());
+        assert_send(&c.describe_topics(Some(names)));
+        assert_send(&c.create_topic(NewTopic::new("t", 1, 1), false));
+        assert_send(&c.create_partitions("t", 2, false));
+        assert_send(&c.describe_topic_configs("t"));
+        assert_send(&c.describe_broker_configs(1));
+        assert_send(&c.incremental_alter_topic_configs("t", ops, false));
+        assert_send(&c.delete_topic("t"));
+    }
+
     #[test]
     fn bootstrap_parsing() {
         assert_eq!(

@@ -22,6 +22,8 @@
 //! huge allocation. A binary that talks to untrusted brokers should install
 //! an allocator that survives that (such as `runnel-alloc-guard`).
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod connection;

@@ -43,7 +43,9 @@ impl NewTopic {
 /// version does not carry them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedTopic {
-    /// The new topic's id (CreateTopics v7+; never set for `validate_only`).
+    /// The new topic's id (CreateTopics v7+). With `validate_only`, Apache
+    /// Kafka 4.1 returns a throwaway id of a topic that does not exist;
+    /// runnel-broker returns none.
     pub topic_id: Option<Uuid>,
     /// The number of partitions (v5+).
     pub num_partitions: Option<i32>,
