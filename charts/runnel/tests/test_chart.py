@@ -237,6 +237,8 @@ def test_leader_election_wiring(render, values):
         ("coordination.k8s.io", "leases", "create"),
         ("coordination.k8s.io", "leases", "get", "runnel-operator"),
         ("coordination.k8s.io", "leases", "update", "runnel-operator"),
+        # not in the contract: kube-lease-manager renews with PATCH
+        ("coordination.k8s.io", "leases", "patch", "runnel-operator"),
     }
     binding = docs.one("RoleBinding", f"{FULLNAME}-leader-election", NAMESPACE)
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
