@@ -580,3 +580,50 @@ def check_against_crd(obj, crd_path):
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
     errors = sorted(jsonschema.Draft4Validator(_to_json_schema(schema)).iter_errors(body), key=str)
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+# ------------------------------------------- against a real API server (opt-in)
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED_HA], ids=["default", "namespaced-ha"])
+def test_server_side_apply_twice_changes_nothing(render, values, tmp_path):
+    """With RUNNEL_CHART_KUBECONFIG set (a throwaway API server: this creates
+    namespaces, CRDs and cluster RBAC), apply the render with server-side
+    apply twice: the second apply must change no object and `kubectl diff
+    --server-side` must be empty."""
+    import os
+    import shutil
+    import subprocess
+    kubeconfig = os.environ.get("RUNNEL_CHART_KUBECONFIG")
+    kubectl = os.environ.get("KUBECTL") or shutil.which("kubectl")
+    if not kubeconfig or not kubectl:
+        pytest.skip("set RUNNEL_CHART_KUBECONFIG (and KUBECTL) to run against an API server")
+
+    def k(*args, check=True):
+        p = subprocess.run([kubectl, "--kubeconfig", kubeconfig, *args], capture_output=True, text=True)
+        assert p.returncode == 0 or not check, f"kubectl {' '.join(args)}:\n{p.stderr}"
+        return p
+
+    release = "ssa-" + ("ns" if values else "cluster")
+    docs = render(values, extra=["--include-crds"])
+    manifest = tmp_path / "render.yaml"
+    manifest.write_text(docs.text)
+    for ns in {NAMESPACE, *values.get("watchNamespaces", [])}:
+        k("create", "namespace", ns, check=False)
+    manager = ["--server-side", f"--field-manager={release}", "-f", str(manifest)]
+    # The first apply takes ownership of whatever an earlier run left (e.g. the
+    # CRDs); from then on this field manager owns every field it renders.
+    k("apply", "--force-conflicts", *manager)
+    k("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+    def versions():
+        got = k("get", "-f", str(manifest), "-o",
+                "jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}="
+                "{.metadata.resourceVersion}{'\\n'}{end}").stdout
+        return sorted(got.split())
+
+    before = versions()
+    assert len(before) == len(docs)
+    k("apply", *manager)
+    assert versions() == before, "the second server-side apply changed objects"
+    diff = k("diff", *manager, check=False)
+    assert diff.returncode == 0, f"kubectl diff --server-side is not empty:\n{diff.stdout}{diff.stderr}"
