@@ -627,3 +627,19 @@ def test_server_side_apply_twice_changes_nothing(render, values, tmp_path):
     assert versions() == before, "the second server-side apply changed objects"
     diff = k("diff", *manager, check=False)
     assert diff.returncode == 0, f"kubectl diff --server-side is not empty:\n{diff.stdout}{diff.stderr}"
+
+
+def test_kube_version_floor(render, render_fail):
+    render(extra=["--kube-version", "1.27.0"])
+    assert "incompatible with Kubernetes v1.26" in render_fail(extra=["--kube-version", "1.26.9"])
+
+
+def test_package_holds_chart_files_only(helm, tmp_path):
+    import subprocess
+    import tarfile
+    subprocess.run([helm, "package", str(CHART), "-d", str(tmp_path)], check=True, capture_output=True)
+    (pkg,) = tmp_path.glob("runnel-*.tgz")
+    names = tarfile.open(pkg).getnames()
+    assert "runnel/values.schema.json" in names
+    assert sum(n.startswith("runnel/crds/") for n in names) == 3
+    assert not [n for n in names if n.startswith(("runnel/tests/", "runnel/ci/")) or "__pycache__" in n]
