@@ -28,7 +28,7 @@ need_port() { # name port
 }
 start() { # name args...
   local name=$1; shift
-  nohup "$BIN/$name" "$@" >>"$STATE/logs/$name.log" 2>&1 &
+  setsid "$BIN/$name" "$@" </dev/null >>"$STATE/logs/$name.log" 2>&1 &
   echo $! > "$STATE/run/$name.pid"
   log "started $name (pid $!), log $STATE/logs/$name.log"
 }
@@ -97,7 +97,7 @@ if alive kube-apiserver && api_ok; then log "kube-apiserver already running"; el
   start kube-apiserver \
     --etcd-servers="http://127.0.0.1:$E2E_ETCD_PORT" \
     --bind-address=127.0.0.1 --secure-port="$E2E_APISERVER_PORT" \
-    --advertise-address=127.0.0.1 \
+    --advertise-address=10.201.0.1 --endpoint-reconciler-type=none \
     --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
     --client-ca-file="$P/ca.crt" \
     --token-auth-file="$P/tokens.csv" \

@@ -2,8 +2,9 @@
 workers, provision PVCs, keep the hosts file and the Node heartbeat."""
 import logging
 import threading
+import time
 
-from kubernetes.client.rest import ApiException
+from .api import ApiError
 
 from .hosts import HostsWriter
 from .netns import Network
@@ -26,9 +27,18 @@ class Kubelet:
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.wake = threading.Event()
+        self.generation = 0          # completed syncs (hosts file written)
 
     def poke(self):
         self.wake.set()
+
+    def wait_synced(self, timeout=5.0):
+        """Wait until a full sync (hosts file included) started after this call."""
+        target = self.generation + 2
+        deadline = time.time() + timeout
+        self.poke()
+        while self.generation < target and time.time() < deadline:
+            time.sleep(0.05)
 
     def forget(self, uid):
         with self.lock:
@@ -64,7 +74,7 @@ class Kubelet:
                     log.info("bound %s/%s to %s", p["metadata"]["namespace"], p["metadata"]["name"],
                              self.cfg.node_name)
                     p["spec"]["nodeName"] = self.cfg.node_name
-                except ApiException as e:
+                except ApiError as e:
                     log.warning("binding %s: %s %s", p["metadata"]["name"], e.status, e.reason)
         self.storage.sync(self.api.pvcs(), self.api.pvs())
         mine = {p["metadata"]["uid"]: p for p in pods if p["spec"].get("nodeName") == self.cfg.node_name}
@@ -82,6 +92,7 @@ class Kubelet:
                     w.start()
             pod_ips = [(w.pod, w.ip) for w in self.workers.values()]
         self.hosts.write(self.hosts.compute(self.api.services(), self.api.endpoint_slices(), pod_ips))
+        self.generation += 1
 
     def _schedulable(self, p):
         spec = p["spec"]

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kubernetes.client.rest import ApiException
+from .api import ApiError
 
 from .envs import ConfigError, expand, resolve_env
 from .probes import ProbeState, run_probe
@@ -136,7 +136,7 @@ class PodWorker(threading.Thread):
         else:
             self.ip = self.k.net.allocate_ip()
             self.k.net.create_pod_netns(self.uid, self.ip)
-            self.k.poke()   # publish the pod's DNS name before its process starts
+            self.k.wait_synced()   # the pod's DNS name is in the hosts file before its process starts
         while True:
             if self.gone or self.shutdown:
                 return
@@ -194,7 +194,7 @@ class PodWorker(threading.Thread):
         except (NotReady, ConfigError) as e:
             self.waiting = ("ContainerCreating", str(e))
             return
-        except ApiException as e:
+        except ApiError as e:
             self.waiting = ("ContainerCreating", f"API error: {e.status} {e.reason}")
             return
         for c in self.inits:
@@ -389,8 +389,8 @@ class PodWorker(threading.Thread):
         try:
             self.api.patch_pod_status(self.pod, st)
             self.published = blob
-        except ApiException as e:
-            if e.status == 404:
+        except ApiError as e:
+            if e.status in (404, 409):   # gone, or replaced by a new pod of the same name
                 self.gone = True
             else:
-                self.log.warning("status update failed: %s %s", e.status, e.reason)
+                self.log.warning("status update failed: %s", e)

@@ -3,7 +3,6 @@ IP, exec inside the container's namespaces (nsenter into its process)."""
 import http.client
 import socket
 import subprocess
-import time
 
 
 def _port(container, port):

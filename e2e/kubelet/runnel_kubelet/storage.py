@@ -7,7 +7,7 @@ the PV is Released and (reclaimPolicy Delete) we remove it and its data."""
 import logging
 import shutil
 
-from kubernetes.client.rest import ApiException
+from .api import ApiError
 
 from .config import PROVISIONER, STORAGE_CLASS
 
@@ -26,12 +26,8 @@ class Provisioner:
                          "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
         }
-        try:
-            self.api.storage.create_storage_class(body)
+        if self.api.create("/apis/storage.k8s.io/v1/storageclasses", body):
             log.info("created default StorageClass %s", STORAGE_CLASS)
-        except ApiException as e:
-            if e.status != 409:
-                raise
 
     def sync(self, pvcs, pvs):
         by_name = {pv["metadata"]["name"]: pv for pv in pvs}
@@ -63,11 +59,10 @@ class Provisioner:
                 },
             }
             try:
-                self.api.core.create_persistent_volume(pv)
-                log.info("provisioned %s for PVC %s/%s at %s", name, md["namespace"], md["name"], path)
-            except ApiException as e:
-                if e.status != 409:
-                    log.warning("creating PV %s: %s", name, e.reason)
+                if self.api.create("/api/v1/persistentvolumes", pv):
+                    log.info("provisioned %s for PVC %s/%s at %s", name, md["namespace"], md["name"], path)
+            except ApiError as e:
+                log.warning("creating PV %s: %s", name, e)
         for pv in pvs:
             md = pv["metadata"]
             if (md.get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") != PROVISIONER:
@@ -76,8 +71,8 @@ class Provisioner:
                     pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
                 shutil.rmtree(pv["spec"]["hostPath"]["path"], ignore_errors=True)
                 try:
-                    self.api.core.delete_persistent_volume(md["name"])
+                    self.api.rest.delete(f"/api/v1/persistentvolumes/{md['name']}")
                     log.info("deleted released %s and its data", md["name"])
-                except ApiException as e:
+                except ApiError as e:
                     if e.status != 404:
                         log.warning("deleting PV %s: %s", md["name"], e.reason)

@@ -3,7 +3,6 @@
 (persistentVolumeClaim, hostPath). Containers see them through bind mounts
 made by launch.py in their own mount namespace. ConfigMap/Secret contents are
 refreshed on every sync, like the kubelet's (eventually consistent) updates."""
-import base64
 import logging
 import os
 from pathlib import Path
