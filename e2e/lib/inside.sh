@@ -29,7 +29,15 @@ say "control plane up in $((SECONDS - t))s"
 PYTHONPATH="$E2E/kubelet" "$PYTHON" -m runnel_kubelet --state-dir "$S" --hosts-file "$S/hosts" \
   >"$S/logs/kubelet.log" 2>&1 &
 KUBELET_PID=$!
-if ! kubectl wait node/runnel-e2e-node --for=condition=Ready --timeout=60s >/dev/null 2>&1; then
+node_ready() {
+  [[ $(kubectl get node runnel-e2e-node -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+for ((i = 0; i < 300; i++)); do
+  node_ready && break
+  kill -0 "$KUBELET_PID" 2>/dev/null || break
+  sleep 0.2
+done
+if ! node_ready; then
   say "kubelet did not register a Ready node:"; tail -30 "$S/logs/kubelet.log" >&2; exit 3
 fi
 say "kubelet ready (log $S/logs/kubelet.log)"

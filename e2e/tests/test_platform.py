@@ -14,6 +14,13 @@ def fqdn(name, ns):
     return f"{name}.{ns}.svc.cluster.local"
 
 
+def resolve(name):
+    try:
+        return socket.gethostbyname(name)
+    except socket.gaierror:
+        return None
+
+
 def consume_all(bootstrap, topic, count, timeout=60):
     def check():
         out = kube.kcat("-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
@@ -36,8 +43,9 @@ def test_broker_statefulset(namespace):
     assert pod["spec"]["nodeName"] == "runnel-e2e-node"
     assert socket.gethostbyname(fqdn(f"{CLUSTER}-broker-0.{CLUSTER}-brokers", ns)) == ip
     bootstrap_host = fqdn(f"{CLUSTER}-kafka-bootstrap", ns)
-    assert socket.gethostbyname(bootstrap_host) == ip
-    assert socket.gethostbyname(f"{CLUSTER}-kafka-bootstrap.{ns}.svc") == ip
+    # the Service name follows the EndpointSlice controller, a moment after Ready
+    kube.wait_for(f"{bootstrap_host} to resolve to {ip}", lambda: resolve(bootstrap_host) == ip, 30)
+    assert resolve(f"{CLUSTER}-kafka-bootstrap.{ns}.svc") == ip
     cs = pod["status"]["containerStatuses"][0]
     assert cs["ready"] and "running" in cs["state"], cs
 
