@@ -63,8 +63,9 @@ class Operator:
         self.log = log
         self.port = free_port()
         self.proc = None
+        self.extra = ()
 
-    def start(self):
+    def start(self, *extra):
         bin_dir = os.environ["RUNNEL_BIN_DIR"].split(":")[0]
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), POD_NAMESPACE=SYSTEM_NS,
                    POD_NAME=f"runnel-operator-{uuid.uuid4().hex[:6]}", RUST_LOG="info,kube=warn")
@@ -74,7 +75,7 @@ class Operator:
         self.proc = subprocess.Popen(
             [f"{bin_dir}/runnel-operator", "--metrics-addr", f"127.0.0.1:{self.port}",
              "--leader-elect", "--lease-namespace", SYSTEM_NS, "--lease-duration", "4",
-             "--topic-resync-seconds", "3", "--cluster-resync-seconds", "10"],
+             "--topic-resync-seconds", "3", "--cluster-resync-seconds", "10", *(extra or self.extra)],
             env=env, stdout=f, stderr=subprocess.STDOUT)
         kube.wait_for("operator /readyz", lambda: self.http("/readyz")[0] == 200, 60)
 
@@ -502,3 +503,30 @@ def test_two_replicas_one_leader_and_failover(ns, operator):
     assert "created topic" in standby.log.read_text()
     assert standby.stop() == 0
     operator.start()  # the module's operator again, for anything after this test
+
+
+@pytest.mark.skipif(IN_CLUSTER, reason="starts operator processes")
+def test_namespace_scoping(operator):
+    """--namespace: the operator sees only the namespaces it is given."""
+    watched, other = (f"scope-{uuid.uuid4().hex[:5]}" for _ in range(2))
+    for n in (watched, other):
+        kube.kubectl("create", "namespace", n)
+    assert operator.stop() == 0
+    scoped = Operator(operator.kubeconfig, kube.STATE_DIR / "logs" / "operator-scoped.log")
+    scoped.extra = ("--namespace", watched)  # same Lease: the chart grants only that one
+    try:
+        scoped.start()
+        for n in (watched, other):
+            t = sample("kafkatopic.yaml", n)  # names a cluster that does not exist there
+            apply_obj(t)
+        wait_cond("kafkatopic", "orders", watched, "Ready", status="False", reason="ClusterNotFound", timeout=60)
+        time.sleep(3)
+        assert not kube.get("kafkatopic", "orders", other).get("status"), "the unwatched namespace is untouched"
+        assert not kube.get("kafkatopic", "orders", other)["metadata"].get("finalizers")
+    finally:
+        assert scoped.stop() == 0
+        operator.start()
+    kube.wait_for("status in the other namespace once it is watched",
+                  lambda: cond(kube.get("kafkatopic", "orders", other), "Ready"), 60)
+    for n in (watched, other):
+        kube.kubectl("delete", "namespace", n, "--wait=false")
