@@ -2,8 +2,6 @@
 
 use super::names::{Names, CONTROLLER_LISTENER, DATA_MOUNT, FIELD_MANAGER};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::ObjectMeta;
-use kube::Resource;
 use runnel_crds::cluster::{ListenerSpec, CONTROLLER_PORT, MANAGED_BROKER_KEYS};
 use runnel_crds::KafkaCluster;
 use std::collections::BTreeMap;
@@ -159,13 +157,7 @@ pub fn config_map(kc: &KafkaCluster, names: &Names) -> Result<ConfigMap, SpecErr
         );
     }
     Ok(ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(names.config_map()),
-            namespace: Some(names.namespace.clone()),
-            labels: Some(names.labels()),
-            owner_references: kc.controller_owner_ref(&()).map(|o| vec![o]),
-            ..Default::default()
-        },
+        metadata: names.child_meta(kc, names.config_map()),
         data: Some(data),
         ..Default::default()
     })
@@ -176,12 +168,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn cluster(spec: serde_json::Value) -> KafkaCluster {
-        let mut kc = KafkaCluster::new("demo", serde_json::from_value(spec).expect("spec"));
-        kc.metadata.namespace = Some("kafka".into());
-        kc.metadata.uid = Some("6f1c3a52-9f0e-4c1b-8d47-0b2f3c4d5e6f".into());
-        kc
-    }
+    use crate::cluster::render::names::test_cluster as cluster;
 
     fn props(text: &str) -> BTreeMap<String, String> {
         text.lines()

@@ -92,6 +92,19 @@ impl Names {
             ("app.kubernetes.io/component".into(), "broker".into()),
         ])
     }
+    /// Metadata of a child named `name`: namespace, labels, and `kc` as controlling owner
+    /// (so garbage collection removes it with the cluster).
+    pub fn child_meta(&self, kc: &KafkaCluster, name: String) -> kube::api::ObjectMeta {
+        use kube::Resource as _;
+        kube::api::ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.labels()),
+            owner_references: kc.controller_owner_ref(&()).map(|o| vec![o]),
+            ..Default::default()
+        }
+    }
+
     /// [`Names::selector`] as a label selector string.
     pub fn selector_string(&self) -> String {
         self.selector()
@@ -109,6 +122,15 @@ pub fn cluster_id(kc: &KafkaCluster) -> Option<String> {
     let uid = kc.metadata.uid.as_deref()?;
     let uuid = uuid::Uuid::parse_str(uid).ok()?;
     Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid.as_bytes()))
+}
+
+/// A KafkaCluster `demo` in namespace `kafka` with `spec` (JSON), for the renderers' tests.
+#[cfg(test)]
+pub(crate) fn test_cluster(spec: serde_json::Value) -> KafkaCluster {
+    let mut kc = KafkaCluster::new("demo", serde_json::from_value(spec).expect("spec"));
+    kc.metadata.namespace = Some("kafka".into());
+    kc.metadata.uid = Some("6f1c3a52-9f0e-4c1b-8d47-0b2f3c4d5e6f".into());
+    kc
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 use super::names::Names;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::ObjectMeta;
-use kube::Resource;
 use runnel_crds::cluster::CONTROLLER_PORT;
 use runnel_crds::KafkaCluster;
 
@@ -31,23 +29,13 @@ fn client_ports(kc: &KafkaCluster) -> Vec<ServicePort> {
         .collect()
 }
 
-fn meta(kc: &KafkaCluster, names: &Names, name: String) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name),
-        namespace: Some(names.namespace.clone()),
-        labels: Some(names.labels()),
-        owner_references: kc.controller_owner_ref(&()).map(|o| vec![o]),
-        ..Default::default()
-    }
-}
-
 /// `<cluster>-brokers`: headless, publishing not-ready addresses so brokers find
 /// each other (and the quorum forms) before any is ready.
 pub fn headless_service(kc: &KafkaCluster, names: &Names) -> Service {
     let mut ports = client_ports(kc);
     ports.push(port("tcp-controller".into(), CONTROLLER_PORT));
     Service {
-        metadata: meta(kc, names, names.headless_service()),
+        metadata: names.child_meta(kc, names.headless_service()),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             publish_not_ready_addresses: Some(true),
@@ -62,7 +50,7 @@ pub fn headless_service(kc: &KafkaCluster, names: &Names) -> Service {
 /// `<cluster>-kafka-bootstrap`: what clients put in `bootstrap.servers`.
 pub fn bootstrap_service(kc: &KafkaCluster, names: &Names) -> Service {
     Service {
-        metadata: meta(kc, names, names.bootstrap_service()),
+        metadata: names.child_meta(kc, names.bootstrap_service()),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
             selector: Some(names.selector()),

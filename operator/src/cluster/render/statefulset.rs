@@ -21,7 +21,6 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
-use kube::Resource;
 use runnel_crds::cluster::CONTROLLER_PORT;
 use runnel_crds::KafkaCluster;
 use sha2::{Digest, Sha256};
@@ -275,13 +274,7 @@ pub fn statefulset(
     };
 
     Ok(StatefulSet {
-        metadata: ObjectMeta {
-            name: Some(names.statefulset()),
-            namespace: Some(names.namespace.clone()),
-            labels: Some(names.labels()),
-            owner_references: kc.controller_owner_ref(&()).map(|o| vec![o]),
-            ..Default::default()
-        },
+        metadata: names.child_meta(kc, names.statefulset()),
         spec: Some(StatefulSetSpec {
             replicas: Some(spec.replicas),
             service_name: Some(names.headless_service()),
@@ -327,12 +320,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn cluster(spec: serde_json::Value) -> KafkaCluster {
-        let mut kc = KafkaCluster::new("demo", serde_json::from_value(spec).expect("spec"));
-        kc.metadata.namespace = Some("kafka".into());
-        kc.metadata.uid = Some("6f1c3a52-9f0e-4c1b-8d47-0b2f3c4d5e6f".into());
-        kc
-    }
+    use crate::cluster::render::names::test_cluster as cluster;
 
     const IMG: &str = "ghcr.io/runnel-dev/runnel:0.1.0";
 
