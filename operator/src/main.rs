@@ -53,7 +53,7 @@ struct Args {
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
-        error!("{e:#}");
+        // Logged once (logging may not be set up yet when the arguments are bad).
         eprintln!("runnel-operator: {e:#}");
         std::process::exit(1);
     }
