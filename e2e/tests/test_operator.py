@@ -119,7 +119,11 @@ class InClusterOperator:
         kube.kubectl("delete", "pods", "-n", SYSTEM_NS, "-l", self.selector, "--force", "--grace-period=0")
 
     def http(self, path):
+        # The leader's endpoints (a standby replica reports leader 0).
+        lease = kube.get("lease", "runnel-operator", SYSTEM_NS) or {}
+        holder = lease.get("spec", {}).get("holderIdentity")
         ready = [p for p in self.pods() if kube.pod_ready(p)]
+        ready.sort(key=lambda p: p["metadata"]["name"] != holder)
         if not ready:
             return 0, ""
         name = ready[0]["metadata"]["name"]
