@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .api import Api
 from .config import Config
-from .kubelet import Kubelet
+from .kubelet import Kubelet, remove_mountpoints
 
 
 def main():
@@ -46,6 +46,7 @@ def main():
         cfg = Config(node_name=a.node_name, state_dir=a.state_dir.resolve(), bin_dirs=[], hosts_file=a.hosts_file)
         kill_leftovers(cfg.pods_dir, logging.getLogger("cleanup"))
         Network(cfg).cleanup_leftovers()
+        remove_mountpoints(cfg.state_dir / "created-mountpoints")
         return
     bin_dirs = [d for d in a.bin_dir.split(":") if d]
     if not bin_dirs:

@@ -1,6 +1,7 @@
 """The main loop: bind pending pods (we are the scheduler), start/stop pod
 workers, provision PVCs, keep the hosts file and the Node heartbeat."""
 import logging
+import os
 import threading
 import time
 
@@ -113,4 +114,24 @@ class Kubelet:
         except OSError:
             pass
         self.net.teardown_bridge()
+        remove_mountpoints(self.cfg.state_dir / "created-mountpoints")
         log.info("kubelet stopped")
+
+
+def remove_mountpoints(record):
+    """Remove the host paths launch.py created as mount points, deepest first,
+    if they are still empty. Only once no pod runs: removing a mount point
+    would detach it from a running pod's mount namespace."""
+    try:
+        paths = set(record.read_text().split("\n")) - {""}
+    except OSError:
+        return
+    for p in sorted(paths, key=lambda p: -p.count("/")):
+        try:
+            if os.path.isdir(p):
+                os.rmdir(p)
+            elif os.path.isfile(p) and os.path.getsize(p) == 0:
+                os.unlink(p)
+        except OSError:
+            pass
+    record.unlink(missing_ok=True)

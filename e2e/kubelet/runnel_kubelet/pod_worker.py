@@ -279,10 +279,12 @@ class PodWorker(threading.Thread):
         pod_dir.mkdir(parents=True, exist_ok=True)
         spec_file = pod_dir / f"{c.name}.launch.json"
         spec_file.write_text(json.dumps({"argv": argv, "env": full_env, "cwd": spec.get("workingDir") or "/",
-                                         "hostname": hostname[:63], "mounts": mounts}, indent=1))
+                                         "hostname": hostname[:63], "mounts": mounts,
+                                         "created_log": str(self.cfg.state_dir / "created-mountpoints")}, indent=1))
         c.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(c.log_path, "ab") as logf:
-            logf.write(f"=== runnel-e2e-kubelet {now_iso()}: start {c.name} (restart {c.restart_count}): "
+            restarts = c.restart_count + (c.started_at is not None)
+            logf.write(f"=== runnel-e2e-kubelet {now_iso()}: start {c.name} (restart {restarts}): "
                        f"{' '.join(argv)}\n".encode())
             logf.flush()
             c.proc = subprocess.Popen(
