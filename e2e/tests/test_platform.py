@@ -1,5 +1,6 @@
 """The e2e platform itself, without the operator: a real StatefulSet
 controller, our kubelet, a runnel-broker pod, Services, DNS names, PVCs."""
+import json
 import socket
 import sys
 
@@ -189,3 +190,44 @@ spec:
     assert pod["status"]["reason"] == "UnsupportedImage"
     assert "nginx:1.27" in pod["status"]["message"]
     kube.kubectl("-n", ns, "delete", "pod", "nginx", "--timeout=30s", timeout=60)
+
+
+IN_CLUSTER = r'''
+import json, os, ssl, urllib.request
+d = "/var/run/secrets/kubernetes.io/serviceaccount"
+ns = open(d + "/namespace").read()
+url = "https://%s:%s/api/v1/namespaces/%s/pods" % (
+    os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"], ns)
+req = urllib.request.Request(url, headers={"Authorization": "Bearer " + open(d + "/token").read()})
+pods = json.load(urllib.request.urlopen(req, context=ssl.create_default_context(cafile=d + "/ca.crt"), timeout=10))
+print("in-cluster pods:", sorted(p["metadata"]["name"] for p in pods["items"]))
+req = urllib.request.Request(url.replace(os.environ["KUBERNETES_SERVICE_HOST"], "kubernetes.default.svc"),
+                             headers={"Authorization": "Bearer " + open(d + "/token").read()})
+urllib.request.urlopen(req, context=ssl.create_default_context(cafile=d + "/ca.crt"), timeout=10)
+print("kubernetes.default.svc ok")
+'''
+
+
+def test_in_cluster_api_access(namespace):
+    """A pod reaches the API server with its service-account token, as an
+    operator running in-cluster would (projected token volume, kube-root-ca.crt,
+    KUBERNETES_SERVICE_HOST, kubernetes.default.svc)."""
+    ns = namespace
+    kube.kubectl("-n", ns, "create", "rolebinding", "view", "--clusterrole=view", f"--serviceaccount={ns}:default")
+    kube.wait_for("kube-root-ca.crt", lambda: kube.get("configmap", "kube-root-ca.crt", ns), 30)
+    kube.apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: incluster}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {IMAGE}
+    command: ["{PY}", "-c", {json.dumps(IN_CLUSTER)}]
+""", ns)
+    done = kube.wait_for("incluster pod to finish", lambda: (lambda p: p if p and p["status"].get("phase") in (
+        "Succeeded", "Failed") else None)(kube.get("pod", "incluster", ns)), 60)
+    log = kube.container_log(ns, "incluster", "main")
+    assert done["status"]["phase"] == "Succeeded", log
+    assert "in-cluster pods: ['incluster']" in log and "kubernetes.default.svc ok" in log, log

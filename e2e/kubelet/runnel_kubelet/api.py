@@ -40,6 +40,11 @@ class Rest:
             kw.update(cert_file=cfg.cert_file, key_file=cfg.key_file)
         self.http = urllib3.PoolManager(**kw)
 
+    def host_port(self):
+        from urllib.parse import urlsplit
+        u = urlsplit(self.host)
+        return u.hostname, u.port or 443
+
     def request(self, method, path, body=None, content_type="application/json", query=None):
         url = self.host + path + (("?" + urlencode(query)) if query else "")
         headers = dict(self.headers)

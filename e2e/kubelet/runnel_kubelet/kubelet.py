@@ -7,6 +7,7 @@ import time
 
 from .api import ApiError
 
+from .apiproxy import ApiProxy
 from .hosts import HostsWriter
 from .netns import Network
 from .node import NodeAgent
@@ -50,6 +51,9 @@ class Kubelet:
             d.mkdir(parents=True, exist_ok=True)
         kill_leftovers(self.cfg.pods_dir, log)
         self.net.setup_bridge()
+        host, port = self.api.rest.host_port()
+        self.proxy = ApiProxy(self.cfg.host_ip, 443, host, port)
+        self.proxy.start()
         self.storage.ensure_storage_class()
         self.node.register()
         log.info("node %s ready; running images containing %r from %s", self.cfg.node_name,
@@ -92,7 +96,10 @@ class Kubelet:
                     self.workers[uid] = w
                     w.start()
             pod_ips = [(w.pod, w.ip) for w in self.workers.values()]
-        self.hosts.write(self.hosts.compute(self.api.services(), self.api.endpoint_slices(), pod_ips))
+        names = self.hosts.compute(self.api.services(), self.api.endpoint_slices(), pod_ips)
+        for n in ("kubernetes.default.svc.cluster.local", "kubernetes.default.svc", "kubernetes.default"):
+            names[n] = self.cfg.host_ip      # the API server, through ApiProxy
+        self.hosts.write(names)
         self.generation += 1
 
     def _schedulable(self, p):
@@ -113,6 +120,8 @@ class Kubelet:
             self.hosts.restore()
         except OSError:
             pass
+        if getattr(self, "proxy", None):
+            self.proxy.stop()
         self.net.teardown_bridge()
         remove_mountpoints(self.cfg.state_dir / "created-mountpoints")
         log.info("kubelet stopped")

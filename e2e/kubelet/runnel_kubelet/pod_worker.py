@@ -143,7 +143,7 @@ class PodWorker(threading.Thread):
             if self.pod["metadata"].get("deletionTimestamp"):
                 self._terminate()
                 return
-            if not self.fatal:
+            if not self.fatal and not all(c.done for c in self.containers):
                 self._sync()
             self._publish()
             time.sleep(self.cfg.sync_period)
@@ -274,7 +274,12 @@ class PodWorker(threading.Thread):
             self.log.warning("container %s: %s", c.name, e)
             return
         hostname = pod["spec"].get("hostname") or pod["metadata"]["name"]
-        full_env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **env}
+        api = self.cfg.host_ip     # ApiProxy: what in-cluster clients use
+        full_env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname,
+                    "KUBERNETES_SERVICE_HOST": api, "KUBERNETES_SERVICE_PORT": "443",
+                    "KUBERNETES_SERVICE_PORT_HTTPS": "443", "KUBERNETES_PORT": f"tcp://{api}:443",
+                    "KUBERNETES_PORT_443_TCP": f"tcp://{api}:443", "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+                    "KUBERNETES_PORT_443_TCP_ADDR": api, "KUBERNETES_PORT_443_TCP_PORT": "443", **env}
         pod_dir = self.vols.pod_dir(pod)
         pod_dir.mkdir(parents=True, exist_ok=True)
         spec_file = pod_dir / f"{c.name}.launch.json"
@@ -376,7 +381,7 @@ class PodWorker(threading.Thread):
                 s["state"] = {"waiting": {"reason": self.fatal[0], "message": self.fatal[1]}}
         elif self.waiting:
             for s in st["containerStatuses"]:
-                if "running" not in s["state"]:
+                if "waiting" in s["state"]:     # never un-terminate a container (the API forbids it)
                     s["state"] = {"waiting": {"reason": self.waiting[0], "message": self.waiting[1]}}
         return st
 
