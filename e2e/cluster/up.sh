@@ -115,7 +115,7 @@ fi
 # The real controllers the e2e relies on. No scheduler, no kubelet, no
 # kube-proxy: the e2e kubelet (e2e/kubelet) binds pods, runs them, provisions
 # PVs and resolves Service/pod names.
-CONTROLLERS=clusterrole-aggregation,statefulset,deployment,replicaset,job,garbagecollector,namespace,serviceaccount,serviceaccount-token,disruption,root-ca-cert-publisher,endpoint,endpointslice,persistentvolume-binder
+CONTROLLERS=clusterrole-aggregation,statefulset,deployment,replicaset,job,garbagecollector,namespace,serviceaccount,serviceaccount-token,disruption,root-ca-cert-publisher,endpoint,endpointslice,persistentvolume-binder,pvc-protection,pv-protection
 if alive kube-controller-manager; then log "kube-controller-manager already running"; else
   "$HERE/down.sh" "$STATE" --only kube-controller-manager >/dev/null 2>&1 || true
   start kube-controller-manager \
