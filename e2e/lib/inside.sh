@@ -43,8 +43,11 @@ fi
 say "kubelet ready (log $S/logs/kubelet.log)"
 
 have_path=0
-for a in "$@"; do [[ $a != -* && -e $a ]] && have_path=1; done
+for a in "$@"; do [[ $a != -* && -e ${a%%::*} ]] && have_path=1; done
 TESTS=()
-((have_path)) || TESTS=("$E2E/tests")
+((have_path)) || TESTS=("$E2E/kubelet/tests" "$E2E/tests")
+OPTS=(-p no:cacheprovider)
+# no test may hang the run: pytest-timeout, when installed
+"$PYTHON" -c 'import pytest_timeout' 2>/dev/null && OPTS+=("--timeout=${E2E_TEST_TIMEOUT:-600}")
 cd "$E2E/.."
-"$PYTHON" -m pytest -p no:cacheprovider "${TESTS[@]}" "$@"
+"$PYTHON" -m pytest "${OPTS[@]}" "${TESTS[@]}" "$@"

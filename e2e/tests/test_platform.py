@@ -231,3 +231,22 @@ spec:
     log = kube.container_log(ns, "incluster", "main")
     assert done["status"]["phase"] == "Succeeded", log
     assert "in-cluster pods: ['incluster']" in log and "kubernetes.default.svc ok" in log, log
+
+
+def test_host_process_resolves_cluster_names(namespace, host_process):
+    """What the operator does when run outside the cluster: a host process
+    inside e2e/run's namespace resolves the per-pod names."""
+    ns = namespace
+    kube.apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: named}}
+spec:
+  hostname: named
+  subdomain: here
+  containers: [{{name: main, image: {IMAGE}, command: [sleep, "600"]}}]
+""", ns)
+    ip = kube.wait_pod_ready(ns, "named", 60)["status"]["podIP"]
+    p = host_process("getent", ["getent", "hosts", f"named.here.{ns}.svc.cluster.local"])
+    kube.wait_for("getent to exit", lambda: not p.running(), 10)
+    assert p.proc.returncode == 0 and ip in p.log(), p.log()
