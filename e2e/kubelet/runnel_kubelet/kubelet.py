@@ -116,6 +116,7 @@ class Kubelet:
             w.shutdown = True
         for w in workers:
             w.join(timeout=15)
+        kill_leftovers(self.cfg.pods_dir, log)    # anything a stuck worker left running
         try:
             self.hosts.restore()
         except OSError:

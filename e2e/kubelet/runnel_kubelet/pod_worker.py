@@ -119,7 +119,8 @@ class PodWorker(threading.Thread):
         except Exception:
             self.log.exception("pod worker crashed")
         finally:
-            self._kill_all(grace=0 if (self.gone or self.shutdown) else None, quick=True)
+            # force-deleted: kill at once; kubelet exiting: a short grace
+            self._kill_all(grace=0 if self.gone else 3 if self.shutdown else None, quick=True)
             if self.ip:
                 self.k.net.delete_pod_netns(self.uid)
                 self.k.net.release_ip(self.ip)
