@@ -107,6 +107,7 @@ if alive kube-apiserver && api_ok; then log "kube-apiserver already running"; el
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range="$E2E_SERVICE_CIDR" \
     --allow-privileged=true \
+    --kubelet-preferred-address-types=InternalIP \
     --profiling=false --v=1
   wait_for kube-apiserver 90 api_ok
 fi

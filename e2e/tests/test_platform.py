@@ -133,6 +133,9 @@ def test_env_volumes_and_probes(namespace):
     assert (f"name=envcheck ns={ns} ip={ip} node=runnel-e2e-node greeting=hello password=s3cret "
             f"combo=envcheck@{ip} literal=$(POD_NAME) undefined=$(NOPE)") in log, log
     assert "file=a=1 secret=s3cret hostname=envcheck" in log, log
+    # kubectl logs goes through the API server to the kubelet's /containerLogs
+    assert "file=a=1 secret=s3cret" in kube.kubectl("-n", ns, "logs", "envcheck")
+    assert kube.kubectl("-n", ns, "logs", "envcheck", "--tail=1").startswith("file=")
     # per-pod DNS name from hostname + subdomain
     assert socket.gethostbyname(f"envcheck.envs.{ns}.svc.cluster.local") == ip
     # ConfigMap volumes follow updates

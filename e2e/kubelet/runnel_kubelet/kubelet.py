@@ -11,6 +11,7 @@ from .apiproxy import ApiProxy
 from .hosts import HostsWriter
 from .netns import Network
 from .node import NodeAgent
+from .server import KubeletServer
 from .pod_worker import PodWorker, kill_leftovers
 from .storage import Provisioner
 
@@ -54,6 +55,8 @@ class Kubelet:
         host, port = self.api.rest.host_port()
         self.proxy = ApiProxy(self.cfg.host_ip, 443, host, port)
         self.proxy.start()
+        self.server = KubeletServer(self.cfg, self.cfg.host_ip)
+        self.server.start()
         self.storage.ensure_storage_class()
         self.node.register()
         log.info("node %s ready; running images containing %r from %s", self.cfg.node_name,
@@ -121,8 +124,9 @@ class Kubelet:
             self.hosts.restore()
         except OSError:
             pass
-        if getattr(self, "proxy", None):
-            self.proxy.stop()
+        for part in (getattr(self, "proxy", None), getattr(self, "server", None)):
+            if part:
+                part.stop()
         self.net.teardown_bridge()
         remove_mountpoints(self.cfg.state_dir / "created-mountpoints")
         log.info("kubelet stopped")
