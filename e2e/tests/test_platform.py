@@ -191,6 +191,8 @@ spec:
     pod = kube.wait_for("nginx pod to be reported failed", lambda: (lambda p: p if p and p["status"].get(
         "phase") == "Failed" else None)(kube.get("pod", "nginx", ns)), 30)
     assert pod["status"]["reason"] == "UnsupportedImage"
+    events = kube.kubectl("-n", ns, "get", "events", "--field-selector", "involvedObject.name=nginx")
+    assert "Scheduled" in events and "UnsupportedImage" in events, events
     assert "nginx:1.27" in pod["status"]["message"]
     kube.kubectl("-n", ns, "delete", "pod", "nginx", "--timeout=30s", timeout=60)
 

@@ -82,6 +82,8 @@ class Kubelet:
                     log.info("bound %s/%s to %s", p["metadata"]["namespace"], p["metadata"]["name"],
                              self.cfg.node_name)
                     p["spec"]["nodeName"] = self.cfg.node_name
+                    self.api.event(p, "Normal", "Scheduled", f"Successfully assigned {p['metadata']['namespace']}/"
+                                   f"{p['metadata']['name']} to {self.cfg.node_name}", "default-scheduler")
                 except ApiError as e:
                     log.warning("binding %s: %s %s", p["metadata"]["name"], e.status, e.reason)
         self.storage.sync(self.api.pvcs(), self.api.pvs())

@@ -134,6 +134,7 @@ class PodWorker(threading.Thread):
                           f"the e2e kubelet runs only images containing {self.cfg.image_marker!r} "
                           f"(as local processes); not {', '.join(bad)}")
             self.log.warning("%s", self.fatal[1])
+            self.api.event(self.pod, "Warning", self.fatal[0], self.fatal[1])
         else:
             self.ip = self.k.net.allocate_ip()
             self.k.net.create_pod_netns(self.uid, self.ip)
@@ -154,6 +155,9 @@ class PodWorker(threading.Thread):
         if grace is None:
             grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
         self.log.info("deleting: SIGTERM, grace %ss", grace)
+        for c in self.inits + self.containers:
+            if c.running:
+                self.api.event(self.pod, "Normal", "Killing", f"Stopping container {c.name}")
         self._kill_all(grace=grace)
         self._publish(final=True)
         self.api.delete_pod_now(self.pod)
@@ -193,6 +197,8 @@ class PodWorker(threading.Thread):
             self.paths = self.vols.setup(self.pod, self.ip)
             self.waiting = None
         except (NotReady, ConfigError) as e:
+            if not self.waiting or self.waiting[1] != str(e):
+                self.api.event(self.pod, "Warning", "FailedMount", str(e))
             self.waiting = ("ContainerCreating", str(e))
             return
         except ApiError as e:
@@ -223,6 +229,7 @@ class PodWorker(threading.Thread):
                 ran = time.time() - (c.started_at or 0)
                 c.backoff = 1.0 if ran > 30 else min(c.backoff * 2, 10.0)
                 c.next_start = time.time() + c.backoff
+                self.api.event(self.pod, "Warning", "BackOff", f"Back-off restarting failed container {c.name}")
                 c.state = {"waiting": {"reason": "CrashLoopBackOff",
                                        "message": f"back-off {c.backoff:.0f}s restarting failed container={c.name}"}}
             elif not c.init:
@@ -270,6 +277,8 @@ class PodWorker(threading.Thread):
             argv = self.resolve_argv(cmd)
             mounts = VolumeManager.mounts(spec, self.paths)
         except ConfigError as e:
+            if (c.state.get("waiting") or {}).get("message") != str(e):
+                self.api.event(self.pod, "Warning", "Failed", f"Error: {e}")
             c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
             c.next_start = time.time() + 2
             self.log.warning("container %s: %s", c.name, e)
@@ -308,6 +317,7 @@ class PodWorker(threading.Thread):
         if spec.get("livenessProbe"):
             c.liveness = ProbeState(spec["livenessProbe"], c.started_at)
         self.log.info("container %s started, pid %s: %s", c.name, c.proc.pid, " ".join(argv))
+        self.api.event(self.pod, "Normal", "Started", f"Started container {c.name} (pid {c.proc.pid})")
 
     def _probe(self, c, now):
         if not c.running:
@@ -321,6 +331,8 @@ class PodWorker(threading.Thread):
             if st.result != before:
                 self.log.info("container %s: %s probe %s %s", c.name, kind.lower(),
                               "succeeded" if st.result else "failed:", "" if st.result else msg)
+                if st.result is False and before is not None:
+                    self.api.event(self.pod, "Warning", "Unhealthy", f"{kind} probe failed: {msg}")
             if kind == "Liveness" and st.result is False:
                 self.log.warning("container %s: liveness probe failed, killing", c.name)
                 self._signal(c, signal.SIGKILL)
