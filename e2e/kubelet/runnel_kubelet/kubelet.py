@@ -5,8 +5,9 @@ import os
 import threading
 import time
 
-from .api import ApiError
+import urllib3
 
+from .api import ApiError
 from .apiproxy import ApiProxy
 from .hosts import HostsWriter
 from .netns import Network
@@ -65,6 +66,8 @@ class Kubelet:
             while not self.stop_event.is_set():
                 try:
                     self.sync()
+                except (OSError, urllib3.exceptions.HTTPError) as e:
+                    log.warning("sync failed, retrying: %s", e)
                 except Exception as e:
                     log.exception("sync failed: %s", e)
                 self.wake.wait(self.cfg.sync_period)

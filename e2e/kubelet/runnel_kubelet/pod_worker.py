@@ -14,8 +14,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .api import ApiError
+import urllib3
 
+from .api import ApiError
 from .envs import ConfigError, expand, resolve_env
 from .probes import ProbeState, run_probe
 from .volumes import NotReady, VolumeManager
@@ -142,12 +143,17 @@ class PodWorker(threading.Thread):
         while True:
             if self.gone or self.shutdown:
                 return
-            if self.pod["metadata"].get("deletionTimestamp"):
-                self._terminate()
-                return
-            if not self.fatal and not all(c.done for c in self.containers):
-                self._sync()
-            self._publish()
+            try:
+                if self.pod["metadata"].get("deletionTimestamp"):
+                    self._terminate()
+                    return
+                if not self.fatal and not all(c.done for c in self.containers):
+                    self._sync()
+                self._publish()
+            except (OSError, urllib3.exceptions.HTTPError) as e:   # the API server restarting
+                self.log.warning("sync failed, retrying: %s", e)      # keep the containers running
+            except Exception:
+                self.log.exception("sync failed; retrying")
             time.sleep(self.cfg.sync_period)
 
     def _terminate(self):
