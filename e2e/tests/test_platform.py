@@ -255,3 +255,27 @@ spec:
     p = host_process("getent", ["getent", "hosts", f"named.here.{ns}.svc.cluster.local"])
     kube.wait_for("getent to exit", lambda: not p.running(), 10)
     assert p.proc.returncode == 0 and ip in p.log(), p.log()
+
+
+def test_restart_policy_and_backoff(namespace):
+    ns = namespace
+    kube.apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: crasher}}
+spec:
+  containers:
+  - name: main
+    image: {IMAGE}
+    command: ["/bin/sh", "-c", "echo run; exit 3"]
+""", ns)
+
+    def restarted_twice():
+        p = kube.get("pod", "crasher", ns)
+        cs = (p["status"].get("containerStatuses") or [{}])[0] if p else {}
+        return cs if cs.get("restartCount", 0) >= 2 else None
+    cs = kube.wait_for("two restarts", restarted_twice, 30)
+    assert cs["lastState"]["terminated"]["exitCode"] == 3, cs
+    assert kube.kubectl("-n", ns, "logs", "crasher", "--previous") == "run\n"
+    events = kube.kubectl("-n", ns, "get", "events", "--field-selector", "involvedObject.name=crasher")
+    assert "BackOff" in events, events
