@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for up.sh / down.sh / run. Source it; override with env vars.
 E2E_ETCD_PORT="${E2E_ETCD_PORT:-22379}"
 E2E_ETCD_PEER_PORT="${E2E_ETCD_PEER_PORT:-22380}"

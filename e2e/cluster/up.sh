@@ -7,6 +7,7 @@
 # Writes STATE_DIR/kubeconfig (admin, token auth).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=./env.sh
 . "$HERE/env.sh"
 STATE="${1:?usage: up.sh STATE_DIR}"
 mkdir -p "$STATE"/{run,logs,pki,etcd}

@@ -43,7 +43,7 @@ fi
 say "kubelet ready (log $S/logs/kubelet.log)"
 
 if [[ ${E2E_EXEC:-} == 1 ]]; then
-  cd "$E2E/.."
+  cd "$E2E/.." || exit 2
   "$@"
   exit
 fi
@@ -55,5 +55,5 @@ TESTS=()
 OPTS=(-p no:cacheprovider)
 # no test may hang the run: pytest-timeout, when installed
 "$PYTHON" -c 'import pytest_timeout' 2>/dev/null && OPTS+=("--timeout=${E2E_TEST_TIMEOUT:-600}")
-cd "$E2E/.."
+cd "$E2E/.." || exit 2
 "$PYTHON" -m pytest "${OPTS[@]}" "${TESTS[@]}" "$@"

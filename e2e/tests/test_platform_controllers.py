@@ -10,6 +10,8 @@ import pytest
 import kube
 from manifests import IMAGE
 
+pytestmark = pytest.mark.local_only
+
 STS = """
 apiVersion: v1
 kind: Service
