@@ -10,19 +10,9 @@ import kube  # noqa: E402
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "local_only: tests of the local e2e platform itself (skipped on kind)")
-    need = ("KUBECONFIG",) if kube.PLATFORM == "kind" else ("KUBECONFIG", "RUNNEL_BIN_DIR", "E2E_STATE_DIR")
-    for var in need:
+    for var in ("KUBECONFIG", "RUNNEL_BIN_DIR", "E2E_STATE_DIR"):
         if not os.environ.get(var):
-            raise pytest.UsageError(f"{var} is not set: run the e2e through e2e/run (or e2e/kind/run.sh)")
-
-
-def pytest_collection_modifyitems(config, items):
-    if kube.PLATFORM != "local":
-        skip = pytest.mark.skip(reason=f"tests the local e2e platform; E2E_PLATFORM={kube.PLATFORM}")
-        for item in items:
-            if "local_only" in item.keywords:
-                item.add_marker(skip)
+            raise pytest.UsageError(f"{var} is not set: run the e2e through e2e/run")
 
 
 @pytest.fixture(scope="session")
@@ -68,10 +58,6 @@ def pytest_runtest_makereport(item, call):
                 "get", "all,pvc,events", "-n", ns, "-o", "wide", check=False)))
             for f in sorted(logs.glob(f"{ns}_*.log")):
                 sections.append((f.name, f.read_text(errors="replace")[-4000:]))
-            if kube.PLATFORM != "local":
-                for pod in kube.kubectl("get", "pods", "-n", ns, "-o", "name", check=False).split():
-                    sections.append((f"kubectl logs {pod}", kube.kubectl(
-                        "logs", "-n", ns, pod, "--all-containers", "--tail=100", check=False)))
         for f in sorted(logs.glob("host_*.log")):
             sections.append((f.name, f.read_text(errors="replace")[-4000:]))
         kl = logs / "kubelet.log"

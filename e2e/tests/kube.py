@@ -3,14 +3,9 @@ import json
 import os
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 STATE_DIR = Path(os.environ.get("E2E_STATE_DIR", "/tmp/runnel-e2e"))
-# "local": e2e/run (our kubelet; cluster names resolve on this host);
-# "kind": e2e/kind/run.sh (clients run as pods inside the cluster)
-PLATFORM = os.environ.get("E2E_PLATFORM", "local")
-KCAT_IMAGE = os.environ.get("E2E_KCAT_IMAGE", "edenhill/kcat:1.7.1")
 
 
 class CommandError(AssertionError):
@@ -66,14 +61,7 @@ def wait_pod_ready(ns, name, timeout=120, not_uid=None):
 
 
 def kcat(*args, input=None, timeout=60):
-    """Run kcat with these arguments where cluster names resolve: on this host
-    for the local platform, in a throwaway pod on kind."""
-    if PLATFORM == "local":
-        return run(["kcat", *args], input=input, timeout=timeout)
-    name = f"kcat-{uuid.uuid4().hex[:8]}"
-    return run(["kubectl", "run", name, "-n", "default", "--rm", "-i", "--quiet", "--restart=Never",
-                f"--image={KCAT_IMAGE}", "--image-pull-policy=IfNotPresent", "--command", "--", "kcat", *args],
-               input=input if input is not None else "", timeout=timeout + 60)
+    return run(["kcat", *args], input=input, timeout=timeout)
 
 
 def container_log(ns, pod, container):

@@ -4,12 +4,8 @@ import json
 import socket
 import sys
 
-import pytest
-
 import kube
 from manifests import IMAGE, kafka_cluster
-
-pytestmark = pytest.mark.local_only
 
 CLUSTER = "demo"
 PY = sys.executable

@@ -10,8 +10,6 @@ import pytest
 import kube
 from manifests import IMAGE
 
-pytestmark = pytest.mark.local_only
-
 STS = """
 apiVersion: v1
 kind: Service
