@@ -135,10 +135,21 @@ fn format_storage(config: &BrokerConfig) -> Result<String, StartError> {
             }
         }
         if let Some(c) = props.get("cluster.id") {
+            if let Some(want) = &config.format_cluster_id {
+                if want != c {
+                    return Err(StartError::Storage(format!(
+                        "{} belongs to cluster {c}, but this broker was started with --cluster-id {want}",
+                        path.display()
+                    )));
+                }
+            }
             return Ok(c.clone());
         }
     }
-    let cluster_id = crate::log::topic_id_string(&crate::log::new_kafka_uuid());
+    let cluster_id = config
+        .format_cluster_id
+        .clone()
+        .unwrap_or_else(|| crate::log::topic_id_string(&crate::log::new_kafka_uuid()));
     let text = format!(
         "#\n#Formatted by runnel-broker\nnode.id={}\ndirectory.id={}\nversion=1\ncluster.id={cluster_id}\n",
         config.node_id,

@@ -16,10 +16,32 @@ use tracing::{info, warn};
 #[global_allocator]
 static ALLOC: runnel_alloc_guard::GuardedAlloc = runnel_alloc_guard::GuardedAlloc;
 
-const USAGE: &str = "usage: runnel-broker [CONFIG_FILE] [--override key=value]...";
+const USAGE: &str =
+    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster";
 
-fn parse_args(args: Vec<String>) -> Result<BTreeMap<String, String>> {
+/// Command-line arguments: the broker properties and the cluster id to format with.
+struct Args {
+    props: BTreeMap<String, String>,
+    cluster_id: Option<String>,
+}
+
+/// Checks a Kafka cluster id: a UUID in unpadded base64url (22 characters).
+fn check_cluster_id(id: &str) -> Result<()> {
+    let ok = id.len() == 22
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        bail!(
+            "--cluster-id must be a Kafka cluster id: 22 base64url characters (a UUID), got '{id}'"
+        );
+    }
+    Ok(())
+}
+
+fn parse_args(args: Vec<String>) -> Result<Args> {
     let mut file = None;
+    let mut cluster_id = None;
     let mut overrides = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -31,6 +53,11 @@ fn parse_args(args: Vec<String>) -> Result<BTreeMap<String, String>> {
             "--override" => {
                 let kv = it.next().context("--override needs key=value")?;
                 overrides.push(kv);
+            }
+            "--cluster-id" => {
+                let id = it.next().context("--cluster-id needs a value")?;
+                check_cluster_id(&id)?;
+                cluster_id = Some(id);
             }
             s if s.starts_with("--override=") => {
                 overrides.push(s["--override=".len()..].to_string())
@@ -58,7 +85,7 @@ fn parse_args(args: Vec<String>) -> Result<BTreeMap<String, String>> {
         };
         props.insert(k.trim().to_string(), v.trim().to_string());
     }
-    Ok(props)
+    Ok(Args { props, cluster_id })
 }
 
 fn main() {
@@ -76,8 +103,10 @@ fn run() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let props = parse_args(std::env::args().skip(1).collect())?;
-    let (config, warnings) = BrokerConfig::from_props(props).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let args = parse_args(std::env::args().skip(1).collect())?;
+    let (mut config, warnings) =
+        BrokerConfig::from_props(args.props).map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.format_cluster_id = args.cluster_id;
     for w in warnings {
         warn!("{w}");
     }

@@ -64,6 +64,9 @@ pub struct BrokerConfig {
     pub log_dirs: Vec<PathBuf>,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// The cluster id to format empty storage with (`--cluster-id`, as
+    /// `kafka-storage format --cluster-id`); a random one when absent.
+    pub format_cluster_id: Option<String>,
 }
 
 fn get<'a>(props: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
@@ -272,6 +275,7 @@ impl BrokerConfig {
                 voters,
                 log_dirs,
                 rack,
+                format_cluster_id: None,
                 props,
             },
             warnings,

@@ -34,12 +34,15 @@ def main():
         sys.exit("runnel-e2e-kubelet: set KUBECONFIG or --kubeconfig")
     if os.geteuid() != 0:
         sys.exit("runnel-e2e-kubelet: must run as root (network and mount namespaces)")
-    lock = open("/run/runnel-e2e-kubelet.lock", "w")
+    bridge = Config.bridge
+    lock_path = "/run/runnel-e2e-kubelet.lock" if bridge == "runnel-e2e0" else f"/run/runnel-e2e-kubelet-{bridge}.lock"
+    lock = open(lock_path, "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        sys.exit("runnel-e2e-kubelet: another e2e kubelet holds /run/runnel-e2e-kubelet.lock "
-                 "(it owns the bridge and 10.201.0.0/24); stop it first")
+        sys.exit(f"runnel-e2e-kubelet: another e2e kubelet holds {lock_path} "
+                 f"(it owns the bridge {bridge} and {Config.subnet_prefix}.0/24); stop it first, "
+                 "or set E2E_BRIDGE, E2E_SUBNET, E2E_NETNS_PREFIX, E2E_VETH_PREFIX and the E2E_*_PORT variables")
     if a.cleanup:
         from .netns import Network
         from .pod_worker import kill_leftovers

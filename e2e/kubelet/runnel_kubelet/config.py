@@ -1,4 +1,5 @@
 """Settings shared by the kubelet's modules."""
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,12 +14,13 @@ class Config:
     state_dir: Path
     bin_dirs: list            # directories searched for a command's basename
     hosts_file: Path          # rewritten in place with Service/pod names
-    bridge: str = "runnel-e2e0"
-    subnet_prefix: str = "10.201.0"   # /24; .1 is the host (bridge) address
+    # Overridable so two e2e runs can share a machine (each with its own ports, too).
+    bridge: str = os.environ.get("E2E_BRIDGE", "runnel-e2e0")
+    subnet_prefix: str = os.environ.get("E2E_SUBNET", "10.201.0")   # /24; .1 is the host (bridge) address
     image_marker: str = "runnel"      # images containing this run as local processes
     sync_period: float = 0.5
-    netns_prefix: str = "rne-"
-    veth_prefix: str = "rnv"
+    netns_prefix: str = os.environ.get("E2E_NETNS_PREFIX", "rne-")
+    veth_prefix: str = os.environ.get("E2E_VETH_PREFIX", "rnv")
     extra: dict = field(default_factory=dict)
 
     @property

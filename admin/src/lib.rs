@@ -1,0 +1,40 @@
+//! `runnel-admin`: a small async Kafka Admin client.
+//!
+//! It manages topics and reads cluster state over the Kafka protocol, with
+//! any Kafka-compatible broker (Runnel's `runnel-broker`, Apache Kafka):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), runnel_admin::AdminError> {
+//! use runnel_admin::{AdminClient, AdminConfig, NewTopic};
+//!
+//! let admin = AdminClient::connect("127.0.0.1:9092", AdminConfig::default()).await?;
+//! let created = admin
+//!     .create_topic(NewTopic::new("orders", 3, 1).with_config("cleanup.policy", "compact"), false)
+//!     .await?;
+//! println!("topic id {:?}", created.topic_id);
+//! let cluster = admin.describe_cluster().await?;
+//! println!("cluster {:?} with {} brokers", cluster.cluster_id, cluster.brokers.len());
+//! # Ok(()) }
+//! ```
+//!
+//! Responses are decoded by `kafka-protocol` 0.18, which pre-allocates arrays
+//! with the length read from the wire: a malicious peer can make it request a
+//! huge allocation. A binary that talks to untrusted brokers should install
+//! an allocator that survives that (such as `runnel-alloc-guard`).
+
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod connection;
+mod error;
+mod types;
+mod versions;
+
+pub use client::{AdminClient, TopicDescriptions};
+pub use config::AdminConfig;
+pub use error::{error_name, AdminError};
+pub use types::{
+    AlterConfigOp, BrokerNode, ClusterDescription, ConfigEntry, ConfigSource, CreatedTopic,
+    NewTopic, PartitionDescription, TopicDescription,
+};

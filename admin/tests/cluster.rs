@@ -1,0 +1,184 @@
+//! Cluster state and connection failures against a real broker.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{free_port, test_config, TestBroker};
+use runnel_admin::{AdminClient, AdminConfig, AdminError, BrokerNode, ConfigSource};
+
+#[tokio::test]
+async fn describe_cluster_matches_meta_properties_and_listener() {
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    let c = admin.describe_cluster().await.unwrap();
+
+    let port: i32 = b.bootstrap.rsplit_once(':').unwrap().1.parse().unwrap();
+    assert_eq!(
+        c.brokers,
+        vec![BrokerNode {
+            id: b.node_id,
+            host: "127.0.0.1".into(),
+            port,
+            rack: None,
+        }]
+    );
+    assert_eq!(c.controller_id, Some(b.node_id));
+    let id = c.cluster_id.expect("cluster id");
+    // Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
+    assert_eq!(id.len(), 22, "{id}");
+    match b.meta_cluster_id() {
+        Some(on_disk) => assert_eq!(id, on_disk, "cluster id differs from meta.properties"),
+        None => assert!(!b.is_runnel, "runnel data dir has no cluster.id"),
+    }
+    // stable across calls and connections
+    let again = b.client().await.unwrap().describe_cluster().await.unwrap();
+    assert_eq!(again.cluster_id.as_deref(), Some(id.as_str()));
+}
+
+#[tokio::test]
+async fn describe_broker_configs() {
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    let entries = admin.describe_broker_configs(b.node_id).await.unwrap();
+    let get = |n: &str| {
+        entries
+            .iter()
+            .find(|e| e.name == n)
+            .unwrap_or_else(|| panic!("no {n} in {entries:?}"))
+    };
+    if let Some(dir) = &b.data_dir {
+        let log_dirs = get("log.dirs");
+        assert_eq!(log_dirs.value.as_deref(), Some(dir.to_str().unwrap()));
+        assert_eq!(log_dirs.source, ConfigSource::StaticBrokerConfig);
+        assert!(log_dirs.read_only);
+    }
+    let node_id = get("node.id");
+    assert_eq!(node_id.value.as_deref(), Some("1"));
+    assert_eq!(node_id.source, ConfigSource::StaticBrokerConfig);
+    assert!(node_id.read_only);
+    // not set anywhere: Kafka's built-in default
+    let rf = get("log.cleaner.threads");
+    assert_eq!(rf.value.as_deref(), Some("1"));
+    assert_eq!(rf.source, ConfigSource::DefaultConfig);
+
+    // listeners are per-broker dynamic configs in Kafka (read_only false);
+    // num.partitions is not dynamic (read_only true).
+    // DIVERGENCE: runnel has both flags the other way round.
+    assert_eq!(get("listeners").read_only, b.kafka_or_runnel(false, true));
+    assert_eq!(
+        get("listener.security.protocol.map").read_only,
+        b.kafka_or_runnel(false, true)
+    );
+    assert_eq!(
+        get("num.partitions").read_only,
+        b.kafka_or_runnel(true, false)
+    );
+    // DIVERGENCE: runnel describes 80 broker configs, Kafka 4.1.1 316; e.g.
+    // broker.id (= node.id in KRaft) is missing.
+    let broker_id = entries.iter().find(|e| e.name == "broker.id");
+    assert_eq!(
+        broker_id.and_then(|e| e.value.as_deref()),
+        b.kafka_or_runnel(Some("1"), None)
+    );
+
+    match admin.describe_broker_configs(4242).await {
+        Err(AdminError::InvalidArgument(m)) => assert!(m.contains("4242"), "{m}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connect_to_dead_port_is_a_clean_io_error() {
+    let port = free_port(); // bound, then released: nothing listens
+    let started = Instant::now();
+    let r = AdminClient::connect(&format!("127.0.0.1:{port}"), test_config()).await;
+    match r {
+        Err(AdminError::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}")
+        }
+        other => panic!("expected a refused connection, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // every bootstrap server dead: the last error
+    let other = free_port();
+    match AdminClient::connect(
+        &format!("127.0.0.1:{port},127.0.0.1:{other}"),
+        test_config(),
+    )
+    .await
+    {
+        Err(AdminError::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}")
+        }
+        other => panic!("expected a refused connection, got {other:?}"),
+    }
+
+    // a malformed list never touches the network
+    for bad in ["", "localhost", "127.0.0.1:notaport"] {
+        assert!(matches!(
+            AdminClient::connect(bad, test_config()).await,
+            Err(AdminError::InvalidArgument(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn silent_server_is_a_timeout_error() {
+    // The kernel completes the handshake for a listener nobody accepts from,
+    // so connect succeeds and ApiVersions is never answered.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = AdminConfig {
+        request_timeout: Duration::from_millis(300),
+        ..test_config()
+    };
+    let started = Instant::now();
+    match AdminClient::connect(&addr.to_string(), config).await {
+        Err(AdminError::Timeout) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    drop(listener);
+}
+
+#[tokio::test]
+async fn skips_dead_bootstrap_servers() {
+    let b = TestBroker::start().await;
+    let dead = free_port();
+    let admin = AdminClient::connect(&format!("127.0.0.1:{dead},{}", b.bootstrap), test_config())
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.describe_cluster().await.unwrap().brokers[0].id,
+        b.node_id
+    );
+}
+
+#[tokio::test]
+async fn reconnects_after_the_broker_drops_the_connection() {
+    // Restart a runnel broker on the same ports and data dir: the client's
+    // connection breaks, and the next call reconnects transparently.
+    let mut b = TestBroker::start().await;
+    if !b.is_runnel {
+        return; // cannot restart an external broker
+    }
+    let admin = b.client().await.unwrap();
+    let before = admin.describe_cluster().await.unwrap();
+    b.restart().await;
+    let after = admin.describe_cluster().await.unwrap();
+    assert_eq!(before, after);
+    drop(b);
+    // broker gone: reconnecting fails cleanly
+    match admin.describe_cluster().await {
+        Err(AdminError::Io(_)) => {}
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+}

@@ -1,0 +1,336 @@
+//! `KafkaCluster`: a set of Runnel brokers.
+
+use crate::config_map::{self, ConfigMap};
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvVar, LocalObjectReference, PodSecurityContext, ResourceRequirements,
+    SecurityContext, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Broker keys the operator derives itself; setting them in `spec.config` is refused.
+pub const MANAGED_BROKER_KEYS: &[&str] = &[
+    "node.id",
+    "broker.id",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "log.dirs",
+    "log.dir",
+    "broker.rack",
+];
+
+/// The port of the KRaft controller listener (reserved).
+pub const CONTROLLER_PORT: i32 = 9093;
+
+/// A Runnel Kafka cluster: brokers that are also KRaft controllers, in a StatefulSet.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kafka.runnel.dev",
+    version = "v1alpha1",
+    kind = "KafkaCluster",
+    plural = "kafkaclusters",
+    shortname = "kc",
+    category = "kafka",
+    namespaced,
+    status = "KafkaClusterStatus",
+    derive = "PartialEq",
+    doc = "A Kafka cluster of Runnel brokers",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(
+        name = "Ready Brokers",
+        type_ = "integer",
+        json_path = ".status.readyReplicas"
+    ),
+    printcolumn(name = "Version", type_ = "string", json_path = ".status.version"),
+    printcolumn(
+        name = "Bootstrap",
+        type_ = "string",
+        json_path = ".status.bootstrapServers",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterSpec {
+    /// Number of brokers (each is also a KRaft controller voter).
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 1, max = 64))]
+    pub replicas: i32,
+
+    /// Runnel version to run. The image defaults to the operator's broker image at this tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$"))]
+    pub version: Option<String>,
+
+    /// Full image reference, overriding the one derived from `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+
+    /// Image pull policy of the broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+
+    /// Kafka broker configuration (`server.properties` keys). Keys the operator manages
+    /// (node.id, process.roles, listeners, controller.*, log.dirs, ...) are refused with a
+    /// Degraded condition. (A CEL rule cannot see into untyped map values, so the operator
+    /// checks these.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "config_map::schema")]
+    pub config: ConfigMap,
+
+    /// Persistent storage of each broker (one PersistentVolumeClaim per broker).
+    pub storage: StorageSpec,
+
+    /// Compute resources of the broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Client listeners. Defaults to one `PLAINTEXT` listener on 9092.
+    #[serde(default = "default_listeners")]
+    #[schemars(length(min = 1, max = 8))]
+    #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.name == l.name))").message("listener names must be unique"))]
+    #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.port == l.port))").message("listener ports must be unique"))]
+    pub listeners: Vec<ListenerSpec>,
+
+    /// Rack awareness: spread brokers across this node topology key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<RackSpec>,
+
+    /// Overrides for the pods and containers the operator creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateSpec>,
+
+    /// Kafka Connect workers attached to this cluster (reconciled by a later release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectSpec>,
+}
+
+fn default_replicas() -> i32 {
+    1
+}
+
+fn default_listeners() -> Vec<ListenerSpec> {
+    vec![ListenerSpec {
+        name: "PLAINTEXT".into(),
+        port: 9092,
+    }]
+}
+
+/// Image pull policy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when absent.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+impl PullPolicy {
+    /// The Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// Storage of each broker.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.size == oldSelf.size").message("storage.size cannot be changed in v1alpha1 (volume expansion is not supported yet)"))]
+#[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName is immutable"))]
+pub struct StorageSpec {
+    /// Size of each broker's volume, a Kubernetes quantity such as `10Gi`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub size: String,
+    /// Storage class of the claims; the cluster default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Delete the brokers' claims (and data) when the KafkaCluster is deleted.
+    #[serde(default)]
+    pub delete_claim: bool,
+}
+
+/// One client listener.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.name != 'CONTROLLER'").message("listener name CONTROLLER is reserved for the KRaft quorum"))]
+#[x_kube(validation = Rule::new("self.port != 9093").message("port 9093 is reserved for the KRaft controller listener"))]
+pub struct ListenerSpec {
+    /// Kafka listener name (upper case), e.g. `PLAINTEXT`. Security protocol is PLAINTEXT.
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[A-Z][A-Z0-9_]{0,31}$"))]
+    pub name: String,
+    /// Container and Service port.
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: i32,
+}
+
+/// Rack awareness.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RackSpec {
+    /// Node label whose value is the rack, e.g. `topology.kubernetes.io/zone`.
+    #[schemars(length(min = 1, max = 316))]
+    pub topology_key: String,
+}
+
+/// Pod and container overrides.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateSpec {
+    /// Broker pod overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodTemplate>,
+    /// Broker container overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerTemplate>,
+}
+
+/// Broker pod overrides.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplate {
+    /// Extra labels and annotations on the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MetadataTemplate>,
+    /// Affinity (merged with the rack spreading rule when `rack` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Tolerations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Toleration>>,
+    /// Node selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Priority class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Grace period for a broker's controlled shutdown (default 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Pod security context (defaults: non-root 65532, fsGroup 65532).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    /// Image pull secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
+}
+
+/// Extra pod metadata.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+pub struct MetadataTemplate {
+    /// Labels added to the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Annotations added to the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Broker container overrides.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerTemplate {
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<EnvVar>>,
+    /// Container security context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+}
+
+/// Kafka Connect workers (reconciled by a later release).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectSpec {
+    /// Number of Connect workers.
+    #[serde(default = "default_connect_replicas")]
+    #[schemars(range(min = 0, max = 64))]
+    pub replicas: i32,
+    /// Connect worker image (Apache Kafka's Connect runtime and plugins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Connect worker configuration (Kafka Connect keys).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "config_map::schema")]
+    pub config: ConfigMap,
+    /// Compute resources of each worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+fn default_connect_replicas() -> i32 {
+    1
+}
+
+/// Observed state of a KafkaCluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling and Degraded.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Brokers that exist (for the scale subresource).
+    #[serde(default)]
+    pub replicas: i32,
+    /// Brokers that are ready and registered in the cluster.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// Per-broker state.
+    #[serde(default)]
+    pub brokers: Vec<BrokerStatus>,
+    /// `host:port` of the bootstrap Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<String>,
+    /// Kafka cluster id, as the brokers report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Runnel version all brokers run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// One broker's state.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerStatus {
+    /// Kafka node id (the pod ordinal).
+    pub id: i32,
+    /// Pod name.
+    pub pod: String,
+    /// The pod is ready and the broker is registered in the cluster metadata.
+    pub ready: bool,
+    /// Why it is not ready, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

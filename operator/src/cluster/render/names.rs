@@ -1,0 +1,151 @@
+//! Names and labels of a KafkaCluster's children: one place, so every builder agrees.
+
+use runnel_crds::KafkaCluster;
+use std::collections::BTreeMap;
+
+/// Where broker data lives in the container (the PVC mount).
+pub const DATA_MOUNT: &str = "/var/lib/runnel/data";
+/// Where the broker configs are mounted.
+pub const CONFIG_MOUNT: &str = "/etc/runnel";
+/// The broker binary in the bundled image.
+pub const BROKER_BIN: &str = "/usr/local/bin/runnel-broker";
+/// The KRaft controller listener name.
+pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
+/// Annotation on the pod template: hash of everything that needs a restart to apply.
+pub const CONFIG_HASH_ANNOTATION: &str = "kafka.runnel.dev/config-hash";
+/// The field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "runnel-operator";
+
+/// Names derived from a KafkaCluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    /// Cluster (resource) name.
+    pub cluster: String,
+    /// Namespace.
+    pub namespace: String,
+}
+
+impl Names {
+    /// Names of `kc`'s children.
+    pub fn of(kc: &KafkaCluster) -> Self {
+        Names {
+            cluster: kc.metadata.name.clone().unwrap_or_default(),
+            namespace: kc
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        }
+    }
+
+    /// The StatefulSet (and PDB) name; pods are `<this>-<ordinal>`.
+    pub fn statefulset(&self) -> String {
+        format!("{}-broker", self.cluster)
+    }
+    /// The headless Service giving each broker a stable DNS name.
+    pub fn headless_service(&self) -> String {
+        format!("{}-brokers", self.cluster)
+    }
+    /// The bootstrap Service clients connect to.
+    pub fn bootstrap_service(&self) -> String {
+        format!("{}-kafka-bootstrap", self.cluster)
+    }
+    /// The ConfigMap of per-broker `server.properties`.
+    pub fn config_map(&self) -> String {
+        format!("{}-broker-config", self.cluster)
+    }
+    /// Pod name of broker `ordinal`.
+    pub fn pod(&self, ordinal: i32) -> String {
+        format!("{}-{ordinal}", self.statefulset())
+    }
+    /// Stable DNS name of broker `ordinal`.
+    pub fn pod_host(&self, ordinal: i32) -> String {
+        format!(
+            "{}.{}.{}.svc.cluster.local",
+            self.pod(ordinal),
+            self.headless_service(),
+            self.namespace
+        )
+    }
+    /// `host:port` of the bootstrap Service on `port`.
+    pub fn bootstrap_servers(&self, port: i32) -> String {
+        format!("{}.{}.svc:{port}", self.bootstrap_service(), self.namespace)
+    }
+    /// Labels every child carries.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("app.kubernetes.io/name".into(), "runnel".into()),
+            ("app.kubernetes.io/instance".into(), self.cluster.clone()),
+            ("app.kubernetes.io/component".into(), "broker".into()),
+            (
+                "app.kubernetes.io/managed-by".into(),
+                "runnel-operator".into(),
+            ),
+            (runnel_crds::CLUSTER_LABEL.into(), self.cluster.clone()),
+        ])
+    }
+    /// The labels selecting this cluster's broker pods (a stable subset of [`Names::labels`]).
+    pub fn selector(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("app.kubernetes.io/name".into(), "runnel".into()),
+            ("app.kubernetes.io/instance".into(), self.cluster.clone()),
+            ("app.kubernetes.io/component".into(), "broker".into()),
+        ])
+    }
+    /// [`Names::selector`] as a label selector string.
+    pub fn selector_string(&self) -> String {
+        self.selector()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The Kafka cluster id of a KafkaCluster: its UID as a base64url UUID, so it is stable
+/// for the resource's life and new for a re-created one (as `kafka-storage random-uuid`).
+pub fn cluster_id(kc: &KafkaCluster) -> Option<String> {
+    use base64::Engine as _;
+    let uid = kc.metadata.uid.as_deref()?;
+    let uuid = uuid::Uuid::parse_str(uid).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_id_is_kafka_shaped() {
+        let mut kc = KafkaCluster::new(
+            "demo",
+            serde_json::from_value(serde_json::json!({"storage": {"size": "1Gi"}})).expect("spec"),
+        );
+        assert_eq!(cluster_id(&kc), None);
+        kc.metadata.uid = Some("6f1c3a52-9f0e-4c1b-8d47-0b2f3c4d5e6f".into());
+        let id = cluster_id(&kc).expect("id");
+        assert_eq!(id.len(), 22);
+        assert_eq!(id, "bxw6Up8OTBuNRwsvPE1ebw");
+    }
+
+    #[test]
+    fn names() {
+        let n = Names {
+            cluster: "demo".into(),
+            namespace: "kafka".into(),
+        };
+        assert_eq!(n.pod(2), "demo-broker-2");
+        assert_eq!(
+            n.pod_host(0),
+            "demo-broker-0.demo-brokers.kafka.svc.cluster.local"
+        );
+        assert_eq!(
+            n.bootstrap_servers(9092),
+            "demo-kafka-bootstrap.kafka.svc:9092"
+        );
+        assert_eq!(
+            n.selector_string(),
+            "app.kubernetes.io/component=broker,app.kubernetes.io/instance=demo,app.kubernetes.io/name=runnel"
+        );
+    }
+}
