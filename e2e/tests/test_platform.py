@@ -1,6 +1,7 @@
 """The e2e platform itself, without the operator: a real StatefulSet
 controller, our kubelet, a runnel-broker pod, Services, DNS names, PVCs."""
 import json
+import os
 import socket
 import sys
 
@@ -39,8 +40,9 @@ def test_broker_statefulset(namespace):
 
     # the pod has its own address on the e2e bridge; the hosts file knows its names
     ip = pod["status"]["podIP"]
-    assert ip.startswith("10.201.0."), ip
-    assert pod["status"]["hostIP"] == "10.201.0.1"
+    subnet = os.environ.get("E2E_SUBNET", "10.201.0")
+    assert ip.startswith(f"{subnet}."), ip
+    assert pod["status"]["hostIP"] == f"{subnet}.1"
     assert pod["spec"]["nodeName"] == "runnel-e2e-node"
     assert socket.gethostbyname(fqdn(f"{CLUSTER}-broker-0.{CLUSTER}-brokers", ns)) == ip
     bootstrap_host = fqdn(f"{CLUSTER}-kafka-bootstrap", ns)

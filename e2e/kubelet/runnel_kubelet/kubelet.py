@@ -133,14 +133,33 @@ class Kubelet:
             if part:
                 part.stop()
         self.net.teardown_bridge()
-        remove_mountpoints(self.cfg.state_dir / "created-mountpoints")
+        remove_mountpoints(self.cfg.state_dir / "created-mountpoints", self.cfg.lock_path)
         log.info("kubelet stopped")
 
 
-def remove_mountpoints(record):
+def other_kubelet_running(own_lock):
+    """Is another e2e kubelet (another bridge) running on this machine?"""
+    import fcntl
+    import glob
+    for path in glob.glob("/run/runnel-e2e-kubelet*.lock"):
+        if os.path.realpath(path) == os.path.realpath(own_lock):
+            continue
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+            except BlockingIOError:
+                return True
+    return False
+
+
+def remove_mountpoints(record, own_lock):
     """Remove the host paths launch.py created as mount points, deepest first,
-    if they are still empty. Only once no pod runs: removing a mount point
-    would detach it from a running pod's mount namespace."""
+    if they are still empty. Only once no pod runs, ours or another kubelet's:
+    removing a mount point detaches it from every mount namespace using it."""
+    if other_kubelet_running(own_lock):
+        log.info("another e2e kubelet is running: leaving the mount points in %s", record)
+        return
     try:
         paths = set(record.read_text().split("\n")) - {""}
     except OSError:
