@@ -21,8 +21,15 @@ TOOLS=(kube-apiserver kube-controller-manager kubectl etcd)
 have_all() { for t in "${TOOLS[@]}"; do [[ -x "$BIN/$t" ]] || return 1; done; }
 if have_all; then echo "$BIN"; exit 0; fi
 
-command -v go >/dev/null || { echo "build-k8s.sh: go not found (need Go >= 1.24)" >&2; exit 1; }
 log() { echo "build-k8s.sh: $*" >&2; }
+command -v go >/dev/null || { log "go not found (need Go >= 1.24 to build Kubernetes $K8S_VERSION)"; exit 1; }
+
+# one build at a time per version (concurrent runs wait, then find the binaries)
+mkdir -p "$DIR"
+exec 9>"$DIR/.lock"
+flock 9
+if have_all; then echo "$BIN"; exit 0; fi
+log "building Kubernetes $K8S_VERSION into $BIN (a cold build takes 10-20 minutes on 2 cores)"
 
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"     # v1.34.4 -> v0.34.4
 SRC="$DIR/src"

@@ -7,6 +7,7 @@
 # Writes STATE_DIR/kubeconfig (admin, token auth).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=./env.sh
 . "$HERE/env.sh"
 STATE="${1:?usage: up.sh STATE_DIR}"
 mkdir -p "$STATE"/{run,logs,pki,etcd}
@@ -46,7 +47,7 @@ if [[ ! -f $P/apiserver.crt ]]; then
     -keyout "$P/ca.key" -out "$P/ca.crt" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
     -keyout "$P/apiserver.key" -out "$P/apiserver.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,IP:10.201.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' > "$P/ext.cnf"
+  printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,IP:%s.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' "$E2E_SUBNET" > "$P/ext.cnf"
   openssl x509 -req -in "$P/apiserver.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial \
     -days 3650 -extfile "$P/ext.cnf" -out "$P/apiserver.crt" 2>/dev/null
   openssl genrsa -out "$P/sa.key" 2048 2>/dev/null
@@ -97,7 +98,7 @@ if alive kube-apiserver && api_ok; then log "kube-apiserver already running"; el
   start kube-apiserver \
     --etcd-servers="http://127.0.0.1:$E2E_ETCD_PORT" \
     --bind-address=127.0.0.1 --secure-port="$E2E_APISERVER_PORT" \
-    --advertise-address=10.201.0.1 --endpoint-reconciler-type=none \
+    --advertise-address="$E2E_SUBNET.1" --endpoint-reconciler-type=none \
     --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
     --client-ca-file="$P/ca.crt" \
     --token-auth-file="$P/tokens.csv" \
@@ -107,6 +108,7 @@ if alive kube-apiserver && api_ok; then log "kube-apiserver already running"; el
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range="$E2E_SERVICE_CIDR" \
     --allow-privileged=true \
+    --kubelet-preferred-address-types=InternalIP \
     --profiling=false --v=1
   wait_for kube-apiserver 90 api_ok
 fi
@@ -115,7 +117,7 @@ fi
 # The real controllers the e2e relies on. No scheduler, no kubelet, no
 # kube-proxy: the e2e kubelet (e2e/kubelet) binds pods, runs them, provisions
 # PVs and resolves Service/pod names.
-CONTROLLERS=statefulset,deployment,replicaset,job,garbagecollector,namespace,serviceaccount,serviceaccount-token,disruption,root-ca-cert-publisher,endpoint,endpointslice,persistentvolume-binder
+CONTROLLERS=clusterrole-aggregation,statefulset,deployment,replicaset,job,garbagecollector,namespace,serviceaccount,serviceaccount-token,disruption,root-ca-cert-publisher,endpoint,endpointslice,persistentvolume-binder,pvc-protection,pv-protection
 if alive kube-controller-manager; then log "kube-controller-manager already running"; else
   "$HERE/down.sh" "$STATE" --only kube-controller-manager >/dev/null 2>&1 || true
   start kube-controller-manager \

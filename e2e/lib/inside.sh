@@ -42,9 +42,18 @@ if ! node_ready; then
 fi
 say "kubelet ready (log $S/logs/kubelet.log)"
 
+if [[ ${E2E_EXEC:-} == 1 ]]; then
+  cd "$E2E/.." || exit 2
+  "$@"
+  exit
+fi
+
 have_path=0
-for a in "$@"; do [[ $a != -* && -e $a ]] && have_path=1; done
+for a in "$@"; do [[ $a != -* && -e ${a%%::*} ]] && have_path=1; done
 TESTS=()
-((have_path)) || TESTS=("$E2E/tests")
-cd "$E2E/.."
-"$PYTHON" -m pytest -p no:cacheprovider "${TESTS[@]}" "$@"
+((have_path)) || TESTS=("$E2E/kubelet/tests" "$E2E/tests")
+OPTS=(-p no:cacheprovider)
+# no test may hang the run: pytest-timeout, when installed
+"$PYTHON" -c 'import pytest_timeout' 2>/dev/null && OPTS+=("--timeout=${E2E_TEST_TIMEOUT:-600}")
+cd "$E2E/.." || exit 2
+"$PYTHON" -m pytest "${OPTS[@]}" "${TESTS[@]}" "$@"

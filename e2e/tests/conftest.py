@@ -29,6 +29,22 @@ def namespace(request):
     kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
+@pytest.fixture
+def host_process():
+    """Factory: host_process(name, argv, env=None) -> a started kube.HostProcess,
+    stopped (SIGTERM, then SIGKILL) after the test. E.g. the operator:
+    host_process("operator", [f"{os.environ['RUNNEL_BIN_DIR']}/runnel-operator", "--namespace", ns])."""
+    started = []
+
+    def start(name, argv, env=None):
+        p = kube.HostProcess(name, argv, env).start()
+        started.append(p)
+        return p
+    yield start
+    for p in started:
+        p.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -42,6 +58,8 @@ def pytest_runtest_makereport(item, call):
                 "get", "all,pvc,events", "-n", ns, "-o", "wide", check=False)))
             for f in sorted(logs.glob(f"{ns}_*.log")):
                 sections.append((f.name, f.read_text(errors="replace")[-4000:]))
+        for f in sorted(logs.glob("host_*.log")):
+            sections.append((f.name, f.read_text(errors="replace")[-4000:]))
         kl = logs / "kubelet.log"
         if kl.exists():
             sections.append(("kubelet.log (tail)", "\n".join(kl.read_text(errors="replace").splitlines()[-60:])))

@@ -67,3 +67,48 @@ def kcat(*args, input=None, timeout=60):
 def container_log(ns, pod, container):
     p = STATE_DIR / "logs" / f"{ns}_{pod}_{container}.log"
     return p.read_text(errors="replace") if p.exists() else ""
+
+
+class HostProcess:
+    """A process the test runs on the host side of the e2e (e.g. the operator
+    started outside the cluster), inside e2e/run's mount namespace so it
+    resolves Service and pod names. Output goes to
+    STATE_DIR/logs/host_<name>.log, which the tests print on failure."""
+
+    def __init__(self, name, argv, env=None):
+        self.name = name
+        self.argv = list(argv)
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = STATE_DIR / "logs" / f"host_{name}.log"
+        self.proc = None
+
+    def start(self):
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"=== e2e: start {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=15, timeout=15):
+        """SIGTERM (or `sig`), then SIGKILL after `timeout` seconds; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self):
+        return self.stop(sig=9, timeout=5)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,5 +1,7 @@
 """The e2e platform itself, without the operator: a real StatefulSet
 controller, our kubelet, a runnel-broker pod, Services, DNS names, PVCs."""
+import json
+import os
 import socket
 import sys
 
@@ -38,8 +40,9 @@ def test_broker_statefulset(namespace):
 
     # the pod has its own address on the e2e bridge; the hosts file knows its names
     ip = pod["status"]["podIP"]
-    assert ip.startswith("10.201.0."), ip
-    assert pod["status"]["hostIP"] == "10.201.0.1"
+    subnet = os.environ.get("E2E_SUBNET", "10.201.0")
+    assert ip.startswith(f"{subnet}."), ip
+    assert pod["status"]["hostIP"] == f"{subnet}.1"
     assert pod["spec"]["nodeName"] == "runnel-e2e-node"
     assert socket.gethostbyname(fqdn(f"{CLUSTER}-broker-0.{CLUSTER}-brokers", ns)) == ip
     bootstrap_host = fqdn(f"{CLUSTER}-kafka-bootstrap", ns)
@@ -132,6 +135,9 @@ def test_env_volumes_and_probes(namespace):
     assert (f"name=envcheck ns={ns} ip={ip} node=runnel-e2e-node greeting=hello password=s3cret "
             f"combo=envcheck@{ip} literal=$(POD_NAME) undefined=$(NOPE)") in log, log
     assert "file=a=1 secret=s3cret hostname=envcheck" in log, log
+    # kubectl logs goes through the API server to the kubelet's /containerLogs
+    assert "file=a=1 secret=s3cret" in kube.kubectl("-n", ns, "logs", "envcheck")
+    assert kube.kubectl("-n", ns, "logs", "envcheck", "--tail=1").startswith("file=")
     # per-pod DNS name from hostname + subdomain
     assert socket.gethostbyname(f"envcheck.envs.{ns}.svc.cluster.local") == ip
     # ConfigMap volumes follow updates
@@ -187,5 +193,91 @@ spec:
     pod = kube.wait_for("nginx pod to be reported failed", lambda: (lambda p: p if p and p["status"].get(
         "phase") == "Failed" else None)(kube.get("pod", "nginx", ns)), 30)
     assert pod["status"]["reason"] == "UnsupportedImage"
+    events = kube.kubectl("-n", ns, "get", "events", "--field-selector", "involvedObject.name=nginx")
+    assert "Scheduled" in events and "UnsupportedImage" in events, events
     assert "nginx:1.27" in pod["status"]["message"]
     kube.kubectl("-n", ns, "delete", "pod", "nginx", "--timeout=30s", timeout=60)
+
+
+IN_CLUSTER = r'''
+import json, os, ssl, urllib.request
+d = "/var/run/secrets/kubernetes.io/serviceaccount"
+ns = open(d + "/namespace").read()
+url = "https://%s:%s/api/v1/namespaces/%s/pods" % (
+    os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"], ns)
+req = urllib.request.Request(url, headers={"Authorization": "Bearer " + open(d + "/token").read()})
+pods = json.load(urllib.request.urlopen(req, context=ssl.create_default_context(cafile=d + "/ca.crt"), timeout=10))
+print("in-cluster pods:", sorted(p["metadata"]["name"] for p in pods["items"]))
+req = urllib.request.Request(url.replace(os.environ["KUBERNETES_SERVICE_HOST"], "kubernetes.default.svc"),
+                             headers={"Authorization": "Bearer " + open(d + "/token").read()})
+urllib.request.urlopen(req, context=ssl.create_default_context(cafile=d + "/ca.crt"), timeout=10)
+print("kubernetes.default.svc ok")
+'''
+
+
+def test_in_cluster_api_access(namespace):
+    """A pod reaches the API server with its service-account token, as an
+    operator running in-cluster would (projected token volume, kube-root-ca.crt,
+    KUBERNETES_SERVICE_HOST, kubernetes.default.svc)."""
+    ns = namespace
+    kube.kubectl("-n", ns, "create", "rolebinding", "view", "--clusterrole=view", f"--serviceaccount={ns}:default")
+    kube.wait_for("kube-root-ca.crt", lambda: kube.get("configmap", "kube-root-ca.crt", ns), 30)
+    kube.apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: incluster}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {IMAGE}
+    command: ["{PY}", "-c", {json.dumps(IN_CLUSTER)}]
+""", ns)
+    done = kube.wait_for("incluster pod to finish", lambda: (lambda p: p if p and p["status"].get("phase") in (
+        "Succeeded", "Failed") else None)(kube.get("pod", "incluster", ns)), 60)
+    log = kube.container_log(ns, "incluster", "main")
+    assert done["status"]["phase"] == "Succeeded", log
+    assert "in-cluster pods: ['incluster']" in log and "kubernetes.default.svc ok" in log, log
+
+
+def test_host_process_resolves_cluster_names(namespace, host_process):
+    """What the operator does when run outside the cluster: a host process
+    inside e2e/run's namespace resolves the per-pod names."""
+    ns = namespace
+    kube.apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: named}}
+spec:
+  hostname: named
+  subdomain: here
+  containers: [{{name: main, image: {IMAGE}, command: [sleep, "600"]}}]
+""", ns)
+    ip = kube.wait_pod_ready(ns, "named", 60)["status"]["podIP"]
+    p = host_process("getent", ["getent", "hosts", f"named.here.{ns}.svc.cluster.local"])
+    kube.wait_for("getent to exit", lambda: not p.running(), 10)
+    assert p.proc.returncode == 0 and ip in p.log(), p.log()
+
+
+def test_restart_policy_and_backoff(namespace):
+    ns = namespace
+    kube.apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: crasher}}
+spec:
+  containers:
+  - name: main
+    image: {IMAGE}
+    command: ["/bin/sh", "-c", "echo run; exit 3"]
+""", ns)
+
+    def restarted_twice():
+        p = kube.get("pod", "crasher", ns)
+        cs = (p["status"].get("containerStatuses") or [{}])[0] if p else {}
+        return cs if cs.get("restartCount", 0) >= 2 else None
+    cs = kube.wait_for("two restarts", restarted_twice, 30)
+    assert cs["lastState"]["terminated"]["exitCode"] == 3, cs
+    assert kube.kubectl("-n", ns, "logs", "crasher", "--previous") == "run\n"
+    events = kube.kubectl("-n", ns, "get", "events", "--field-selector", "involvedObject.name=crasher")
+    assert "BackOff" in events, events

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .api import Api
 from .config import Config
-from .kubelet import Kubelet
+from .kubelet import Kubelet, remove_mountpoints
 
 
 def main():
@@ -35,7 +35,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("runnel-e2e-kubelet: must run as root (network and mount namespaces)")
     bridge = Config.bridge
-    lock_path = "/run/runnel-e2e-kubelet.lock" if bridge == "runnel-e2e0" else f"/run/runnel-e2e-kubelet-{bridge}.lock"
+    lock_path = Config.lock_path.fget(Config)
     lock = open(lock_path, "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -49,6 +49,7 @@ def main():
         cfg = Config(node_name=a.node_name, state_dir=a.state_dir.resolve(), bin_dirs=[], hosts_file=a.hosts_file)
         kill_leftovers(cfg.pods_dir, logging.getLogger("cleanup"))
         Network(cfg).cleanup_leftovers()
+        remove_mountpoints(cfg.state_dir / "created-mountpoints", lock_path)
         return
     bin_dirs = [d for d in a.bin_dir.split(":") if d]
     if not bin_dirs:

@@ -40,6 +40,11 @@ class Rest:
             kw.update(cert_file=cfg.cert_file, key_file=cfg.key_file)
         self.http = urllib3.PoolManager(**kw)
 
+    def host_port(self):
+        from urllib.parse import urlsplit
+        u = urlsplit(self.host)
+        return u.hostname, u.port or 443
+
     def request(self, method, path, body=None, content_type="application/json", query=None):
         url = self.host + path + (("?" + urlencode(query)) if query else "")
         headers = dict(self.headers)
@@ -170,6 +175,25 @@ class Api:
         except ApiError as e:
             if e.status not in (404, 409):
                 raise
+
+    def event(self, pod, type_, reason, message, component="kubelet"):
+        """A core/v1 Event about the pod (what `kubectl describe pod` shows); best effort."""
+        import time
+        import uuid
+        md = pod["metadata"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        body = {"apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": f"{md['name']}.{uuid.uuid4().hex[:16]}", "namespace": md["namespace"]},
+                "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": md["name"],
+                                   "namespace": md["namespace"], "uid": md["uid"]},
+                "type": type_, "reason": reason, "message": message[:1024],
+                "source": {"component": component, "host": self.node_name},
+                "reportingComponent": component, "reportingInstance": self.node_name,
+                "firstTimestamp": now, "lastTimestamp": now, "count": 1}
+        try:
+            self.rest.post(f"/api/v1/namespaces/{q(md['namespace'])}/events", body)
+        except (ApiError, OSError) as e:
+            log.debug("event %s for %s/%s not recorded: %s", reason, md["namespace"], md["name"], e)
 
     def create(self, path, body):
         """POST; returns False if it already exists (409)."""

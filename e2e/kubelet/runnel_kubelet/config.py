@@ -24,6 +24,12 @@ class Config:
     extra: dict = field(default_factory=dict)
 
     @property
+    def lock_path(self) -> str:
+        """Held while this kubelet runs: it owns the bridge and the subnet."""
+        b = self.bridge
+        return "/run/runnel-e2e-kubelet.lock" if b == "runnel-e2e0" else f"/run/runnel-e2e-kubelet-{b}.lock"
+
+    @property
     def host_ip(self) -> str:
         return f"{self.subnet_prefix}.1"
 

@@ -1,14 +1,18 @@
 """The main loop: bind pending pods (we are the scheduler), start/stop pod
 workers, provision PVCs, keep the hosts file and the Node heartbeat."""
 import logging
+import os
 import threading
 import time
 
-from .api import ApiError
+import urllib3
 
+from .api import ApiError
+from .apiproxy import ApiProxy
 from .hosts import HostsWriter
 from .netns import Network
 from .node import NodeAgent
+from .server import KubeletServer
 from .pod_worker import PodWorker, kill_leftovers
 from .storage import Provisioner
 
@@ -49,6 +53,11 @@ class Kubelet:
             d.mkdir(parents=True, exist_ok=True)
         kill_leftovers(self.cfg.pods_dir, log)
         self.net.setup_bridge()
+        host, port = self.api.rest.host_port()
+        self.proxy = ApiProxy(self.cfg.host_ip, 443, host, port)
+        self.proxy.start()
+        self.server = KubeletServer(self.cfg, self.cfg.host_ip)
+        self.server.start()
         self.storage.ensure_storage_class()
         self.node.register()
         log.info("node %s ready; running images containing %r from %s", self.cfg.node_name,
@@ -57,6 +66,8 @@ class Kubelet:
             while not self.stop_event.is_set():
                 try:
                     self.sync()
+                except (OSError, urllib3.exceptions.HTTPError) as e:
+                    log.warning("sync failed, retrying: %s", e)
                 except Exception as e:
                     log.exception("sync failed: %s", e)
                 self.wake.wait(self.cfg.sync_period)
@@ -74,6 +85,8 @@ class Kubelet:
                     log.info("bound %s/%s to %s", p["metadata"]["namespace"], p["metadata"]["name"],
                              self.cfg.node_name)
                     p["spec"]["nodeName"] = self.cfg.node_name
+                    self.api.event(p, "Normal", "Scheduled", f"Successfully assigned {p['metadata']['namespace']}/"
+                                   f"{p['metadata']['name']} to {self.cfg.node_name}", "default-scheduler")
                 except ApiError as e:
                     log.warning("binding %s: %s %s", p["metadata"]["name"], e.status, e.reason)
         self.storage.sync(self.api.pvcs(), self.api.pvs())
@@ -91,7 +104,10 @@ class Kubelet:
                     self.workers[uid] = w
                     w.start()
             pod_ips = [(w.pod, w.ip) for w in self.workers.values()]
-        self.hosts.write(self.hosts.compute(self.api.services(), self.api.endpoint_slices(), pod_ips))
+        names = self.hosts.compute(self.api.services(), self.api.endpoint_slices(), pod_ips)
+        for n in ("kubernetes.default.svc.cluster.local", "kubernetes.default.svc", "kubernetes.default"):
+            names[n] = self.cfg.host_ip      # the API server, through ApiProxy
+        self.hosts.write(names)
         self.generation += 1
 
     def _schedulable(self, p):
@@ -108,9 +124,52 @@ class Kubelet:
             w.shutdown = True
         for w in workers:
             w.join(timeout=15)
+        kill_leftovers(self.cfg.pods_dir, log)    # anything a stuck worker left running
         try:
             self.hosts.restore()
         except OSError:
             pass
+        for part in (getattr(self, "proxy", None), getattr(self, "server", None)):
+            if part:
+                part.stop()
         self.net.teardown_bridge()
+        remove_mountpoints(self.cfg.state_dir / "created-mountpoints", self.cfg.lock_path)
         log.info("kubelet stopped")
+
+
+def other_kubelet_running(own_lock):
+    """Is another e2e kubelet (another bridge) running on this machine?"""
+    import fcntl
+    import glob
+    for path in glob.glob("/run/runnel-e2e-kubelet*.lock"):
+        if os.path.realpath(path) == os.path.realpath(own_lock):
+            continue
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+            except BlockingIOError:
+                return True
+    return False
+
+
+def remove_mountpoints(record, own_lock):
+    """Remove the host paths launch.py created as mount points, deepest first,
+    if they are still empty. Only once no pod runs, ours or another kubelet's:
+    removing a mount point detaches it from every mount namespace using it."""
+    if other_kubelet_running(own_lock):
+        log.info("another e2e kubelet is running: leaving the mount points in %s", record)
+        return
+    try:
+        paths = set(record.read_text().split("\n")) - {""}
+    except OSError:
+        return
+    for p in sorted(paths, key=lambda p: -p.count("/")):
+        try:
+            if os.path.isdir(p):
+                os.rmdir(p)
+            elif os.path.isfile(p) and os.path.getsize(p) == 0:
+                os.unlink(p)
+        except OSError:
+            pass
+    record.unlink(missing_ok=True)

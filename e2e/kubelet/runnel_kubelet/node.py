@@ -44,6 +44,7 @@ class NodeAgent:
         status = {"conditions": conds, "capacity": cap, "allocatable": cap,
                   "addresses": [{"type": "InternalIP", "address": self.cfg.host_ip},
                                 {"type": "Hostname", "address": self.cfg.node_name}],
+                  "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                   "nodeInfo": {"kubeletVersion": "v1.34.4-runnel-e2e", "kubeProxyVersion": "",
                                "containerRuntimeVersion": "runnel-e2e://local-processes",
                                "operatingSystem": "linux", "architecture": "amd64",

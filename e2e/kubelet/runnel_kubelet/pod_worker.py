@@ -14,8 +14,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .api import ApiError
+import urllib3
 
+from .api import ApiError
 from .envs import ConfigError, expand, resolve_env
 from .probes import ProbeState, run_probe
 from .volumes import NotReady, VolumeManager
@@ -119,7 +120,8 @@ class PodWorker(threading.Thread):
         except Exception:
             self.log.exception("pod worker crashed")
         finally:
-            self._kill_all(grace=0 if (self.gone or self.shutdown) else None, quick=True)
+            # force-deleted: kill at once; kubelet exiting: a short grace
+            self._kill_all(grace=0 if self.gone else 3 if self.shutdown else None, quick=True)
             if self.ip:
                 self.k.net.delete_pod_netns(self.uid)
                 self.k.net.release_ip(self.ip)
@@ -133,6 +135,7 @@ class PodWorker(threading.Thread):
                           f"the e2e kubelet runs only images containing {self.cfg.image_marker!r} "
                           f"(as local processes); not {', '.join(bad)}")
             self.log.warning("%s", self.fatal[1])
+            self.api.event(self.pod, "Warning", self.fatal[0], self.fatal[1])
         else:
             self.ip = self.k.net.allocate_ip()
             self.k.net.create_pod_netns(self.uid, self.ip)
@@ -140,12 +143,17 @@ class PodWorker(threading.Thread):
         while True:
             if self.gone or self.shutdown:
                 return
-            if self.pod["metadata"].get("deletionTimestamp"):
-                self._terminate()
-                return
-            if not self.fatal:
-                self._sync()
-            self._publish()
+            try:
+                if self.pod["metadata"].get("deletionTimestamp"):
+                    self._terminate()
+                    return
+                if not self.fatal and not all(c.done for c in self.containers):
+                    self._sync()
+                self._publish()
+            except (OSError, urllib3.exceptions.HTTPError) as e:   # the API server restarting
+                self.log.warning("sync failed, retrying: %s", e)      # keep the containers running
+            except Exception:
+                self.log.exception("sync failed; retrying")
             time.sleep(self.cfg.sync_period)
 
     def _terminate(self):
@@ -153,6 +161,9 @@ class PodWorker(threading.Thread):
         if grace is None:
             grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
         self.log.info("deleting: SIGTERM, grace %ss", grace)
+        for c in self.inits + self.containers:
+            if c.running:
+                self.api.event(self.pod, "Normal", "Killing", f"Stopping container {c.name}")
         self._kill_all(grace=grace)
         self._publish(final=True)
         self.api.delete_pod_now(self.pod)
@@ -192,6 +203,8 @@ class PodWorker(threading.Thread):
             self.paths = self.vols.setup(self.pod, self.ip)
             self.waiting = None
         except (NotReady, ConfigError) as e:
+            if not self.waiting or self.waiting[1] != str(e):
+                self.api.event(self.pod, "Warning", "FailedMount", str(e))
             self.waiting = ("ContainerCreating", str(e))
             return
         except ApiError as e:
@@ -222,6 +235,7 @@ class PodWorker(threading.Thread):
                 ran = time.time() - (c.started_at or 0)
                 c.backoff = 1.0 if ran > 30 else min(c.backoff * 2, 10.0)
                 c.next_start = time.time() + c.backoff
+                self.api.event(self.pod, "Warning", "BackOff", f"Back-off restarting failed container {c.name}")
                 c.state = {"waiting": {"reason": "CrashLoopBackOff",
                                        "message": f"back-off {c.backoff:.0f}s restarting failed container={c.name}"}}
             elif not c.init:
@@ -269,20 +283,29 @@ class PodWorker(threading.Thread):
             argv = self.resolve_argv(cmd)
             mounts = VolumeManager.mounts(spec, self.paths)
         except ConfigError as e:
+            if (c.state.get("waiting") or {}).get("message") != str(e):
+                self.api.event(self.pod, "Warning", "Failed", f"Error: {e}")
             c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
             c.next_start = time.time() + 2
             self.log.warning("container %s: %s", c.name, e)
             return
         hostname = pod["spec"].get("hostname") or pod["metadata"]["name"]
-        full_env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **env}
+        api = self.cfg.host_ip     # ApiProxy: what in-cluster clients use
+        full_env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname,
+                    "KUBERNETES_SERVICE_HOST": api, "KUBERNETES_SERVICE_PORT": "443",
+                    "KUBERNETES_SERVICE_PORT_HTTPS": "443", "KUBERNETES_PORT": f"tcp://{api}:443",
+                    "KUBERNETES_PORT_443_TCP": f"tcp://{api}:443", "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+                    "KUBERNETES_PORT_443_TCP_ADDR": api, "KUBERNETES_PORT_443_TCP_PORT": "443", **env}
         pod_dir = self.vols.pod_dir(pod)
         pod_dir.mkdir(parents=True, exist_ok=True)
         spec_file = pod_dir / f"{c.name}.launch.json"
         spec_file.write_text(json.dumps({"argv": argv, "env": full_env, "cwd": spec.get("workingDir") or "/",
-                                         "hostname": hostname[:63], "mounts": mounts}, indent=1))
+                                         "hostname": hostname[:63], "mounts": mounts,
+                                         "created_log": str(self.cfg.state_dir / "created-mountpoints")}, indent=1))
         c.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(c.log_path, "ab") as logf:
-            logf.write(f"=== runnel-e2e-kubelet {now_iso()}: start {c.name} (restart {c.restart_count}): "
+            restarts = c.restart_count + (c.started_at is not None)
+            logf.write(f"=== runnel-e2e-kubelet {now_iso()}: start {c.name} (restart {restarts}): "
                        f"{' '.join(argv)}\n".encode())
             logf.flush()
             c.proc = subprocess.Popen(
@@ -300,6 +323,7 @@ class PodWorker(threading.Thread):
         if spec.get("livenessProbe"):
             c.liveness = ProbeState(spec["livenessProbe"], c.started_at)
         self.log.info("container %s started, pid %s: %s", c.name, c.proc.pid, " ".join(argv))
+        self.api.event(self.pod, "Normal", "Started", f"Started container {c.name} (pid {c.proc.pid})")
 
     def _probe(self, c, now):
         if not c.running:
@@ -313,6 +337,8 @@ class PodWorker(threading.Thread):
             if st.result != before:
                 self.log.info("container %s: %s probe %s %s", c.name, kind.lower(),
                               "succeeded" if st.result else "failed:", "" if st.result else msg)
+                if st.result is False and before is not None:
+                    self.api.event(self.pod, "Warning", "Unhealthy", f"{kind} probe failed: {msg}")
             if kind == "Liveness" and st.result is False:
                 self.log.warning("container %s: liveness probe failed, killing", c.name)
                 self._signal(c, signal.SIGKILL)
@@ -374,7 +400,7 @@ class PodWorker(threading.Thread):
                 s["state"] = {"waiting": {"reason": self.fatal[0], "message": self.fatal[1]}}
         elif self.waiting:
             for s in st["containerStatuses"]:
-                if "running" not in s["state"]:
+                if "waiting" in s["state"]:     # never un-terminate a container (the API forbids it)
                     s["state"] = {"waiting": {"reason": self.waiting[0], "message": self.waiting[1]}}
         return st
 

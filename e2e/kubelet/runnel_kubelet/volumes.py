@@ -5,6 +5,7 @@ made by launch.py in their own mount namespace. ConfigMap/Secret contents are
 refreshed on every sync, like the kubelet's (eventually consistent) updates."""
 import logging
 import os
+import time
 from pathlib import Path
 
 from .envs import ConfigError, field_ref
@@ -60,6 +61,22 @@ class VolumeManager:
     def __init__(self, cfg, api):
         self.cfg = cfg
         self.api = api   # kubelet.Api
+        self.claims = {}     # claim name -> host path (a bound claim keeps its volume)
+        self.tokens = {}     # (audience, seconds) -> (token, refresh at)
+
+    def _claim_path(self, ns, claim):
+        if claim not in self.claims:
+            self.claims[claim] = self.api.claim_path(ns, claim)
+        return self.claims[claim]
+
+    def _token(self, pod, seconds, audience):
+        key = (audience, seconds)
+        tok, refresh_at = self.tokens.get(key, (None, 0))
+        if time.time() >= refresh_at:
+            tok = self.api.service_account_token(pod, seconds, audience)
+            # like the kubelet: refresh at 80% of the lifetime (at least 600 s)
+            self.tokens[key] = (tok, time.time() + 0.8 * max(600, int(seconds)))
+        return tok
 
     def pod_dir(self, pod) -> Path:
         md = pod["metadata"]
@@ -90,7 +107,7 @@ class VolumeManager:
             elif "projected" in v:
                 _write_files(d, self._projected(pod, v["projected"], pod_ip), v["projected"].get("defaultMode", 0o644))
             elif "persistentVolumeClaim" in v:
-                d = Path(self.api.claim_path(ns, v["persistentVolumeClaim"]["claimName"]))
+                d = Path(self._claim_path(ns, v["persistentVolumeClaim"]["claimName"]))
             elif "hostPath" in v:
                 d = Path(v["hostPath"]["path"])
                 if (v["hostPath"].get("type") or "") in ("DirectoryOrCreate",):
@@ -113,7 +130,7 @@ class VolumeManager:
         for s in proj.get("sources") or []:
             if "serviceAccountToken" in s:
                 t = s["serviceAccountToken"]
-                token = self.api.service_account_token(pod, t.get("expirationSeconds", 3600), t.get("audience"))
+                token = self._token(pod, t.get("expirationSeconds", 3600), t.get("audience"))
                 out[t["path"]] = token.encode()
             elif "configMap" in s:
                 c = s["configMap"]
