@@ -9,14 +9,14 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::config::defs::{broker_def, per_broker_only, topic_def, validate};
-
-/// Broker configs Kafka can change at runtime but this broker cannot.
-const RUNTIME_FIXED: &[&str] = &["listeners", "listener.security.protocol.map"];
 use crate::config::BrokerConfig;
 use crate::error::ApiError;
 use crate::metadata::{
     ClusterImage, MetadataError, MetadataQuorum, MetadataRecord, PartitionAssignment,
 };
+
+/// Broker configs Kafka can change at runtime but this broker cannot.
+const RUNTIME_FIXED: &[&str] = &["listeners", "listener.security.protocol.map"];
 
 /// A topic to create.
 #[derive(Debug, Clone)]
