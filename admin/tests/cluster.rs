@@ -66,23 +66,25 @@ async fn describe_broker_configs() {
 
     // listeners are per-broker dynamic configs in Kafka (read_only false);
     // num.partitions is not dynamic (read_only true).
-    // DIVERGENCE: runnel has both flags the other way round.
-    assert_eq!(get("listeners").read_only, b.kafka_or_runnel(false, true));
+    assert!(!get("listeners").read_only);
+    assert!(!get("listener.security.protocol.map").read_only);
+    assert!(get("num.partitions").read_only);
+    // broker.id is node.id in KRaft, set statically through it.
+    let broker_id = get("broker.id");
+    assert_eq!(broker_id.value.as_deref(), Some("1"));
+    assert_eq!(broker_id.source, ConfigSource::StaticBrokerConfig);
+    assert!(broker_id.read_only);
+    // Kafka 4.1.1 describes 316 broker configs.
     assert_eq!(
-        get("listener.security.protocol.map").read_only,
-        b.kafka_or_runnel(false, true)
+        entries.len(),
+        316,
+        "{:?}",
+        entries.iter().map(|e| &e.name).collect::<Vec<_>>()
     );
-    assert_eq!(
-        get("num.partitions").read_only,
-        b.kafka_or_runnel(true, false)
-    );
-    // DIVERGENCE: runnel describes 80 broker configs, Kafka 4.1.1 316; e.g.
-    // broker.id (= node.id in KRaft) is missing.
-    let broker_id = entries.iter().find(|e| e.name == "broker.id");
-    assert_eq!(
-        broker_id.and_then(|e| e.value.as_deref()),
-        b.kafka_or_runnel(Some("1"), None)
-    );
+    // a password: sensitive, never echoed
+    let pw = get("ssl.keystore.password");
+    assert!(pw.is_sensitive);
+    assert_eq!(pw.value, None);
 
     match admin.describe_broker_configs(4242).await {
         Err(AdminError::InvalidArgument(m)) => assert!(m.contains("4242"), "{m}"),

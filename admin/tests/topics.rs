@@ -47,17 +47,6 @@ const KAFKA_TOPIC_CONFIGS: [&str; 33] = [
     "unclean.leader.election.enable",
 ];
 
-/// Kafka 4.1.1 topic configs runnel-broker does not describe (a divergence).
-const RUNNEL_MISSING_TOPIC_CONFIGS: [&str; 7] = [
-    "follower.replication.throttled.replicas",
-    "leader.replication.throttled.replicas",
-    "local.retention.bytes",
-    "local.retention.ms",
-    "remote.log.copy.disable",
-    "remote.log.delete.on.disable",
-    "remote.storage.enable",
-];
-
 /// Polls DescribeConfigs until topic `name` has config `want` (Kafka applies
 /// config changes to the broker asynchronously).
 async fn wait_for_config(admin: &runnel_admin::AdminClient, name: &str, want: &ConfigEntry) {
@@ -182,13 +171,30 @@ async fn create_with_configs_then_describe_topic_and_configs() {
         entry(&entries, "max.message.bytes"),
         &default("max.message.bytes", "1048588")
     );
+    // `kafka-storage format` writes the cluster default min.insync.replicas=1
+    assert_eq!(
+        entry(&entries, "min.insync.replicas"),
+        &ConfigEntry {
+            source: ConfigSource::DynamicDefaultBrokerConfig,
+            ..default("min.insync.replicas", "1")
+        }
+    );
+    // the topic configs runnel added for Kafka 4.1.1 parity
+    assert_eq!(
+        entry(&entries, "local.retention.ms"),
+        &default("local.retention.ms", "-2")
+    );
+    assert_eq!(
+        entry(&entries, "leader.replication.throttled.replicas"),
+        &default("leader.replication.throttled.replicas", "")
+    );
+    assert_eq!(
+        entry(&entries, "remote.storage.enable"),
+        &default("remote.storage.enable", "false")
+    );
     let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     names.sort_unstable();
-    let mut expected: Vec<&str> = KAFKA_TOPIC_CONFIGS.to_vec();
-    if b.is_runnel {
-        // DIVERGENCE: runnel does not describe these Kafka 4.1.1 topic configs.
-        expected.retain(|n| !RUNNEL_MISSING_TOPIC_CONFIGS.contains(n));
-    }
+    let expected: Vec<&str> = KAFKA_TOPIC_CONFIGS.to_vec();
     assert_eq!(names, expected);
     let created_names: Vec<&str> = {
         let mut v: Vec<&str> = configs.iter().map(|e| e.name.as_str()).collect();
@@ -222,8 +228,7 @@ async fn validate_only_and_broker_defaults() {
         .await
         .unwrap();
     // Kafka 4.1.1 draws a (throwaway) topic id for validate_only too.
-    // DIVERGENCE: runnel returns the nil id (reported as None).
-    assert_eq!(v.topic_id.is_some(), b.kafka_or_runnel(true, false));
+    assert!(v.topic_id.is_some());
     assert_eq!(v.num_partitions, Some(4));
     assert_eq!(v.replication_factor, Some(1));
     let err = wait_for_topic_gone(&admin, &name).await;
@@ -313,14 +318,12 @@ async fn create_partitions_up_and_down() {
     assert_eq!(wait_for_topic(&admin, &name).await.partitions.len(), 4);
 
     let missing = unique_topic("missing");
-    let runnel_msg = format!("The topic '{missing}' does not exist.");
     assert_kafka_error(
         admin.create_partitions(&missing, 2, false).await,
         "CreatePartitions",
         3,
         "UNKNOWN_TOPIC_OR_PARTITION",
-        // DIVERGENCE: Kafka sends a null error message here.
-        b.kafka_or_runnel(None, Some(&runnel_msg)),
+        None, // Kafka sends a null error message here
     );
 }
 
@@ -365,11 +368,9 @@ async fn invalid_config_value_is_invalid_config_with_message() {
         "IncrementalAlterConfigs",
         40,
         "INVALID_CONFIG",
-        Some(b.kafka_or_runnel(
+        Some(
             "Invalid value sideways for configuration cleanup.policy: String must be one of: compact, delete",
-            // DIVERGENCE: runnel's list validator words it differently, in another order.
-            "Invalid value sideways for configuration cleanup.policy: Invalid value sideways; valid values are [delete, compact]",
-        )),
+        ),
     );
     assert_kafka_error(
         admin
@@ -494,11 +495,7 @@ async fn incremental_set_and_delete() {
         "IncrementalAlterConfigs",
         40,
         "INVALID_CONFIG",
-        Some(b.kafka_or_runnel(
-            "Can't APPEND to key retention.ms because its type is not LIST.",
-            // DIVERGENCE: different wording.
-            "Config value append is not allowed for config key: retention.ms",
-        )),
+        Some("Can't APPEND to key retention.ms because its type is not LIST."),
     );
 
     // a missing topic
@@ -551,14 +548,12 @@ async fn delete_topic_then_describe_is_unknown() {
     );
     assert_eq!(both[&keep].as_ref().unwrap().partitions.len(), 1);
 
-    let runnel_msg = format!("The topic '{name}' does not exist.");
     assert_kafka_error(
         admin.describe_topic_configs(&name).await,
         "DescribeConfigs",
         3,
         "UNKNOWN_TOPIC_OR_PARTITION",
-        // DIVERGENCE: Kafka sends a null error message here.
-        b.kafka_or_runnel(None, Some(&runnel_msg)),
+        None, // Kafka sends a null error message here
     );
     assert_kafka_error(
         admin.delete_topic(&name).await,
@@ -602,11 +597,7 @@ async fn invalid_names_counts_and_configs() {
         "CreateTopics",
         17,
         "INVALID_TOPIC_EXCEPTION",
-        Some(b.kafka_or_runnel(
-            "Topic name is invalid: 'bad name!' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'",
-            // DIVERGENCE: different wording.
-            "Topic name \"bad name!\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'",
-        )),
+        Some("Topic name is invalid: 'bad name!' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"),
     );
     assert_kafka_error(
         admin
@@ -635,5 +626,103 @@ async fn invalid_names_counts_and_configs() {
         40,
         "INVALID_CONFIG",
         Some("Unknown topic config name: no.such.config"),
+    );
+}
+
+/// Config validation answers as Kafka's `ConfigDef` words them (each case
+/// checked against Apache Kafka 4.1.1), through validate-only CreateTopics.
+#[tokio::test]
+async fn config_validator_messages_match_kafka() {
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        ("cleanup.policy", "", None),
+        ("cleanup.policy", "delete,", Some("Invalid value  for configuration cleanup.policy: String must be one of: compact, delete")),
+        ("cleanup.policy", " compact , bogus ", Some("Invalid value bogus for configuration cleanup.policy: String must be one of: compact, delete")),
+        ("cleanup.policy", "Compact", Some("Invalid value Compact for configuration cleanup.policy: String must be one of: compact, delete")),
+        ("retention.ms", " 0010", None),
+        ("retention.ms", "-5", Some("Invalid value -5 for configuration retention.ms: Value must be at least -1")),
+        ("retention.ms", " abc ", Some("Invalid value  abc  for configuration retention.ms: Not a number of type LONG")),
+        ("min.cleanable.dirty.ratio", "2", Some("Invalid value 2.0 for configuration min.cleanable.dirty.ratio: Value must be no more than 1")),
+        ("min.cleanable.dirty.ratio", "-0.5", Some("Invalid value -0.5 for configuration min.cleanable.dirty.ratio: Value must be at least 0")),
+        ("min.cleanable.dirty.ratio", "x", Some("Invalid value x for configuration min.cleanable.dirty.ratio: Not a number of type DOUBLE")),
+        ("compression.type", " foo ", Some("Invalid value foo for configuration compression.type: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")),
+        ("compression.type", "ZSTD", Some("Invalid value ZSTD for configuration compression.type: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")),
+        ("preallocate", " yes ", Some("Invalid value  yes  for configuration preallocate: Expected value to be either true or false")),
+        ("segment.bytes", "100", Some("Invalid value 100 for configuration segment.bytes: Value must be at least 1048576")),
+        ("segment.bytes", "99999999999", Some("Invalid value 99999999999 for configuration segment.bytes: Not a number of type INT")),
+        ("segment.index.bytes", "+7", None),
+        ("compression.zstd.level", "23", Some("Invalid value 23 for configuration compression.zstd.level: Value must be no more than 22")),
+        ("message.timestamp.type", " logappendtime", Some("Invalid value logappendtime for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime")),
+        ("leader.replication.throttled.replicas", "x,1:2", Some("Invalid value [x, 1:2] for configuration leader.replication.throttled.replicas: leader.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...")),
+        ("leader.replication.throttled.replicas", "*", None),
+        ("follower.replication.throttled.replicas", "0:1,1:1", None),
+        ("local.retention.ms", "-3", Some("Invalid value -3 for configuration local.retention.ms: Value must be at least -2")),
+        ("local.retention.bytes", "-2", None),
+        ("remote.log.copy.disable", "true", None),
+        ("remote.log.delete.on.disable", "true", None),
+        ("remote.storage.enable", "false", None),
+        ("remote.storage.enable", "true", Some("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.")),
+        ("message.format.version", "3.0", Some("Unknown topic config name: message.format.version")),
+    ];
+    for (key, value, want) in cases {
+        let name = unique_topic("valid");
+        let r = admin
+            .create_topic(NewTopic::new(&name, 1, 1).with_config(*key, *value), true)
+            .await;
+        match want {
+            None => assert!(r.is_ok(), "{key}={value:?}: {r:?}"),
+            Some(m) => assert_kafka_error(r, "CreateTopics", 40, "INVALID_CONFIG", Some(m)),
+        }
+    }
+}
+
+/// Kafka's `Topic.validate` messages, and SUBTRACT on a non-list config.
+#[tokio::test]
+async fn topic_name_rules_and_subtract_match_kafka() {
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    let long = "x".repeat(250);
+    let long_msg = format!(
+        "Topic name is invalid: the length of '{long}' is longer than the max allowed length 249"
+    );
+    for (name, msg) in [
+        (".", "Topic name is invalid: '.' is not allowed"),
+        ("..", "Topic name is invalid: '..' is not allowed"),
+        (long.as_str(), long_msg.as_str()),
+        ("caf\u{e9}", "Topic name is invalid: 'caf\u{e9}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"),
+    ] {
+        assert_kafka_error(
+            admin.create_topic(NewTopic::new(name, 1, 1), true).await,
+            "CreateTopics",
+            17,
+            "INVALID_TOPIC_EXCEPTION",
+            Some(msg),
+        );
+    }
+    // 249 characters is fine
+    admin
+        .create_topic(NewTopic::new("y".repeat(249), 1, 1), true)
+        .await
+        .unwrap();
+
+    let name = unique_topic("subtract");
+    admin
+        .create_topic(NewTopic::new(&name, 1, 1), false)
+        .await
+        .unwrap();
+    wait_for_topic(&admin, &name).await;
+    assert_kafka_error(
+        admin
+            .incremental_alter_topic_configs(
+                &name,
+                &[AlterConfigOp::Subtract("retention.ms".into(), "1".into())],
+                false,
+            )
+            .await,
+        "IncrementalAlterConfigs",
+        40,
+        "INVALID_CONFIG",
+        Some("Can't SUBTRACT to key retention.ms because its type is not LIST."),
     );
 }

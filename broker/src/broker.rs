@@ -213,6 +213,15 @@ impl Broker {
             config,
         });
         state.register().await.map_err(StartError::Register)?;
+        if state.quorum.newly_formatted() {
+            // This start created the metadata log: write the bootstrap
+            // records (registration above proved there is a controller).
+            state
+                .controller
+                .bootstrap_cluster_defaults()
+                .await
+                .map_err(StartError::Register)?;
+        }
         let image = state.image();
         state.replicas.remove_stray(&image);
         state.replicas.sync(&image);

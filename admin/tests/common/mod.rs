@@ -13,9 +13,8 @@
 //! `meta.properties`, `RUNNEL_ADMIN_TEST_BROKER_ID` its node id (default 1),
 //! and `RUNNEL_ADMIN_TEST_BROKER_KIND` `kafka` (default) or `runnel`.
 //!
-//! The tests assert Apache Kafka 4.1.1's answers. Where `runnel-broker` is
-//! known to answer differently, [`TestBroker::kafka_or_runnel`] picks the
-//! runnel answer for a runnel broker; each such call is a runnel bug to fix.
+//! The tests assert Apache Kafka 4.1.1's answers, and runnel-broker must
+//! give the same ones.
 
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)] // test harness: panicking is the failure report
@@ -168,17 +167,6 @@ impl TestBroker {
         };
         broker.wait_ready().await;
         broker
-    }
-
-    /// `kafka` (what Apache Kafka 4.1.1 answers) for any broker but
-    /// runnel-broker, for which `runnel`: a known divergence, i.e. a runnel
-    /// bug. When runnel is fixed the test fails and the call goes.
-    pub fn kafka_or_runnel<T>(&self, kafka: T, runnel: T) -> T {
-        if self.is_runnel {
-            runnel
-        } else {
-            kafka
-        }
     }
 
     /// Stops the runnel broker this harness started and starts it again on

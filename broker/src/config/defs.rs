@@ -21,6 +21,8 @@ pub enum ConfigType {
     Short,
     /// A password (never echoed).
     Password,
+    /// A Java class name.
+    Class,
 }
 
 impl ConfigType {
@@ -34,6 +36,7 @@ impl ConfigType {
             ConfigType::Long => 5,
             ConfigType::Double => 6,
             ConfigType::List => 7,
+            ConfigType::Class => 8,
             ConfigType::Password => 9,
         }
     }
@@ -48,10 +51,17 @@ pub enum Validator {
     AtLeast(i64),
     /// A number in this inclusive range.
     Between(i64, i64),
-    /// One of these strings.
+    /// A floating point number in this inclusive range (Kafka's
+    /// `Range.between` on a DOUBLE; the bounds print as integers).
+    DoubleBetween(i64, i64),
+    /// One of these strings (Kafka's `ValidString`).
     OneOf(&'static [&'static str]),
-    /// A non-empty list of these strings.
+    /// A list whose items are all one of these strings (Kafka's `ValidList`;
+    /// the empty list passes).
     ListOf(&'static [&'static str]),
+    /// Kafka's `ThrottledReplicaListValidator`: `*` or
+    /// `partition:broker,...`.
+    ThrottledReplicas,
 }
 
 /// One config key.
@@ -69,7 +79,7 @@ pub struct ConfigDef {
     pub dynamic: bool,
 }
 
-const fn def(
+pub(crate) const fn def(
     name: &'static str,
     ty: ConfigType,
     default: Option<&'static str>,
@@ -88,7 +98,7 @@ const fn def(
 use ConfigType as T;
 use Validator as V;
 
-const CLEANUP: &[&str] = &["delete", "compact"];
+const CLEANUP: &[&str] = &["compact", "delete"];
 const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 const TS_TYPE: &[&str] = &["CreateTime", "LogAppendTime"];
 
@@ -96,12 +106,13 @@ const TS_TYPE: &[&str] = &["CreateTime", "LogAppendTime"];
 pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def("node.id", T::Int, Some("-1"), V::Any, false),
     def("process.roles", T::List, Some(""), V::Any, false),
+    // Per-broker dynamic in Kafka (read_only false), see PER_BROKER_CONFIGS.
     def(
         "listeners",
         T::String,
         Some("PLAINTEXT://:9092"),
         V::Any,
-        false,
+        true,
     ),
     def("advertised.listeners", T::String, None, V::Any, false),
     def("controller.listener.names", T::String, None, V::Any, false),
@@ -111,7 +122,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         T::String,
         Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
         V::Any,
-        false,
+        true,
     ),
     def("controller.quorum.voters", T::List, Some(""), V::Any, false),
     def(
@@ -125,7 +136,8 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def("log.dir", T::String, Some("/tmp/kafka-logs"), V::Any, false),
     def("metadata.log.dir", T::String, None, V::Any, false),
     def("broker.rack", T::String, None, V::Any, false),
-    def("num.partitions", T::Int, Some("1"), V::AtLeast(1), true),
+    // Not dynamically reconfigurable in Kafka.
+    def("num.partitions", T::Int, Some("1"), V::AtLeast(1), false),
     def(
         "default.replication.factor",
         T::Int,
@@ -278,7 +290,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "log.cleaner.min.cleanable.ratio",
         T::Double,
         Some("0.5"),
-        V::Any,
+        V::DoubleBetween(0, 1),
         true,
     ),
     def(
@@ -531,7 +543,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "group.coordinator.rebalance.protocols",
         T::List,
         Some("classic,consumer,streams"),
-        V::Any,
+        V::ListOf(&["consumer", "classic", "share", "streams"]),
         false,
     ),
 ];
@@ -637,11 +649,39 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         &[("log.flush.interval.ms", 1)],
     ),
     tdef(
+        "follower.replication.throttled.replicas",
+        T::List,
+        "",
+        V::ThrottledReplicas,
+        &[],
+    ),
+    tdef(
         "index.interval.bytes",
         T::Int,
         "4096",
         V::AtLeast(0),
         &[("log.index.interval.bytes", 1)],
+    ),
+    tdef(
+        "leader.replication.throttled.replicas",
+        T::List,
+        "",
+        V::ThrottledReplicas,
+        &[],
+    ),
+    tdef(
+        "local.retention.bytes",
+        T::Long,
+        "-2",
+        V::AtLeast(-2),
+        &[("log.local.retention.bytes", 1)],
+    ),
+    tdef(
+        "local.retention.ms",
+        T::Long,
+        "-2",
+        V::AtLeast(-2),
+        &[("log.local.retention.ms", 1)],
     ),
     tdef(
         "max.compaction.lag.ms",
@@ -682,7 +722,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "min.cleanable.dirty.ratio",
         T::Double,
         "0.5",
-        V::Any,
+        V::DoubleBetween(0, 1),
         &[("log.cleaner.min.cleanable.ratio", 1)],
     ),
     tdef(
@@ -706,6 +746,17 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         V::Any,
         &[("log.preallocate", 1)],
     ),
+    tdef("remote.log.copy.disable", T::Boolean, "false", V::Any, &[]),
+    tdef(
+        "remote.log.delete.on.disable",
+        T::Boolean,
+        "false",
+        V::Any,
+        &[],
+    ),
+    // Accepted and described; `true` is refused, as by a Kafka broker with
+    // tiered storage disabled (see `controller::validate_topic_configs`).
+    tdef("remote.storage.enable", T::Boolean, "false", V::Any, &[]),
     tdef(
         "retention.bytes",
         T::Long,
@@ -761,9 +812,21 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     ),
 ];
 
+/// Every broker config Kafka 4.1.1 describes: ours, then the rest.
+pub fn broker_defs() -> impl Iterator<Item = &'static ConfigDef> {
+    BROKER_CONFIGS
+        .iter()
+        .chain(super::more_broker_defs::MORE_BROKER_CONFIGS)
+}
+
 /// Looks up a broker config definition.
 pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
-    BROKER_CONFIGS.iter().find(|d| d.name == name)
+    broker_defs().find(|d| d.name == name)
+}
+
+/// Whether Kafka allows `name` only per broker, never as a cluster default.
+pub fn per_broker_only(name: &str) -> bool {
+    super::more_broker_defs::PER_BROKER_CONFIGS.contains(&name)
 }
 
 /// Kafka 4's internal topic config that allows segments below the 1 MiB
@@ -784,8 +847,70 @@ pub fn topic_def(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
-/// Checks `value` against a type and validator; the error reads like Kafka's
-/// `ConfigException` message.
+/// Renders a double as Java's `Double.toString` does (`2.0`, `0.5`,
+/// `1.0E10`), for the value echoed in a range error.
+fn java_double(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let a = d.abs();
+    if a == 0.0 || (1e-3..1e7).contains(&a) {
+        let s = format!("{d}");
+        if s.contains('.') {
+            s
+        } else {
+            format!("{s}.0")
+        }
+    } else {
+        let s = format!("{d:e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = if m.contains('.') {
+            m.to_string()
+        } else {
+            format!("{m}.0")
+        };
+        format!("{m}E{e}")
+    }
+}
+
+/// Parses a double as Java's `Double.parseDouble` does for the usual
+/// spellings: decimal or scientific, an optional `d`/`f` suffix, `NaN` and
+/// `Infinity` (Rust's `inf`/`nan` spellings are refused).
+fn java_parse_double(v: &str) -> Option<f64> {
+    let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
+    if unsigned == "NaN" || unsigned == "Infinity" {
+        return v.replace("Infinity", "inf").parse().ok();
+    }
+    let body = v.strip_suffix(['d', 'D', 'f', 'F']).unwrap_or(v);
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    body.parse().ok()
+}
+
+/// Splits a LIST value as Kafka's `ConfigDef.parseType` does: the trimmed
+/// text split on commas with the whitespace around them, empty text being
+/// the empty list (empty items are kept).
+pub fn parse_list(value: &str) -> Vec<&str> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Vec::new();
+    }
+    t.split(',').map(str::trim).collect()
+}
+
+/// Checks `value` against a type and validator. The error is Kafka's
+/// `ConfigException` message, word for word: `Invalid value V for
+/// configuration K: <why>`, where V is the raw text for a type error and the
+/// parsed value (a number, the trimmed string, the offending list item) for
+/// a validator error, as Kafka's `ConfigDef` reports them.
 pub fn validate(
     name: &str,
     ty: ConfigType,
@@ -793,77 +918,90 @@ pub fn validate(
     value: &str,
 ) -> Result<(), String> {
     let v = value.trim();
-    let bad = |why: &str| {
+    let bad = |shown: &str, why: &str| {
         Err(format!(
-            "Invalid value {value} for configuration {name}: {why}"
+            "Invalid value {shown} for configuration {name}: {why}"
         ))
     };
-    let num: Option<i64> = match ty {
-        ConfigType::Int | ConfigType::Short | ConfigType::Long => {
-            let parsed = match ty {
-                ConfigType::Int => v.parse::<i32>().map(i64::from).ok(),
-                ConfigType::Short => v.parse::<i16>().map(i64::from).ok(),
-                _ => v.parse::<i64>().ok(),
-            };
-            match parsed {
-                Some(n) => Some(n),
-                None => {
-                    let kind = match ty {
-                        ConfigType::Int => "INT",
-                        ConfigType::Short => "SHORT",
-                        _ => "LONG",
-                    };
-                    return bad(&format!("Not a number of type {kind}"));
-                }
-            }
-        }
-        ConfigType::Double => {
-            if v.parse::<f64>().is_err() {
-                return bad("Not a number of type DOUBLE");
-            }
-            None
-        }
+    let not_a_number = |kind: &str| bad(value, &format!("Not a number of type {kind}"));
+    // The parsed value: an integer, a double, or none.
+    let mut int: Option<i64> = None;
+    let mut dbl: Option<f64> = None;
+    match ty {
+        ConfigType::Int => match v.parse::<i32>() {
+            Ok(n) => int = Some(n.into()),
+            Err(_) => return not_a_number("INT"),
+        },
+        ConfigType::Short => match v.parse::<i16>() {
+            Ok(n) => int = Some(n.into()),
+            Err(_) => return not_a_number("SHORT"),
+        },
+        ConfigType::Long => match v.parse::<i64>() {
+            Ok(n) => int = Some(n),
+            Err(_) => return not_a_number("LONG"),
+        },
+        ConfigType::Double => match java_parse_double(v) {
+            Some(d) => dbl = Some(d),
+            None => return not_a_number("DOUBLE"),
+        },
         ConfigType::Boolean => {
             if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
-                return bad("Expected value to be either true or false");
+                return bad(value, "Expected value to be either true or false");
             }
-            None
         }
-        _ => None,
+        ConfigType::String | ConfigType::List | ConfigType::Password | ConfigType::Class => {}
+    }
+    let range = |lo: Option<i64>, hi: Option<i64>| -> Result<(), String> {
+        let (n, shown) = match (int, dbl) {
+            (Some(n), _) => (n as f64, n.to_string()),
+            (None, Some(d)) => (d, java_double(d)),
+            (None, None) => return Ok(()),
+        };
+        match (lo, hi) {
+            (Some(lo), _) if n < lo as f64 => bad(&shown, &format!("Value must be at least {lo}")),
+            (_, Some(hi)) if n > hi as f64 => {
+                bad(&shown, &format!("Value must be no more than {hi}"))
+            }
+            _ => Ok(()),
+        }
     };
     match validator {
         Validator::Any => Ok(()),
-        Validator::AtLeast(min) => match num {
-            Some(n) if n < min => bad(&format!("Value must be at least {min}")),
-            _ => Ok(()),
-        },
-        Validator::Between(lo, hi) => match num {
-            Some(n) if n < lo => bad(&format!("Value must be at least {lo}")),
-            Some(n) if n > hi => bad(&format!("Value must be no more than {hi}")),
-            _ => Ok(()),
-        },
+        Validator::AtLeast(min) => range(Some(min), None),
+        Validator::Between(lo, hi) | Validator::DoubleBetween(lo, hi) => range(Some(lo), Some(hi)),
         Validator::OneOf(allowed) => {
             if allowed.contains(&v) {
                 Ok(())
             } else {
-                bad(&format!("String must be one of: {}", allowed.join(", ")))
+                bad(v, &format!("String must be one of: {}", allowed.join(", ")))
             }
         }
         Validator::ListOf(allowed) => {
-            let items: Vec<&str> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
-            if items.is_empty() {
-                return bad("Empty list");
-            }
-            match items.iter().find(|i| !allowed.contains(i)) {
-                Some(i) => bad(&format!(
-                    "Invalid value {i}; valid values are [{}]",
-                    allowed.join(", ")
-                )),
+            match parse_list(v).into_iter().find(|i| !allowed.contains(i)) {
+                Some(i) => bad(i, &format!("String must be one of: {}", allowed.join(", "))),
                 None => Ok(()),
+            }
+        }
+        Validator::ThrottledReplicas => {
+            let items = parse_list(v);
+            let replica = |s: &str| {
+                s.is_empty()
+                    || s.split_once(':').is_some_and(|(p, b)| {
+                        !p.is_empty()
+                            && !b.is_empty()
+                            && p.bytes().all(|c| c.is_ascii_digit())
+                            && b.bytes().all(|c| c.is_ascii_digit())
+                    })
+            };
+            if items.iter().all(|s| replica(s)) || items.concat() == "*" {
+                Ok(())
+            } else {
+                bad(
+                    &format!("[{}]", items.join(", ")),
+                    &format!(
+                        "{name} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+                    ),
+                )
             }
         }
     }
@@ -892,5 +1030,75 @@ mod tests {
         assert!(validate(z.name, z.ty, z.validator, "-2")
             .expect_err("lo")
             .contains("at least -1"));
+    }
+
+    #[test]
+    fn messages_are_kafkas_word_for_word() {
+        let check = |name: &str, value: &str| {
+            let d = topic_def(name).expect("known");
+            validate(d.name, d.ty, d.validator, value).err()
+        };
+        assert_eq!(
+            check("cleanup.policy", "sideways").as_deref(),
+            Some("Invalid value sideways for configuration cleanup.policy: String must be one of: compact, delete")
+        );
+        assert_eq!(check("cleanup.policy", ""), None);
+        assert_eq!(
+            check("cleanup.policy", "delete,").as_deref(),
+            Some("Invalid value  for configuration cleanup.policy: String must be one of: compact, delete")
+        );
+        assert_eq!(
+            check("retention.ms", " abc ").as_deref(),
+            Some("Invalid value  abc  for configuration retention.ms: Not a number of type LONG")
+        );
+        assert_eq!(check("retention.ms", " 0010"), None);
+        assert_eq!(
+            check("min.cleanable.dirty.ratio", "2").as_deref(),
+            Some("Invalid value 2.0 for configuration min.cleanable.dirty.ratio: Value must be no more than 1")
+        );
+        assert_eq!(
+            check("min.cleanable.dirty.ratio", "inf").as_deref(),
+            Some("Invalid value inf for configuration min.cleanable.dirty.ratio: Not a number of type DOUBLE")
+        );
+        assert_eq!(
+            check("segment.bytes", "99999999999").as_deref(),
+            Some("Invalid value 99999999999 for configuration segment.bytes: Not a number of type INT")
+        );
+        assert_eq!(
+            check("message.timestamp.type", " logappendtime").as_deref(),
+            Some("Invalid value logappendtime for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime")
+        );
+        assert_eq!(
+            check("follower.replication.throttled.replicas", "x,1:2").as_deref(),
+            Some("Invalid value [x, 1:2] for configuration follower.replication.throttled.replicas: follower.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...")
+        );
+        assert_eq!(check("follower.replication.throttled.replicas", "*"), None);
+        assert_eq!(
+            check("follower.replication.throttled.replicas", "0:1, 1:2"),
+            None
+        );
+        assert_eq!(java_double(1e10), "1.0E10");
+        assert_eq!(java_double(0.5), "0.5");
+        assert_eq!(java_double(-3.0), "-3.0");
+    }
+
+    #[test]
+    fn broker_configs_are_kafkas() {
+        // Kafka 4.1.1 describes 316 broker configs, each once.
+        let mut names: Vec<&str> = broker_defs().map(|d| d.name).collect();
+        assert_eq!(names.len(), 316);
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 316);
+        // read_only (= !dynamic) as Kafka's DynamicBrokerConfig
+        let dynamic = |n: &str| broker_def(n).expect(n).dynamic;
+        assert!(dynamic("listeners"));
+        assert!(dynamic("listener.security.protocol.map"));
+        assert!(!dynamic("num.partitions"));
+        assert!(!dynamic("broker.id"));
+        assert!(dynamic("log.local.retention.ms"));
+        assert!(per_broker_only("listeners"));
+        assert!(!per_broker_only("log.retention.ms"));
+        assert_eq!(TOPIC_CONFIGS.len(), 33);
     }
 }

@@ -2,6 +2,7 @@
 
 mod broker;
 pub mod defs;
+mod more_broker_defs;
 mod properties;
 mod topic;
 

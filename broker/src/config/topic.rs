@@ -133,8 +133,12 @@ impl<'a> TopicConfigResolver<'a> {
     /// Resolves a broker key.
     pub fn broker_entry(&self, key: &str) -> Option<ConfigEntry> {
         let def = broker_def(key)?;
-        let mut synonyms: Vec<(String, Option<String>, ConfigSource)> = self
-            .broker_layers(key)
+        let mut layers = self.broker_layers(key);
+        if key == "broker.id" && layers.is_empty() {
+            // KRaft: Kafka's broker.id is node.id.
+            layers = self.broker_layers("node.id");
+        }
+        let mut synonyms: Vec<(String, Option<String>, ConfigSource)> = layers
             .into_iter()
             .map(|(v, s)| (key.to_string(), v, s))
             .collect();

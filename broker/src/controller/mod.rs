@@ -8,12 +8,15 @@ use kafka_protocol::error::ResponseError;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::config::defs::{broker_def, topic_def, validate};
+use crate::config::defs::{broker_def, per_broker_only, topic_def, validate};
 use crate::config::BrokerConfig;
 use crate::error::ApiError;
 use crate::metadata::{
     ClusterImage, MetadataError, MetadataQuorum, MetadataRecord, PartitionAssignment,
 };
+
+/// Broker configs Kafka can change at runtime but this broker cannot.
+const RUNTIME_FIXED: &[&str] = &["listeners", "listener.security.protocol.map"];
 
 /// A topic to create.
 #[derive(Debug, Clone)]
@@ -58,29 +61,31 @@ fn quorum_error(e: MetadataError) -> ApiError {
     }
 }
 
-/// Kafka's topic name rules.
+/// Kafka's topic name rules (`Topic.validate`), with its messages.
 pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
-    let bad = |m: String| Err(ApiError::new(ResponseError::InvalidTopicException, m));
-    if name.is_empty() {
-        return bad("Topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return bad("Topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.len() > 249 {
-        return bad(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
-        ));
-    }
-    if !name
+    let reason = if name.is_empty() {
+        "the empty string is not allowed".to_string()
+    } else if name == "." {
+        "'.' is not allowed".to_string()
+    } else if name == ".." {
+        "'..' is not allowed".to_string()
+    } else if name.encode_utf16().count() > 249 {
+        // Java's String.length(): UTF-16 code units.
+        format!("the length of '{name}' is longer than the max allowed length 249")
+    } else if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
     {
-        return bad(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
+        format!(
+            "'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::new(
+        ResponseError::InvalidTopicException,
+        format!("Topic name is invalid: {reason}"),
+    ))
 }
 
 /// Validates topic config overrides.
@@ -94,6 +99,18 @@ pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), 
         };
         validate(k, d.ty, d.validator, v)
             .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+    }
+    // Tiered storage is not supported: answer as a Kafka broker with
+    // remote.log.storage.system.enable=false (LogConfig's
+    // validateRemoteStorageOnlyIfSystemEnabled).
+    if configs
+        .get("remote.storage.enable")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        return Err(ApiError::new(
+            ResponseError::InvalidConfig,
+            "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.",
+        ));
     }
     Ok(())
 }
@@ -115,6 +132,19 @@ impl Controller {
 
     async fn commit(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
         self.quorum.propose(records).await.map_err(quorum_error)
+    }
+
+    /// Commits the cluster-wide records `kafka-storage format` bootstraps a
+    /// new Kafka 4.x cluster with: the dynamic cluster default
+    /// `min.insync.replicas=1` (so topics report it as
+    /// DYNAMIC_DEFAULT_BROKER_CONFIG, as on Kafka).
+    pub async fn bootstrap_cluster_defaults(&self) -> Result<(), ApiError> {
+        let _g = self.lock.lock().await;
+        self.commit(vec![MetadataRecord::AlterBrokerConfigs {
+            node_id: None,
+            changes: BTreeMap::from([("min.insync.replicas".to_string(), Some("1".to_string()))]),
+        }])
+        .await
     }
 
     /// Registers this broker's endpoints.
@@ -309,10 +339,8 @@ impl Controller {
         let _g = self.lock.lock().await;
         let image = self.quorum.image();
         let Some(t) = image.topics.get(name) else {
-            return Err(ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("The topic '{name}' does not exist."),
-            ));
+            // Kafka sends no message here.
+            return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
         };
         let current = t.partitions.len() as i32;
         if count < current {
@@ -445,9 +473,24 @@ impl Controller {
                     format!("Cannot update these configs dynamically: Set({k})"),
                 ));
             }
+            if node_id.is_none() && per_broker_only(k) {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("Cannot update these configs at default cluster level, broker id must be specified: Set({k})"),
+                ));
+            }
+            if RUNTIME_FIXED.contains(&k.as_str()) {
+                // Dynamic in Kafka (and described so), but this broker binds
+                // its listeners once, at start-up.
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("Cannot update these configs dynamically: Set({k}) (runnel-broker does not reconfigure listeners at runtime; change server.properties and restart)"),
+                ));
+            }
             if let Some(v) = v {
+                // Kafka answers broker config errors with INVALID_REQUEST.
                 validate(k, d.ty, d.validator, v)
-                    .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+                    .map_err(|m| ApiError::new(ResponseError::InvalidRequest, m))?;
             }
         }
         if validate_only || all.is_empty() {

@@ -88,6 +88,9 @@ struct Inner {
     tx: watch::Sender<Arc<ClusterImage>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shut_down: AtomicBool,
+    /// Whether this open initialized a new metadata log (the analogue of
+    /// `kafka-storage format`).
+    formatted: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -218,6 +221,7 @@ impl MetadataQuorum {
                 tx,
                 tasks: Mutex::new(tasks),
                 shut_down: AtomicBool::new(false),
+                formatted: AtomicBool::new(false),
             }),
         };
 
@@ -240,7 +244,8 @@ impl MetadataQuorum {
         if !initialized && lowest == Some(raft_id) {
             tracing::info!(node_id, voters = ?voters, "initializing the metadata quorum");
             match raft.initialize(members.clone()).await {
-                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Ok(()) => quorum.inner.formatted.store(true, Ordering::SeqCst),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(MetadataError::Storage(e.to_string())),
             }
         }
@@ -282,6 +287,13 @@ impl MetadataQuorum {
             .await
             .map_err(|_| MetadataError::Shutdown)?;
         Ok(())
+    }
+
+    /// Whether opening this quorum created the cluster's metadata log (once
+    /// per cluster, on the lowest voter), so that the bootstrap records
+    /// `kafka-storage format` writes are due.
+    pub fn newly_formatted(&self) -> bool {
+        self.inner.formatted.load(Ordering::SeqCst)
     }
 
     /// The latest applied image.

@@ -83,14 +83,12 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                             })
                             .collect()
                     });
-                    base.with_topic_id(if body.validate_only {
-                        uuid::Uuid::nil()
-                    } else {
-                        created.topic_id
-                    })
-                    .with_num_partitions(created.num_partitions)
-                    .with_replication_factor(created.replication_factor)
-                    .with_configs(configs)
+                    // As Kafka 4.1, validate_only answers with the (throwaway)
+                    // id it drew too, never the nil UUID.
+                    base.with_topic_id(created.topic_id)
+                        .with_num_partitions(created.num_partitions)
+                        .with_replication_factor(created.replication_factor)
+                        .with_configs(configs)
                 }
                 Err(e) => base
                     .with_error_code(e.code)

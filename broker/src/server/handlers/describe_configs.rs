@@ -11,7 +11,7 @@ use kafka_protocol::messages::{DescribeConfigsResponse, ResponseKind};
 use super::sb;
 use crate::body;
 use crate::broker::BrokerState;
-use crate::config::defs::{BROKER_CONFIGS, TOPIC_CONFIGS};
+use crate::config::defs::{broker_defs, TOPIC_CONFIGS};
 use crate::config::{ConfigEntry, TopicConfigResolver};
 use crate::server::dispatch::{HandlerFuture, Request};
 
@@ -85,8 +85,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         let result = match r.resource_type {
             RESOURCE_TOPIC => match image.topics.get(&name) {
                 None => base
+                    // Kafka sends a null message here.
                     .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                    .with_error_message(Some(sb(&format!("The topic '{name}' does not exist.")))),
+                    .with_error_message(None),
                 Some(t) => base.with_configs(
                     TOPIC_CONFIGS
                         .iter()
@@ -128,8 +129,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                         .collect(),
                 ),
                 Ok(Some(_)) => base.with_configs(
-                    BROKER_CONFIGS
-                        .iter()
+                    broker_defs()
                         .filter(|d| wanted(d.name))
                         .filter_map(|d| resolver.broker_entry(d.name))
                         .map(|e| to_result(e, body.include_synonyms, version))

@@ -67,9 +67,11 @@ fn plan(
             1 => None,
             op @ (2 | 3) => {
                 if is_list != Some(true) {
+                    // Kafka's ConfigurationControlManager, word for word.
+                    let op_name = if op == 2 { "APPEND" } else { "SUBTRACT" };
                     return Err(ApiError::new(
                         ResponseError::InvalidConfig,
-                        format!("Config value append is not allowed for config key: {key}"),
+                        format!("Can't {op_name} to key {key} because its type is not LIST."),
                     ));
                 }
                 let cur = current_value(state, r.resource_type, name, &key).unwrap_or_default();
