@@ -131,6 +131,13 @@ fn default_replicas() -> i32 {
     1
 }
 
+impl KafkaClusterSpec {
+    /// The port clients bootstrap through: the first listener's (9092 when none).
+    pub fn client_port(&self) -> i32 {
+        self.listeners.first().map_or(9092, |l| l.port)
+    }
+}
+
 fn default_listeners() -> Vec<ListenerSpec> {
     vec![ListenerSpec {
         name: "PLAINTEXT".into(),

@@ -65,8 +65,8 @@ pub struct TopicState {
     pub under_replicated: usize,
 }
 
-/// Kafka's string form of a topic id (base64url, no padding).
-pub fn topic_id_string(id: &uuid::Uuid) -> String {
+/// Kafka's string form of a UUID (topic and cluster ids): base64url, no padding.
+pub fn uuid_string(id: &uuid::Uuid) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
@@ -99,10 +99,10 @@ pub async fn topic_state(
     let under_replicated = desc
         .partitions
         .iter()
-        .filter(|p| p.isr.len() < p.replicas.len())
+        .filter(|p| under_replicated(p))
         .count();
     Ok(Some(TopicState {
-        topic_id: desc.topic_id.as_ref().map(topic_id_string),
+        topic_id: desc.topic_id.as_ref().map(uuid_string),
         partitions: desc.partitions.len() as i32,
         replication_factor,
         configs,
@@ -117,6 +117,11 @@ pub async fn under_replicated_partitions(admin: &AdminClient) -> Result<usize, K
         .values()
         .filter_map(|t| t.as_ref().ok())
         .flat_map(|t| t.partitions.iter())
-        .filter(|p| p.isr.len() < p.replicas.len())
+        .filter(|p| under_replicated(p))
         .count())
+}
+
+/// A partition whose in-sync replicas are fewer than its replicas.
+fn under_replicated(p: &runnel_admin::PartitionDescription) -> bool {
+    p.isr.len() < p.replicas.len()
 }

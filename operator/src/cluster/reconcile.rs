@@ -13,6 +13,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
+use runnel_crds::condition::{find, is_true, types};
 use runnel_crds::KafkaCluster;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,8 +34,7 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
     let names = Names::of(&kc);
-    let port = kc.spec.listeners.first().map_or(9092, |l| l.port);
-    let bootstrap = names.bootstrap_servers(port);
+    let bootstrap = Names::bootstrap_of(&kc);
     let version = render::statefulset::version(&kc, &ctx.settings.broker_image);
 
     let children = match render::children(&kc, &ctx.settings.broker_image) {
@@ -43,7 +43,7 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
             let message = e.to_string();
             let prev = kc.status.as_ref();
             let was = prev
-                .and_then(|s| runnel_crds::condition::find(&s.conditions, "Degraded"))
+                .and_then(|s| find(&s.conditions, types::DEGRADED))
                 .map(|c| c.message.clone());
             if was.as_deref() != Some(message.as_str()) {
                 ctx.event(
@@ -154,8 +154,8 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     };
     let prev = kc.status.as_ref();
     let st = status::status(&obs, prev, Timestamp::now());
-    let was_ready = prev.is_some_and(|s| runnel_crds::condition::is_true(&s.conditions, "Ready"));
-    let ready = runnel_crds::condition::is_true(&st.conditions, "Ready");
+    let was_ready = prev.is_some_and(|s| is_true(&s.conditions, types::READY));
+    let ready = is_true(&st.conditions, types::READY);
     if ready && !was_ready {
         ctx.event(
             &*kc,

@@ -16,7 +16,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::ResourceExt;
 use runnel_admin::{AlterConfigOp, NewTopic};
-use runnel_crds::condition::{condition, find, types};
+use runnel_crds::condition::{condition, find, is_true, types};
 use runnel_crds::topic::TopicDrift;
 use runnel_crds::{
     KafkaCluster, KafkaTopic, KafkaTopicStatus, CLUSTER_LABEL, DELETION_POLICY_ANNOTATION,
@@ -232,8 +232,7 @@ async fn sync(kt: &KafkaTopic, tctx: &TopicContext) -> Result<Outcome, Error> {
         ));
     }
 
-    let port = cluster.spec.listeners.first().map_or(9092, |l| l.port);
-    let bootstrap = Names::of(&cluster).bootstrap_servers(port);
+    let bootstrap = Names::bootstrap_of(&cluster);
     let admin = match ctx.kafka.get(&bootstrap).await {
         Ok(a) => a,
         Err(e) => {
@@ -282,7 +281,7 @@ async fn converge(
     // topic out of band. Report it, then revert it below.
     let prev = kt.status.clone().unwrap_or_default();
     let was_in_sync = prev.observed_generation == kt.metadata.generation
-        && find(&prev.conditions, types::READY).is_some_and(|c| c.status == "True");
+        && is_true(&prev.conditions, types::READY);
     let drift = if was_in_sync && actual.is_some() && !p.is_noop() {
         let changes = p.describe(actual.as_ref());
         warn!(topic, ?changes, "out-of-band change found; reverting");
@@ -313,7 +312,7 @@ async fn converge(
                 let id = created
                     .topic_id
                     .as_ref()
-                    .map(crate::kafka::topic_id_string)
+                    .map(crate::kafka::uuid_string)
                     .unwrap_or_default();
                 ctx.event(
                     kt,
@@ -472,8 +471,7 @@ async fn cleanup(kt: &KafkaTopic, tctx: &TopicContext) -> Result<Action, Error> 
             return Ok(Action::await_change());
         }
     };
-    let port = cluster.spec.listeners.first().map_or(9092, |l| l.port);
-    let bootstrap = Names::of(&cluster).bootstrap_servers(port);
+    let bootstrap = Names::bootstrap_of(&cluster);
     let admin = ctx.kafka.get(&bootstrap).await?;
     match admin.delete_topic(&topic).await {
         Ok(()) => {

@@ -71,6 +71,11 @@ impl Names {
     pub fn bootstrap_servers(&self, port: i32) -> String {
         format!("{}.{}.svc:{port}", self.bootstrap_service(), self.namespace)
     }
+
+    /// `host:port` clients of `kc` bootstrap through (its first listener).
+    pub fn bootstrap_of(kc: &KafkaCluster) -> String {
+        Names::of(kc).bootstrap_servers(kc.spec.client_port())
+    }
     /// Labels every child carries.
     pub fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -118,10 +123,9 @@ impl Names {
 /// The Kafka cluster id of a KafkaCluster: its UID as a base64url UUID, so it is stable
 /// for the resource's life and new for a re-created one (as `kafka-storage random-uuid`).
 pub fn cluster_id(kc: &KafkaCluster) -> Option<String> {
-    use base64::Engine as _;
     let uid = kc.metadata.uid.as_deref()?;
     let uuid = uuid::Uuid::parse_str(uid).ok()?;
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid.as_bytes()))
+    Some(crate::kafka::uuid_string(&uuid))
 }
 
 /// A KafkaCluster `demo` in namespace `kafka` with `spec` (JSON), for the renderers' tests.

@@ -165,7 +165,7 @@ pub fn statefulset(
         protocol: Some("TCP".into()),
         ..Default::default()
     });
-    let client_port = spec.listeners.first().map_or(9092, |l| l.port);
+    let client_port = spec.client_port();
 
     let container = Container {
         name: "broker".into(),
