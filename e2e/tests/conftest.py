@@ -23,8 +23,7 @@ def replicas():
 @pytest.fixture
 def namespace(request):
     ns = f"e2e-{request.node.name.replace('_', '-')[:30].strip('-').lower()}-{uuid.uuid4().hex[:5]}"
-    kube.kubectl("create", "namespace", ns)
-    kube.wait_for(f"default ServiceAccount in {ns}", lambda: kube.get("serviceaccount", "default", ns), 30)
+    kube.create_namespace(ns)
     yield ns
     kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 

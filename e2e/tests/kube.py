@@ -48,6 +48,12 @@ def wait_for(what, fn, timeout=120, interval=0.5):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last})" if last else ""))
 
 
+def create_namespace(ns):
+    """Creates `ns` and waits for its default ServiceAccount (pods are refused before it exists)."""
+    kubectl("create", "namespace", ns)
+    wait_for(f"default ServiceAccount in {ns}", lambda: get("serviceaccount", "default", ns), 30)
+
+
 def pod_ready(pod):
     return pod and any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
 

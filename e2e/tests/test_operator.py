@@ -179,8 +179,7 @@ def operator(installed):
 @pytest.fixture(scope="module")
 def ns(operator):
     name = f"kafka-{uuid.uuid4().hex[:5]}"
-    kube.kubectl("create", "namespace", name)
-    kube.wait_for(f"default ServiceAccount in {name}", lambda: kube.get("serviceaccount", "default", name), 30)
+    kube.create_namespace(name)
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
