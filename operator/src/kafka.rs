@@ -61,8 +61,6 @@ pub struct TopicState {
     pub replication_factor: i32,
     /// Configs set on the topic itself (source DYNAMIC_TOPIC_CONFIG).
     pub configs: BTreeMap<String, String>,
-    /// Partitions whose ISR is smaller than their replica set.
-    pub under_replicated: usize,
 }
 
 /// Kafka's string form of a UUID (topic and cluster ids): base64url, no padding.
@@ -96,17 +94,11 @@ pub async fn topic_state(
         .find(|p| p.id == 0)
         .or(desc.partitions.first())
         .map_or(0, |p| p.replicas.len() as i32);
-    let under_replicated = desc
-        .partitions
-        .iter()
-        .filter(|p| under_replicated(p))
-        .count();
     Ok(Some(TopicState {
         topic_id: desc.topic_id.as_ref().map(uuid_string),
         partitions: desc.partitions.len() as i32,
         replication_factor,
         configs,
-        under_replicated,
     }))
 }
 
@@ -117,11 +109,6 @@ pub async fn under_replicated_partitions(admin: &AdminClient) -> Result<usize, K
         .values()
         .filter_map(|t| t.as_ref().ok())
         .flat_map(|t| t.partitions.iter())
-        .filter(|p| under_replicated(p))
+        .filter(|p| p.isr.len() < p.replicas.len())
         .count())
-}
-
-/// A partition whose in-sync replicas are fewer than its replicas.
-fn under_replicated(p: &runnel_admin::PartitionDescription) -> bool {
-    p.isr.len() < p.replicas.len()
 }

@@ -107,8 +107,11 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         .collect();
     views.sort_by_key(|p| p.ordinal);
 
+    // Only the roller reads under-replicated partitions, and only for an outdated pod:
+    // listing every topic's partitions is skipped otherwise.
+    let outdated = update_revision.is_some() && views.iter().any(|p| p.revision != update_revision);
     let kafka = if views.iter().any(|p| p.ready) {
-        kafka_view(&ctx, &bootstrap).await
+        kafka_view(&ctx, &bootstrap, outdated).await
     } else {
         Err("no broker pod is ready".to_string())
     };
@@ -232,12 +235,17 @@ where
     Ok(after)
 }
 
-/// What the brokers report: cluster id, registered brokers, under-replicated partitions.
-async fn kafka_view(ctx: &Context, bootstrap: &str) -> Result<KafkaView, String> {
+/// What the brokers report: cluster id, registered brokers and, with `count_urp`,
+/// under-replicated partitions.
+async fn kafka_view(ctx: &Context, bootstrap: &str, count_urp: bool) -> Result<KafkaView, String> {
     let result = async {
         let admin = ctx.kafka.get(bootstrap).await?;
         let cluster = admin.describe_cluster().await?;
-        let urp = under_replicated_partitions(&admin).await?;
+        let urp = if count_urp {
+            Some(under_replicated_partitions(&admin).await?)
+        } else {
+            None
+        };
         Ok::<_, crate::kafka::KafkaError>(KafkaView {
             cluster_id: cluster.cluster_id,
             brokers: cluster

@@ -54,11 +54,12 @@ pub fn next(
     if let Some(p) = pods.iter().find(|p| !k.brokers.contains(&p.ordinal)) {
         return RollDecision::Wait(format!("broker {} is not registered", p.ordinal));
     }
-    if k.under_replicated > 0 {
-        return RollDecision::Wait(format!(
-            "{} partitions are under-replicated",
-            k.under_replicated
-        ));
+    match k.under_replicated {
+        None => return RollDecision::Wait("under-replicated partitions not counted".into()),
+        Some(n) if n > 0 => {
+            return RollDecision::Wait(format!("{n} partitions are under-replicated"))
+        }
+        Some(_) => {}
     }
     RollDecision::Restart(target.name.clone())
 }
@@ -80,7 +81,7 @@ mod tests {
         KafkaView {
             cluster_id: None,
             brokers: brokers.iter().copied().collect(),
-            under_replicated: urp,
+            under_replicated: Some(urp),
         }
     }
 
@@ -125,6 +126,16 @@ mod tests {
         );
         let pods = [pod(0, true, "new")];
         assert_eq!(next(1, Some("new"), &pods, None), RollDecision::UpToDate);
+    }
+
+    #[test]
+    fn uncounted_isr_is_not_safe() {
+        let pods = [pod(0, true, "old"), pod(1, true, "new")];
+        let mut k = kafka(&[0, 1], 0);
+        k.under_replicated = None;
+        assert!(
+            matches!(next(2, Some("new"), &pods, Some(&k)), RollDecision::Wait(m) if m.contains("not counted"))
+        );
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub struct KafkaView {
     pub cluster_id: Option<String>,
     /// Registered broker ids.
     pub brokers: BTreeSet<i32>,
-    /// Partitions whose ISR is short.
-    pub under_replicated: usize,
+    /// Partitions whose ISR is short; `None` when not counted (no broker needs a restart).
+    pub under_replicated: Option<usize>,
 }
 
 /// Everything the status is made from.
@@ -214,7 +214,7 @@ mod tests {
             kafka: Ok(KafkaView {
                 cluster_id: Some("cid".into()),
                 brokers: brokers.iter().copied().collect(),
-                under_replicated: 0,
+                under_replicated: Some(0),
             }),
             rolling: None,
             bootstrap: "demo-kafka-bootstrap.ns.svc:9092".into(),

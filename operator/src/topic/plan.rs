@@ -172,7 +172,6 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            under_replicated: 0,
         }
     }
 
