@@ -69,19 +69,45 @@ pub struct BrokerState {
     /// Client connections currently open.
     pub open_connections: std::sync::atomic::AtomicUsize,
     next_producer_id: AtomicI64,
+    /// The image as published to this broker: the metadata publisher sets it
+    /// only after the replica manager applied it, so a handler that sees a
+    /// partition here finds it hosted (or finds it retired by a newer image).
+    published: watch::Sender<Arc<ClusterImage>>,
 }
 
+/// How long a handler waits for this broker to apply metadata it (or the
+/// controller on its behalf) just committed.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl BrokerState {
-    /// The latest cluster image.
+    /// The latest cluster image published to this broker (see `published`).
     pub fn image(&self) -> Arc<ClusterImage> {
-        self.quorum.image()
+        self.published.borrow().clone()
+    }
+
+    /// Waits until this broker has applied every metadata record committed
+    /// so far (e.g. after a controller call, so the response and the next
+    /// request see its effect). Gives up after a bound, with a log line.
+    pub async fn catch_up(&self) {
+        let want = self.quorum.image().last_applied;
+        let mut rx = self.published.subscribe();
+        let caught_up = tokio::time::timeout(CATCH_UP_TIMEOUT, async {
+            rx.wait_for(|img| img.last_applied >= want).await.is_ok()
+        })
+        .await;
+        if caught_up.is_err() {
+            warn!(
+                offset = want,
+                "timed out waiting for this broker to apply committed metadata"
+            );
+        }
     }
 
     /// Allocates a producer id for an idempotent producer.
     pub async fn allocate_producer_id(&self) -> Result<i64, ApiError> {
         loop {
             let cur = self.next_producer_id.load(Ordering::Acquire);
-            let image = self.image();
+            let image = self.quorum.image();
             if cur >= 0 && cur < image.producer_id_block_end(self.node_id) {
                 if self
                     .next_producer_id
@@ -102,7 +128,7 @@ impl BrokerState {
                 }])
                 .await
                 .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-            let image = self.image();
+            let image = self.quorum.image();
             if let Some(first) = image.producer_id_block_start(self.node_id) {
                 self.next_producer_id.store(first, Ordering::Release);
             }
@@ -210,6 +236,7 @@ impl Broker {
             shutdown,
             open_connections: std::sync::atomic::AtomicUsize::new(0),
             next_producer_id: AtomicI64::new(-1),
+            published: watch::channel(Arc::new(ClusterImage::default())).0,
             config,
         });
         state.register().await.map_err(StartError::Register)?;
@@ -222,11 +249,22 @@ impl Broker {
                 .await
                 .map_err(StartError::Register)?;
         }
-        let image = state.image();
-        state.replicas.remove_stray(&image);
-        state.replicas.sync(&image);
+        // Registration committed, so the local image holds everything
+        // committed before it: set strays aside and open hosted partitions
+        // before serving.
+        let image = state.quorum.image();
+        {
+            let (st, img) = (state.clone(), image.clone());
+            tokio::task::spawn_blocking(move || {
+                st.replicas.set_aside_strays(&img);
+                st.replicas.apply(&img);
+            })
+            .await
+            .map_err(|e| StartError::Storage(format!("opening partitions failed: {e}")))?;
+        }
+        state.published.send_replace(image);
         let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(follow_metadata(state.clone())));
+        tasks.push(tokio::spawn(publish_metadata(state.clone())));
         tasks.push(tokio::spawn(housekeeping(state.clone())));
         tasks.push(tokio::spawn(run_groups(state.clone())));
         for tcp in listeners {
@@ -243,6 +281,21 @@ impl Broker {
     /// The shared state.
     pub fn state(&self) -> &Arc<BrokerState> {
         &self.state
+    }
+
+    /// Resolves with the reason once the metadata quorum stopped on a fatal
+    /// error: the broker must then stop (as Kafka's fault handler halts it)
+    /// rather than go on serving as if healthy.
+    pub async fn fatal(&self) -> String {
+        let mut rx = self.state.quorum.fatal();
+        let why = match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone(),
+            Err(_) => None,
+        };
+        match why {
+            Some(w) => w,
+            None => std::future::pending().await,
+        }
     }
 
     /// The bound address of the first client listener.
@@ -328,7 +381,13 @@ impl BrokerState {
     }
 }
 
-async fn follow_metadata(state: Arc<BrokerState>) {
+/// The metadata publisher: the only path from committed metadata to the
+/// partitions this broker hosts. It takes images in commit order (a watch
+/// only ever moves forward; the replica manager refuses an older one),
+/// applies each to the replica manager on a blocking thread (it opens,
+/// creates and renames directories), and only then publishes it to the
+/// handlers.
+async fn publish_metadata(state: Arc<BrokerState>) {
     let mut rx = state.quorum.subscribe();
     let mut shutdown = state.shutdown.clone();
     loop {
@@ -337,7 +396,23 @@ async fn follow_metadata(state: Arc<BrokerState>) {
             _ = shutdown.changed() => return,
         }
         let image = rx.borrow_and_update().clone();
-        state.replicas.sync(&image);
+        let (st, img) = (state.clone(), image.clone());
+        match tokio::task::spawn_blocking(move || st.replicas.apply(&img)).await {
+            Ok(outcome) if outcome.stale => continue,
+            Ok(_) => {}
+            Err(e) => {
+                error!(error = %e, "applying metadata to the hosted partitions failed");
+                continue;
+            }
+        }
+        state.published.send_if_modified(|cur| {
+            if image.last_applied >= cur.last_applied {
+                *cur = image;
+                true
+            } else {
+                false
+            }
+        });
     }
 }
 

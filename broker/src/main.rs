@@ -128,11 +128,21 @@ fn run() -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => info!("received SIGTERM"),
-            _ = int.recv() => info!("received SIGINT"),
+        let failed = tokio::select! {
+            _ = term.recv() => { info!("received SIGTERM"); None }
+            _ = int.recv() => { info!("received SIGINT"); None }
+            why = broker.fatal() => Some(why),
+        };
+        if let Some(why) = &failed {
+            tracing::error!(
+                error = %why,
+                "FATAL: the metadata quorum stopped; shutting down instead of serving without metadata"
+            );
         }
         broker.shutdown().await;
+        if let Some(why) = failed {
+            anyhow::bail!("the metadata quorum stopped on a fatal error: {why}");
+        }
         Ok::<_, anyhow::Error>(())
     })
 }

@@ -15,6 +15,21 @@ use crate::metadata::{
     ClusterImage, MetadataError, MetadataQuorum, MetadataRecord, PartitionAssignment,
 };
 
+/// Kafka's `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH`: the most
+/// partitions one CreateTopics (or CreatePartitions) request may create.
+pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// Planned records are committed in proposals of about this many encoded
+/// bytes, well under the quorum's per-entry limit.
+const PROPOSAL_CHUNK_BYTES: usize = 1024 * 1024;
+
+fn too_many_partitions() -> ApiError {
+    ApiError::new(
+        ResponseError::PolicyViolation,
+        "Excessively large number of partitions per request.",
+    )
+}
+
 /// Broker configs Kafka can change at runtime but this broker cannot.
 const RUNTIME_FIXED: &[&str] = &["listeners", "listener.security.protocol.map"];
 
@@ -54,6 +69,10 @@ pub struct Controller {
 fn quorum_error(e: MetadataError) -> ApiError {
     match e {
         MetadataError::NotController => ApiError::new(ResponseError::NotController, e.to_string()),
+        MetadataError::TooLarge { .. } => {
+            tracing::warn!(error = %e, "refused a metadata change too large for one log entry");
+            ApiError::new(ResponseError::RecordListTooLarge, e.to_string())
+        }
         other => {
             tracing::error!(error = %other, "metadata commit failed");
             ApiError::new(ResponseError::UnknownServerError, other.to_string())
@@ -287,17 +306,43 @@ impl Controller {
         ))
     }
 
-    /// Creates topics. Each result is independent, as in Kafka.
+    /// Creates topics. Each result is independent, as in Kafka, but the
+    /// records are committed together (in as few proposals as fit), so a
+    /// request for many topics costs a few metadata commits, not one each.
+    /// A request for more than [`MAX_PARTITIONS_PER_REQUEST`] partitions in
+    /// all is refused whole with POLICY_VIOLATION, as Kafka refuses it.
     pub async fn create_topics(
         &self,
         topics: Vec<NewTopic>,
         validate_only: bool,
     ) -> Vec<Result<CreatedTopic, ApiError>> {
+        let default_partitions = self.config.get_i64("num.partitions", 1);
+        let total: i64 = topics
+            .iter()
+            .map(|t| {
+                if !t.assignments.is_empty() {
+                    t.assignments.len() as i64
+                } else if t.num_partitions == -1 {
+                    default_partitions
+                } else {
+                    i64::from(t.num_partitions.max(0))
+                }
+            })
+            .sum();
+        if total > MAX_PARTITIONS_PER_REQUEST {
+            return topics.iter().map(|_| Err(too_many_partitions())).collect();
+        }
         let _g = self.lock.lock().await;
         let image = self.quorum.image();
-        let mut out = Vec::with_capacity(topics.len());
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for t in &topics {
-            if topics.iter().filter(|o| o.name == t.name).count() > 1 {
+            *counts.entry(t.name.as_str()).or_default() += 1;
+        }
+        let mut out: Vec<Result<CreatedTopic, ApiError>> = Vec::with_capacity(topics.len());
+        // (index in `out`, record) of every topic planned for commit.
+        let mut planned: Vec<(usize, MetadataRecord)> = Vec::new();
+        for t in &topics {
+            if counts.get(t.name.as_str()).copied().unwrap_or(0) > 1 {
                 out.push(Err(ApiError::new(
                     ResponseError::InvalidRequest,
                     format!(
@@ -309,9 +354,19 @@ impl Controller {
             }
             match self.plan_topic(&image, t) {
                 Err(e) => out.push(Err(e)),
-                Ok((_, created)) if validate_only => out.push(Ok(created)),
                 Ok((record, created)) => {
-                    out.push(self.commit(vec![record]).await.map(|()| created))
+                    if !validate_only {
+                        planned.push((out.len(), record));
+                    }
+                    out.push(Ok(created));
+                }
+            }
+        }
+        for chunk in chunk_records(planned) {
+            let (indexes, records): (Vec<usize>, Vec<MetadataRecord>) = chunk.into_iter().unzip();
+            if let Err(e) = self.commit(records).await {
+                for i in indexes {
+                    out[i] = Err(e.clone());
                 }
             }
         }
@@ -343,6 +398,9 @@ impl Controller {
             return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
         };
         let current = t.partitions.len() as i32;
+        if i64::from(count) - i64::from(current) > MAX_PARTITIONS_PER_REQUEST {
+            return Err(too_many_partitions());
+        }
         if count < current {
             return Err(ApiError::new(
                 ResponseError::InvalidPartitions,
@@ -502,4 +560,28 @@ impl Controller {
         }])
         .await
     }
+}
+
+/// Splits planned records into proposals of about [`PROPOSAL_CHUNK_BYTES`]
+/// each (a single record larger than that is a proposal of its own, which
+/// the quorum refuses if it exceeds its per-entry limit).
+fn chunk_records<T>(planned: Vec<(T, MetadataRecord)>) -> Vec<Vec<(T, MetadataRecord)>> {
+    let mut chunks = Vec::new();
+    let mut cur = Vec::new();
+    let mut bytes = 0usize;
+    for (k, r) in planned {
+        let size = serde_json::to_vec(&r)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if !cur.is_empty() && bytes.saturating_add(size) > PROPOSAL_CHUNK_BYTES {
+            chunks.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(size);
+        cur.push((k, r));
+    }
+    if !cur.is_empty() {
+        chunks.push(cur);
+    }
+    chunks
 }

@@ -261,7 +261,7 @@ impl GroupCoordinator {
         }
         let image = state.image();
         let p = self.partition_for(group);
-        let Some(part) = state.replicas.get(&image, OFFSETS_TOPIC, p) else {
+        let Some(part) = state.replicas.hosted(&image, OFFSETS_TOPIC, p) else {
             return Err(ResponseError::NotCoordinator.code());
         };
         let ts = now_ms();
@@ -381,7 +381,7 @@ impl GroupCoordinator {
         let mut replayer = ConsumerGroupReplayer::new();
         if let Some(t) = image.topics.get(OFFSETS_TOPIC) {
             for p in 0..t.partitions.len() as i32 {
-                let Some(part) = state.replicas.get(&image, OFFSETS_TOPIC, p) else {
+                let Some(part) = state.replicas.hosted(&image, OFFSETS_TOPIC, p) else {
                     continue;
                 };
                 let mut offset = part.with_log(|l| l.start_offset());

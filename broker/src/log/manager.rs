@@ -15,6 +15,11 @@ use crate::config::LogConfig;
 const CLEAN_SHUTDOWN: &str = ".kafka_cleanshutdown";
 const START_OFFSETS: &str = "log-start-offset-checkpoint";
 const RECOVERY_POINTS: &str = "recovery-point-offset-checkpoint";
+/// Suffix of a partition directory renamed for deletion (Kafka's `-delete`).
+pub const DELETE_SUFFIX: &str = "-delete";
+/// Suffix of a partition directory set aside because the metadata does not
+/// know it (Kafka's `-stray`): kept, never deleted automatically.
+pub const STRAY_SUFFIX: &str = "-stray";
 
 /// A topic name and partition index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -142,6 +147,13 @@ impl LogManager {
         self.dir.join(tp.to_string())
     }
 
+    /// Whether a partition's directory exists, and if so the topic id it
+    /// records (`Some(None)`: present, but no readable id).
+    pub fn stored_topic_id(&self, tp: &TopicPartition) -> Option<Option<Uuid>> {
+        let dir = self.partition_dir(tp);
+        dir.is_dir().then(|| read_topic_id(&dir))
+    }
+
     /// Partition directories on disk with their stored topic ids.
     pub fn existing(&self) -> Vec<(TopicPartition, Option<Uuid>)> {
         let mut out = Vec::new();
@@ -153,8 +165,13 @@ impl LogManager {
                 continue;
             }
             let name = e.file_name().to_string_lossy().to_string();
-            // The metadata quorum's log lives beside the partitions, as in KRaft.
-            if name.starts_with("__cluster_metadata") {
+            // The metadata quorum's log lives beside the partitions, as in KRaft;
+            // directories renamed for deletion or set aside as strays are not
+            // partitions any more.
+            if name.starts_with("__cluster_metadata")
+                || name.ends_with(DELETE_SUFFIX)
+                || name.ends_with(STRAY_SUFFIX)
+            {
                 continue;
             }
             let Some((topic, p)) = name.rsplit_once('-') else {
@@ -163,13 +180,7 @@ impl LogManager {
             let Ok(partition) = p.parse::<i32>() else {
                 continue;
             };
-            let id = std::fs::read_to_string(e.path().join("partition.metadata"))
-                .ok()
-                .and_then(|t| {
-                    t.lines()
-                        .find_map(|l| l.strip_prefix("topic_id: ").map(str::to_string))
-                })
-                .and_then(|s| Uuid::parse_str(&s).ok().or_else(|| uuid_from_kafka(&s)));
+            let id = read_topic_id(&e.path());
             out.push((
                 TopicPartition {
                     topic: topic.to_string(),
@@ -237,6 +248,42 @@ impl LogManager {
         }
     }
 
+    /// Renames a partition's directory to `<topic>-<p>.<uuid><suffix>`, as
+    /// Kafka's `LocalLog.logDeleteDirName`/`logStrayDirName` do, and fsyncs
+    /// the parent so the rename survives a crash. Returns the new path.
+    pub fn rename_partition_dir(
+        &self,
+        tp: &TopicPartition,
+        suffix: &str,
+    ) -> Result<PathBuf, LogError> {
+        let from = self.partition_dir(tp);
+        let unique = Uuid::new_v4().simple().to_string();
+        let mut base = tp.to_string();
+        // Kafka caps the whole name at 255 bytes by truncating the prefix.
+        let tail = format!(".{unique}{suffix}");
+        while base.len() + tail.len() > 255 {
+            base.pop();
+        }
+        let to = self.dir.join(format!("{base}{tail}"));
+        std::fs::rename(&from, &to)?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(to)
+    }
+
+    /// Directories renamed for deletion (`*-delete`), oldest first by name.
+    pub fn pending_deletes(&self) -> Vec<PathBuf> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(DELETE_SUFFIX))
+            .map(|e| e.path())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Marks the directory cleanly shut down (call after every log is flushed).
     pub fn mark_clean_shutdown(&self) -> Result<(), LogError> {
         let f = std::fs::File::create(self.dir.join(CLEAN_SHUTDOWN))?;
@@ -244,6 +291,17 @@ impl LogManager {
         checkpoint::sync_dir(&self.dir)?;
         Ok(())
     }
+}
+
+/// The topic id a partition directory's `partition.metadata` records.
+fn read_topic_id(dir: &Path) -> Option<Uuid> {
+    std::fs::read_to_string(dir.join("partition.metadata"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("topic_id: ").map(str::to_string))
+        })
+        .and_then(|s| Uuid::parse_str(&s).ok().or_else(|| uuid_from_kafka(&s)))
 }
 
 fn uuid_from_kafka(s: &str) -> Option<Uuid> {

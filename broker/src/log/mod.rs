@@ -11,7 +11,9 @@ mod manager;
 mod partition_log;
 mod segment;
 
-pub use manager::{new_kafka_uuid, topic_id_string, LogManager, TopicPartition};
+pub use manager::{
+    new_kafka_uuid, topic_id_string, LogManager, TopicPartition, DELETE_SUFFIX, STRAY_SUFFIX,
+};
 pub use partition_log::{AppendInfo, Log, ReadSlice};
 
 use crate::protocol::batch::BatchError;

@@ -50,7 +50,21 @@ pub enum MetadataError {
     /// The controller listener could not be bound.
     #[error("metadata quorum network error: {0}")]
     Network(String),
+    /// The records would make a metadata log entry larger than the quorum
+    /// stores; nothing was proposed.
+    #[error("the metadata records take {size} bytes, more than the {limit} bytes one metadata log entry may hold")]
+    TooLarge {
+        /// Encoded size of the proposal.
+        size: usize,
+        /// [`MAX_PROPOSAL_BYTES`].
+        limit: usize,
+    },
 }
+
+/// The largest encoded proposal accepted (Kafka's KRaft caps a metadata
+/// record batch at 8 MiB). Far below the log's frame limit, so a request can
+/// never produce an entry the log store would refuse to write.
+pub const MAX_PROPOSAL_BYTES: usize = 8 * 1024 * 1024;
 
 /// Tunables of the quorum; [`MetadataQuorum::open`] uses the defaults.
 #[derive(Debug, Clone)]
@@ -85,6 +99,9 @@ fn millis(d: Duration) -> u64 {
 
 struct Inner {
     raft: Raft,
+    /// Set (once) when the raft core stopped on its own: a storage error or
+    /// another fatal condition. The broker must not go on as if healthy.
+    fatal: watch::Sender<Option<String>>,
     tx: watch::Sender<Arc<ClusterImage>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shut_down: AtomicBool,
@@ -198,17 +215,29 @@ impl MetadataQuorum {
         .await
         .map_err(|e| MetadataError::Storage(e.to_string()))?;
 
+        let (fatal, _) = watch::channel(None);
         let mut tasks = vec![network::serve(listener, raft.clone())];
         tasks.push(tokio::spawn({
             let mut metrics = raft.metrics();
             let tx = tx.clone();
+            let fatal = fatal.clone();
             async move {
                 loop {
-                    let leader = metrics
-                        .borrow_and_update()
-                        .current_leader
-                        .and_then(to_kafka_id);
+                    let (leader, stopped) = {
+                        let m = metrics.borrow_and_update();
+                        let stopped = match &m.running_state {
+                            Err(Fatal::Stopped) | Ok(()) => None,
+                            Err(e) => Some(e.to_string()),
+                        };
+                        (m.current_leader.and_then(to_kafka_id), stopped)
+                    };
                     set_controller(&tx, leader);
+                    if let Some(why) = stopped {
+                        tracing::error!(error = %why, "the metadata quorum stopped on a fatal error");
+                        set_controller(&tx, None);
+                        fatal.send_replace(Some(why));
+                        break;
+                    }
                     if metrics.changed().await.is_err() {
                         break;
                     }
@@ -218,6 +247,7 @@ impl MetadataQuorum {
         let quorum = Self {
             inner: Arc::new(Inner {
                 raft: raft.clone(),
+                fatal,
                 tx,
                 tasks: Mutex::new(tasks),
                 shut_down: AtomicBool::new(false),
@@ -271,6 +301,20 @@ impl MetadataQuorum {
         if self.inner.shut_down.load(Ordering::Acquire) {
             return Err(MetadataError::Shutdown);
         }
+        if let Some(why) = self.inner.fatal.borrow().clone() {
+            return Err(MetadataError::Storage(format!(
+                "the metadata quorum has stopped: {why}"
+            )));
+        }
+        let size = serde_json::to_vec(&records)
+            .map_err(|e| MetadataError::Storage(format!("cannot encode metadata records: {e}")))?
+            .len();
+        if size > MAX_PROPOSAL_BYTES {
+            return Err(MetadataError::TooLarge {
+                size,
+                limit: MAX_PROPOSAL_BYTES,
+            });
+        }
         let resp = match self.inner.raft.client_write(RecordBatch(records)).await {
             Ok(r) => r,
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
@@ -294,6 +338,12 @@ impl MetadataQuorum {
     /// `kafka-storage format` writes are due.
     pub fn newly_formatted(&self) -> bool {
         self.inner.formatted.load(Ordering::SeqCst)
+    }
+
+    /// A receiver that holds `Some(reason)` once the raft core stopped on a
+    /// fatal error (never on an orderly [`Self::shutdown`]).
+    pub fn fatal(&self) -> watch::Receiver<Option<String>> {
+        self.inner.fatal.subscribe()
     }
 
     /// The latest applied image.
@@ -361,6 +411,60 @@ mod tests {
             .await
             .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
             .expect("quorum alive");
+    }
+
+    fn big_config(bytes: usize) -> MetadataRecord {
+        MetadataRecord::AlterBrokerConfigs {
+            node_id: None,
+            changes: BTreeMap::from([(
+                "leader.replication.throttled.replicas".to_string(),
+                Some("0:1,".repeat(bytes / 4)),
+            )]),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_proposal_too_large_for_one_entry_is_refused_and_the_quorum_lives_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("open");
+        let before = q.image().last_applied;
+        match q.propose(vec![big_config(MAX_PROPOSAL_BYTES + 1024)]).await {
+            Err(MetadataError::TooLarge { size, limit }) => {
+                assert!(size > limit && limit == MAX_PROPOSAL_BYTES)
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        assert_eq!(q.image().last_applied, before, "nothing was committed");
+        q.propose(vec![topic("after")])
+            .await
+            .expect("still serving");
+        assert!(q.image().topics.contains_key("after"));
+        assert!(q.fatal().borrow().is_none());
+        q.shutdown().await.expect("shutdown");
+    }
+
+    #[tokio::test]
+    async fn a_raft_core_that_stops_on_a_storage_error_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("open");
+        // Bypass propose()'s size check: an entry over the log's frame limit
+        // makes the log store fail, which stops openraft's core for good.
+        let huge = RecordBatch(vec![big_config(frame::MAX_PAYLOAD + 1024)]);
+        assert!(q.inner.raft.client_write(huge).await.is_err());
+        let mut fatal = q.fatal();
+        tokio::time::timeout(Duration::from_secs(10), fatal.wait_for(Option::is_some))
+            .await
+            .expect("fatal reported within 10 s")
+            .expect("sender alive");
+        match q.propose(vec![topic("after")]).await {
+            Err(MetadataError::Storage(m)) => assert!(m.contains("stopped"), "{m}"),
+            other => panic!("expected a storage error, got {other:?}"),
+        }
+        assert_eq!(q.image().controller_id, None, "no controller is advertised");
     }
 
     #[tokio::test]

@@ -18,6 +18,16 @@ use kafka_protocol::error::ResponseError;
 struct Inner {
     log: Log,
     producers: ProducerStateManager,
+    /// Set once committed metadata removed this replica: no more appends or
+    /// reads (the directory may already be renamed for deletion).
+    retired: bool,
+}
+
+fn not_hosted() -> ApiError {
+    ApiError::new(
+        ResponseError::UnknownTopicOrPartition,
+        "This server does not host this topic-partition.",
+    )
 }
 
 /// One hosted partition.
@@ -70,7 +80,11 @@ impl Partition {
         Ok(Self {
             tp,
             topic_id,
-            inner: Mutex::new(Inner { log, producers }),
+            inner: Mutex::new(Inner {
+                log,
+                producers,
+                retired: false,
+            }),
             leader_epoch: AtomicI32::new(leader_epoch),
             hw,
         })
@@ -103,6 +117,9 @@ impl Partition {
     /// Appends a produce request's records as leader.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, ApiError> {
         let mut g = self.lock();
+        if g.retired {
+            return Err(not_hosted());
+        }
         let batches = split_batches(records).map_err(|e| log_error(e.into()))?;
         if batches.len() > 1 && batches.iter().any(|(h, _)| h.producer_id >= 0) {
             return Err(ApiError::new(
@@ -165,6 +182,9 @@ impl Partition {
         min_one: bool,
     ) -> Result<ReadResult, ApiError> {
         let g = self.lock();
+        if g.retired {
+            return Err(not_hosted());
+        }
         let hw = *self.hw.borrow();
         let slice = g
             .log
@@ -193,8 +213,27 @@ impl Partition {
         f(&mut g.log)
     }
 
-    /// Flushes and closes, consuming the log (on shutdown or deletion).
+    /// Flushes the log (on shutdown).
     pub fn close(&self) -> Result<(), LogError> {
-        self.lock().log.flush()
+        let mut g = self.lock();
+        if g.retired {
+            return Ok(());
+        }
+        g.log.flush()
+    }
+
+    /// Stops this replica for good because committed metadata removed it:
+    /// with the log locked, marks it retired (later appends and reads get
+    /// UNKNOWN_TOPIC_OR_PARTITION) and runs `then` (which renames the
+    /// directory), so no append or read races the rename.
+    pub fn retire<R>(&self, then: impl FnOnce() -> R) -> R {
+        let mut g = self.lock();
+        g.retired = true;
+        then()
+    }
+
+    /// Whether [`Self::retire`] ran.
+    pub fn is_retired(&self) -> bool {
+        self.lock().retired
     }
 }

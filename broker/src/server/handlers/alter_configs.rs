@@ -84,6 +84,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 .with_error_message(e.message.as_deref().map(sb)),
         });
     }
+    state.catch_up().await;
     Ok(Some(ResponseKind::AlterConfigs(
         AlterConfigsResponse::default().with_responses(out),
     )))

@@ -36,6 +36,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 .with_error_message(e.message.as_deref().map(sb)),
         });
     }
+    state.catch_up().await;
     Ok(Some(ResponseKind::CreatePartitions(
         CreatePartitionsResponse::default().with_results(results),
     )))

@@ -56,6 +56,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         .controller
         .create_topics(new.clone(), body.validate_only)
         .await;
+    state.catch_up().await;
     let image = state.image();
     let resolver = TopicConfigResolver {
         static_props: &state.config.props,

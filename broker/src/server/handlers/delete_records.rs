@@ -30,7 +30,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 let res = DeleteRecordsPartitionResult::default()
                     .with_partition_index(p.partition_index)
                     .with_low_watermark(-1);
-                let Some(part) = state.replicas.get(&image, &name, p.partition_index) else {
+                let Some(part) = state.replicas.hosted(&image, &name, p.partition_index) else {
                     return res.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                 };
                 let hw = part.high_watermark();

@@ -80,6 +80,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 .with_error_message(e.message.as_deref().map(sb)),
         });
     }
+    state.catch_up().await;
     Ok(Some(ResponseKind::DeleteTopics(
         DeleteTopicsResponse::default().with_responses(out),
     )))

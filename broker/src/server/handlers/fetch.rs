@@ -88,7 +88,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     for w in &wanted {
         if let Some(name) = &w.name {
             for (p, ..) in &w.partitions {
-                if let Some(part) = state.replicas.get(&image, name, *p) {
+                if let Some(part) = state.replicas.hosted(&image, name, *p) {
                     watchers.push(part.subscribe());
                 }
             }
@@ -138,7 +138,7 @@ fn read_once(
                 ));
                 continue;
             };
-            let Some(part) = state.replicas.get(image, name, index) else {
+            let Some(part) = state.replicas.hosted(image, name, index) else {
                 errors = true;
                 parts.push(partition_error(
                     index,

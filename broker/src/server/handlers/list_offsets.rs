@@ -38,7 +38,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(-1);
-            let Some(part) = state.replicas.get(&image, &name, p.partition_index) else {
+            let Some(part) = state.replicas.hosted(&image, &name, p.partition_index) else {
                 parts.push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };

@@ -104,6 +104,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                         }
                     }
                 }
+                state.catch_up().await;
                 image = state.image();
             }
         }

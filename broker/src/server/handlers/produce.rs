@@ -80,6 +80,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             .collect();
         if !missing.is_empty() {
             state.controller.create_topics(missing, false).await;
+            state.catch_up().await;
             image = state.image();
         }
     }
@@ -99,7 +100,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 let Some(name) = &topic else {
                     return Err(ApiError::code(ResponseError::UnknownTopicId));
                 };
-                let Some(part) = state.replicas.get(&image, name, p.index) else {
+                let Some(part) = state.replicas.hosted(&image, name, p.index) else {
                     return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
                 };
                 let Some(records) = p.records.as_ref() else {
