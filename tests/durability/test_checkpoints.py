@@ -140,9 +140,9 @@ def test_garbage_leader_epoch_checkpoint_is_rebuilt(crashed, topic_name):
     path = du.partition_dir(b.data, topic_name, 0) / "leader-epoch-checkpoint"
     path.write_bytes(GARBAGE)
     restart_and_check_log(b, topic_name, start)
-    assert_logged(b, "leader-epoch-checkpoint")
     assert latest_epoch(b.bootstrap, topic_name) == (N, epoch)
     assert path.read_text() == epochs, "the leader-epoch checkpoint was not rebuilt as it was"
+    assert_logged(b, "leader-epoch-checkpoint")
 
 
 def test_garbage_log_start_checkpoint_falls_back_to_first_segment(crashed, topic_name):
@@ -173,9 +173,9 @@ def test_garbage_recovery_point_checkpoint_recovers_every_segment(crashed, topic
     print(f"corrupted the batch at offset {bad.base_offset} of {first.path.name}")
     b.start()
     cu.wait_topic_ready(b.bootstrap, topic_name, 1)
-    assert_logged(b, "recovery-point-offset-checkpoint")
     # The log is cut before the corrupt batch; the segments after it are gone.
     assert du.watermarks(b.bootstrap, topic_name, [0]) == {0: (start, bad.base_offset)}
+    assert_logged(b, "recovery-point-offset-checkpoint")
     got = du.read_partitions(b.bootstrap, topic_name, {0: bad.base_offset}, start=start)
     assert got[0] == [(i, None, value(i)) for i in range(start, bad.base_offset)]
     assert [s.base for s in du.segments(pdir)] == [start]
