@@ -19,6 +19,7 @@ still work afterwards.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -130,7 +131,18 @@ def test_partitions_are_counted_across_the_whole_request(bootstrap):
     admin.close()
 
 
-@pytest.mark.parametrize("total", [2**31 - 1, 20_000_000])
+APACHE = os.environ.get("COMPAT_APACHE_KAFKA") == "1"
+
+
+@pytest.mark.parametrize("total", [
+    2**31 - 1,
+    # Runnel before the fix wrote a 700 MB metadata record here and its raft
+    # core quit. Apache Kafka 4.1.1 (1 GiB heap) also breaks on it: it stopped
+    # answering ApiVersions for minutes and its controller timed out (seen
+    # 2026-12-03), so this case is Runnel-only.
+    pytest.param(20_000_000, marks=pytest.mark.skipif(
+        APACHE, reason="Apache Kafka 4.1.1 itself stops answering on this request")),
+])
 def test_create_partitions_beyond_the_cap_leaves_metadata_working(bootstrap, total):
     admin = _admin(bootstrap)
     name = cu.unique_topic("grow")
