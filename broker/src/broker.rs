@@ -68,6 +68,8 @@ pub struct BrokerState {
     pub shutdown: watch::Receiver<bool>,
     /// Client connections currently open.
     pub open_connections: std::sync::atomic::AtomicUsize,
+    /// Connection caps and the request-memory budget.
+    pub limits: Arc<crate::server::Limits>,
     next_producer_id: AtomicI64,
     /// The image as published to this broker: the metadata publisher sets it
     /// only after the replica manager applied it, so a handler that sees a
@@ -235,6 +237,7 @@ impl Broker {
             bound,
             shutdown,
             open_connections: std::sync::atomic::AtomicUsize::new(0),
+            limits: crate::server::Limits::new(config.get_i64("queued.max.request.bytes", -1)),
             next_producer_id: AtomicI64::new(-1),
             published: watch::channel(Arc::new(ClusterImage::default())).0,
             config,

@@ -37,11 +37,13 @@ pub(super) async fn serve(state: Arc<BrokerState>, stream: TcpStream, peer: Sock
     let mut shutdown = state.shutdown.clone();
     loop {
         let frame = tokio::select! {
-            f = read_frame(&mut reader, max) => f,
+            f = read_frame(&state, &mut reader, max) => f,
             _ = shutdown.changed() => break,
         };
+        // The frame's share of the request-memory budget is held until its
+        // response is written.
         let result = match frame {
-            Ok(frame) => handle_frame(&state, frame, &mut writer, peer).await,
+            Ok((frame, _budget)) => handle_frame(&state, frame, &mut writer, peer).await,
             Err(e) => Err(e),
         };
         match result {
@@ -64,9 +66,10 @@ pub(super) async fn serve(state: Arc<BrokerState>, stream: TcpStream, peer: Sock
 }
 
 async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
+    state: &BrokerState,
     r: &mut R,
     max: i64,
-) -> Result<BytesMut, Close> {
+) -> Result<(BytesMut, Option<tokio::sync::OwnedSemaphorePermit>), Close> {
     let size = match r.read_i32().await {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(Close::Eof),
@@ -77,9 +80,12 @@ async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
             "request size {size} is outside [0, socket.request.max.bytes={max}]"
         )));
     }
+    // Reserve the bytes before allocating them (Kafka's memory pool for
+    // queued.max.request.bytes); wait while other requests hold the budget.
+    let budget = state.limits.reserve(size as usize).await;
     let mut buf = BytesMut::zeroed(size as usize);
     r.read_exact(&mut buf).await?;
-    Ok(buf)
+    Ok((buf, budget))
 }
 
 async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(

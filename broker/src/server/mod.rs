@@ -3,6 +3,9 @@
 mod connection;
 mod dispatch;
 pub mod handlers;
+mod limits;
+
+pub use limits::{broker_i64, Limits, DEFAULT_REQUEST_MEMORY_BYTES};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,12 +21,31 @@ pub use dispatch::{api_table, ApiSpec, Request};
 pub async fn accept_loop(state: Arc<BrokerState>, listener: TcpListener) {
     let mut shutdown = state.shutdown.clone();
     loop {
+        // max.connections: like Kafka's acceptor, stop accepting (new
+        // connections wait in the backlog) until a slot frees up.
+        let max_total = broker_i64(&state, "max.connections", i64::from(i32::MAX));
+        if state.open_connections.load(Ordering::Acquire) as i64 >= max_total {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = shutdown.changed() => return,
         };
         match accepted {
             Ok((stream, peer)) => {
+                let per_ip = per_ip_limit(&state, peer.ip());
+                let slot = match state.limits.admit(peer.ip(), max_total, per_ip) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Kafka closes a connection over max.connections.per.ip at once.
+                        warn!(%peer, "rejected connection: {e}");
+                        drop(stream);
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 debug!(%peer, "accepted connection");
                 let st = state.clone();
@@ -31,6 +53,7 @@ pub async fn accept_loop(state: Arc<BrokerState>, listener: TcpListener) {
                 tokio::spawn(async move {
                     connection::serve(st.clone(), stream, peer).await;
                     st.open_connections.fetch_sub(1, Ordering::AcqRel);
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -50,4 +73,46 @@ pub async fn wait_for_connections(state: &BrokerState, timeout: Duration) {
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `max.connections.per.ip`, or this address's entry in
+/// `max.connections.per.ip.overrides` (`host:count,...`, as Kafka parses it).
+fn per_ip_limit(state: &BrokerState, ip: std::net::IpAddr) -> i64 {
+    let overrides = {
+        let image = state.image();
+        image
+            .broker_configs
+            .get(&state.node_id)
+            .and_then(|m| m.get("max.connections.per.ip.overrides"))
+            .or_else(|| {
+                image
+                    .cluster_configs
+                    .get("max.connections.per.ip.overrides")
+            })
+            .cloned()
+            .or_else(|| {
+                state
+                    .config
+                    .get("max.connections.per.ip.overrides")
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    };
+    for entry in overrides
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        if let Some((host, n)) = entry.rsplit_once(':') {
+            let matches = host
+                .trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|h| h == ip);
+            if let (true, Ok(n)) = (matches, n.trim().parse::<i64>()) {
+                return n;
+            }
+        }
+    }
+    broker_i64(state, "max.connections.per.ip", i64::from(i32::MAX))
 }
