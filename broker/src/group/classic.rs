@@ -100,6 +100,23 @@ pub struct Member {
 }
 
 impl Member {
+    /// A copy of the member's state, without its parked requests.
+    fn clone_state(&self) -> Member {
+        Member {
+            member_id: self.member_id.clone(),
+            instance_id: self.instance_id.clone(),
+            client_id: self.client_id.clone(),
+            client_host: self.client_host.clone(),
+            rebalance_timeout_ms: self.rebalance_timeout_ms,
+            session_timeout_ms: self.session_timeout_ms,
+            protocols: self.protocols.clone(),
+            assignment: self.assignment.clone(),
+            join_waiter: None,
+            sync_waiter: None,
+            expires_at: self.expires_at,
+        }
+    }
+
     fn metadata_for(&self, protocol: &str) -> Bytes {
         self.protocols
             .iter()
@@ -141,6 +158,10 @@ pub struct JoinRequest {
 pub enum JoinOutcome {
     /// Answer now.
     Now(JoinResult),
+    /// Answer once the group's metadata record is stored (a static member
+    /// replaced in a Stable group, KIP-345); if that fails, the caller
+    /// rolls the group back and answers the error, as Kafka does.
+    AfterStore(JoinResult),
     /// Wait for the rebalance.
     Wait(oneshot::Receiver<JoinResult>),
 }
@@ -171,17 +192,36 @@ pub struct ClassicGroup {
     pub leader: Option<String>,
     /// Members, in join order.
     pub members: IndexMap<String, Member>,
-    /// KIP-394: member ids handed out but not yet joined with.
-    pending: HashSet<String>,
+    /// KIP-394: member ids handed out but not yet joined with, and when
+    /// each expires (the session timeout of the JoinGroup that got it).
+    pending: HashMap<String, Instant>,
     /// Static instance id → member id.
     statics: HashMap<String, String>,
     /// When the current rebalance phase ends regardless.
     pub deadline: Option<Instant>,
-    /// A new group waits this long for more members before its first join
-    /// completes (`group.initial.rebalance.delay.ms`).
-    delay_until: Option<Instant>,
+    /// The initial rebalance of a group that was Empty: its join phase ends
+    /// on this timer alone (`group.initial.rebalance.delay.ms`), not when
+    /// every member has joined.
+    initial: Option<InitialRebalance>,
     /// Wall-clock time of the last state change (ms).
     pub state_timestamp_ms: i64,
+}
+
+#[cfg(test)]
+#[path = "classic_tests.rs"]
+mod tests;
+
+/// The timer of an initial rebalance, as Kafka's
+/// `tryCompleteInitialRebalanceElseSchedule` runs it: when it fires and a new
+/// member joined meanwhile, it is re-armed for another delay (as long as the
+/// rebalance timeout allows); otherwise the join phase completes, whether
+/// or not member ids handed out with MEMBER_ID_REQUIRED came back.
+#[derive(Debug, Clone, Copy)]
+struct InitialRebalance {
+    fires_at: Instant,
+    delay: Duration,
+    remaining: Duration,
+    new_member_added: bool,
 }
 
 fn err(e: ResponseError) -> i16 {
@@ -199,12 +239,65 @@ impl ClassicGroup {
             protocol: None,
             leader: None,
             members: IndexMap::new(),
-            pending: HashSet::new(),
+            pending: HashMap::new(),
             statics: HashMap::new(),
             deadline: None,
-            delay_until: None,
+            initial: None,
             state_timestamp_ms: now_ms,
         }
+    }
+
+    /// A copy of the group's state (parked requests stay with `self`), to
+    /// [`rollback`](Self::rollback) to when a change cannot be stored.
+    pub fn snapshot(&self) -> ClassicGroup {
+        ClassicGroup {
+            id: self.id.clone(),
+            state: self.state,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| (id.clone(), m.clone_state()))
+                .collect(),
+            pending: self.pending.clone(),
+            statics: self.statics.clone(),
+            deadline: self.deadline,
+            initial: self.initial,
+            state_timestamp_ms: self.state_timestamp_ms,
+        }
+    }
+
+    /// Returns to `snapshot`: the change since then was not stored, so the
+    /// group must stay what `__consumer_offsets` holds. Parked requests of
+    /// members the snapshot has stay parked; those of members it lacks are
+    /// answered UNKNOWN_MEMBER_ID.
+    pub fn rollback(&mut self, mut snapshot: ClassicGroup) {
+        for (id, m) in self.members.iter_mut() {
+            if let Some(s) = snapshot.members.get_mut(id) {
+                s.join_waiter = m.join_waiter.take();
+                s.sync_waiter = m.sync_waiter.take();
+            }
+        }
+        for m in self.members.values_mut() {
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(JoinResult {
+                    error: err(ResponseError::UnknownMemberId),
+                    member_id: m.member_id.clone(),
+                    generation: -1,
+                    ..Default::default()
+                });
+            }
+            if let Some(w) = m.sync_waiter.take() {
+                let _ = w.send(SyncResult {
+                    error: err(ResponseError::UnknownMemberId),
+                    ..Default::default()
+                });
+            }
+        }
+        *self = snapshot;
     }
 
     fn set_state(&mut self, s: GroupState, now_ms: i64) {
@@ -256,7 +349,12 @@ impl ClassicGroup {
         if self.state != GroupState::PreparingRebalance {
             let timeout = self.max_rebalance_timeout();
             self.deadline = Some(now + timeout);
-            self.delay_until = was_empty.then(|| now + initial_delay.min(timeout));
+            self.initial = was_empty.then(|| InitialRebalance {
+                fires_at: now + initial_delay,
+                delay: initial_delay,
+                remaining: timeout.saturating_sub(initial_delay),
+                new_member_added: false,
+            });
         }
         self.set_state(GroupState::PreparingRebalance, now_ms);
     }
@@ -317,7 +415,7 @@ impl ClassicGroup {
                         if self.state == GroupState::Stable && unchanged {
                             // KIP-345: same subscription, no rebalance; the member
                             // gets the current generation and then its assignment.
-                            return JoinOutcome::Now(self.join_result(&new_id, false));
+                            return JoinOutcome::AfterStore(self.join_result(&new_id, false));
                         }
                         self.prepare_rebalance(now, now_ms, initial_delay);
                         return self.park_join(&new_id);
@@ -331,7 +429,9 @@ impl ClassicGroup {
             let new_id = new_member_id(&req.client_id);
             if req.require_known_member_id {
                 // KIP-394: hand out the id; the member joins again with it.
-                self.pending.insert(new_id.clone());
+                // It expires after the session timeout unless it comes back.
+                let ttl = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
+                self.pending.insert(new_id.clone(), now + ttl);
                 return fail(ResponseError::MemberIdRequired, &new_id);
             }
             self.add_member(&new_id, &req, now);
@@ -346,7 +446,7 @@ impl ClassicGroup {
                 }
             }
         }
-        if self.pending.remove(&member_id) {
+        if self.pending.remove(&member_id).is_some() {
             self.add_member(&member_id, &req, now);
             self.prepare_rebalance(now, now_ms, initial_delay);
             return self.park_join(&member_id);
@@ -382,6 +482,11 @@ impl ClassicGroup {
     fn add_member(&mut self, id: &str, req: &JoinRequest, now: Instant) {
         if self.members.is_empty() {
             self.protocol_type = Some(req.protocol_type.clone());
+        }
+        if self.state == GroupState::PreparingRebalance {
+            if let Some(initial) = &mut self.initial {
+                initial.new_member_added = true;
+            }
         }
         let mut m = Member {
             member_id: id.to_string(),
@@ -462,10 +567,9 @@ impl ClassicGroup {
         for id in gone {
             self.remove_member(&id);
         }
-        self.pending.clear();
         self.generation += 1;
         self.deadline = None;
-        self.delay_until = None;
+        self.initial = None;
         if self.members.is_empty() {
             self.protocol = None;
             self.leader = None;
@@ -722,7 +826,7 @@ impl ClassicGroup {
             },
             None => member_id.to_string(),
         };
-        if self.pending.remove(&id) {
+        if self.pending.remove(&id).is_some() {
             return 0;
         }
         if !self.members.contains_key(&id) {
@@ -765,6 +869,11 @@ impl ClassicGroup {
             .filter(|m| m.join_waiter.is_none() && m.expires_at <= now)
             .map(|m| m.member_id.clone())
             .collect();
+        let before = self.pending.len();
+        self.pending.retain(|_, expires| *expires > now);
+        if self.pending.len() < before {
+            tracing::info!(group = %self.id, count = before - self.pending.len(), "pending member ids expired after their session timeout");
+        }
         let mut became_empty = false;
         for id in expired {
             tracing::info!(group = %self.id, member = %id, "member session expired");
@@ -773,10 +882,11 @@ impl ClassicGroup {
             self.after_removal(now, now_ms);
             became_empty |= was != GroupState::Empty && self.state == GroupState::Empty;
         }
+        if self.ready_to_complete_join(now) {
+            became_empty |= self.complete_join(now, now_ms);
+            return became_empty;
+        }
         match self.state {
-            GroupState::PreparingRebalance if self.ready_to_complete_join(now) => {
-                became_empty |= self.complete_join(now, now_ms);
-            }
             GroupState::CompletingRebalance if self.deadline.is_some_and(|d| d <= now) => {
                 // The leader never sent its assignment: start over without
                 // the members that did not sync.
@@ -798,11 +908,28 @@ impl ClassicGroup {
         became_empty
     }
 
-    /// Whether the join phase can end now (everyone joined, no delay left).
-    pub fn ready_to_complete_join(&self, now: Instant) -> bool {
-        self.state == GroupState::PreparingRebalance
-            && (self.deadline.is_none_or(|d| d <= now)
-                || (self.all_joined() && self.delay_until.is_none_or(|d| d <= now)))
+    /// Whether the join phase can end now. An initial rebalance ends when
+    /// its timer fires with no new member since the last firing (re-arming
+    /// it otherwise); any other ends when every member and every pending
+    /// member id has joined, or at the rebalance timeout.
+    pub fn ready_to_complete_join(&mut self, now: Instant) -> bool {
+        if self.state != GroupState::PreparingRebalance {
+            return false;
+        }
+        if let Some(initial) = &mut self.initial {
+            if initial.fires_at > now {
+                return false;
+            }
+            if initial.new_member_added && !initial.remaining.is_zero() {
+                let next = initial.delay.min(initial.remaining);
+                initial.remaining = initial.remaining.saturating_sub(initial.delay);
+                initial.fires_at = now + next;
+                initial.new_member_added = false;
+                return false;
+            }
+            return true;
+        }
+        self.deadline.is_none_or(|d| d <= now) || self.all_joined()
     }
 
     /// The persisted form of the group.

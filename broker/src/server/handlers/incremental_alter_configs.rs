@@ -8,13 +8,14 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsResponse, ResponseKind};
 
 use super::alter_configs::alter_resource;
-use super::describe_configs::RESOURCE_TOPIC;
+use super::describe_configs::{RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::sb;
 use crate::body;
 use crate::broker::BrokerState;
 use crate::config::defs::{broker_def, topic_def, ConfigType};
 use crate::config::TopicConfigResolver;
 use crate::error::ApiError;
+use crate::group::group_configs;
 use crate::server::dispatch::{HandlerFuture, Request};
 
 /// Handles IncrementalAlterConfigs.
@@ -51,7 +52,10 @@ fn plan(
                 format!("Duplicate config key {key}"),
             ));
         }
-        let is_list = if r.resource_type == RESOURCE_TOPIC {
+        let is_list = if r.resource_type == RESOURCE_GROUP {
+            // No group config is a LIST.
+            group_configs::is_group_config(&key).then_some(false)
+        } else if r.resource_type == RESOURCE_TOPIC {
             topic_def(&key).map(|d| d.ty == ConfigType::List)
         } else {
             broker_def(&key).map(|d| d.ty == ConfigType::List)
@@ -114,6 +118,17 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let mut out = Vec::with_capacity(body.resources.len());
     for r in &body.resources {
         let res = match plan(&state, r) {
+            Ok(changes) if r.resource_type == RESOURCE_GROUP => {
+                state
+                    .controller
+                    .alter_group_configs(
+                        r.resource_name.as_str(),
+                        changes,
+                        false,
+                        body.validate_only,
+                    )
+                    .await
+            }
             Ok(changes) => {
                 alter_resource(
                     &state,
