@@ -565,6 +565,9 @@ impl GroupCoordinator {
         let ms = now_ms();
         let mut groups = self.groups.lock().await;
         for g in groups.classic.values_mut() {
+            if !g.tick_due(now) {
+                continue;
+            }
             let before = g.snapshot();
             if g.tick(now, ms) {
                 if let Err(code) = self.persist_group(store, g) {
