@@ -113,3 +113,44 @@ def test_group_session_timeout_and_heartbeat_interval_take_effect(bootstrap, nam
     finally:
         for c in conns.values():
             c.close()
+
+
+def test_legacy_alter_configs_and_list_config_resources(bootstrap, names):
+    """Legacy AlterConfigs (replace-all) on a GROUP resource, DescribeConfigs v4 of it,
+    and ListConfigResources (KIP-1142), which kafka-configs uses to find groups with configs."""
+    from kafka.protocol.admin import AlterConfigsRequest as A, DescribeConfigsRequest as D
+    group = names("group")
+    lcr_req = rp.extra_message("ListConfigResourcesRequest")
+    rp.extra_message("ListConfigResourcesResponse")
+    with rp.RawConn(bootstrap) as c:
+        def alter(configs):
+            r = c.send(A, 2, validate_only=False, resources=[A.AlterConfigsResource(
+                resource_type=32, resource_name=group,
+                configs=[A.AlterConfigsResource.AlterableConfig(name=k, value=v) for k, v in configs.items()])])
+            return [(x.error_code, x.error_message) for x in r.responses]
+
+        def listed(types, version=1):
+            r = c.send(lcr_req, version, resource_types=types) if version else c.send(lcr_req, 0)
+            return r.error_code, [(x.resource_name, x.resource_type) for x in r.config_resources]
+
+        assert (group, 32) not in listed([32])[1]
+        assert alter({"consumer.heartbeat.interval.ms": "2000"}) == [(0, None)]
+        assert alter({"consumer.session.timeout.ms": "50000"}) == [(0, None)]  # replaces the whole set
+        r = c.send(D, 4, include_synonyms=True, include_documentation=True, resources=[
+            D.DescribeConfigsResource(resource_type=32, resource_name=group,
+                                      configuration_keys=["consumer.session.timeout.ms",
+                                                          "consumer.heartbeat.interval.ms"])])
+        (res,) = r.results
+        got = sorted((x.name, x.value, x.config_source, x.read_only, x.config_type, bool(x.documentation),
+                      [(s.name, s.value, s.source) for s in x.synonyms]) for x in res.configs)
+        heartbeat = gu.GROUP_OVERRIDES["group.consumer.heartbeat.interval.ms"]
+        assert (res.error_code, got) == (0, [
+            ("consumer.heartbeat.interval.ms", heartbeat, 5, False, 3, True,
+             [("consumer.heartbeat.interval.ms", heartbeat, 5)]),
+            ("consumer.session.timeout.ms", "50000", 8, False, 3, True,
+             [("consumer.session.timeout.ms", "50000", 8)]),
+        ])
+        err, groups = listed([32])
+        assert err == rp.NONE and (group, 32) in groups and {t for _, t in groups} == {32}
+        assert listed([1]) == (35, [])  # not a type ListConfigResources lists: UNSUPPORTED_VERSION
+        assert listed([], version=0) == (rp.NONE, [])  # v0: client metrics subscriptions only

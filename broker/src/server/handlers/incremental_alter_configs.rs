@@ -118,17 +118,6 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let mut out = Vec::with_capacity(body.resources.len());
     for r in &body.resources {
         let res = match plan(&state, r) {
-            Ok(changes) if r.resource_type == RESOURCE_GROUP => {
-                state
-                    .controller
-                    .alter_group_configs(
-                        r.resource_name.as_str(),
-                        changes,
-                        false,
-                        body.validate_only,
-                    )
-                    .await
-            }
             Ok(changes) => {
                 alter_resource(
                     &state,
