@@ -39,7 +39,8 @@ impl GroupCoordinator {
     ) -> JoinOutcome {
         let cfg = &self.config;
         let member_id = join.member_id.clone();
-        let is_static = join.instance_id.is_some();
+        let instance_id = join.instance_id.clone();
+        let is_static = instance_id.is_some();
         let mut groups = self.lock().await;
         let now = Instant::now();
         let ms = now_ms();
@@ -74,6 +75,10 @@ impl GroupCoordinator {
                 Err(code) => {
                     warn!(group = %group_id, code, "cannot store the new member id of a static member; reverting to the old one");
                     g.rollback(before);
+                    if let Some(instance) = &instance_id {
+                        // As Kafka does, the old member gets a fresh session.
+                        g.touch_static(instance, now);
+                    }
                     JoinOutcome::Now(JoinResult {
                         error: code,
                         generation: g.generation,

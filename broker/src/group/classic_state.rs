@@ -29,6 +29,16 @@ impl Member {
 }
 
 impl ClassicGroup {
+    /// Restarts the session of the static member with `instance` id.
+    pub fn touch_static(&mut self, instance: &str, now: Instant) {
+        let Some(id) = self.statics.get(instance) else {
+            return;
+        };
+        if let Some(m) = self.members.get_mut(id) {
+            m.touch(now);
+        }
+    }
+
     /// A copy of the group's state (parked requests stay with `self`), to
     /// [`rollback`](Self::rollback) to when a change cannot be stored.
     pub fn snapshot(&self) -> ClassicGroup {
