@@ -329,7 +329,6 @@ impl ClassicGroup {
                                 ..Default::default()
                             });
                         }
-                        let unchanged = old.protocols == req.protocols;
                         let was_leader = self.leader.as_deref() == Some(old_id.as_str());
                         old.member_id = new_id.clone();
                         old.protocols = req.protocols.clone();
@@ -343,9 +342,13 @@ impl ClassicGroup {
                         if was_leader {
                             self.leader = Some(new_id.clone());
                         }
-                        if self.state == GroupState::Stable && unchanged {
-                            // KIP-345: same subscription, no rebalance; the member
-                            // gets the current generation and then its assignment.
+                        if self.state == GroupState::Stable
+                            && self.select_protocol() == self.protocol
+                        {
+                            // KIP-345: the selected protocol would not change, so
+                            // no rebalance (Kafka compares the protocol, not the
+                            // metadata); the member gets the current generation
+                            // and then its assignment.
                             return JoinOutcome::AfterStore(self.join_result(&new_id, false));
                         }
                         self.prepare_rebalance(now, now_ms, initial_delay);
@@ -485,29 +488,10 @@ impl ClassicGroup {
         self.members.values().all(|m| m.join_waiter.is_some()) && self.pending.is_empty()
     }
 
-    /// Ends the join phase: drops members that did not rejoin, bumps the
-    /// generation, selects the protocol and answers every parked join.
-    /// Returns true when the group became Empty.
-    pub fn complete_join(&mut self, now: Instant, now_ms: i64) -> bool {
-        let gone: Vec<String> = self
-            .members
-            .values()
-            .filter(|m| m.join_waiter.is_none())
-            .map(|m| m.member_id.clone())
-            .collect();
-        for id in gone {
-            self.remove_member(&id);
-        }
-        self.generation += 1;
-        self.deadline = None;
-        self.initial = None;
-        if self.members.is_empty() {
-            self.protocol = None;
-            self.leader = None;
-            self.set_state(GroupState::Empty, now_ms);
-            return true;
-        }
-        // Vote: each member's most preferred protocol that everyone supports.
+    /// The protocol the members would select now (Kafka's
+    /// `ClassicGroup.selectProtocol`): each member votes for its most
+    /// preferred protocol that every member supports.
+    fn select_protocol(&self) -> Option<String> {
         let candidates: Vec<String> = self
             .members
             .values()
@@ -537,7 +521,32 @@ impl ClassicGroup {
                 )
             })
             .map(|c| (*c).clone());
-        self.protocol = chosen;
+        chosen
+    }
+
+    /// Ends the join phase: drops members that did not rejoin, bumps the
+    /// generation, selects the protocol and answers every parked join.
+    /// Returns true when the group became Empty.
+    pub fn complete_join(&mut self, now: Instant, now_ms: i64) -> bool {
+        let gone: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.member_id.clone())
+            .collect();
+        for id in gone {
+            self.remove_member(&id);
+        }
+        self.generation += 1;
+        self.deadline = None;
+        self.initial = None;
+        if self.members.is_empty() {
+            self.protocol = None;
+            self.leader = None;
+            self.set_state(GroupState::Empty, now_ms);
+            return true;
+        }
+        self.protocol = self.select_protocol();
         if !self
             .leader
             .as_ref()

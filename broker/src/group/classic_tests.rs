@@ -131,3 +131,43 @@ fn rollback_restores_members_and_keeps_parked_requests() {
     assert_eq!(g.state, GroupState::PreparingRebalance);
     assert!(g.has_member(&a));
 }
+
+#[test]
+fn static_member_rejoin_with_new_metadata_but_same_protocol_does_not_rebalance() {
+    let t0 = Instant::now();
+    let mut g = ClassicGroup::new("g", 0);
+    let mut first = req("", 10_000, 30_000);
+    first.instance_id = Some("i1".to_string());
+    let JoinOutcome::Wait(mut rx) = g.join(first.clone(), t0, 0, DELAY, |p| format!("{p}-1"))
+    else {
+        panic!("a first join parks");
+    };
+    tick(&mut g, t0 + DELAY);
+    let r = rx.try_recv().expect("joined");
+    let (_, stable) = g.sync(
+        &r.member_id,
+        Some("i1"),
+        1,
+        None,
+        None,
+        vec![],
+        t0 + DELAY,
+        0,
+    );
+    assert!(stable);
+    g.finish_sync(Ok(()), t0 + DELAY, 0);
+    // A restarted consumer sends other user data (owned partitions, generation)
+    // for the same protocol: Kafka keeps the group Stable.
+    let mut again = first;
+    again.protocols = vec![("range".to_string(), Bytes::from_static(b"other user data"))];
+    match g.join(again, t0 + DELAY, 0, DELAY, |p| format!("{p}-2")) {
+        JoinOutcome::AfterStore(r) => {
+            assert_eq!(
+                (r.error, r.generation, r.member_id.as_str()),
+                (0, 1, "i1-2")
+            )
+        }
+        other => panic!("expected no rebalance, got {other:?}"),
+    }
+    assert_eq!(g.state, GroupState::Stable);
+}
