@@ -53,6 +53,26 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def recv_exact(sock, n: int) -> bytes:
+    """Read exactly n bytes; ConnectionError if the peer closes first."""
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError("closed by the broker")
+        out += chunk
+    return out
+
+
+def raw_api_versions(sock, corr: int = 1) -> bool:
+    """Send ApiVersions v0 on a raw socket; True when the answer carries `corr`."""
+    import struct
+    body = struct.pack(">hhih", 18, 0, corr, 4) + b"test"
+    sock.sendall(struct.pack(">i", len(body)) + body)
+    size = struct.unpack(">i", recv_exact(sock, 4))[0]
+    return struct.unpack(">i", recv_exact(sock, size)[:4])[0] == corr
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

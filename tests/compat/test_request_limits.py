@@ -45,23 +45,9 @@ def _api_versions_answered(bootstrap, timeout=5.0) -> bool:
     try:
         with socket.create_connection((host, int(port)), timeout=timeout) as s:
             s.settimeout(timeout)
-            body = struct.pack(">hhih", 18, 0, 7, 4) + b"live"
-            s.sendall(struct.pack(">i", len(body)) + body)
-            size = struct.unpack(">i", _recv(s, 4))[0]
-            resp = _recv(s, size)
-            return struct.unpack(">i", resp[:4])[0] == 7
+            return cu.raw_api_versions(s, 7)
     except OSError:
         return False
-
-
-def _recv(s, n):
-    out = b""
-    while len(out) < n:
-        chunk = s.recv(n - len(out))
-        if not chunk:
-            raise OSError("connection closed")
-        out += chunk
-    return out
 
 
 class _Liveness:
@@ -173,8 +159,8 @@ def _metadata_v4(bootstrap, names, timeout=120.0):
     with socket.create_connection((host, int(port)), timeout=timeout) as s:
         s.settimeout(timeout)
         s.sendall(struct.pack(">i", len(body)) + body)
-        size = struct.unpack(">i", _recv(s, 4))[0]
-        resp = _recv(s, size)
+        size = struct.unpack(">i", cu.recv_exact(s, 4))[0]
+        resp = cu.recv_exact(s, size)
     assert struct.unpack(">i", resp[:4])[0] == 11
     return size
 

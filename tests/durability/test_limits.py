@@ -19,24 +19,13 @@ import time
 
 import pytest
 
+import compat_util as cu
+
 APACHE = os.environ.get("DURABILITY_APACHE_KAFKA") == "1"
 
 
 def _api_versions(sock, corr=1):
-    body = struct.pack(">hhih", 18, 0, corr, 4) + b"lims"
-    sock.sendall(struct.pack(">i", len(body)) + body)
-    size = struct.unpack(">i", _recv(sock, 4))[0]
-    return struct.unpack(">i", _recv(sock, size)[:4])[0] == corr
-
-
-def _recv(sock, n):
-    out = b""
-    while len(out) < n:
-        chunk = sock.recv(n - len(out))
-        if not chunk:
-            raise ConnectionError("closed by the broker")
-        out += chunk
-    return out
+    return cu.raw_api_versions(sock, corr)
 
 
 def _connect(bootstrap, timeout=10):
