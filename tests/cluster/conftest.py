@@ -61,7 +61,6 @@ class Node:
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "group.initial.rebalance.delay.ms": "0",
-            "offsets.topic.replication.factor": "1",
         }
 
     def start(self):
