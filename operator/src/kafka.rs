@@ -1,7 +1,7 @@
 //! Kafka access for the reconcilers: cached admin connections per cluster and the
 //! topic state the topic plan compares against.
 
-use runnel_admin::{AdminClient, AdminConfig, ConfigSource};
+use runnel_admin::{AdminClient, AdminConfig, ConfigSource, TopicDescriptions};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,12 +103,93 @@ pub async fn topic_state(
 }
 
 /// Number of under-replicated partitions in the whole cluster (for safe rolling).
-pub async fn under_replicated_partitions(admin: &AdminClient) -> Result<usize, KafkaError> {
+///
+/// `Ok(Err(why))` when the brokers answered but could not describe some topic: the
+/// count is then unknown, and a restart must not rely on it.
+pub async fn under_replicated_partitions(
+    admin: &AdminClient,
+) -> Result<Result<usize, String>, KafkaError> {
     let all = admin.describe_topics(None).await?;
+    Ok(count_under_replicated(&all))
+}
+
+/// Counts the partitions that a broker restart could make unavailable: those whose
+/// ISR is shorter than their replica list, and those without a leader. A topic the
+/// brokers failed to describe makes the count unknown (`Err`, naming the topics): it
+/// must never be read as "no under-replicated partition there".
+pub fn count_under_replicated(all: &TopicDescriptions) -> Result<usize, String> {
+    let failed: Vec<String> = all
+        .iter()
+        .filter_map(|(name, t)| t.as_ref().err().map(|e| format!("{name}: {e}")))
+        .collect();
+    if !failed.is_empty() {
+        const SHOWN: usize = 5;
+        let more = failed.len().saturating_sub(SHOWN);
+        let mut why = format!(
+            "the brokers could not describe {} topic(s): {}",
+            failed.len(),
+            failed[..failed.len().min(SHOWN)].join("; ")
+        );
+        if more > 0 {
+            why.push_str(&format!("; and {more} more"));
+        }
+        return Err(why);
+    }
     Ok(all
         .values()
         .filter_map(|t| t.as_ref().ok())
         .flat_map(|t| t.partitions.iter())
-        .filter(|p| p.isr.len() < p.replicas.len())
+        .filter(|p| p.leader.is_none() || p.isr.len() < p.replicas.len())
         .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runnel_admin::{PartitionDescription, TopicDescription};
+
+    fn topic(name: &str, parts: &[(Option<i32>, usize, usize)]) -> TopicDescription {
+        TopicDescription {
+            name: name.into(),
+            topic_id: None,
+            is_internal: false,
+            partitions: parts
+                .iter()
+                .enumerate()
+                .map(|(i, &(leader, replicas, isr))| PartitionDescription {
+                    id: i as i32,
+                    leader,
+                    leader_epoch: None,
+                    replicas: (0..replicas as i32).collect(),
+                    isr: (0..isr as i32).collect(),
+                    offline_replicas: vec![],
+                    error_code: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn counts_short_isr_and_leaderless_partitions() {
+        let mut all = TopicDescriptions::new();
+        all.insert(
+            "a".into(),
+            Ok(topic("a", &[(Some(0), 3, 3), (Some(1), 3, 2)])),
+        );
+        all.insert("b".into(), Ok(topic("b", &[(None, 3, 3), (Some(2), 1, 1)])));
+        assert_eq!(count_under_replicated(&all), Ok(2));
+    }
+
+    #[test]
+    fn a_topic_that_failed_to_describe_makes_the_count_unknown() {
+        let mut all = TopicDescriptions::new();
+        all.insert("ok".into(), Ok(topic("ok", &[(Some(0), 3, 3)])));
+        all.insert(
+            "broken".into(),
+            Err(runnel_admin::AdminError::kafka("Metadata", 5, None)),
+        );
+        let why = count_under_replicated(&all).expect_err("unknown count");
+        assert!(why.contains("broken"), "{why}");
+        assert!(why.contains("1 topic(s)"), "{why}");
+    }
 }

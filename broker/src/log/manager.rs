@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use super::epoch_cache::{read_checkpoint, write_checkpoint};
+use super::checkpoint;
 use super::{Log, LogError};
 use crate::config::LogConfig;
 
@@ -42,6 +42,36 @@ pub struct LogManager {
     dir: PathBuf,
     clean: bool,
     start_offsets: HashMap<TopicPartition, i64>,
+    recovery_points: HashMap<TopicPartition, i64>,
+}
+
+/// One `topic partition offset` entry (topic names hold no spaces).
+fn parse_entry(line: &str) -> Option<(TopicPartition, i64)> {
+    let mut it = line.split(' ');
+    let topic = it.next().filter(|t| !t.is_empty())?;
+    let partition = it.next()?.parse().ok().filter(|p: &i32| *p >= 0)?;
+    let offset = it.next()?.parse().ok().filter(|o: &i64| *o >= 0)?;
+    it.next().is_none().then(|| {
+        (
+            TopicPartition {
+                topic: topic.to_string(),
+                partition,
+            },
+            offset,
+        )
+    })
+}
+
+/// Reads one of the directory's offset checkpoints. An unusable one is
+/// logged and read as empty; `fallback` says what that means for the logs.
+fn read_offsets(path: &Path, fallback: &str) -> HashMap<TopicPartition, i64> {
+    match checkpoint::read(path, parse_entry) {
+        Ok(entries) => entries.unwrap_or_default().into_iter().collect(),
+        Err(e) => {
+            error!(error = %e, "offset checkpoint unusable: {fallback}");
+            HashMap::new()
+        }
+    }
 }
 
 /// Encodes a topic id as Kafka prints it (URL-safe base64, no padding).
@@ -85,30 +115,25 @@ impl LogManager {
         let marker = dir.join(CLEAN_SHUTDOWN);
         let clean = marker.exists();
         if clean {
+            // A later crash must not be taken for a clean shutdown.
             std::fs::remove_file(&marker)?;
+            checkpoint::sync_dir(dir)?;
         } else {
             info!(dir = %dir.display(), "no clean shutdown marker: active segments will be recovered");
         }
-        let mut start_offsets = HashMap::new();
-        for line in read_checkpoint(&dir.join(START_OFFSETS)).unwrap_or_default() {
-            let mut it = line.rsplitn(3, ' ');
-            let (Some(off), Some(p), Some(t)) = (it.next(), it.next(), it.next()) else {
-                continue;
-            };
-            if let (Ok(off), Ok(p)) = (off.parse(), p.parse()) {
-                start_offsets.insert(
-                    TopicPartition {
-                        topic: t.to_string(),
-                        partition: p,
-                    },
-                    off,
-                );
-            }
-        }
+        let start_offsets = read_offsets(
+            &dir.join(START_OFFSETS),
+            "each log starts at the base offset of its first segment",
+        );
+        let recovery_points = read_offsets(
+            &dir.join(RECOVERY_POINTS),
+            "after an unclean shutdown every segment of every log is recovered",
+        );
         Ok(Self {
             dir: dir.to_path_buf(),
             clean,
             start_offsets,
+            recovery_points,
         })
     }
 
@@ -175,21 +200,34 @@ impl LogManager {
         config: LogConfig,
     ) -> Result<Log, LogError> {
         let dir = self.partition_dir(tp);
-        std::fs::create_dir_all(&dir)?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir)?;
+            checkpoint::sync_dir(&self.dir)?;
+        }
         let meta = dir.join("partition.metadata");
         if !meta.exists() {
             let tmp = dir.join("partition.metadata.tmp");
-            std::fs::write(
-                &tmp,
-                format!("version: 0\ntopic_id: {}\n", topic_id_string(topic_id)),
-            )?;
+            {
+                let mut f = std::fs::File::create(&tmp)?;
+                std::io::Write::write_all(
+                    &mut f,
+                    format!("version: 0\ntopic_id: {}\n", topic_id_string(topic_id)).as_bytes(),
+                )?;
+                f.sync_all()?;
+            }
             std::fs::rename(&tmp, &meta)?;
+            checkpoint::sync_dir(&dir)?;
         }
+        // After a clean shutdown nothing is recovered; otherwise recovery
+        // starts at the checkpointed recovery point (0, the whole log, when
+        // the checkpoint has none for this partition).
+        let recover_from =
+            (!self.clean).then(|| self.recovery_points.get(tp).copied().unwrap_or(0));
         Log::open(
             &dir,
             config,
             self.start_offsets.get(tp).copied(),
-            self.clean,
+            recover_from,
         )
     }
 
@@ -204,7 +242,7 @@ impl LogManager {
             .map(|(tp, _, r)| format!("{} {} {}", tp.topic, tp.partition, r))
             .collect();
         for (name, lines) in [(START_OFFSETS, starts), (RECOVERY_POINTS, points)] {
-            if let Err(e) = write_checkpoint(&self.dir.join(name), &lines) {
+            if let Err(e) = checkpoint::write(&self.dir.join(name), &lines) {
                 warn!(file = name, error = %e, "cannot write checkpoint");
             }
         }
@@ -250,6 +288,7 @@ impl LogManager {
     pub fn mark_clean_shutdown(&self) -> Result<(), LogError> {
         let f = std::fs::File::create(self.dir.join(CLEAN_SHUTDOWN))?;
         f.sync_all()?;
+        checkpoint::sync_dir(&self.dir)?;
         Ok(())
     }
 }
@@ -285,6 +324,137 @@ fn uuid_from_kafka(s: &str) -> Option<Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::batch::tests::encode;
+    use kafka_protocol::records::Compression;
+
+    const EPOCHS: &str = "leader-epoch-checkpoint";
+
+    fn tp() -> TopicPartition {
+        TopicPartition {
+            topic: "t".into(),
+            partition: 0,
+        }
+    }
+
+    fn small() -> LogConfig {
+        LogConfig {
+            segment_bytes: 600,
+            ..LogConfig::default()
+        }
+    }
+
+    /// A log of several segments, 10 records in epoch 3 then 10 in epoch 5,
+    /// its start moved to the second segment, checkpointed, and left without
+    /// a clean shutdown. Returns the temp dir, the topic id, the start offset
+    /// and the leader-epoch checkpoint text.
+    fn crashed_log() -> (tempfile::TempDir, Uuid, i64, String) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let id = new_kafka_uuid();
+        let m = LogManager::open(dir.path()).expect("open dir");
+        let mut log = m.open_log(&tp(), &id, small()).expect("open log");
+        for epoch in [3, 3, 5, 5, 5] {
+            let mut b = encode(4, Compression::None);
+            log.append_as_leader(&mut b, epoch).expect("append");
+        }
+        assert_eq!(log.end_offset(), 20);
+        let bases = log.segment_bases();
+        assert!(bases.len() >= 3, "{bases:?}");
+        let second = bases[1];
+        assert_eq!(log.delete_records_before(second).expect("delete"), second);
+        log.flush().expect("flush");
+        m.checkpoint(&[(tp(), log.start_offset(), log.recovery_point)]);
+        let epochs = std::fs::read_to_string(m.partition_dir(&tp()).join(EPOCHS)).expect("epochs");
+        // DeleteRecords moved the start past the first batch of epoch 3.
+        assert_eq!(epochs, format!("0\n2\n3 {second}\n5 8\n"));
+        (dir, id, second, epochs)
+    }
+
+    fn reopen(dir: &Path, id: &Uuid) -> (LogManager, Log) {
+        let m = LogManager::open(dir).expect("reopen dir");
+        let log = m.open_log(&tp(), id, small()).expect("reopen log");
+        (m, log)
+    }
+
+    #[test]
+    fn checkpoints_load_after_a_crash() {
+        let (dir, id, start, _) = crashed_log();
+        let (_, log) = reopen(dir.path(), &id);
+        assert_eq!((log.start_offset(), log.end_offset()), (start, 20));
+        assert_eq!((log.epoch_for_offset(7), log.epoch_for_offset(8)), (3, 5));
+    }
+
+    #[test]
+    fn a_bad_leader_epoch_checkpoint_is_rebuilt_from_the_batches() {
+        for bad in ["", "0\n2\n3 0\n", "junk", "0\n2\n5 0\n3 8\n"] {
+            let (dir, id, start, epochs) = crashed_log();
+            let pdir = dir.path().join("t-0");
+            std::fs::write(pdir.join(EPOCHS), bad).expect("corrupt");
+            let (_, log) = reopen(dir.path(), &id);
+            assert_eq!(
+                (log.start_offset(), log.end_offset()),
+                (start, 20),
+                "{bad:?}"
+            );
+            assert_eq!(
+                (
+                    log.epoch_for_offset(7),
+                    log.epoch_for_offset(8),
+                    log.latest_epoch()
+                ),
+                (3, 5, 5),
+                "{bad:?}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(pdir.join(EPOCHS)).expect("read"),
+                epochs
+            );
+        }
+        // An absent one too.
+        let (dir, id, _, epochs) = crashed_log();
+        std::fs::remove_file(dir.path().join("t-0").join(EPOCHS)).expect("rm");
+        let (_, log) = reopen(dir.path(), &id);
+        assert_eq!(log.latest_epoch(), 5);
+        let text = std::fs::read_to_string(dir.path().join("t-0").join(EPOCHS)).expect("read");
+        assert_eq!(text, epochs);
+    }
+
+    #[test]
+    fn a_bad_log_start_checkpoint_falls_back_to_the_first_segment() {
+        let (dir, id, start, _) = crashed_log();
+        std::fs::write(dir.path().join(START_OFFSETS), "0\n1\nt 0\n").expect("corrupt");
+        let (_, log) = reopen(dir.path(), &id);
+        // The segments below the start were deleted: the first one left starts there.
+        assert_eq!((log.start_offset(), log.end_offset()), (start, 20));
+        assert_eq!(log.segment_bases()[0], start);
+    }
+
+    #[test]
+    fn a_bad_recovery_point_checkpoint_recovers_every_segment() {
+        let (dir, id, start, _) = crashed_log();
+        // Corrupt the CRC of the last batch of the first (flushed, trusted) segment.
+        let pdir = dir.path().join("t-0");
+        let first = pdir.join(format!("{}.log", super::super::segment::file_stem(start)));
+        let mut bytes = std::fs::read(&first).expect("read");
+        let n = bytes.len();
+        bytes[n - 1] ^= 0xff;
+        std::fs::write(&first, &bytes).expect("write");
+        // With the recovery point known (the log end), that segment is trusted.
+        {
+            let (_, log) = reopen(dir.path(), &id);
+            assert_eq!(log.end_offset(), 20);
+        }
+        // No clean-shutdown marker was written: a crash again, now without a recovery point.
+        std::fs::write(dir.path().join(RECOVERY_POINTS), "0\n1\nt 0 zz\n").expect("corrupt");
+        let (_, log) = reopen(dir.path(), &id);
+        // Full recovery cut the corrupt batch and dropped the segments after it.
+        assert_eq!(log.segment_bases(), vec![start]);
+        let end = log.end_offset();
+        assert!(
+            end >= start && end < 20 && (end - start) % 4 == 0,
+            "whole batches kept: {start}..{end}"
+        );
+        assert_eq!(log.epoch_for_offset(end), log.latest_epoch());
+    }
 
     #[test]
     fn topic_ids_roundtrip_in_kafka_form() {

@@ -4,6 +4,7 @@
 //! partition, segments named by their 20-digit base offset with `.log`,
 //! `.index` and `.timeindex` files, and a `leader-epoch-checkpoint`.
 
+pub mod checkpoint;
 pub mod epoch_cache;
 mod index;
 mod manager;

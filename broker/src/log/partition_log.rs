@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::epoch_cache::LeaderEpochCache;
 use super::segment::{file_stem, Segment};
@@ -65,13 +65,19 @@ pub struct Log {
 }
 
 impl Log {
-    /// Opens (or creates) the log in `dir`. `clean` says the previous
-    /// shutdown was clean; otherwise the active segment is fully recovered.
+    /// Opens (or creates) the log in `dir`. `recover_from` is `None` after a
+    /// clean shutdown; otherwise it is the recovery point (the offset up to
+    /// which the log is known flushed, 0 when unknown), and every segment from
+    /// the one holding it on is recovered: read, CRC-checked, re-indexed and
+    /// cut after its last whole batch. Segments after one that recovery cut
+    /// are deleted, as Kafka does: their offsets no longer follow on.
+    /// `log_start_offset` is `None` when no checkpoint has one for this log:
+    /// the log then starts at its first segment's base offset.
     pub fn open(
         dir: &Path,
         config: LogConfig,
         log_start_offset: Option<i64>,
-        clean: bool,
+        recover_from: Option<i64>,
     ) -> Result<Self, LogError> {
         std::fs::create_dir_all(dir)?;
         let mut bases = Vec::new();
@@ -90,15 +96,38 @@ impl Log {
             }
         }
         bases.sort_unstable();
+        // Recovery starts at the segment holding the recovery point (the
+        // first one if the point lies before every segment).
+        let recover_base = recover_from.map(|rp| {
+            bases
+                .iter()
+                .copied()
+                .filter(|&b| b <= rp)
+                .max()
+                .or(bases.first().copied())
+                .unwrap_or(0)
+        });
         let mut segments = BTreeMap::new();
-        let last = bases.last().copied();
-        for b in bases {
-            let recover = !clean && Some(b) == last;
+        let mut cut: Option<i64> = None;
+        for (i, &b) in bases.iter().enumerate() {
+            if let Some(at) = cut {
+                error!(dir = %dir.display(), segment = %file_stem(b), cut_at = at, "deleting a segment that follows one recovery cut short");
+                Segment::remove_files(dir, b)?;
+                continue;
+            }
+            let recover = recover_base.is_some_and(|r| b >= r);
+            let before = if recover {
+                std::fs::metadata(dir.join(format!("{}.log", file_stem(b))))?.len()
+            } else {
+                0
+            };
             let seg = Segment::open(dir, b, recover, config.index_interval_bytes)?;
+            if recover && seg.size() < before && i + 1 < bases.len() {
+                cut = Some(seg.next_offset);
+            }
             segments.insert(b, seg);
         }
-        // Drop empty non-active segments left by a crash mid-roll.
-        let mut epochs = LeaderEpochCache::open(dir)?;
+        let mut epochs = LeaderEpochCache::open(dir);
         if segments.is_empty() {
             let start = log_start_offset.unwrap_or(0);
             segments.insert(start, Segment::create(dir, start, now_ms())?);
@@ -112,7 +141,17 @@ impl Log {
         let log_start_offset = log_start_offset
             .unwrap_or(first_base)
             .clamp(first_base, end.max(first_base));
+        if epochs.is_stale() {
+            let segs = &segments;
+            epochs.rebuild(|f| {
+                for seg in segs.values() {
+                    seg.for_each_header(f)?;
+                }
+                Ok(())
+            })?;
+        }
         epochs.truncate_from_end(end)?;
+        epochs.truncate_from_start(log_start_offset)?;
         let log = Self {
             dir: dir.to_path_buf(),
             config,
@@ -155,6 +194,11 @@ impl Log {
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The base offsets of the segments, oldest first.
+    pub fn segment_bases(&self) -> Vec<i64> {
+        self.segments.keys().copied().collect()
     }
 
     /// Total bytes on disk across segments.
@@ -442,6 +486,7 @@ impl Log {
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
             self.delete_segments_below_start()?;
+            self.epochs.truncate_from_start(offset)?;
         }
         Ok(self.log_start_offset)
     }
@@ -521,6 +566,7 @@ impl Log {
             self.segments
                 .insert(start, Segment::create(&self.dir, start, now)?);
         }
+        self.epochs.truncate_from_start(self.log_start_offset)?;
         Ok(n)
     }
 
@@ -569,7 +615,7 @@ mod tests {
     fn append_read_lookup_and_recover() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("t-0");
-        let mut log = Log::open(&p, small_config(), None, false).expect("open");
+        let mut log = Log::open(&p, small_config(), None, Some(0)).expect("open");
         for _ in 0..5 {
             let mut b = encode(4, Compression::None);
             log.append_as_leader(&mut b, 3).expect("append");
@@ -601,7 +647,7 @@ mod tests {
             .open(&last)
             .expect("open");
         std::io::Write::write_all(&mut f, &torn[..torn.len() / 2]).expect("write");
-        let log = Log::open(&p, small_config(), None, false).expect("reopen");
+        let log = Log::open(&p, small_config(), None, Some(0)).expect("reopen");
         assert_eq!(
             log.end_offset(),
             20,

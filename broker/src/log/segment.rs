@@ -291,6 +291,19 @@ impl Segment {
         self.time_index.flush()
     }
 
+    /// Removes the files of the segment at `base` in `dir` without opening it.
+    pub fn remove_files(dir: &Path, base: i64) -> io::Result<()> {
+        let (log, idx, tidx) = Self::paths(dir, base);
+        for p in [&log, &idx, &tidx] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the segment's files.
     pub fn delete(self) -> io::Result<()> {
         let idx = self.index.path().to_path_buf();

@@ -1,8 +1,8 @@
 //! `reconcile` and `error_policy` of the KafkaCluster controller.
 
-use super::render::{self, names::FIELD_MANAGER, Names};
+use super::render::{self, names::FIELD_MANAGER, statefulset::BROKER_CONTAINER, Names};
 use super::roll::{self, RollDecision};
-use super::status::{self, KafkaView, Observed, PodView};
+use super::status::{self, KafkaView, Observed, PodView, UnderReplicated};
 use super::CONTROLLER;
 use crate::context::{apply_status, Context};
 use crate::kafka::under_replicated_partitions;
@@ -36,6 +36,7 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     let names = Names::of(&kc);
     let bootstrap = Names::bootstrap_of(&kc);
     let version = render::statefulset::version(&kc, &ctx.settings.broker_image);
+    let image = render::statefulset::image(&kc, &ctx.settings.broker_image);
 
     let children = match render::children(&kc, &ctx.settings.broker_image) {
         Ok(c) => c,
@@ -64,7 +65,9 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
                 pods: vec![],
                 kafka: Err("spec not applied".into()),
                 rolling: None,
+                roll_wait: None,
                 bootstrap,
+                image,
                 version,
             };
             let st = status::status(&obs, prev, Timestamp::now());
@@ -96,12 +99,20 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
                 .as_ref()
                 .and_then(|s| s.conditions.as_ref())
                 .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            let image = p
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.name == BROKER_CONTAINER))
+                .map(|c| c.image.clone())
+                .filter(|i| !i.is_empty());
             Some(PodView {
                 ordinal,
                 name: pname,
                 ready,
                 revision: p.labels().get("controller-revision-hash").cloned(),
                 terminating: p.metadata.deletion_timestamp.is_some(),
+                image,
             })
         })
         .collect();
@@ -117,6 +128,7 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     };
 
     let mut rolling = None;
+    let mut roll_wait = None;
     match roll::next(
         kc.spec.replicas,
         update_revision.as_deref(),
@@ -124,7 +136,28 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         kafka.as_ref().ok(),
     ) {
         RollDecision::UpToDate => {}
-        RollDecision::Wait(why) => info!(cluster = %name, why, "rolling restart waits"),
+        RollDecision::Wait(why) => {
+            info!(cluster = %name, why, "rolling restart waits");
+            // An error that blocks the roll is a warning, once per distinct message.
+            let said = kc
+                .status
+                .as_ref()
+                .and_then(|s| find(&s.conditions, types::READY))
+                .is_some_and(|c| c.message.contains(&why));
+            if why.starts_with(roll::UNKNOWN_URP) && !said {
+                warn!(cluster = %name, why, "rolling restart blocked");
+                ctx.event(
+                    &*kc,
+                    CONTROLLER,
+                    true,
+                    "RollingRestartBlocked",
+                    "RollingRestart",
+                    format!("no broker is restarted while {why}"),
+                )
+                .await;
+            }
+            roll_wait = Some(why);
+        }
         RollDecision::Restart(pod) => {
             info!(cluster = %name, pod, "restarting broker to apply the new pod template");
             pods_api.delete(&pod, &DeleteParams::default()).await?;
@@ -152,7 +185,9 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         pods: views,
         kafka,
         rolling,
+        roll_wait,
         bootstrap,
+        image,
         version,
     };
     let prev = kc.status.as_ref();
@@ -242,9 +277,12 @@ async fn kafka_view(ctx: &Context, bootstrap: &str, count_urp: bool) -> Result<K
         let admin = ctx.kafka.get(bootstrap).await?;
         let cluster = admin.describe_cluster().await?;
         let urp = if count_urp {
-            Some(under_replicated_partitions(&admin).await?)
+            match under_replicated_partitions(&admin).await? {
+                Ok(n) => UnderReplicated::Count(n),
+                Err(why) => UnderReplicated::Unknown(why),
+            }
         } else {
-            None
+            UnderReplicated::NotCounted
         };
         Ok::<_, crate::kafka::KafkaError>(KafkaView {
             cluster_id: cluster.cluster_id,

@@ -5,7 +5,7 @@
 //! is ready and registered and no partition is under-replicated, so a restart never
 //! takes away a second copy of any data.
 
-use super::status::{KafkaView, PodView};
+use super::status::{KafkaView, PodView, UnderReplicated};
 
 /// What the roller decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,9 @@ pub enum RollDecision {
     /// Pods are outdated but restarting one now is unsafe; why.
     Wait(String),
 }
+
+/// How a wait for an unknown under-replicated count starts (an error, worth a warning).
+pub const UNKNOWN_URP: &str = "cannot count under-replicated partitions";
 
 /// Picks the next pod to restart: the highest outdated ordinal.
 pub fn next(
@@ -54,12 +57,17 @@ pub fn next(
     if let Some(p) = pods.iter().find(|p| !k.brokers.contains(&p.ordinal)) {
         return RollDecision::Wait(format!("broker {} is not registered", p.ordinal));
     }
-    match k.under_replicated {
-        None => return RollDecision::Wait("under-replicated partitions not counted".into()),
-        Some(n) if n > 0 => {
+    match &k.under_replicated {
+        UnderReplicated::NotCounted => {
+            return RollDecision::Wait("under-replicated partitions not counted".into())
+        }
+        UnderReplicated::Unknown(why) => {
+            return RollDecision::Wait(format!("{UNKNOWN_URP}: {why}"))
+        }
+        UnderReplicated::Count(n) if *n > 0 => {
             return RollDecision::Wait(format!("{n} partitions are under-replicated"))
         }
-        Some(_) => {}
+        UnderReplicated::Count(_) => {}
     }
     RollDecision::Restart(target.name.clone())
 }
@@ -75,13 +83,14 @@ mod tests {
             ready,
             revision: Some(rev.into()),
             terminating: false,
+            image: None,
         }
     }
     fn kafka(brokers: &[i32], urp: usize) -> KafkaView {
         KafkaView {
             cluster_id: None,
             brokers: brokers.iter().copied().collect(),
-            under_replicated: Some(urp),
+            under_replicated: UnderReplicated::Count(urp),
         }
     }
 
@@ -132,10 +141,25 @@ mod tests {
     fn uncounted_isr_is_not_safe() {
         let pods = [pod(0, true, "old"), pod(1, true, "new")];
         let mut k = kafka(&[0, 1], 0);
-        k.under_replicated = None;
+        k.under_replicated = UnderReplicated::NotCounted;
         assert!(
             matches!(next(2, Some("new"), &pods, Some(&k)), RollDecision::Wait(m) if m.contains("not counted"))
         );
+    }
+
+    #[test]
+    fn a_count_that_failed_blocks_the_roll() {
+        let pods = [pod(0, true, "old"), pod(1, true, "new")];
+        let mut k = kafka(&[0, 1], 0);
+        k.under_replicated =
+            UnderReplicated::Unknown("the brokers could not describe 1 topic(s): t: boom".into());
+        match next(2, Some("new"), &pods, Some(&k)) {
+            RollDecision::Wait(m) => {
+                assert!(m.starts_with(UNKNOWN_URP), "{m}");
+                assert!(m.contains("t: boom"), "{m}");
+            }
+            other => panic!("a failed count must block the roll: {other:?}"),
+        }
     }
 
     #[test]

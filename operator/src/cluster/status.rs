@@ -19,6 +19,9 @@ pub struct PodView {
     pub revision: Option<String>,
     /// Being deleted.
     pub terminating: bool,
+    /// The image its broker container runs, as the kubelet reports it
+    /// (`status.containerStatuses[broker].image`); `None` until reported.
+    pub image: Option<String>,
 }
 
 /// What the brokers say, queried over the Kafka protocol.
@@ -28,8 +31,20 @@ pub struct KafkaView {
     pub cluster_id: Option<String>,
     /// Registered broker ids.
     pub brokers: BTreeSet<i32>,
-    /// Partitions whose ISR is short; `None` when not counted (no broker needs a restart).
-    pub under_replicated: Option<usize>,
+    /// Partitions whose ISR is short or that have no leader.
+    pub under_replicated: UnderReplicated,
+}
+
+/// The under-replicated partition count, as far as it is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnderReplicated {
+    /// Not counted: no broker needs a restart.
+    NotCounted,
+    /// Counted.
+    Count(usize),
+    /// The brokers answered, but could not describe every topic: the count is
+    /// unknown (why), and no restart may rely on it.
+    Unknown(String),
 }
 
 /// Everything the status is made from.
@@ -49,10 +64,47 @@ pub struct Observed {
     pub kafka: Result<KafkaView, String>,
     /// A broker restart in progress (pod name), if the operator is rolling.
     pub rolling: Option<String>,
+    /// Why the rolling restart of an outdated broker waits, if it does.
+    pub roll_wait: Option<String>,
     /// `host:port` of the bootstrap Service.
     pub bootstrap: String,
-    /// The version the spec asks for.
+    /// The image the spec asks for.
+    pub image: String,
+    /// The version the spec asks for (`spec.version`, else the tag of `image`).
     pub version: String,
+}
+
+/// The tag of an image reference (`repo:tag`, not a registry port, not a digest).
+fn image_tag(image: &str) -> Option<&str> {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') && !tag.is_empty() => Some(tag),
+        _ => None,
+    }
+}
+
+/// The version every broker runs, from the images their containers report: the
+/// requested version when all run the requested image (whatever the registry's
+/// normalisation of its name, compared by tag), else the tag they all run. `None`
+/// while they differ (a rolling restart), while a pod is missing or has not
+/// reported its image, or when the image has no tag that says it.
+pub fn running_version(obs: &Observed) -> Option<String> {
+    if obs.replicas <= 0 || obs.pods.len() as i32 != obs.replicas {
+        return None;
+    }
+    let mut tags = obs
+        .pods
+        .iter()
+        .map(|p| p.image.as_deref().and_then(image_tag));
+    let first = tags.next()??;
+    if !tags.all(|t| t == Some(first)) {
+        return None;
+    }
+    if image_tag(&obs.image) == Some(first) {
+        Some(obs.version.clone())
+    } else {
+        Some(first.to_string())
+    }
 }
 
 /// The status for `obs`, keeping transition times from `previous`.
@@ -119,11 +171,11 @@ pub fn status(
             format!("restarting {pod} to apply a new configuration"),
         )
     } else if !up_to_date {
-        (
-            false,
-            "RollingRestart",
-            format!("{outdated} broker(s) still run an old configuration"),
-        )
+        let mut m = format!("{outdated} broker(s) still run an old configuration");
+        if let Some(why) = &obs.roll_wait {
+            m.push_str(&format!("; the next restart waits: {why}"));
+        }
+        (false, "RollingRestart", m)
     } else {
         (
             true,
@@ -181,11 +233,7 @@ pub fn status(
         cluster_id: kafka
             .and_then(|k| k.cluster_id.clone())
             .or_else(|| previous.and_then(|p| p.cluster_id.clone())),
-        version: if up_to_date && obs.spec_error.is_none() {
-            Some(obs.version.clone())
-        } else {
-            previous.and_then(|p| p.version.clone())
-        },
+        version: running_version(obs),
     }
 }
 
@@ -201,6 +249,10 @@ mod tests {
             ready,
             revision: Some(rev.into()),
             terminating: false,
+            image: Some(format!(
+                "docker.io/runnel/runnel:{}",
+                if rev == "r2" { "0.1.0" } else { "0.0.9" }
+            )),
         }
     }
 
@@ -214,10 +266,12 @@ mod tests {
             kafka: Ok(KafkaView {
                 cluster_id: Some("cid".into()),
                 brokers: brokers.iter().copied().collect(),
-                under_replicated: Some(0),
+                under_replicated: UnderReplicated::Count(0),
             }),
             rolling: None,
+            roll_wait: None,
             bootstrap: "demo-kafka-bootstrap.ns.svc:9092".into(),
+            image: "runnel/runnel:0.1.0".into(),
             version: "0.1.0".into(),
         }
     }
@@ -262,21 +316,53 @@ mod tests {
     }
 
     #[test]
-    fn old_revision_keeps_old_version_and_reports_rolling() {
-        let o = obs(
+    fn mixed_images_have_no_single_version_and_a_blocked_roll_says_why() {
+        let mut o = obs(
             vec![pod(0, true, "r1"), pod(1, true, "r2"), pod(2, true, "r2")],
             &[0, 1, 2],
         );
+        o.roll_wait = Some("cannot count under-replicated partitions: boom".into());
         let prev = KafkaClusterStatus {
             version: Some("0.0.9".into()),
             ..Default::default()
         };
         let s = status(&o, Some(&prev), now());
-        assert_eq!(s.version.as_deref(), Some("0.0.9"));
-        assert_eq!(
-            find(&s.conditions, types::READY).expect("r").reason,
-            "RollingRestart"
+        assert_eq!(s.version, None, "brokers run 0.0.9 and 0.1.0");
+        let r = find(&s.conditions, types::READY).expect("r");
+        assert_eq!(r.reason, "RollingRestart");
+        assert!(
+            r.message
+                .contains("waits: cannot count under-replicated partitions: boom"),
+            "{}",
+            r.message
         );
+    }
+
+    #[test]
+    fn version_is_what_the_pods_run_not_what_the_spec_asks() {
+        let pods = vec![pod(0, true, "r2"), pod(1, true, "r2"), pod(2, true, "r2")];
+        // All run the requested image: the requested version.
+        let o = obs(pods.clone(), &[0, 1, 2]);
+        assert_eq!(status(&o, None, now()).version.as_deref(), Some("0.1.0"));
+        // The spec asks for 0.2.0 but every pod still runs 0.1.0.
+        let mut o = obs(pods.clone(), &[0, 1, 2]);
+        o.image = "runnel/runnel:0.2.0".into();
+        o.version = "0.2.0".into();
+        assert_eq!(status(&o, None, now()).version.as_deref(), Some("0.1.0"));
+        // A pod that has not reported its image, or a missing pod: unknown.
+        let mut o = obs(pods.clone(), &[0, 1, 2]);
+        o.pods[2].image = None;
+        assert_eq!(status(&o, None, now()).version, None);
+        let o = obs(pods[..2].to_vec(), &[0, 1]);
+        assert_eq!(status(&o, None, now()).version, None);
+        // Digest references: the requested version when the tag matches.
+        let mut o = obs(pods, &[0, 1, 2]);
+        for p in &mut o.pods {
+            p.image = Some("ghcr.io/x/runnel:0.1.0@sha256:abcd".into());
+        }
+        assert_eq!(status(&o, None, now()).version.as_deref(), Some("0.1.0"));
+        assert_eq!(image_tag("registry:5000/runnel"), None);
+        assert_eq!(image_tag("registry:5000/runnel:1.2.3"), Some("1.2.3"));
     }
 
     #[test]

@@ -1,5 +1,14 @@
 //! FindCoordinator: the broker leading a group's `__consumer_offsets`
 //! partition (single key, or batched keys at v4+).
+//!
+//! Transactions are not implemented: a TRANSACTION key is refused with
+//! UNSUPPORTED_VERSION and a message saying so. The Java producer treats any
+//! non-retriable FindCoordinator error other than the authorization and
+//! abortable ones as fatal and shows the broker's message, so
+//! `initTransactions()` fails at once; the retriable COORDINATOR_NOT_AVAILABLE
+//! made every client retry forever. (librdkafka retries every FindCoordinator
+//! error but the authorization ones, which would lie about the cause; its
+//! `init_transactions()` still ends at its timeout.)
 
 use std::sync::Arc;
 
@@ -12,6 +21,12 @@ use crate::body;
 use crate::broker::BrokerState;
 use crate::group::OFFSETS_TOPIC;
 use crate::server::dispatch::{HandlerFuture, Request};
+
+/// Why a transactional client is refused, as the Java producer shows it.
+pub const TRANSACTIONS_UNSUPPORTED: &str = "Transactions are not supported by this broker \
+(Runnel does not implement the transaction coordinator yet): remove transactional.id, or use \
+processing.guarantee=at_least_once in Kafka Streams; an idempotent producer \
+(enable.idempotence=true) is supported";
 
 /// Handles FindCoordinator.
 pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
@@ -30,10 +45,11 @@ async fn lookup(
     match key_type {
         0 => {}
         1 => {
-            return none(
-                ResponseError::CoordinatorNotAvailable,
-                "transactions are not supported by this broker yet",
-            )
+            tracing::debug!(
+                transactional_id = key,
+                "FindCoordinator(TRANSACTION) refused: no transactions"
+            );
+            return none(ResponseError::UnsupportedVersion, TRANSACTIONS_UNSUPPORTED);
         }
         _ => {
             return none(

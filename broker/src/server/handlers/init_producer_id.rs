@@ -1,4 +1,9 @@
 //! InitProducerId for idempotent (non-transactional) producers.
+//!
+//! A transactional one (a `transactional_id`) is refused with the
+//! non-retriable UNSUPPORTED_VERSION, as FindCoordinator(TRANSACTION) is: the
+//! Java producer fails `initTransactions()` with it at once. The response has
+//! no message field, so the reason goes to the broker's log.
 
 use std::sync::Arc;
 
@@ -17,10 +22,14 @@ pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
     let body = body!(req, InitProducerId);
     let resp = InitProducerIdResponse::default();
-    if body.transactional_id.is_some() {
-        // No transaction coordinator yet: a transactional producer cannot find one.
+    if let Some(tid) = &body.transactional_id {
+        tracing::info!(
+            transactional_id = %tid.as_str(),
+            "InitProducerId refused: {}",
+            super::find_coordinator::TRANSACTIONS_UNSUPPORTED
+        );
         return Ok(Some(ResponseKind::InitProducerId(
-            resp.with_error_code(ResponseError::CoordinatorNotAvailable.code())
+            resp.with_error_code(ResponseError::UnsupportedVersion.code())
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
         )));

@@ -47,6 +47,9 @@ pub fn image(kc: &KafkaCluster, default_image: &str) -> String {
     }
 }
 
+/// The name of the broker container in a broker pod.
+pub const BROKER_CONTAINER: &str = "broker";
+
 /// The version a cluster runs: `spec.version`, else the tag of its image.
 pub fn version(kc: &KafkaCluster, default_image: &str) -> String {
     if let Some(v) = &kc.spec.version {
@@ -168,7 +171,7 @@ pub fn statefulset(
     let client_port = spec.client_port();
 
     let container = Container {
-        name: "broker".into(),
+        name: BROKER_CONTAINER.into(),
         image: Some(image(kc, default_image)),
         image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_string()),
         command: Some(command),
