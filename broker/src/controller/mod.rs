@@ -531,6 +531,50 @@ impl Controller {
         .await
     }
 
+    /// Changes a group's config overrides (`None` removes; with `replace`,
+    /// every other override is removed). The resulting set is validated as
+    /// Kafka's `GroupConfig.validate` does, against this broker's bounds.
+    pub async fn alter_group_configs(
+        &self,
+        group: &str,
+        changes: BTreeMap<String, Option<String>>,
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        if group.is_empty() {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "Default group resources are not allowed.",
+            ));
+        }
+        let _g = self.lock.lock().await;
+        let image = self.quorum.image();
+        let current = image.group_configs.get(group);
+        let mut all = changes;
+        if replace {
+            for k in current.into_iter().flat_map(|m| m.keys()) {
+                all.entry(k.clone()).or_insert(None);
+            }
+        }
+        let mut after = current.cloned().unwrap_or_default();
+        for (k, v) in &all {
+            match v {
+                Some(v) => after.insert(k.clone(), v.clone()),
+                None => after.remove(k),
+            };
+        }
+        crate::group::group_configs::validate(&after, &self.config)
+            .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+        if validate_only || all.is_empty() {
+            return Ok(());
+        }
+        self.commit(vec![MetadataRecord::AlterGroupConfigs {
+            group: group.to_string(),
+            changes: all,
+        }])
+        .await
+    }
+
     /// Changes dynamic broker config (`node_id` `None`: the cluster default).
     pub async fn alter_broker_configs(
         &self,

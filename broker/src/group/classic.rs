@@ -4,15 +4,13 @@
 //! Pure logic: time is passed in, and responses to members parked in a
 //! JoinGroup or SyncGroup are delivered through one-shot channels.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
-
-use super::records::{GroupMetadataValue, MemberMetadata};
 
 /// The group states, named as Kafka names them in DescribeGroups/ListGroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +139,10 @@ pub struct JoinRequest {
 pub enum JoinOutcome {
     /// Answer now.
     Now(JoinResult),
+    /// Answer once the group's metadata record is stored (a static member
+    /// replaced in a Stable group, KIP-345); if that fails, the caller
+    /// rolls the group back and answers the error, as Kafka does.
+    AfterStore(JoinResult),
     /// Wait for the rebalance.
     Wait(oneshot::Receiver<JoinResult>),
 }
@@ -171,17 +173,39 @@ pub struct ClassicGroup {
     pub leader: Option<String>,
     /// Members, in join order.
     pub members: IndexMap<String, Member>,
-    /// KIP-394: member ids handed out but not yet joined with.
-    pending: HashSet<String>,
+    /// KIP-394: member ids handed out but not yet joined with, and when
+    /// each expires (the session timeout of the JoinGroup that got it).
+    pending: HashMap<String, Instant>,
     /// Static instance id → member id.
     statics: HashMap<String, String>,
     /// When the current rebalance phase ends regardless.
     pub deadline: Option<Instant>,
-    /// A new group waits this long for more members before its first join
-    /// completes (`group.initial.rebalance.delay.ms`).
-    delay_until: Option<Instant>,
+    /// The initial rebalance of a group that was Empty: its join phase ends
+    /// on this timer alone (`group.initial.rebalance.delay.ms`), not when
+    /// every member has joined.
+    initial: Option<InitialRebalance>,
     /// Wall-clock time of the last state change (ms).
     pub state_timestamp_ms: i64,
+}
+
+#[cfg(test)]
+#[path = "classic_tests.rs"]
+mod tests;
+
+#[path = "classic_state.rs"]
+mod state;
+
+/// The timer of an initial rebalance, as Kafka's
+/// `tryCompleteInitialRebalanceElseSchedule` runs it: when it fires and a new
+/// member joined meanwhile, it is re-armed for another delay (as long as the
+/// rebalance timeout allows); otherwise the join phase completes, whether
+/// or not member ids handed out with MEMBER_ID_REQUIRED came back.
+#[derive(Debug, Clone, Copy)]
+struct InitialRebalance {
+    fires_at: Instant,
+    delay: Duration,
+    remaining: Duration,
+    new_member_added: bool,
 }
 
 fn err(e: ResponseError) -> i16 {
@@ -199,10 +223,10 @@ impl ClassicGroup {
             protocol: None,
             leader: None,
             members: IndexMap::new(),
-            pending: HashSet::new(),
+            pending: HashMap::new(),
             statics: HashMap::new(),
             deadline: None,
-            delay_until: None,
+            initial: None,
             state_timestamp_ms: now_ms,
         }
     }
@@ -256,7 +280,12 @@ impl ClassicGroup {
         if self.state != GroupState::PreparingRebalance {
             let timeout = self.max_rebalance_timeout();
             self.deadline = Some(now + timeout);
-            self.delay_until = was_empty.then(|| now + initial_delay.min(timeout));
+            self.initial = was_empty.then(|| InitialRebalance {
+                fires_at: now + initial_delay,
+                delay: initial_delay,
+                remaining: timeout.saturating_sub(initial_delay),
+                new_member_added: false,
+            });
         }
         self.set_state(GroupState::PreparingRebalance, now_ms);
     }
@@ -300,7 +329,6 @@ impl ClassicGroup {
                                 ..Default::default()
                             });
                         }
-                        let unchanged = old.protocols == req.protocols;
                         let was_leader = self.leader.as_deref() == Some(old_id.as_str());
                         old.member_id = new_id.clone();
                         old.protocols = req.protocols.clone();
@@ -314,10 +342,14 @@ impl ClassicGroup {
                         if was_leader {
                             self.leader = Some(new_id.clone());
                         }
-                        if self.state == GroupState::Stable && unchanged {
-                            // KIP-345: same subscription, no rebalance; the member
-                            // gets the current generation and then its assignment.
-                            return JoinOutcome::Now(self.join_result(&new_id, false));
+                        if self.state == GroupState::Stable
+                            && self.select_protocol() == self.protocol
+                        {
+                            // KIP-345: the selected protocol would not change, so
+                            // no rebalance (Kafka compares the protocol, not the
+                            // metadata); the member gets the current generation
+                            // and then its assignment.
+                            return JoinOutcome::AfterStore(self.join_result(&new_id, false));
                         }
                         self.prepare_rebalance(now, now_ms, initial_delay);
                         return self.park_join(&new_id);
@@ -331,7 +363,9 @@ impl ClassicGroup {
             let new_id = new_member_id(&req.client_id);
             if req.require_known_member_id {
                 // KIP-394: hand out the id; the member joins again with it.
-                self.pending.insert(new_id.clone());
+                // It expires after the session timeout unless it comes back.
+                let ttl = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
+                self.pending.insert(new_id.clone(), now + ttl);
                 return fail(ResponseError::MemberIdRequired, &new_id);
             }
             self.add_member(&new_id, &req, now);
@@ -346,7 +380,7 @@ impl ClassicGroup {
                 }
             }
         }
-        if self.pending.remove(&member_id) {
+        if self.pending.remove(&member_id).is_some() {
             self.add_member(&member_id, &req, now);
             self.prepare_rebalance(now, now_ms, initial_delay);
             return self.park_join(&member_id);
@@ -382,6 +416,11 @@ impl ClassicGroup {
     fn add_member(&mut self, id: &str, req: &JoinRequest, now: Instant) {
         if self.members.is_empty() {
             self.protocol_type = Some(req.protocol_type.clone());
+        }
+        if self.state == GroupState::PreparingRebalance {
+            if let Some(initial) = &mut self.initial {
+                initial.new_member_added = true;
+            }
         }
         let mut m = Member {
             member_id: id.to_string(),
@@ -449,30 +488,10 @@ impl ClassicGroup {
         self.members.values().all(|m| m.join_waiter.is_some()) && self.pending.is_empty()
     }
 
-    /// Ends the join phase: drops members that did not rejoin, bumps the
-    /// generation, selects the protocol and answers every parked join.
-    /// Returns true when the group became Empty.
-    pub fn complete_join(&mut self, now: Instant, now_ms: i64) -> bool {
-        let gone: Vec<String> = self
-            .members
-            .values()
-            .filter(|m| m.join_waiter.is_none())
-            .map(|m| m.member_id.clone())
-            .collect();
-        for id in gone {
-            self.remove_member(&id);
-        }
-        self.pending.clear();
-        self.generation += 1;
-        self.deadline = None;
-        self.delay_until = None;
-        if self.members.is_empty() {
-            self.protocol = None;
-            self.leader = None;
-            self.set_state(GroupState::Empty, now_ms);
-            return true;
-        }
-        // Vote: each member's most preferred protocol that everyone supports.
+    /// The protocol the members would select now (Kafka's
+    /// `ClassicGroup.selectProtocol`): each member votes for its most
+    /// preferred protocol that every member supports.
+    fn select_protocol(&self) -> Option<String> {
         let candidates: Vec<String> = self
             .members
             .values()
@@ -502,7 +521,32 @@ impl ClassicGroup {
                 )
             })
             .map(|c| (*c).clone());
-        self.protocol = chosen;
+        chosen
+    }
+
+    /// Ends the join phase: drops members that did not rejoin, bumps the
+    /// generation, selects the protocol and answers every parked join.
+    /// Returns true when the group became Empty.
+    pub fn complete_join(&mut self, now: Instant, now_ms: i64) -> bool {
+        let gone: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.member_id.clone())
+            .collect();
+        for id in gone {
+            self.remove_member(&id);
+        }
+        self.generation += 1;
+        self.deadline = None;
+        self.initial = None;
+        if self.members.is_empty() {
+            self.protocol = None;
+            self.leader = None;
+            self.set_state(GroupState::Empty, now_ms);
+            return true;
+        }
+        self.protocol = self.select_protocol();
         if !self
             .leader
             .as_ref()
@@ -722,7 +766,7 @@ impl ClassicGroup {
             },
             None => member_id.to_string(),
         };
-        if self.pending.remove(&id) {
+        if self.pending.remove(&id).is_some() {
             return 0;
         }
         if !self.members.contains_key(&id) {
@@ -754,6 +798,19 @@ impl ClassicGroup {
         }
     }
 
+    /// Whether [`tick`](Self::tick) has anything to do at `now` (cheap; lets
+    /// the coordinator skip the snapshot of idle groups).
+    pub fn tick_due(&self, now: Instant) -> bool {
+        self.state == GroupState::PreparingRebalance
+            || (self.state == GroupState::CompletingRebalance
+                && self.deadline.is_some_and(|d| d <= now))
+            || self.pending.values().any(|e| *e <= now)
+            || self
+                .members
+                .values()
+                .any(|m| m.join_waiter.is_none() && m.expires_at <= now)
+    }
+
     /// Time-driven transitions: session expiry, end of the join phase, a
     /// leader that never synced. Returns true if the group changed in a way
     /// worth persisting (it became Empty).
@@ -765,6 +822,11 @@ impl ClassicGroup {
             .filter(|m| m.join_waiter.is_none() && m.expires_at <= now)
             .map(|m| m.member_id.clone())
             .collect();
+        let before = self.pending.len();
+        self.pending.retain(|_, expires| *expires > now);
+        if self.pending.len() < before {
+            tracing::info!(group = %self.id, count = before - self.pending.len(), "pending member ids expired after their session timeout");
+        }
         let mut became_empty = false;
         for id in expired {
             tracing::info!(group = %self.id, member = %id, "member session expired");
@@ -773,10 +835,11 @@ impl ClassicGroup {
             self.after_removal(now, now_ms);
             became_empty |= was != GroupState::Empty && self.state == GroupState::Empty;
         }
+        if self.ready_to_complete_join(now) {
+            became_empty |= self.complete_join(now, now_ms);
+            return became_empty;
+        }
         match self.state {
-            GroupState::PreparingRebalance if self.ready_to_complete_join(now) => {
-                became_empty |= self.complete_join(now, now_ms);
-            }
             GroupState::CompletingRebalance if self.deadline.is_some_and(|d| d <= now) => {
                 // The leader never sent its assignment: start over without
                 // the members that did not sync.
@@ -798,85 +861,27 @@ impl ClassicGroup {
         became_empty
     }
 
-    /// Whether the join phase can end now (everyone joined, no delay left).
-    pub fn ready_to_complete_join(&self, now: Instant) -> bool {
-        self.state == GroupState::PreparingRebalance
-            && (self.deadline.is_none_or(|d| d <= now)
-                || (self.all_joined() && self.delay_until.is_none_or(|d| d <= now)))
-    }
-
-    /// The persisted form of the group.
-    pub fn to_record(&self) -> GroupMetadataValue {
-        GroupMetadataValue {
-            protocol_type: self.protocol_type.clone().unwrap_or_default(),
-            generation: self.generation,
-            protocol: self.protocol.clone(),
-            leader: self.leader.clone(),
-            current_state_timestamp: self.state_timestamp_ms,
-            members: self
-                .members
-                .values()
-                .map(|m| MemberMetadata {
-                    member_id: m.member_id.clone(),
-                    group_instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    rebalance_timeout_ms: m.rebalance_timeout_ms,
-                    session_timeout_ms: m.session_timeout_ms,
-                    subscription: m.metadata_for(self.protocol.as_deref().unwrap_or_default()),
-                    assignment: m.assignment.clone(),
-                })
-                .collect(),
+    /// Whether the join phase can end now. An initial rebalance ends when
+    /// its timer fires with no new member since the last firing (re-arming
+    /// it otherwise); any other ends when every member and every pending
+    /// member id has joined, or at the rebalance timeout.
+    pub fn ready_to_complete_join(&mut self, now: Instant) -> bool {
+        if self.state != GroupState::PreparingRebalance {
+            return false;
         }
-    }
-
-    /// Restores a group from its persisted form (members get a fresh session).
-    pub fn restore(&mut self, v: GroupMetadataValue, now: Instant) {
-        self.generation = v.generation;
-        self.protocol_type = (!v.protocol_type.is_empty()).then_some(v.protocol_type);
-        self.protocol = v.protocol;
-        self.leader = v.leader;
-        self.state_timestamp_ms = v.current_state_timestamp;
-        self.members.clear();
-        self.statics.clear();
-        let protocol = self.protocol.clone().unwrap_or_default();
-        for m in v.members {
-            if let Some(inst) = &m.group_instance_id {
-                self.statics.insert(inst.clone(), m.member_id.clone());
+        if let Some(initial) = &mut self.initial {
+            if initial.fires_at > now {
+                return false;
             }
-            let mut member = Member {
-                member_id: m.member_id.clone(),
-                instance_id: m.group_instance_id,
-                client_id: m.client_id,
-                client_host: m.client_host,
-                rebalance_timeout_ms: m.rebalance_timeout_ms,
-                session_timeout_ms: m.session_timeout_ms,
-                protocols: vec![(protocol.clone(), m.subscription)],
-                assignment: m.assignment,
-                join_waiter: None,
-                sync_waiter: None,
-                expires_at: now,
-            };
-            member.touch(now);
-            self.members.insert(m.member_id, member);
+            if initial.new_member_added && !initial.remaining.is_zero() {
+                let next = initial.delay.min(initial.remaining);
+                initial.remaining = initial.remaining.saturating_sub(initial.delay);
+                initial.fires_at = now + next;
+                initial.new_member_added = false;
+                return false;
+            }
+            return true;
         }
-        self.state = if self.members.is_empty() {
-            GroupState::Empty
-        } else {
-            GroupState::Stable
-        };
-    }
-
-    /// Topics the group's members subscribe to, when known (consumer protocol).
-    pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
-        if self.protocol_type.as_deref() != Some("consumer") || self.members.is_empty() {
-            return None;
-        }
-        let protocol = self.protocol.clone()?;
-        let mut out = HashSet::new();
-        for m in self.members.values() {
-            out.extend(super::subscription::topics(&m.metadata_for(&protocol))?);
-        }
-        Some(out)
+        self.deadline.is_none_or(|d| d <= now) || self.all_joined()
     }
 }

@@ -30,6 +30,7 @@ use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use super::assignor::{self, AssignorMember, SUPPORTED_ASSIGNORS};
+use super::topic_regex::TopicRegex;
 
 /// Member epoch of a (dynamic or static) member leaving the group for good.
 pub const LEAVE_GROUP_MEMBER_EPOCH: i32 = -1;
@@ -544,9 +545,13 @@ impl ConsumerGroup {
             .collect();
         let mut resolved = BTreeMap::new();
         for source in regexes {
-            let matched = match regex::Regex::new(&source) {
-                Ok(re) => topics.keys().filter(|t| re.is_match(t)).cloned().collect(),
-                Err(_) => BTreeSet::new(),
+            let matched = match TopicRegex::new(&source) {
+                Ok(re) => topics.keys().filter(|t| re.matches(t)).cloned().collect(),
+                Err(why) => {
+                    // Validated when a member subscribed; cannot happen.
+                    tracing::error!(group = %self.group_id, regex = %source, %why, "cannot compile a subscribed regex");
+                    BTreeSet::new()
+                }
             };
             resolved.insert(source, matched);
         }
@@ -1234,21 +1239,14 @@ fn validate_request(req: &HeartbeatRequest) -> Result<(), HbError> {
         .as_deref()
         .filter(|r| !r.is_empty())
     {
-        match regex::Regex::new(source) {
-            Ok(_) => {}
-            Err(regex::Error::Syntax(why)) => {
-                return Err(HbError::new(
-                    ResponseError::InvalidRegularExpression,
-                    format!(
-                        "SubscribedTopicRegex `{source}` is not a valid regular expression: {why}."
-                    ),
-                ))
-            }
-            Err(regex::Error::Unsupported(what)) => {
-                return Err(HbError::invalid(format!(
-                "SubscribedTopicRegex `{source}` uses {what}, which this broker does not support."
-            )))
-            }
+        // Kafka's Utils.throwIfRegularExpressionIsInvalid.
+        if let Err(why) = TopicRegex::new(source) {
+            return Err(HbError::new(
+                ResponseError::InvalidRegularExpression,
+                format!(
+                    "SubscribedTopicRegex `{source}` is not a valid regular expression: {why}."
+                ),
+            ));
         }
     }
     if let Some(a) = &req.server_assignor {
@@ -1264,528 +1262,6 @@ fn validate_request(req: &HeartbeatRequest) -> Result<(), HbError> {
     }
     Ok(())
 }
-
-/// A small regular-expression engine for topic subscriptions, in the
-/// spirit of RE2/RE2J (which Kafka uses): a Thompson NFA simulated in time
-/// linear in the input, whole-string match.
-///
-/// Supported: literals, `.`, classes `[a-z_]` / `[^...]` (with `\d \w \s`
-/// inside), `\d \D \w \W \s \S`, escaped punctuation, `\t \n \r \f`,
-/// groups `(...)` and `(?:...)`, alternation `|`, quantifiers `* + ? {n}
-/// {n,} {n,m}` (greedy or lazy — the same for whole-string matching),
-/// anchors `^ $`. Anything else RE2 accepts (flags, named groups, `\b`,
-/// `\p{..}`, POSIX classes, `\Q..\E`) is reported as unsupported.
-mod regex {
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub enum Error {
-        /// Not a valid expression (RE2 would refuse it too).
-        Syntax(String),
-        /// Valid in RE2 but not implemented here.
-        Unsupported(String),
-    }
-
-    #[derive(Debug, Clone)]
-    enum Node {
-        Empty,
-        Char(char),
-        Any,
-        Class(Vec<(char, char)>, bool),
-        Start,
-        End,
-        Concat(Vec<Node>),
-        Alt(Vec<Node>),
-        Repeat(Box<Node>, u32, Option<u32>),
-    }
-
-    #[derive(Debug, Clone)]
-    enum Inst {
-        Char(char),
-        Any,
-        Class(Vec<(char, char)>, bool),
-        Start,
-        End,
-        Split(usize, usize),
-        Jmp(usize),
-        Match,
-    }
-
-    const MAX_INSTS: usize = 10_000;
-    const MAX_REPEAT: u32 = 1000;
-
-    #[derive(Debug, Clone)]
-    pub struct Regex {
-        prog: Vec<Inst>,
-    }
-
-    impl Regex {
-        pub fn new(source: &str) -> Result<Regex, Error> {
-            let mut parser = Parser {
-                chars: source.chars().collect(),
-                pos: 0,
-            };
-            let node = parser.parse_alt()?;
-            if parser.pos < parser.chars.len() {
-                // Only an unmatched ')' stops the top-level parse early.
-                return Err(Error::Syntax("unexpected )".into()));
-            }
-            let mut prog = Vec::new();
-            compile(&node, &mut prog)?;
-            prog.push(Inst::Match);
-            Ok(Regex { prog })
-        }
-
-        /// Whether the whole of `text` matches.
-        pub fn is_match(&self, text: &str) -> bool {
-            let chars: Vec<char> = text.chars().collect();
-            let mut current = Vec::new();
-            let mut seen = vec![usize::MAX; self.prog.len()];
-            self.add(&mut current, &mut seen, 0, 0, chars.len());
-            for (i, c) in chars.iter().enumerate() {
-                let mut next = Vec::new();
-                for &pc in &current {
-                    let step = match &self.prog[pc] {
-                        Inst::Char(x) => x == c,
-                        Inst::Any => true,
-                        Inst::Class(ranges, negated) => {
-                            ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
-                        }
-                        _ => false,
-                    };
-                    if step {
-                        self.add(&mut next, &mut seen, pc + 1, i + 1, chars.len());
-                    }
-                }
-                if next.is_empty() {
-                    return false;
-                }
-                current = next;
-            }
-            current
-                .iter()
-                .any(|&pc| matches!(self.prog[pc], Inst::Match))
-        }
-
-        /// Adds `pc` and everything reachable by empty transitions at `pos`.
-        fn add(
-            &self,
-            list: &mut Vec<usize>,
-            seen: &mut [usize],
-            pc: usize,
-            pos: usize,
-            len: usize,
-        ) {
-            let mut stack = vec![pc];
-            while let Some(pc) = stack.pop() {
-                if seen[pc] == pos {
-                    continue;
-                }
-                seen[pc] = pos;
-                match self.prog[pc] {
-                    Inst::Jmp(to) => stack.push(to),
-                    Inst::Split(a, b) => {
-                        stack.push(b);
-                        stack.push(a);
-                    }
-                    Inst::Start => {
-                        if pos == 0 {
-                            stack.push(pc + 1);
-                        }
-                    }
-                    Inst::End => {
-                        if pos == len {
-                            stack.push(pc + 1);
-                        }
-                    }
-                    _ => list.push(pc),
-                }
-            }
-        }
-    }
-
-    fn emit(prog: &mut Vec<Inst>, inst: Inst) -> Result<usize, Error> {
-        if prog.len() >= MAX_INSTS {
-            return Err(Error::Unsupported("an expression that large".into()));
-        }
-        prog.push(inst);
-        Ok(prog.len() - 1)
-    }
-
-    fn compile(node: &Node, prog: &mut Vec<Inst>) -> Result<(), Error> {
-        match node {
-            Node::Empty => {}
-            Node::Char(c) => {
-                emit(prog, Inst::Char(*c))?;
-            }
-            Node::Any => {
-                emit(prog, Inst::Any)?;
-            }
-            Node::Class(r, n) => {
-                emit(prog, Inst::Class(r.clone(), *n))?;
-            }
-            Node::Start => {
-                emit(prog, Inst::Start)?;
-            }
-            Node::End => {
-                emit(prog, Inst::End)?;
-            }
-            Node::Concat(nodes) => {
-                for n in nodes {
-                    compile(n, prog)?;
-                }
-            }
-            Node::Alt(nodes) => {
-                // split L1, next; L1: a; jmp end; next: split L2, ...
-                let mut jumps = Vec::new();
-                for (i, n) in nodes.iter().enumerate() {
-                    if i + 1 < nodes.len() {
-                        let split = emit(prog, Inst::Split(0, 0))?;
-                        compile(n, prog)?;
-                        jumps.push(emit(prog, Inst::Jmp(0))?);
-                        let next = prog.len();
-                        prog[split] = Inst::Split(split + 1, next);
-                    } else {
-                        compile(n, prog)?;
-                    }
-                }
-                let end = prog.len();
-                for j in jumps {
-                    prog[j] = Inst::Jmp(end);
-                }
-            }
-            Node::Repeat(inner, min, max) => {
-                for _ in 0..*min {
-                    compile(inner, prog)?;
-                }
-                match max {
-                    None => {
-                        // L: split body, end; body; jmp L
-                        let split = emit(prog, Inst::Split(0, 0))?;
-                        compile(inner, prog)?;
-                        emit(prog, Inst::Jmp(split))?;
-                        let end = prog.len();
-                        prog[split] = Inst::Split(split + 1, end);
-                    }
-                    Some(max) => {
-                        let mut splits = Vec::new();
-                        for _ in *min..*max {
-                            splits.push(emit(prog, Inst::Split(0, 0))?);
-                            compile(inner, prog)?;
-                        }
-                        let end = prog.len();
-                        for s in splits {
-                            prog[s] = Inst::Split(s + 1, end);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    struct Parser {
-        chars: Vec<char>,
-        pos: usize,
-    }
-
-    impl Parser {
-        fn peek(&self) -> Option<char> {
-            self.chars.get(self.pos).copied()
-        }
-
-        fn parse_alt(&mut self) -> Result<Node, Error> {
-            let mut branches = vec![self.parse_concat()?];
-            while self.peek() == Some('|') {
-                self.pos += 1;
-                branches.push(self.parse_concat()?);
-            }
-            Ok(if branches.len() == 1 {
-                branches.pop().unwrap_or(Node::Empty)
-            } else {
-                Node::Alt(branches)
-            })
-        }
-
-        fn parse_concat(&mut self) -> Result<Node, Error> {
-            let mut items = Vec::new();
-            while let Some(c) = self.peek() {
-                if c == '|' || c == ')' {
-                    break;
-                }
-                let atom = self.parse_atom()?;
-                items.push(self.parse_quantifiers(atom)?);
-            }
-            Ok(match items.len() {
-                0 => Node::Empty,
-                1 => items.pop().unwrap_or(Node::Empty),
-                _ => Node::Concat(items),
-            })
-        }
-
-        /// `{n}`, `{n,}`, `{n,m}` at the cursor, if well formed.
-        fn counted(&mut self) -> Option<(u32, Option<u32>)> {
-            let rest: String = self.chars[self.pos..].iter().collect();
-            let close = rest.find('}')?;
-            let body = &rest[1..close];
-            let (min, max) = match body.split_once(',') {
-                None => {
-                    let n = body.parse().ok()?;
-                    (n, Some(n))
-                }
-                Some((a, "")) => (a.parse().ok()?, None),
-                Some((a, b)) => (a.parse().ok()?, Some(b.parse().ok()?)),
-            };
-            self.pos += rest[..=close].chars().count();
-            Some((min, max))
-        }
-
-        fn parse_quantifiers(&mut self, atom: Node) -> Result<Node, Error> {
-            let mut node = atom;
-            let mut quantified = false;
-            loop {
-                let (min, max) = match self.peek() {
-                    Some('*') => {
-                        self.pos += 1;
-                        (0, None)
-                    }
-                    Some('+') => {
-                        self.pos += 1;
-                        (1, None)
-                    }
-                    Some('?') => {
-                        self.pos += 1;
-                        (0, Some(1))
-                    }
-                    Some('{') => {
-                        let save = self.pos;
-                        match self.counted() {
-                            Some(q) => q,
-                            None => {
-                                self.pos = save;
-                                return Ok(node);
-                            }
-                        }
-                    }
-                    _ => return Ok(node),
-                };
-                if quantified {
-                    return Err(Error::Syntax("bad repetition operator".into()));
-                }
-                if matches!(node, Node::Start | Node::End | Node::Empty) {
-                    return Err(Error::Syntax(
-                        "missing argument to repetition operator".into(),
-                    ));
-                }
-                if max.is_some_and(|m| m < min)
-                    || min > MAX_REPEAT
-                    || max.is_some_and(|m| m > MAX_REPEAT)
-                {
-                    return Err(Error::Syntax("invalid repeat count".into()));
-                }
-                node = Node::Repeat(Box::new(node), min, max);
-                quantified = true;
-                // A lazy marker does not change whole-string matching.
-                if self.peek() == Some('?') {
-                    self.pos += 1;
-                }
-                if self.peek() == Some('+') {
-                    return Err(Error::Syntax("bad repetition operator".into()));
-                }
-            }
-        }
-
-        fn parse_atom(&mut self) -> Result<Node, Error> {
-            let Some(c) = self.peek() else {
-                return Ok(Node::Empty);
-            };
-            self.pos += 1;
-            match c {
-                '(' => {
-                    if self.peek() == Some('?') {
-                        if self.chars.get(self.pos + 1) == Some(&':') {
-                            self.pos += 2;
-                        } else {
-                            return Err(Error::Unsupported("group flags or named groups".into()));
-                        }
-                    }
-                    let inner = self.parse_alt()?;
-                    if self.peek() != Some(')') {
-                        return Err(Error::Syntax("missing closing )".into()));
-                    }
-                    self.pos += 1;
-                    Ok(inner)
-                }
-                '[' => self.parse_class(),
-                '.' => Ok(Node::Any),
-                '^' => Ok(Node::Start),
-                '$' => Ok(Node::End),
-                '*' | '+' | '?' => Err(Error::Syntax(
-                    "missing argument to repetition operator".into(),
-                )),
-                '\\' => match self.parse_escape()? {
-                    Escaped::Char(c) => Ok(Node::Char(c)),
-                    Escaped::Class(r, n) => Ok(Node::Class(r, n)),
-                },
-                c => Ok(Node::Char(c)),
-            }
-        }
-
-        fn parse_escape(&mut self) -> Result<Escaped, Error> {
-            let Some(c) = self.peek() else {
-                return Err(Error::Syntax(
-                    "trailing backslash at end of expression".into(),
-                ));
-            };
-            self.pos += 1;
-            let digits = vec![('0', '9')];
-            let word = vec![('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
-            let space = vec![('\t', '\n'), ('\x0c', '\r'), (' ', ' ')];
-            Ok(match c {
-                'd' => Escaped::Class(digits, false),
-                'D' => Escaped::Class(digits, true),
-                'w' => Escaped::Class(word, false),
-                'W' => Escaped::Class(word, true),
-                's' => Escaped::Class(space, false),
-                'S' => Escaped::Class(space, true),
-                't' => Escaped::Char('\t'),
-                'n' => Escaped::Char('\n'),
-                'r' => Escaped::Char('\r'),
-                'f' => Escaped::Char('\x0c'),
-                c if c.is_ascii_punctuation() => Escaped::Char(c),
-                'b' | 'B' | 'A' | 'z' | 'p' | 'P' | 'Q' | 'E' | 'x' | 'v' | 'a' => {
-                    return Err(Error::Unsupported(format!("the escape \\{c}")))
-                }
-                c if c.is_ascii_digit() => {
-                    return Err(Error::Syntax(format!("invalid escape sequence: \\{c}")))
-                }
-                c => return Err(Error::Syntax(format!("invalid escape sequence: \\{c}"))),
-            })
-        }
-
-        fn parse_class(&mut self) -> Result<Node, Error> {
-            let negated = self.peek() == Some('^');
-            if negated {
-                self.pos += 1;
-            }
-            let mut ranges = Vec::new();
-            let mut first = true;
-            loop {
-                let Some(c) = self.peek() else {
-                    return Err(Error::Syntax("missing closing ]".into()));
-                };
-                self.pos += 1;
-                if c == ']' && !first {
-                    break;
-                }
-                first = false;
-                let lo = match c {
-                    '[' if self.peek() == Some(':') => {
-                        return Err(Error::Unsupported("POSIX character classes".into()))
-                    }
-                    '\\' => match self.parse_escape()? {
-                        Escaped::Char(c) => c,
-                        Escaped::Class(r, false) => {
-                            ranges.extend(r);
-                            continue;
-                        }
-                        Escaped::Class(_, true) => {
-                            return Err(Error::Unsupported("negated classes inside [...]".into()))
-                        }
-                    },
-                    c => c,
-                };
-                // A range lo-hi, unless '-' is last.
-                if self.peek() == Some('-')
-                    && self.chars.get(self.pos + 1).is_some_and(|&n| n != ']')
-                {
-                    self.pos += 1;
-                    let Some(hi) = self.peek() else {
-                        return Err(Error::Syntax("missing closing ]".into()));
-                    };
-                    self.pos += 1;
-                    let hi = if hi == '\\' {
-                        match self.parse_escape()? {
-                            Escaped::Char(c) => c,
-                            Escaped::Class(..) => {
-                                return Err(Error::Syntax("invalid character class range".into()))
-                            }
-                        }
-                    } else {
-                        hi
-                    };
-                    if hi < lo {
-                        return Err(Error::Syntax(format!(
-                            "invalid character class range: {lo}-{hi}"
-                        )));
-                    }
-                    ranges.push((lo, hi));
-                } else {
-                    ranges.push((lo, lo));
-                }
-            }
-            Ok(Node::Class(ranges, negated))
-        }
-    }
-
-    enum Escaped {
-        Char(char),
-        Class(Vec<(char, char)>, bool),
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        fn m(re: &str, text: &str) -> bool {
-            match Regex::new(re) {
-                Ok(r) => r.is_match(text),
-                Err(e) => panic!("{re}: {e:?}"),
-            }
-        }
-
-        #[test]
-        fn whole_string_matching() {
-            assert!(m("orders-.*", "orders-eu"));
-            assert!(m("orders-.*", "orders-"));
-            assert!(!m("orders-.*", "my-orders-eu"));
-            assert!(!m("orders", "orders-eu"));
-            assert!(m("^orders$", "orders"));
-            assert!(m("a|b|cd", "cd"));
-            assert!(!m("a|b|cd", "c"));
-            assert!(m("t[0-9]+", "t42"));
-            assert!(!m("t[0-9]+", "t"));
-            assert!(m("t[^0-9]x", "tax"));
-            assert!(!m("t[^0-9]x", "t1x"));
-            assert!(m("(foo|bar)\\.\\d{2,3}", "bar.123"));
-            assert!(!m("(foo|bar)\\.\\d{2,3}", "bar.1234"));
-            assert!(m("(?:ab)*c", "ababc"));
-            assert!(m("x{2}", "xx"));
-            assert!(!m("x{2}", "x"));
-            assert!(m("a.*?b", "axxb"));
-            assert!(m("[a-z_-]+", "a_b-c"));
-            assert!(m("\\w+", "Topic_1"));
-            assert!(m("", ""));
-            assert!(!m("", "a"));
-            // No catastrophic backtracking.
-            let long = "a".repeat(200);
-            assert!(!m("(a*)*b", &long));
-            assert!(m("(a|aa)*", &long));
-        }
-
-        #[test]
-        fn errors() {
-            for bad in ["(", "a)", "*a", "a**", "[a", "a{3,1}", "\\", "[z-a]", "a++"] {
-                assert!(matches!(Regex::new(bad), Err(Error::Syntax(_))), "{bad}");
-            }
-            for unsupported in ["(?i)abc", "(?P<n>a)", "\\bword", "\\p{L}", "[[:alpha:]]"] {
-                assert!(
-                    matches!(Regex::new(unsupported), Err(Error::Unsupported(_))),
-                    "{unsupported}"
-                );
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2441,10 +1917,38 @@ mod tests {
         bad.subscribed_topic_regex = Some("orders-(".into());
         let r = g.heartbeat(bad, &t, now, &cfg(), no_id);
         assert_eq!(r.error_code, ResponseError::InvalidRegularExpression.code());
-        let mut unsupported = join("b", &[]);
-        unsupported.subscribed_topic_regex = Some("(?i)orders".into());
-        let r = g.heartbeat(unsupported, &t, now, &cfg(), no_id);
-        assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+        assert_eq!(
+            r.error_message.as_deref(),
+            Some("SubscribedTopicRegex `orders-(` is not a valid regular expression: missing closing ).")
+        );
+        // RE2 syntax the old hand-written engine refused.
+        let mut flags = join("b", &[]);
+        flags.subscribed_topic_regex = Some("(?i)ORDERS-EU".into());
+        let r = g.heartbeat(flags, &t, now, &cfg(), no_id);
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    }
+
+    #[test]
+    fn regex_matches_whole_names_including_internal_topics() {
+        let t = topics(&[
+            ("orders", 1, 1),
+            ("orders-v2", 2, 1),
+            ("__consumer_offsets", 3, 2),
+        ]);
+        let mut g = ConsumerGroup::new("g");
+        let now = Instant::now();
+        let mut req = join("a", &[]);
+        req.subscribed_topic_names = None;
+        req.subscribed_topic_regex = Some("orders".into());
+        let r = g.heartbeat(req, &t, now, &cfg(), no_id);
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        assert_eq!(r.assignment, Some(vec![(Uuid::from_u128(1), vec![0])]));
+        let mut req = join("b", &[]);
+        req.subscribed_topic_names = None;
+        req.subscribed_topic_regex = Some("__consumer_off.*".into());
+        g.heartbeat(req, &t, now, &cfg(), no_id);
+        assert!(g.subscribed_topics().contains("__consumer_offsets"));
+        assert!(!g.subscribed_topics().contains("orders-v2"));
     }
 
     #[test]

@@ -1082,6 +1082,16 @@ impl ConsumerGroupReplayer {
     /// assignment record starts at epoch 0, `STABLE`, owning nothing (the
     /// defaults of Kafka's `ConsumerGroupMember.Builder`).
     pub fn finish(self, now: Instant, cfg: &ConsumerGroupConfig) -> Vec<ConsumerGroup> {
+        self.finish_with(now, |_| cfg.clone())
+    }
+
+    /// [`finish`](Self::finish) with each group's own settings (its group
+    /// config overrides).
+    pub fn finish_with(
+        self,
+        now: Instant,
+        cfg_of: impl Fn(&str) -> ConsumerGroupConfig,
+    ) -> Vec<ConsumerGroup> {
         self.groups
             .into_iter()
             .map(|(group_id, g)| {
@@ -1126,7 +1136,7 @@ impl ConsumerGroupReplayer {
                     g.metadata.metadata_hash,
                     members,
                     now,
-                    cfg,
+                    &cfg_of(&group_id),
                 )
             })
             .collect()

@@ -152,6 +152,77 @@ impl Groups {
     }
 }
 
+/// Where group records go: a group's `__consumer_offsets` partition. The
+/// broker appends to its hosted partition; unit tests use a fake.
+pub trait GroupStore: Sync {
+    /// Appends `recs` of `group` to `__consumer_offsets` partition
+    /// `partition`. The error is the code the group request answers.
+    fn append(&self, partition: i32, group: &str, recs: Vec<GroupRecord>) -> Result<(), i16>;
+}
+
+impl<T: GroupStore + Send> GroupStore for std::sync::Arc<T> {
+    fn append(&self, partition: i32, group: &str, recs: Vec<GroupRecord>) -> Result<(), i16> {
+        (**self).append(partition, group, recs)
+    }
+}
+
+impl GroupStore for BrokerState {
+    fn append(&self, p: i32, group: &str, recs: Vec<GroupRecord>) -> Result<(), i16> {
+        let image = self.image();
+        let Some(part) = self.replicas.hosted(&image, OFFSETS_TOPIC, p) else {
+            return Err(ResponseError::NotCoordinator.code());
+        };
+        let ts = now_ms();
+        let records: Vec<Record> = recs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp: ts,
+                key: Some(key),
+                value,
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        if let Err(e) = RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        ) {
+            error!(error = %e, "cannot encode group records");
+            return Err(ResponseError::UnknownServerError.code());
+        }
+        let mut bytes = buf.to_vec();
+        part.append(&mut bytes).map(|_| ()).map_err(|e| {
+            error!(group, error = %e, "cannot persist group records");
+            // Kafka's mapping of append errors to group responses.
+            match ResponseError::try_from_code(e.code) {
+                Some(
+                    ResponseError::MessageTooLarge
+                    | ResponseError::RecordListTooLarge
+                    | ResponseError::InvalidFetchSize,
+                ) => ResponseError::UnknownServerError.code(),
+                Some(ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError) => {
+                    ResponseError::NotCoordinator.code()
+                }
+                _ => ResponseError::CoordinatorNotAvailable.code(),
+            }
+        })
+    }
+}
+
 /// The group coordinator.
 pub struct GroupCoordinator {
     /// Settings.
@@ -251,69 +322,19 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// Appends records to the group's `__consumer_offsets` partition.
+    /// Appends records to the group's `__consumer_offsets` partition. The
+    /// error is the code Kafka answers group requests with when its append
+    /// of group records fails.
     pub fn persist(
         &self,
-        state: &BrokerState,
+        store: &dyn GroupStore,
         group: &str,
         recs: Vec<GroupRecord>,
     ) -> Result<(), i16> {
         if recs.is_empty() {
             return Ok(());
         }
-        let image = state.image();
-        let p = self.partition_for(group);
-        let Some(part) = state.replicas.hosted(&image, OFFSETS_TOPIC, p) else {
-            return Err(ResponseError::NotCoordinator.code());
-        };
-        let ts = now_ms();
-        let records: Vec<Record> = recs
-            .into_iter()
-            .enumerate()
-            .map(|(i, (key, value))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: ts,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        if let Err(e) = RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        ) {
-            error!(error = %e, "cannot encode group records");
-            return Err(ResponseError::UnknownServerError.code());
-        }
-        let mut bytes = buf.to_vec();
-        part.append(&mut bytes).map(|_| ()).map_err(|e| {
-            error!(group, error = %e, "cannot persist group records");
-            // Kafka's mapping of append errors to group responses.
-            match ResponseError::try_from_code(e.code) {
-                Some(
-                    ResponseError::MessageTooLarge
-                    | ResponseError::RecordListTooLarge
-                    | ResponseError::InvalidFetchSize,
-                ) => ResponseError::UnknownServerError.code(),
-                Some(ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError) => {
-                    ResponseError::NotCoordinator.code()
-                }
-                _ => ResponseError::CoordinatorNotAvailable.code(),
-            }
-        })
+        store.append(self.partition_for(group), group, recs)
     }
 
     /// Writes what changed in a consumer group since its records were last
@@ -321,7 +342,7 @@ impl GroupCoordinator {
     /// that left. On failure nothing is recorded as persisted.
     pub fn persist_consumer(
         &self,
-        state: &BrokerState,
+        store: &dyn GroupStore,
         groups: &mut Groups,
         id: &str,
     ) -> Result<(), i16> {
@@ -353,7 +374,7 @@ impl GroupCoordinator {
         if writes.is_empty() {
             return Ok(());
         }
-        self.persist(state, id, writes)?;
+        self.persist(store, id, writes)?;
         groups.persisted.insert(
             id.to_string(),
             PersistedConsumerGroup {
@@ -433,7 +454,13 @@ impl GroupCoordinator {
                 }
             }
         }
-        for g in replayer.finish(Instant::now(), &self.config.consumer) {
+        let cfg_of = |id: &str| {
+            super::group_configs::consumer_config(
+                &self.config.consumer,
+                image.group_configs.get(id),
+            )
+        };
+        for g in replayer.finish_with(Instant::now(), cfg_of) {
             let id = g.group_id().to_string();
             if groups
                 .classic
@@ -531,24 +558,43 @@ impl GroupCoordinator {
         }
     }
 
-    /// Time-driven group transitions; persists groups that became Empty.
-    pub async fn tick(&self, state: &BrokerState) {
+    /// Time-driven group transitions (expired sessions, ended join phases).
+    /// A change that must be stored counts only once it is: if the append
+    /// fails, the group returns to its state before the tick (what
+    /// `__consumer_offsets` holds) and the next tick tries again.
+    pub async fn tick(&self, store: &dyn GroupStore) {
         let now = Instant::now();
         let ms = now_ms();
         let mut groups = self.groups.lock().await;
         for g in groups.classic.values_mut() {
+            if !g.tick_due(now) {
+                continue;
+            }
+            let before = g.snapshot();
             if g.tick(now, ms) {
-                let _ = self.persist_group(state, g);
+                if let Err(code) = self.persist_group(store, g) {
+                    warn!(group = %g.id, code, "cannot store that the group became Empty; keeping its stored state, will retry");
+                    g.rollback(before);
+                }
             }
         }
-        let changed: Vec<String> = groups
+        let due: Vec<String> = groups
             .consumer
-            .iter_mut()
-            .filter_map(|(id, g)| g.tick(now).then(|| id.clone()))
+            .iter()
+            .filter(|(_, g)| g.next_deadline().is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
             .collect();
-        for id in changed {
-            if let Err(code) = self.persist_consumer(state, &mut groups, &id) {
-                warn!(group = %id, code, "cannot store consumer group changes");
+        for id in due {
+            let Some(g) = groups.consumer.get_mut(&id) else {
+                continue;
+            };
+            let before = g.clone();
+            if !g.tick(now) {
+                continue;
+            }
+            if let Err(code) = self.persist_consumer(store, &mut groups, &id) {
+                warn!(group = %id, code, "cannot store consumer group changes; keeping its stored state, will retry");
+                groups.consumer.insert(id, before);
             }
         }
     }
@@ -576,9 +622,9 @@ impl GroupCoordinator {
     }
 
     /// Persists a group's metadata record.
-    pub fn persist_group(&self, state: &BrokerState, g: &ClassicGroup) -> Result<(), i16> {
+    pub fn persist_group(&self, store: &dyn GroupStore, g: &ClassicGroup) -> Result<(), i16> {
         let rec = self.group_record(g)?;
-        self.persist(state, &g.id, vec![rec])
+        self.persist(store, &g.id, vec![rec])
     }
 
     /// Removes expired offsets of empty groups (`offsets.retention.minutes`).

@@ -4,10 +4,15 @@
 
 pub mod assignor;
 pub mod classic;
+mod classic_ops;
 pub mod consumer;
 pub mod consumer_records;
 mod coordinator;
+pub mod group_configs;
 pub mod records;
 mod subscription;
+pub mod topic_regex;
 
-pub use coordinator::{GroupConfig, GroupCoordinator, GroupRecord, Groups, Offsets, OFFSETS_TOPIC};
+pub use coordinator::{
+    GroupConfig, GroupCoordinator, GroupRecord, GroupStore, Groups, Offsets, OFFSETS_TOPIC,
+};

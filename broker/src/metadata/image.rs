@@ -67,6 +67,9 @@ pub struct ClusterImage {
     pub cluster_configs: BTreeMap<String, String>,
     /// Per-broker dynamic config overrides.
     pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// Group config overrides by group id (absent in older snapshots).
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The first producer id not yet handed to any broker.
     pub next_producer_id: i64,
     /// Each broker's current producer id block, `[first, end)`.
@@ -232,6 +235,13 @@ impl ClusterImage {
                     }
                 }
             },
+            MetadataRecord::AlterGroupConfigs { group, changes } => {
+                let m = self.group_configs.entry(group.clone()).or_default();
+                apply_changes(m, changes);
+                if m.is_empty() {
+                    self.group_configs.remove(group);
+                }
+            }
             MetadataRecord::AllocateProducerIds {
                 node_id,
                 first,

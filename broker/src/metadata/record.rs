@@ -84,6 +84,14 @@ pub enum MetadataRecord {
         /// Key to new value, or `None` to remove the override.
         changes: BTreeMap<String, Option<String>>,
     },
+    /// Group config overrides (`ConfigResource.Type.GROUP`) are set or
+    /// removed; a group without overrides has no entry.
+    AlterGroupConfigs {
+        /// The group id.
+        group: String,
+        /// Key to new value, or `None` to remove the override.
+        changes: BTreeMap<String, Option<String>>,
+    },
     /// A partition's leadership or replica set changes.
     ChangePartition {
         /// The topic id.

@@ -153,6 +153,12 @@ static APIS: &[ApiSpec] = &[
         2,
         handlers::describe_cluster::handle,
     ),
+    api(
+        ApiKey::ListConfigResources,
+        0,
+        1,
+        handlers::list_config_resources::handle,
+    ),
 ];
 
 /// Every served API.

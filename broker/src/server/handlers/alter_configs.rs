@@ -7,7 +7,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsResponse, ResponseKind};
 
-use super::describe_configs::{broker_resource, RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{broker_resource, RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::sb;
 use crate::body;
 use crate::broker::BrokerState;
@@ -49,6 +49,12 @@ pub async fn alter_resource(
                 .alter_broker_configs(node, changes, replace, validate_only)
                 .await
         }
+        RESOURCE_GROUP => {
+            state
+                .controller
+                .alter_group_configs(name, changes, replace, validate_only)
+                .await
+        }
         other => Err(ApiError::new(
             ResponseError::InvalidRequest,
             format!("Unsupported resource type {other}"),
@@ -78,7 +84,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name);
         out.push(match res {
-            Ok(()) => resp,
+            // Kafka answers a success with a null message.
+            Ok(()) => resp.with_error_message(None),
             Err(e) => resp
                 .with_error_code(e.code)
                 .with_error_message(e.message.as_deref().map(sb)),

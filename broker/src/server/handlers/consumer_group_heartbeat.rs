@@ -13,6 +13,7 @@ use super::sb;
 use crate::body;
 use crate::broker::BrokerState;
 use crate::group::consumer::{ConsumerGroup, HeartbeatRequest, TopicMeta};
+use crate::group::group_configs;
 use crate::metadata::ClusterImage;
 use crate::server::dispatch::{HandlerFuture, Request};
 
@@ -21,12 +22,13 @@ pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
     Box::pin(run(state, req))
 }
 
-/// The topic metadata the assignors work from.
+/// The topic metadata the assignors work from: every topic, internal ones
+/// included (Kafka matches regexes against, and assigns, any topic of the
+/// metadata image, `__consumer_offsets` too).
 pub fn topic_metas(image: &ClusterImage) -> BTreeMap<String, TopicMeta> {
     image
         .topics
         .values()
-        .filter(|t| !super::is_internal(&t.name))
         .map(|t| {
             (
                 t.name.clone(),
@@ -69,7 +71,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             Some("MemberId can't be empty.".into()),
         );
     }
-    let topics = topic_metas(&state.image());
+    let image = state.image();
+    let topics = topic_metas(&image);
     let hb = HeartbeatRequest {
         member_id: body.member_id.to_string(),
         instance_id: body.instance_id.as_ref().map(|s| s.to_string()),
@@ -90,7 +93,12 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         client_id,
         client_host: format!("/{}", peer.ip()),
     };
-    let cfg = state.groups.config.consumer.clone();
+    // The broker's settings with the group's own overrides (GROUP configs).
+    let cfg = group_configs::consumer_config(
+        &state.groups.config.consumer,
+        image.group_configs.get(&group_id),
+    );
+    drop(image);
     let resp = {
         let mut groups = state.groups.lock().await;
         if let Some(cg) = groups.classic.get(&group_id) {

@@ -1,4 +1,5 @@
-//! DescribeConfigs: topic and broker resources, with sources and synonyms.
+//! DescribeConfigs: topic, broker and group resources, with sources and
+//! synonyms.
 
 use std::sync::Arc;
 
@@ -13,12 +14,15 @@ use crate::body;
 use crate::broker::BrokerState;
 use crate::config::defs::{broker_defs, TOPIC_CONFIGS};
 use crate::config::{ConfigEntry, TopicConfigResolver};
+use crate::group::group_configs;
 use crate::server::dispatch::{HandlerFuture, Request};
 
 /// Kafka's `ConfigResource.Type` codes.
 pub const RESOURCE_TOPIC: i8 = 2;
 /// Broker resource.
 pub const RESOURCE_BROKER: i8 = 4;
+/// Group resource (KIP-848 group configs).
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// Handles DescribeConfigs.
 pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
@@ -48,6 +52,36 @@ fn to_result(e: ConfigEntry, synonyms: bool, version: i16) -> DescribeConfigsRes
                         .with_source(*s as i8)
                 })
                 .collect()
+        } else {
+            vec![]
+        })
+}
+
+/// A group config as Kafka's `ConfigHelper.createGroupConfigEntry` shows
+/// it: one synonym, the override or the default.
+fn group_result(
+    e: group_configs::GroupConfigEntry,
+    synonyms: bool,
+    documentation: bool,
+    version: i16,
+) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(sb(e.name))
+        .with_value(Some(sb(&e.value)))
+        .with_read_only(false)
+        .with_config_source(e.source)
+        .with_is_sensitive(false)
+        .with_config_type(if version >= 3 { e.ty.code() } else { 0 })
+        .with_documentation(if documentation && version >= 3 {
+            Some(sb(e.doc))
+        } else {
+            None
+        })
+        .with_synonyms(if synonyms {
+            vec![DescribeConfigsSynonym::default()
+                .with_name(sb(e.name))
+                .with_value(Some(sb(&e.value)))
+                .with_source(e.source)]
         } else {
             vec![]
         })
@@ -136,6 +170,23 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                         .collect(),
                 ),
             },
+            RESOURCE_GROUP if name.is_empty() => base
+                .with_error_code(ResponseError::InvalidRequest.code())
+                .with_error_message(Some(sb("Group name must not be empty"))),
+            RESOURCE_GROUP => base.with_configs(
+                group_configs::describe(image.group_configs.get(&name), &state.config)
+                    .into_iter()
+                    .filter(|e| wanted(e.name))
+                    .map(|e| {
+                        group_result(
+                            e,
+                            body.include_synonyms,
+                            body.include_documentation,
+                            version,
+                        )
+                    })
+                    .collect(),
+            ),
             other => base
                 .with_error_code(ResponseError::InvalidRequest.code())
                 .with_error_message(Some(sb(&format!("Unsupported resource type {other}")))),

@@ -8,13 +8,14 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsResponse, ResponseKind};
 
 use super::alter_configs::alter_resource;
-use super::describe_configs::RESOURCE_TOPIC;
+use super::describe_configs::{RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::sb;
 use crate::body;
 use crate::broker::BrokerState;
 use crate::config::defs::{broker_def, topic_def, ConfigType};
 use crate::config::TopicConfigResolver;
 use crate::error::ApiError;
+use crate::group::group_configs;
 use crate::server::dispatch::{HandlerFuture, Request};
 
 /// Handles IncrementalAlterConfigs.
@@ -51,7 +52,10 @@ fn plan(
                 format!("Duplicate config key {key}"),
             ));
         }
-        let is_list = if r.resource_type == RESOURCE_TOPIC {
+        let is_list = if r.resource_type == RESOURCE_GROUP {
+            // No group config is a LIST.
+            group_configs::is_group_config(&key).then_some(false)
+        } else if r.resource_type == RESOURCE_TOPIC {
             topic_def(&key).map(|d| d.ty == ConfigType::List)
         } else {
             broker_def(&key).map(|d| d.ty == ConfigType::List)

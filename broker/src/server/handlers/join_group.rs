@@ -1,9 +1,7 @@
 //! JoinGroup: the classic protocol's join phase, including the KIP-394
 //! member id round trip and static membership (KIP-345).
 
-use crate::clock::now_ms;
 use std::sync::Arc;
-use std::time::Instant;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -12,7 +10,7 @@ use kafka_protocol::messages::{JoinGroupResponse, ResponseKind};
 use super::sb;
 use crate::body;
 use crate::broker::BrokerState;
-use crate::group::classic::{ClassicGroup, JoinOutcome, JoinRequest, JoinResult};
+use crate::group::classic::{JoinOutcome, JoinRequest, JoinResult};
 use crate::server::dispatch::{HandlerFuture, Request};
 
 /// Handles JoinGroup.
@@ -109,60 +107,14 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let outcome = {
-        let mut groups = state.groups.lock().await;
-        let now = Instant::now();
-        let ms = now_ms();
-        if let Some(cg) = groups.consumer.get(&group_id) {
-            if !cg.is_empty() {
-                // A classic member cannot join a group run by the consumer protocol.
-                return Ok(Some(error(
-                    ResponseError::InconsistentGroupProtocol,
-                    &member_id,
-                    version,
-                )));
-            }
-            groups.consumer.remove(&group_id);
-        }
-        if !groups.classic.contains_key(&group_id) {
-            if !member_id.is_empty() {
-                return Ok(Some(error(
-                    ResponseError::UnknownMemberId,
-                    &member_id,
-                    version,
-                )));
-            }
-            groups
-                .classic
-                .insert(group_id.clone(), ClassicGroup::new(&group_id, ms));
-        }
-        let Some(g) = groups.classic.get_mut(&group_id) else {
-            return Ok(Some(error(
-                ResponseError::CoordinatorNotAvailable,
-                &member_id,
-                version,
-            )));
-        };
-        if member_id.is_empty()
-            && body.group_instance_id.is_none()
-            && g.members.len() >= cfg.max_size
-        {
-            return Ok(Some(error(
-                ResponseError::GroupMaxSizeReached,
-                &member_id,
-                version,
-            )));
-        }
-        let out = g.join(join, now, ms, cfg.initial_delay, |prefix: &str| {
+    let outcome = state
+        .groups
+        .join_classic(&*state, &group_id, join, |prefix: &str| {
             format!("{prefix}-{}", uuid::Uuid::new_v4())
-        });
-        if g.ready_to_complete_join(now) && g.complete_join(now, ms) {
-            let _ = state.groups.persist_group(&state, g);
-        }
-        out
-    };
+        })
+        .await;
     let result = match outcome {
-        JoinOutcome::Now(r) => r,
+        JoinOutcome::Now(r) | JoinOutcome::AfterStore(r) => r,
         JoinOutcome::Wait(rx) => match rx.await {
             Ok(r) => r,
             Err(_) => JoinResult {

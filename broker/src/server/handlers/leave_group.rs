@@ -1,15 +1,13 @@
 //! LeaveGroup: one member (v0-2) or a batch of members (v3+) leave.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupResponse, ResponseKind};
 
+use super::sb;
 use crate::body;
 use crate::broker::BrokerState;
-use crate::group::classic::GroupState;
 use crate::server::dispatch::{HandlerFuture, Request};
 
 /// Handles LeaveGroup.
@@ -26,39 +24,43 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             LeaveGroupResponse::default().with_error_code(code),
         )));
     }
-    let leaving: Vec<(
-        kafka_protocol::protocol::StrBytes,
-        Option<kafka_protocol::protocol::StrBytes>,
-    )> = if version >= 3 {
+    let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         body.members
             .iter()
-            .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                )
+            })
             .collect()
     } else {
-        vec![(body.member_id.clone(), None)]
+        vec![(body.member_id.to_string(), None)]
     };
-    let mut groups = state.groups.lock().await;
-    let Some(g) = groups.classic.get_mut(&group_id) else {
-        return Ok(Some(ResponseKind::LeaveGroup(
-            LeaveGroupResponse::default().with_error_code(ResponseError::UnknownMemberId.code()),
-        )));
+    // Answered once a group that became Empty is stored (Kafka's leave
+    // answers after its records are written, or with the append's error).
+    let codes = match state
+        .groups
+        .leave_classic(&*state, &group_id, &leaving)
+        .await
+    {
+        Ok(codes) => codes,
+        Err(code) => {
+            return Ok(Some(ResponseKind::LeaveGroup(
+                LeaveGroupResponse::default().with_error_code(code),
+            )))
+        }
     };
-    let now = Instant::now();
-    let ms = crate::clock::now_ms();
-    let before = g.state;
-    let mut members = Vec::with_capacity(leaving.len());
-    for (id, inst) in leaving {
-        let code = g.leave(id.as_str(), inst.as_ref().map(|s| s.as_str()), now, ms);
-        members.push(
+    let members: Vec<MemberResponse> = leaving
+        .into_iter()
+        .zip(codes)
+        .map(|((id, inst), code)| {
             MemberResponse::default()
-                .with_member_id(id)
-                .with_group_instance_id(inst)
-                .with_error_code(code),
-        );
-    }
-    if before != GroupState::Empty && g.state == GroupState::Empty {
-        let _ = state.groups.persist_group(&state, g);
-    }
+                .with_member_id(sb(&id))
+                .with_group_instance_id(inst.as_deref().map(sb))
+                .with_error_code(code)
+        })
+        .collect();
     let resp = if version >= 3 {
         LeaveGroupResponse::default().with_members(members)
     } else {
