@@ -194,6 +194,25 @@ impl ControllerChannel {
         )
     }
 
+    /// Group config changes.
+    pub async fn alter_group_configs(
+        &self,
+        group: &str,
+        changes: BTreeMap<String, Option<String>>,
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        done(
+            self.call(ControllerRequest::AlterGroupConfigs {
+                group: group.to_string(),
+                changes,
+                replace,
+                validate_only,
+            })
+            .await,
+        )
+    }
+
     /// A block of producer ids for `node_id`: `(first, size)`.
     pub async fn allocate_producer_ids(&self, node_id: i32) -> Result<(i64, i64), ApiError> {
         match self

@@ -66,6 +66,17 @@ pub enum ControllerRequest {
         /// Validate only.
         validate_only: bool,
     },
+    /// Group config changes (KIP-848 GROUP resources).
+    AlterGroupConfigs {
+        /// The group id.
+        group: String,
+        /// Key to value, `None` deletes.
+        changes: BTreeMap<String, Option<String>>,
+        /// Legacy AlterConfigs replace semantics.
+        replace: bool,
+        /// Validate only.
+        validate_only: bool,
+    },
     /// A block of producer ids for a broker (Kafka's AllocateProducerIds).
     AllocateProducerIds {
         /// The broker.
@@ -154,6 +165,15 @@ impl Controller {
                 validate_only,
             } => ControllerResponse::Done(
                 self.alter_broker_configs(node_id, changes, replace, validate_only)
+                    .await,
+            ),
+            ControllerRequest::AlterGroupConfigs {
+                group,
+                changes,
+                replace,
+                validate_only,
+            } => ControllerResponse::Done(
+                self.alter_group_configs(&group, changes, replace, validate_only)
                     .await,
             ),
             ControllerRequest::AllocateProducerIds { node_id } => {
