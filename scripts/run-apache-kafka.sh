@@ -13,7 +13,8 @@
 #
 # Environment: KAFKA_HEAP_OPTS (default -Xms1g -Xmx1g, as kafka-server-start.sh),
 # KAFKA_JVM_PERFORMANCE_OPTS (default: the one kafka-run-class.sh uses),
-# KAFKA_START_TIMEOUT (seconds, default 90).
+# KAFKA_START_TIMEOUT (seconds, default 90), KAFKA_CLUSTER_ID (format with this
+# cluster id, e.g. for the nodes of one multi-node cluster; default random).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
@@ -135,11 +136,11 @@ common_opts=(-Dlog4j2.configurationFile="$dir/log4j2.properties" -Djava.awt.head
 if [ ! -f "$dir/data/meta.properties" ]; then
     # Kafka's Uuid.randomUuid() never yields an id whose base64 starts with
     # '-' (its CLI would read it as an option): draw again until it doesn't.
-    cluster_id="$(python3 -c 'import base64,uuid
+    cluster_id="${KAFKA_CLUSTER_ID:-$(python3 -c 'import base64,uuid
 while True:
     s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     if not s.startswith("-"):
-        print(s); break')"
+        print(s); break')}"
     # shellcheck disable=SC2086
     "$JAVA" $KAFKA_TOOL_JVM_OPTS "${common_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool \
         format --cluster-id "$cluster_id" --config "$dir/server.properties" --ignore-formatted \

@@ -3,7 +3,6 @@
 
 use crate::clock::now_ms;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, Listener};
+use crate::controller::channel::ControllerChannel;
 use crate::controller::Controller;
 use crate::error::ApiError;
 use crate::group::{GroupConfig, GroupCoordinator};
@@ -56,8 +56,8 @@ pub struct BrokerState {
     pub cluster_id: String,
     /// The metadata quorum.
     pub quorum: MetadataQuorum,
-    /// The controller.
-    pub controller: Controller,
+    /// The way to the active controller (local or on the quorum leader).
+    pub controller: ControllerChannel,
     /// Hosted partitions.
     pub replicas: ReplicaManager,
     /// The group coordinator.
@@ -70,7 +70,8 @@ pub struct BrokerState {
     pub open_connections: std::sync::atomic::AtomicUsize,
     /// Connection caps and the request-memory budget.
     pub limits: Arc<crate::server::Limits>,
-    next_producer_id: AtomicI64,
+    /// This broker's producer id block: `[next, end)`.
+    producer_ids: std::sync::Mutex<(i64, i64)>,
     /// The image as published to this broker: the metadata publisher sets it
     /// only after the replica manager applied it, so a handler that sees a
     /// partition here finds it hosted (or finds it retired by a newer image).
@@ -105,34 +106,22 @@ impl BrokerState {
         }
     }
 
-    /// Allocates a producer id for an idempotent producer.
+    /// Allocates a producer id for an idempotent producer, from this
+    /// broker's block; a new block comes from the active controller.
     pub async fn allocate_producer_id(&self) -> Result<i64, ApiError> {
         loop {
-            let cur = self.next_producer_id.load(Ordering::Acquire);
-            let image = self.quorum.image();
-            if cur >= 0 && cur < image.producer_id_block_end(self.node_id) {
-                if self
-                    .next_producer_id
-                    .compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    return Ok(cur);
+            {
+                let mut b = self.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
+                if b.0 < b.1 {
+                    let id = b.0;
+                    b.0 += 1;
+                    return Ok(id);
                 }
-                continue;
             }
-            // Reserve a new block of ids through the quorum.
-            let start = image.next_producer_id;
-            self.quorum
-                .propose(vec![MetadataRecord::AllocateProducerIds {
-                    node_id: self.node_id,
-                    first: start,
-                    size: 1000,
-                }])
-                .await
-                .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-            let image = self.quorum.image();
-            if let Some(first) = image.producer_id_block_start(self.node_id) {
-                self.next_producer_id.store(first, Ordering::Release);
+            let (first, size) = self.controller.allocate_producer_ids(self.node_id).await?;
+            let mut b = self.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
+            if b.0 >= b.1 {
+                *b = (first, first + size);
             }
         }
     }
@@ -226,7 +215,11 @@ impl Broker {
         let quorum = MetadataQuorum::open(&meta_dir, config.node_id, config.voters.clone()).await?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let replicas = ReplicaManager::new(config.node_id, logs, config.props.clone());
-        let controller = Controller::new(quorum.clone(), config.clone());
+        let controller = ControllerChannel::new(
+            config.node_id,
+            quorum.clone(),
+            Arc::new(Controller::new(quorum.clone(), config.clone())),
+        );
         let state = Arc::new(BrokerState {
             node_id: config.node_id,
             cluster_id,
@@ -238,7 +231,7 @@ impl Broker {
             shutdown,
             open_connections: std::sync::atomic::AtomicUsize::new(0),
             limits: crate::server::Limits::new(config.get_i64("queued.max.request.bytes", -1)),
-            next_producer_id: AtomicI64::new(-1),
+            producer_ids: std::sync::Mutex::new((0, 0)),
             published: watch::channel(Arc::new(ClusterImage::default())).0,
             config,
         });
@@ -329,6 +322,9 @@ impl Broker {
 }
 
 impl BrokerState {
+    /// Registers with the active controller (wherever it is), then waits
+    /// until this node's own copy of the metadata shows the registration,
+    /// so everything committed before it is applied locally.
     async fn register(&self) -> Result<(), ApiError> {
         let endpoints = self
             .config
@@ -363,24 +359,49 @@ impl BrokerState {
                 }
             })
             .collect();
+        let incarnation = Uuid::new_v4();
         let record = MetadataRecord::RegisterBroker {
             node_id: self.node_id,
-            incarnation_id: Uuid::new_v4(),
+            incarnation_id: incarnation,
             endpoints,
             rack: self.config.rack.clone(),
         };
-        // A fresh single-voter quorum needs a moment to elect itself.
+        // The channel follows the leader and retries for its own deadline;
+        // a few rounds of it cover voters that start minutes apart.
         let mut last = None;
-        for _ in 0..100 {
+        for attempt in 0..4 {
             match self.controller.register_broker(record.clone()).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
                 Err(e) => {
+                    warn!(attempt, error = %e, "broker registration failed; retrying");
                     last = Some(e);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }
-        Err(last.unwrap_or_else(|| ApiError::code(ResponseError::UnknownServerError)))
+        if let Some(e) = last {
+            return Err(e);
+        }
+        let mut rx = self.quorum.subscribe();
+        let seen = tokio::time::timeout(
+            Duration::from_secs(60),
+            rx.wait_for(|img| {
+                img.brokers
+                    .get(&self.node_id)
+                    .is_some_and(|b| b.incarnation_id == incarnation)
+            }),
+        )
+        .await;
+        match seen {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ApiError::new(
+                ResponseError::RequestTimedOut,
+                "the registration was committed but this node's metadata did not catch up within 60 s",
+            )),
+        }
     }
 }
 

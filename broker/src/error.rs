@@ -3,7 +3,7 @@
 use kafka_protocol::error::ResponseError;
 
 /// A Kafka error code with an optional message for the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{} ({code}){}", name(*.code), .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
 pub struct ApiError {
     /// The Kafka error code.

@@ -2,6 +2,9 @@
 //! commits them as metadata records through the quorum. Changes are
 //! serialized by one lock, as KRaft's controller serializes its event queue.
 
+pub mod channel;
+pub mod rpc;
+
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
@@ -23,6 +26,15 @@ pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
 /// bytes, well under the quorum's per-entry limit.
 const PROPOSAL_CHUNK_BYTES: usize = 1024 * 1024;
 
+/// Partitions are not replicated between brokers yet (issue 9): a replica
+/// set of more than one broker would claim copies that do not exist.
+fn not_replicated(rf: i16) -> ApiError {
+    ApiError::new(
+        ResponseError::InvalidReplicationFactor,
+        format!("Unable to replicate the partition {rf} time(s): runnel-broker does not replicate partitions between brokers yet; use replication factor 1."),
+    )
+}
+
 fn too_many_partitions() -> ApiError {
     ApiError::new(
         ResponseError::PolicyViolation,
@@ -34,7 +46,7 @@ fn too_many_partitions() -> ApiError {
 const RUNTIME_FIXED: &[&str] = &["listeners", "listener.security.protocol.map"];
 
 /// A topic to create.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewTopic {
     /// Name.
     pub name: String,
@@ -49,7 +61,7 @@ pub struct NewTopic {
 }
 
 /// The metadata serving a created topic's response.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CreatedTopic {
     /// The new topic id.
     pub topic_id: Uuid,
@@ -66,7 +78,7 @@ pub struct Controller {
     lock: Mutex<()>,
 }
 
-fn quorum_error(e: MetadataError) -> ApiError {
+pub(crate) fn quorum_error(e: MetadataError) -> ApiError {
     match e {
         MetadataError::NotController => ApiError::new(ResponseError::NotController, e.to_string()),
         MetadataError::TooLarge { .. } => {
@@ -166,6 +178,21 @@ impl Controller {
         .await
     }
 
+    /// Reserves the next block of producer ids for `node_id` (Kafka's
+    /// AllocateProducerIds): returns `(first, size)`.
+    pub async fn allocate_producer_ids(&self, node_id: i32) -> Result<(i64, i64), ApiError> {
+        const BLOCK: i64 = 1000;
+        let _g = self.lock.lock().await;
+        let first = self.quorum.image().next_producer_id;
+        self.commit(vec![MetadataRecord::AllocateProducerIds {
+            node_id,
+            first,
+            size: BLOCK,
+        }])
+        .await?;
+        Ok((first, BLOCK))
+    }
+
     /// Registers this broker's endpoints.
     pub async fn register_broker(&self, record: MetadataRecord) -> Result<(), ApiError> {
         let _g = self.lock.lock().await;
@@ -185,6 +212,9 @@ impl Controller {
                 ResponseError::InvalidReplicationFactor,
                 "Replication factor must be larger than 0, or -1 to use the default value.",
             ));
+        }
+        if rf > 1 {
+            return Err(not_replicated(rf));
         }
         if brokers.len() < rf as usize {
             return Err(ApiError::new(
@@ -240,6 +270,9 @@ impl Controller {
                         ResponseError::InvalidReplicaAssignment,
                         "Partitions should be consecutive, starting at 0.",
                     ));
+                }
+                if x.replicas.len() > 1 {
+                    return Err(not_replicated(x.replicas.len() as i16));
                 }
                 if x.replicas.is_empty() {
                     return Err(ApiError::new(

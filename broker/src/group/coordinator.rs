@@ -273,7 +273,9 @@ impl GroupCoordinator {
         let topic = NewTopic {
             name: OFFSETS_TOPIC.to_string(),
             num_partitions: self.config.partitions,
-            replication_factor: self.config.replication_factor.min(brokers),
+            // Partitions are not replicated between brokers yet: one replica
+            // each (the controller refuses more) until they are.
+            replication_factor: self.config.replication_factor.min(brokers).min(1),
             assignments: vec![],
             configs,
         };

@@ -99,6 +99,8 @@ fn millis(d: Duration) -> u64 {
 
 struct Inner {
     raft: Raft,
+    /// The active controller's handler for requests forwarded to this node.
+    forward: network::ForwardSlot,
     /// Set (once) when the raft core stopped on its own: a storage error or
     /// another fatal condition. The broker must not go on as if healthy.
     fatal: watch::Sender<Option<String>>,
@@ -216,7 +218,8 @@ impl MetadataQuorum {
         .map_err(|e| MetadataError::Storage(e.to_string()))?;
 
         let (fatal, _) = watch::channel(None);
-        let mut tasks = vec![network::serve(listener, raft.clone())];
+        let forward: network::ForwardSlot = Arc::new(std::sync::OnceLock::new());
+        let mut tasks = vec![network::serve(listener, raft.clone(), forward.clone())];
         tasks.push(tokio::spawn({
             let mut metrics = raft.metrics();
             let tx = tx.clone();
@@ -247,6 +250,7 @@ impl MetadataQuorum {
         let quorum = Self {
             inner: Arc::new(Inner {
                 raft: raft.clone(),
+                forward,
                 fatal,
                 tx,
                 tasks: Mutex::new(tasks),
@@ -338,6 +342,65 @@ impl MetadataQuorum {
     /// `kafka-storage format` writes are due.
     pub fn newly_formatted(&self) -> bool {
         self.inner.formatted.load(Ordering::SeqCst)
+    }
+
+    /// Installs the handler that serves controller requests forwarded to
+    /// this node (once; later calls are ignored).
+    pub fn set_forward_handler(&self, h: network::ForwardHandler) {
+        let _ = self.inner.forward.set(h);
+    }
+
+    /// The current quorum leader (the active controller), if known.
+    pub fn leader(&self) -> Option<i32> {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .current_leader
+            .and_then(to_kafka_id)
+    }
+
+    /// Waits until the leader may have changed (or `max` passes).
+    pub async fn leader_changed(&self, max: Duration) {
+        let mut m = self.inner.raft.metrics();
+        let before = m.borrow_and_update().current_leader;
+        let _ = tokio::time::timeout(max, m.wait_for(|x| x.current_leader != before)).await;
+    }
+
+    /// Sends a controller request to voter `to` over the controller
+    /// listener. `Ok(None)`: that node has no controller handler.
+    pub async fn forward(
+        &self,
+        to: i32,
+        payload: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Option<serde_json::Value>, MetadataError> {
+        let rid = to_raft_id(to)
+            .ok_or_else(|| MetadataError::InvalidConfig(format!("node id {to} is negative")))?;
+        let addr = {
+            let m = self.inner.raft.metrics();
+            let b = m.borrow();
+            b.membership_config
+                .membership()
+                .get_node(&rid)
+                .map(|n| n.addr.clone())
+        };
+        let Some(addr) = addr else {
+            return Err(MetadataError::NotController);
+        };
+        network::forward(&addr, payload, timeout)
+            .await
+            .map_err(|e| MetadataError::Network(format!("controller {to} at {addr}: {e}")))
+    }
+
+    /// Waits until this node, as leader, has applied everything committed
+    /// before now (so the controller validates against a current image).
+    pub async fn ensure_caught_up(&self) -> Result<(), MetadataError> {
+        match self.inner.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(_)) => Err(MetadataError::NotController),
+            Err(RaftError::Fatal(e)) => Err(MetadataError::Storage(e.to_string())),
+        }
     }
 
     /// A receiver that holds `Some(reason)` once the raft core stopped on a

@@ -109,6 +109,36 @@ impl ReplicaManager {
         }
     }
 
+    /// The partition for a client request that must go to its leader:
+    /// UNKNOWN_TOPIC_OR_PARTITION when `image` has no such partition,
+    /// NOT_LEADER_OR_FOLLOWER when another broker leads it (or this broker
+    /// has not opened it yet), as Kafka's ReplicaManager answers.
+    pub fn leader_of(
+        &self,
+        image: &ClusterImage,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<Partition>, crate::error::ApiError> {
+        use kafka_protocol::error::ResponseError;
+        let pi = image.topics.get(topic).and_then(|t| {
+            usize::try_from(partition)
+                .ok()
+                .and_then(|i| t.partitions.get(i))
+        });
+        let Some(pi) = pi else {
+            return Err(crate::error::ApiError::code(
+                ResponseError::UnknownTopicOrPartition,
+            ));
+        };
+        if pi.leader != self.node_id {
+            return Err(crate::error::ApiError::code(
+                ResponseError::NotLeaderOrFollower,
+            ));
+        }
+        self.hosted(image, topic, partition)
+            .ok_or_else(|| crate::error::ApiError::code(ResponseError::NotLeaderOrFollower))
+    }
+
     /// Every hosted partition.
     pub fn all(&self) -> Vec<Arc<Partition>> {
         self.read().values().cloned().collect()

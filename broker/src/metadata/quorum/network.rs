@@ -31,7 +31,24 @@ enum RpcRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A request for the active controller, opaque to this layer (the
+    /// controller's typed protocol, `crate::controller::rpc`).
+    Forward(serde_json::Value),
 }
+
+/// Serves [`RpcRequest::Forward`] on this node: the active controller's
+/// request handler, installed once the controller exists.
+pub type ForwardHandler = std::sync::Arc<
+    dyn Fn(
+            serde_json::Value,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = serde_json::Value> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Where the forward handler is installed (after the quorum opened).
+pub type ForwardSlot = std::sync::Arc<std::sync::OnceLock<ForwardHandler>>;
 
 #[derive(Serialize, Deserialize)]
 enum RpcResponse {
@@ -40,6 +57,9 @@ enum RpcResponse {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    /// The answer to a forwarded request, or `None` when this node has no
+    /// controller handler (yet).
+    Forward(Option<serde_json::Value>),
 }
 
 async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> io::Result<()> {
@@ -90,7 +110,7 @@ pub async fn bind(addr: &str) -> io::Result<TcpListener> {
 
 /// Serves raft RPCs from `listener` until the returned task is aborted
 /// (aborting it also stops every connection it accepted).
-pub fn serve(listener: TcpListener, raft: Raft) -> JoinHandle<()> {
+pub fn serve(listener: TcpListener, raft: Raft, forward: ForwardSlot) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut conns = JoinSet::new();
         loop {
@@ -99,8 +119,9 @@ pub fn serve(listener: TcpListener, raft: Raft) -> JoinHandle<()> {
                 Ok((stream, peer)) => {
                     tracing::debug!(%peer, "controller connection accepted");
                     let raft = raft.clone();
+                    let forward = forward.clone();
                     conns.spawn(async move {
-                        if let Err(e) = serve_conn(stream, raft).await {
+                        if let Err(e) = serve_conn(stream, raft, forward).await {
                             tracing::debug!(%peer, error = %e, "controller connection closed");
                         }
                     });
@@ -114,7 +135,7 @@ pub fn serve(listener: TcpListener, raft: Raft) -> JoinHandle<()> {
     })
 }
 
-async fn serve_conn(mut stream: TcpStream, raft: Raft) -> io::Result<()> {
+async fn serve_conn(mut stream: TcpStream, raft: Raft, forward: ForwardSlot) -> io::Result<()> {
     stream.set_nodelay(true)?;
     while let Some(req) = read_msg::<_, RpcRequest>(&mut stream).await? {
         let resp = match req {
@@ -125,6 +146,10 @@ async fn serve_conn(mut stream: TcpStream, raft: Raft) -> io::Result<()> {
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(raft.install_snapshot(r).await)
             }
+            RpcRequest::Forward(v) => match forward.get() {
+                Some(h) => RpcResponse::Forward(Some(h(v).await)),
+                None => RpcResponse::Forward(None),
+            },
         };
         write_msg(&mut stream, &resp).await?;
     }
@@ -291,4 +316,32 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             _ => Err(Self::unexpected()),
         }
     }
+}
+
+/// Sends one forwarded request to the node at `addr` on a fresh connection
+/// and returns its answer (`None`: that node has no controller handler).
+pub async fn forward(
+    addr: &str,
+    payload: serde_json::Value,
+    timeout: Duration,
+) -> io::Result<Option<serde_json::Value>> {
+    let call = async {
+        let mut s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        write_msg(&mut s, &RpcRequest::Forward(payload)).await?;
+        match read_msg::<_, RpcResponse>(&mut s).await? {
+            Some(RpcResponse::Forward(v)) => Ok(v),
+            Some(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected response type",
+            )),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "controller closed the connection",
+            )),
+        }
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "controller request timed out"))?
 }

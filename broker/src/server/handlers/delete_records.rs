@@ -30,8 +30,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 let res = DeleteRecordsPartitionResult::default()
                     .with_partition_index(p.partition_index)
                     .with_low_watermark(-1);
-                let Some(part) = state.replicas.hosted(&image, &name, p.partition_index) else {
-                    return res.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                let part = match state.replicas.leader_of(&image, &name, p.partition_index) {
+                    Ok(part) => part,
+                    Err(e) => return res.with_error_code(e.code),
                 };
                 let hw = part.high_watermark();
                 // -1 means "up to the high watermark".

@@ -138,13 +138,13 @@ fn read_once(
                 ));
                 continue;
             };
-            let Some(part) = state.replicas.hosted(image, name, index) else {
-                errors = true;
-                parts.push(partition_error(
-                    index,
-                    &ApiError::code(ResponseError::UnknownTopicOrPartition),
-                ));
-                continue;
+            let part = match state.replicas.leader_of(image, name, index) {
+                Ok(part) => part,
+                Err(e) => {
+                    errors = true;
+                    parts.push(partition_error(index, &e));
+                    continue;
+                }
             };
             let ours = part.leader_epoch();
             if leader_epoch >= 0 && leader_epoch != ours {

@@ -38,9 +38,12 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(-1);
-            let Some(part) = state.replicas.hosted(&image, &name, p.partition_index) else {
-                parts.push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
-                continue;
+            let part = match state.replicas.leader_of(&image, &name, p.partition_index) {
+                Ok(part) => part,
+                Err(e) => {
+                    parts.push(resp.with_error_code(e.code));
+                    continue;
+                }
             };
             let ours = part.leader_epoch();
             if p.current_leader_epoch >= 0 && p.current_leader_epoch != ours {

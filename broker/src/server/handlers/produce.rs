@@ -100,9 +100,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 let Some(name) = &topic else {
                     return Err(ApiError::code(ResponseError::UnknownTopicId));
                 };
-                let Some(part) = state.replicas.hosted(&image, name, p.index) else {
-                    return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
-                };
+                let part = state.replicas.leader_of(&image, name, p.index)?;
                 let Some(records) = p.records.as_ref() else {
                     return Err(ApiError::new(
                         ResponseError::InvalidRecord,

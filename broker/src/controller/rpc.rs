@@ -1,0 +1,184 @@
+//! The typed protocol between brokers and the active controller: what a
+//! broker asks ([`ControllerRequest`]) and what it gets back
+//! ([`ControllerResponse`]). A request is served by the local [`Controller`]
+//! when this node leads the metadata quorum, and otherwise travels to the
+//! leader over the controller listener (`ControllerChannel`).
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Controller, CreatedTopic, NewTopic};
+use crate::error::ApiError;
+use crate::metadata::MetadataRecord;
+
+/// A request for the active controller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    /// Register (or re-register) a broker: a `RegisterBroker` record.
+    RegisterBroker(MetadataRecord),
+    /// The bootstrap records of a newly formatted cluster.
+    BootstrapClusterDefaults,
+    /// CreateTopics.
+    CreateTopics {
+        /// The topics.
+        topics: Vec<NewTopic>,
+        /// Validate only.
+        validate_only: bool,
+    },
+    /// DeleteTopics (one topic).
+    DeleteTopic {
+        /// The topic id.
+        topic_id: Uuid,
+    },
+    /// CreatePartitions (one topic).
+    CreatePartitions {
+        /// Topic name.
+        name: String,
+        /// New total count.
+        count: i32,
+        /// Explicit assignments of the new partitions.
+        assignments: Option<Vec<Vec<i32>>>,
+        /// Validate only.
+        validate_only: bool,
+    },
+    /// Topic config changes.
+    AlterTopicConfigs {
+        /// Topic name.
+        name: String,
+        /// Key to value, `None` deletes.
+        changes: BTreeMap<String, Option<String>>,
+        /// Legacy AlterConfigs replace semantics.
+        replace: bool,
+        /// Validate only.
+        validate_only: bool,
+    },
+    /// Broker config changes (`node_id` `None`: the cluster default).
+    AlterBrokerConfigs {
+        /// The broker, or the cluster default.
+        node_id: Option<i32>,
+        /// Key to value, `None` deletes.
+        changes: BTreeMap<String, Option<String>>,
+        /// Legacy AlterConfigs replace semantics.
+        replace: bool,
+        /// Validate only.
+        validate_only: bool,
+    },
+    /// Group config changes (KIP-848 GROUP resources).
+    AlterGroupConfigs {
+        /// The group id.
+        group: String,
+        /// Key to value, `None` deletes.
+        changes: BTreeMap<String, Option<String>>,
+        /// Legacy AlterConfigs replace semantics.
+        replace: bool,
+        /// Validate only.
+        validate_only: bool,
+    },
+    /// A block of producer ids for a broker (Kafka's AllocateProducerIds).
+    AllocateProducerIds {
+        /// The broker.
+        node_id: i32,
+    },
+}
+
+/// The active controller's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ControllerResponse {
+    /// Done (or refused) as a whole.
+    Done(Result<(), ApiError>),
+    /// Per-topic results of CreateTopics.
+    CreateTopics(Vec<Result<CreatedTopic, ApiError>>),
+    /// A producer id block `[first, first + size)`.
+    ProducerIds(Result<(i64, i64), ApiError>),
+}
+
+impl ControllerResponse {
+    /// Whether the answer says this node is not (or no longer) the active
+    /// controller, so the caller should find the leader and retry.
+    pub fn is_not_controller(&self) -> bool {
+        let nc = ResponseError::NotController.code();
+        match self {
+            Self::Done(Err(e)) | Self::ProducerIds(Err(e)) => e.code == nc,
+            Self::CreateTopics(rs) => {
+                !rs.is_empty() && rs.iter().all(|r| r.as_ref().is_err_and(|e| e.code == nc))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Controller {
+    /// Serves one request as the active controller. Validation runs only
+    /// after this node, as leader, applied everything committed before.
+    pub async fn handle(&self, req: ControllerRequest) -> ControllerResponse {
+        if let Err(e) = self.quorum().ensure_caught_up().await {
+            let e = super::quorum_error(e);
+            return match req {
+                ControllerRequest::CreateTopics { topics, .. } => ControllerResponse::CreateTopics(
+                    topics.iter().map(|_| Err(e.clone())).collect(),
+                ),
+                ControllerRequest::AllocateProducerIds { .. } => {
+                    ControllerResponse::ProducerIds(Err(e))
+                }
+                _ => ControllerResponse::Done(Err(e)),
+            };
+        }
+        match req {
+            ControllerRequest::RegisterBroker(r) => {
+                ControllerResponse::Done(self.register_broker(r).await)
+            }
+            ControllerRequest::BootstrapClusterDefaults => {
+                ControllerResponse::Done(self.bootstrap_cluster_defaults().await)
+            }
+            ControllerRequest::CreateTopics {
+                topics,
+                validate_only,
+            } => ControllerResponse::CreateTopics(self.create_topics(topics, validate_only).await),
+            ControllerRequest::DeleteTopic { topic_id } => {
+                ControllerResponse::Done(self.delete_topic(topic_id).await)
+            }
+            ControllerRequest::CreatePartitions {
+                name,
+                count,
+                assignments,
+                validate_only,
+            } => ControllerResponse::Done(
+                self.create_partitions(&name, count, assignments, validate_only)
+                    .await,
+            ),
+            ControllerRequest::AlterTopicConfigs {
+                name,
+                changes,
+                replace,
+                validate_only,
+            } => ControllerResponse::Done(
+                self.alter_topic_configs(&name, changes, replace, validate_only)
+                    .await,
+            ),
+            ControllerRequest::AlterBrokerConfigs {
+                node_id,
+                changes,
+                replace,
+                validate_only,
+            } => ControllerResponse::Done(
+                self.alter_broker_configs(node_id, changes, replace, validate_only)
+                    .await,
+            ),
+            ControllerRequest::AlterGroupConfigs {
+                group,
+                changes,
+                replace,
+                validate_only,
+            } => ControllerResponse::Done(
+                self.alter_group_configs(&group, changes, replace, validate_only)
+                    .await,
+            ),
+            ControllerRequest::AllocateProducerIds { node_id } => {
+                ControllerResponse::ProducerIds(self.allocate_producer_ids(node_id).await)
+            }
+        }
+    }
+}
