@@ -213,9 +213,6 @@ impl Controller {
                 "Replication factor must be larger than 0, or -1 to use the default value.",
             ));
         }
-        if rf > 1 {
-            return Err(not_replicated(rf));
-        }
         if brokers.len() < rf as usize {
             return Err(ApiError::new(
                 ResponseError::InvalidReplicationFactor,
@@ -224,6 +221,10 @@ impl Controller {
                     brokers.len()
                 ),
             ));
+        }
+        // Kafka's own answers above come first; then the honest refusal.
+        if rf > 1 {
+            return Err(not_replicated(rf));
         }
         Ok((first..first + count)
             .map(|p| PartitionAssignment {
@@ -271,9 +272,6 @@ impl Controller {
                         "Partitions should be consecutive, starting at 0.",
                     ));
                 }
-                if x.replicas.len() > 1 {
-                    return Err(not_replicated(x.replicas.len() as i16));
-                }
                 if x.replicas.is_empty() {
                     return Err(ApiError::new(
                         ResponseError::InvalidReplicaAssignment,
@@ -298,6 +296,9 @@ impl Controller {
                         format!("The manual partition assignment includes broker {b}, but no such broker is registered."),
                     ));
                 }
+            }
+            if let Some(x) = a.iter().find(|x| x.replicas.len() > 1) {
+                return Err(not_replicated(x.replicas.len() as i16));
             }
             a
         } else {
@@ -466,6 +467,9 @@ impl Controller {
                             format!("The manual partition assignment includes broker {b}, but no such broker is registered."),
                         ));
                     }
+                }
+                if let Some(r) = a.iter().find(|r| r.len() > 1) {
+                    return Err(not_replicated(r.len() as i16));
                 }
                 a.into_iter()
                     .enumerate()
