@@ -39,7 +39,7 @@
 //!  }
 //! ```
 use anyhow::{anyhow, bail, Result};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf as _, Bytes, BytesMut}; // PATCH(runnel): `Buf as _` for `remaining()`
 use crc::{Crc, CRC_32_ISO_HDLC};
 use crc32c::crc32c;
 use indexmap::IndexMap;
@@ -514,7 +514,18 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
-        records.reserve(batch_decode_info.record_count as usize);
+        // PATCH(runnel): every record takes at least one byte (its length
+        // varint), so a count above the bytes left is malformed; refuse it
+        // before reserving room for it. (The count is never negative here:
+        // `decode_batch_header_inner` rejects that.)
+        let record_count = batch_decode_info.record_count as usize;
+        if record_count > buf.remaining() {
+            bail!(
+                "Record count {record_count} exceeds the {} bytes remaining in the batch",
+                buf.remaining()
+            );
+        }
+        records.reserve(record_count);
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
         }
@@ -893,6 +904,15 @@ impl Record {
         }
         let num_headers = num_headers as usize;
 
+        // PATCH(runnel): every header takes at least two bytes (its key and
+        // value length varints); refuse a count the record cannot hold before
+        // sizing the map with it.
+        if num_headers > buf.remaining() / 2 {
+            bail!(
+                "Record header count {num_headers} exceeds the {} bytes remaining in the record",
+                buf.remaining()
+            );
+        }
         let mut headers = IndexMap::with_capacity(num_headers);
         for _ in 0..num_headers {
             // Key len

@@ -57,6 +57,19 @@ impl<B: ByteBufMut> Compressor<B> for Snappy {
 
 const MAGIC_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
 
+// PATCH(runnel): the uncompressed length in a snappy header is read off the
+// wire. No snappy element expands by more than 64/3 (a 3-byte copy of 64
+// bytes), so a claim above 22 times the compressed size is corrupt; refuse
+// it before allocating a zeroed buffer of that size.
+fn check_snappy_len(claimed: usize, compressed: usize) -> Result<()> {
+    if claimed > compressed.saturating_mul(22) {
+        anyhow::bail!(
+            "snappy block of {compressed} bytes claims {claimed} uncompressed bytes, more than snappy can encode"
+        );
+    }
+    Ok(())
+}
+
 impl<B: ByteBuf> Decompressor<B> for Snappy {
     type Buf = Bytes;
     fn decompress<R, F>(compressed: &mut B, f: F) -> Result<R>
@@ -81,6 +94,7 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
         {
             let compressed = compressed.copy_to_bytes(compressed.remaining());
             let actual_len = decompress_len(&compressed).context("failed to read snappy header")?;
+            check_snappy_len(actual_len, compressed.len())?;
             let mut tmp = BytesMut::zeroed(actual_len);
             Decoder::new()
                 .decompress(&compressed, &mut tmp)
@@ -104,6 +118,7 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
 
             let uncompressed_block_length = decompress_len(&compressed_block)
                 .context("failed to get snappy uncompressed length")?;
+            check_snappy_len(uncompressed_block_length, compressed_block.len())?;
             let uncompressed_block_start = uncompressed.len();
             uncompressed.resize(
                 uncompressed_block_start.saturating_add(uncompressed_block_length),

@@ -359,6 +359,7 @@ impl Decoder<Option<StdString>> for String {
         match Int16.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                check_len(buf, "string", n as usize)?;
                 let mut strbuf = vec![0; n as usize];
                 buf.try_copy_to_slice(&mut strbuf)?;
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
@@ -511,6 +512,7 @@ impl Decoder<Option<StdString>> for CompactString {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
+                check_len(buf, "string", (n - 1) as usize)?;
                 let mut strbuf = vec![0; (n - 1) as usize];
                 buf.try_copy_to_slice(&mut strbuf)?;
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
@@ -655,6 +657,7 @@ impl Decoder<Option<Vec<u8>>> for Bytes {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                check_len(buf, "bytes field", n as usize)?;
                 let mut data = vec![0; n as usize];
                 buf.try_copy_to_slice(&mut data)?;
                 Ok(Some(data))
@@ -804,6 +807,7 @@ impl Decoder<Option<Vec<u8>>> for CompactBytes {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
+                check_len(buf, "bytes field", (n - 1) as usize)?;
                 let mut data = vec![0; (n - 1) as usize];
                 buf.try_copy_to_slice(&mut data)?;
                 Ok(Some(data))
@@ -904,6 +908,34 @@ impl<T: Decodable> Decoder<Option<T>> for OptionStruct {
     }
 }
 
+// PATCH(runnel): lengths read off the wire must not size allocations.
+//
+// Every element of an array takes at least one byte on the wire, as does
+// every byte of a string or bytes field, so a count larger than the bytes
+// left in the buffer can only be malformed. Refuse it before allocating, with
+// the wording of Apache Kafka's generated readers
+// (`MessageDataGenerator`: "Tried to allocate a collection of size ...").
+fn check_collection<B: ByteBuf>(buf: &B, n: usize) -> Result<()> {
+    if n > buf.remaining() {
+        bail!(
+            "Tried to allocate a collection of size {n}, but there are only {} bytes remaining.",
+            buf.remaining()
+        );
+    }
+    Ok(())
+}
+
+// PATCH(runnel): see `check_collection`.
+fn check_len<B: ByteBuf>(buf: &B, what: &str, n: usize) -> Result<()> {
+    if n > buf.remaining() {
+        bail!(
+            "Tried to read a {what} of length {n}, but there are only {} bytes remaining.",
+            buf.remaining()
+        );
+    }
+    Ok(())
+}
+
 /// An array whose length is encoded with an `i32`.
 #[derive(Debug, Copy, Clone)]
 pub struct Array<E>(pub E);
@@ -985,6 +1017,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                check_collection(buf, n as usize)?;
                 let mut result = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
@@ -1093,6 +1126,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
+                check_collection(buf, (n - 1) as usize)?;
                 let mut result = Vec::with_capacity((n - 1) as usize);
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
