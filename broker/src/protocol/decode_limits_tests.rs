@@ -56,13 +56,18 @@ fn huge_array_counts_are_refused_before_allocating() {
 /// A RecordBatch v2 holding `records` (already encoded) with `count` in its
 /// header and a valid CRC.
 fn batch(records: &[u8], count: i32) -> Bytes {
+    batch_with(records, count, 0)
+}
+
+/// As [`batch`], with these attributes (the codec in the low 3 bits).
+fn batch_with(records: &[u8], count: i32, attributes: i16) -> Bytes {
     let mut b = Vec::new();
     b.extend_from_slice(&0i64.to_be_bytes()); // base offset
     b.extend_from_slice(&((49 + records.len()) as i32).to_be_bytes()); // batch length
     b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
     b.push(2); // magic
     b.extend_from_slice(&[0; 4]); // crc, below
-    b.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    b.extend_from_slice(&attributes.to_be_bytes());
     b.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
     b.extend_from_slice(&0i64.to_be_bytes()); // base timestamp
     b.extend_from_slice(&0i64.to_be_bytes()); // max timestamp
@@ -133,4 +138,21 @@ fn huge_record_header_count_is_refused_before_allocating() {
         e.starts_with("Record header count 2147483647 exceeds"),
         "{e}"
     );
+}
+
+#[test]
+fn snappy_length_is_bounded_by_the_block() {
+    // A snappy batch whose 9-byte raw block claims 4 GiB uncompressed, then
+    // the same block in xerial framing.
+    let lying = hex("ffffffff0f00000000");
+    let mut xerial = hex("82534e4150505900000000010000000100000009").to_vec();
+    xerial.extend_from_slice(&lying);
+    for payload in [lying.clone(), Bytes::from(xerial)] {
+        let mut b = batch_with(&payload, 1, 2);
+        let e = format!(
+            "{:#}",
+            RecordBatchDecoder::decode(&mut b).expect_err("refused")
+        );
+        assert!(e.contains("more than snappy can encode"), "{e}");
+    }
 }
