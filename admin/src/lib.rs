@@ -17,10 +17,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Responses are decoded by `kafka-protocol` 0.18, which pre-allocates arrays
-//! with the length read from the wire: a malicious peer can make it request a
-//! huge allocation. A binary that talks to untrusted brokers should install
-//! an allocator that survives that (such as `runnel-alloc-guard`).
+//! Responses are decoded by `kafka-protocol` 0.18 as patched in the workspace
+//! (`vendor/kafka-protocol`): no count or length read off the wire sizes an
+//! allocation beyond the bytes the response holds.
 
 #![warn(missing_docs)]
 

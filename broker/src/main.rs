@@ -11,11 +11,6 @@ use runnel_broker::Broker;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
-/// Huge allocations (from lengths read off the wire) are lazy reservations,
-/// so a hostile request cannot abort the process.
-#[global_allocator]
-static ALLOC: runnel_alloc_guard::GuardedAlloc = runnel_alloc_guard::GuardedAlloc;
-
 const USAGE: &str =
     "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster";
 

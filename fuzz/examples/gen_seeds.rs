@@ -1,10 +1,11 @@
-//! Writes a seed corpus for both fuzz targets (into `corpus/`, which is not
-//! tracked): one well-formed request frame for every API and version the
-//! broker decodes (defaults plus a few populated bodies), and real
-//! RecordBatch v2 payloads in every codec.
+//! Writes the seed inputs of both fuzz targets into `seeds/` (tracked; the
+//! replay test and tests/compat/test_fuzz_frames.py read them): one
+//! well-formed request frame for every API and version the broker decodes
+//! (defaults plus a few populated bodies), and real RecordBatch v2 payloads in
+//! every codec. Rerun it when the API table changes:
 //!
-//! ```
-//! cd fuzz && cargo run --example gen_seeds
+//! ```text
+//! cargo run -p runnel-fuzz --example gen_seeds
 //! ```
 
 use std::fs;
@@ -240,9 +241,11 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
     let req_dir = root.join("decode_request");
     let batch_dir = root.join("validate_batch");
+    // Start afresh, so seeds of versions no longer served do not linger.
+    let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&req_dir).expect("mkdir");
     fs::create_dir_all(&batch_dir).expect("mkdir");
 

@@ -1,20 +1,6 @@
-//! Produce-path batch validation must reject, not panic on, any bytes.
+//! libFuzzer target: see `runnel_fuzz::validate_batch`.
 #![no_main]
-#![cfg_attr(runnel_fuzz_alloc_cap, feature(alloc_error_hook))]
+// `fuzz_target!` expands to the `#[no_mangle]` entry point libFuzzer calls.
+#![allow(unsafe_code)]
 
-#[path = "common/alloc_cap.rs"]
-mod alloc_cap;
-
-use libfuzzer_sys::fuzz_target;
-use runnel_broker::protocol::batch;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(batches) = batch::split_batches(data) {
-        alloc_cap::run(|| {
-            for (h, range) in batches {
-                let _ = batch::validate_produced(&data[range.clone()], &h, 1 << 20);
-                let _ = batch::record_timestamps(&data[range]);
-            }
-        });
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| runnel_fuzz::validate_batch(data));

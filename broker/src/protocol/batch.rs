@@ -247,6 +247,10 @@ pub fn validate_produced(
 /// to keep a small "decompression bomb" from exhausting memory.
 pub const MAX_DECOMPRESSED: usize = 64 << 20;
 
+/// No snappy element expands by more than 64/3 (a 3-byte copy of 64 bytes),
+/// so an uncompressed length above this many times the block is corrupt.
+const SNAPPY_MAX_EXPANSION: usize = 22;
+
 /// Decompresses a batch payload with codec `codec`, refusing to produce more
 /// than `limit` bytes.
 pub fn decompress_bounded(codec: i16, payload: &[u8], limit: usize) -> Result<Vec<u8>, BatchError> {
@@ -293,6 +297,14 @@ pub fn decompress_bounded(codec: i16, payload: &[u8], limit: usize) -> Result<Ve
             for b in blocks {
                 let n = snap::raw::decompress_len(b)
                     .map_err(|e| BatchError::Corrupt(format!("bad snappy block: {e}")))?;
+                // The length is read off the wire: refuse one the block cannot
+                // encode before zero-filling a buffer of that size.
+                if n > b.len().saturating_mul(SNAPPY_MAX_EXPANSION) {
+                    return Err(BatchError::Corrupt(format!(
+                        "snappy block of {} bytes claims {n} uncompressed bytes, more than snappy can encode",
+                        b.len()
+                    )));
+                }
                 if out.len() + n > limit {
                     return Err(too_big());
                 }
@@ -605,6 +617,31 @@ mod bomb_tests {
         framed.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5]);
         framed.extend_from_slice(&lying[..5]);
         assert!(decompress_bounded(2, &framed, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn snappy_length_is_bounded_by_the_block() {
+        // A 9-byte raw snappy block claiming 60 MiB (under the 64 MiB cap):
+        // refused from its size, before a 60 MiB buffer is zero-filled.
+        let mut lying = vec![0x80, 0x80, 0x80, 0x1e];
+        lying.extend_from_slice(&[0; 5]);
+        match decompress_bounded(2, &lying, MAX_DECOMPRESSED) {
+            Err(BatchError::Corrupt(m)) => {
+                assert!(m.contains("more than snappy can encode"), "{m}")
+            }
+            other => panic!("expected a corrupt snappy block, got {other:?}"),
+        }
+        // A real block at the maximum ratio still decompresses.
+        let zeros = vec![0u8; 1 << 20];
+        let c = snap::raw::Encoder::new()
+            .compress_vec(&zeros)
+            .expect("snappy");
+        assert_eq!(
+            decompress_bounded(2, &c, MAX_DECOMPRESSED)
+                .expect("fits")
+                .len(),
+            zeros.len()
+        );
     }
 
     #[test]

@@ -2,3 +2,6 @@
 
 pub mod batch;
 pub mod request;
+
+#[cfg(test)]
+mod decode_limits_tests;

@@ -58,10 +58,11 @@ pub fn decode(
     frame: Bytes,
 ) -> Result<(RequestHeader, RequestKind), DecodeError> {
     let mut buf = frame;
+    // `{:#}`: the decoder's whole chain of causes, down to the field.
     let malformed = |e: anyhow::Error| DecodeError::Malformed {
         api,
         version,
-        message: e.to_string(),
+        message: format!("{e:#}"),
     };
     let header =
         RequestHeader::decode(&mut buf, api.request_header_version(version)).map_err(malformed)?;
