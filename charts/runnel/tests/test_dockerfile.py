@@ -109,7 +109,9 @@ def test_packages_exist_in_workspace():
 def test_dockerignore():
     patterns = {l.strip() for l in (REPO / ".dockerignore").read_text().splitlines()
                 if l.strip() and not l.startswith("#")}
-    assert {".git", "**/target", "/fuzz"} <= patterns
-    # nothing the build needs is excluded
-    for needed in ("Cargo.toml", "Cargo.lock", "config", "broker", "operator", "crds", "alloc-guard"):
+    # the fuzz crate is a workspace member: its manifest stays, its inputs go
+    assert {".git", "**/target", "/fuzz/seeds", "/fuzz/corpus", "/fuzz/crashes"} <= patterns
+    # nothing the build needs is excluded (vendor/: the patched kafka-protocol)
+    for needed in ("Cargo.toml", "Cargo.lock", "config", "broker", "operator", "crds", "admin",
+                   "fuzz", "vendor", "vendor/kafka-protocol"):
         assert needed not in patterns and f"/{needed}" not in patterns, needed
