@@ -193,7 +193,13 @@ class Cluster:
 def cluster(request):
     if APACHE:
         cu.load_env_sh()
-    c = Cluster(3).start()
+    c = Cluster(3)
+    try:
+        c.start()
+    except BaseException:
+        # Nodes that did start must not outlive a failed start.
+        c.close(keep=True)
+        raise
     yield c
     failed = getattr(request.node, "_cluster_failed", False)
     c.close(keep=failed or os.environ.get("CLUSTER_KEEP_DATA") == "1")
