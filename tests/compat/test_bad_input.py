@@ -184,3 +184,4 @@ def test_malformed_frames(target, topic_name):
     corr, err = struct.unpack(">ih", r[:6])
     assert (corr, err) == (7, 35)
     assert_serving(target, topic_name)
+

@@ -100,6 +100,14 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 let Some(name) = &topic else {
                     return Err(ApiError::code(ResponseError::UnknownTopicId));
                 };
+                // Clients may not write internal topics (Kafka's
+                // ReplicaManager: internalTopicsAllowed is false for them).
+                if super::is_internal(name) && image.topics.contains_key(name) {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidTopicException,
+                        format!("Cannot append to internal topic {name}"),
+                    ));
+                }
                 let part = state.replicas.leader_of(&image, name, p.index)?;
                 let Some(records) = p.records.as_ref() else {
                     return Err(ApiError::new(
