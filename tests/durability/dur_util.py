@@ -58,6 +58,18 @@ def parse_batches(data: bytes):
     return out, len(data) - pos
 
 
+def wait_for(cond, timeout, what):
+    """Poll `cond() -> (done, last_seen)` until done or `timeout` seconds pass."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        ok, last = cond()
+        if ok:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not reached within {timeout}s; last seen: {last}")
+
+
 def partition_dir(data_dir: Path, topic: str, partition: int) -> Path:
     return Path(data_dir) / f"{topic}-{partition}"
 

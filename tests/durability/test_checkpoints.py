@@ -46,15 +46,7 @@ def value(i):
     return b"%08d" % i + b"x" * 92
 
 
-def wait_for(cond, timeout, what):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        ok, last = cond()
-        if ok:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not reached within {timeout}s; last seen: {last}")
+wait_for = du.wait_for
 
 
 def latest_epoch(bootstrap, topic):

@@ -175,15 +175,7 @@ def check_segment_files(pdir: Path, segment_bytes: int, total: int):
     return segs
 
 
-def wait_for(cond, timeout, what):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        ok, last = cond()
-        if ok:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not reached within {timeout}s; last seen: {last}")
+wait_for = du.wait_for
 
 
 # ------------------------------------------------------------------ tests
