@@ -109,6 +109,25 @@ impl Member {
     fn touch(&mut self, now: Instant) {
         self.expires_at = now + Duration::from_millis(self.session_timeout_ms.max(0) as u64);
     }
+
+    /// Answers this member's waiting JoinGroup and SyncGroup, if any, with
+    /// UNKNOWN_MEMBER_ID (it was removed, or its addition was rolled back).
+    pub(super) fn fail_waiters(&mut self) {
+        if let Some(w) = self.join_waiter.take() {
+            let _ = w.send(JoinResult {
+                error: err(ResponseError::UnknownMemberId),
+                member_id: self.member_id.clone(),
+                generation: -1,
+                ..Default::default()
+            });
+        }
+        if let Some(w) = self.sync_waiter.take() {
+            let _ = w.send(SyncResult {
+                error: err(ResponseError::UnknownMemberId),
+                ..Default::default()
+            });
+        }
+    }
 }
 
 /// A JoinGroup request, as the state machine needs it.
@@ -577,20 +596,7 @@ impl ClassicGroup {
                     self.statics.remove(inst);
                 }
             }
-            if let Some(w) = m.join_waiter.take() {
-                let _ = w.send(JoinResult {
-                    error: err(ResponseError::UnknownMemberId),
-                    member_id: id.to_string(),
-                    generation: -1,
-                    ..Default::default()
-                });
-            }
-            if let Some(w) = m.sync_waiter.take() {
-                let _ = w.send(SyncResult {
-                    error: err(ResponseError::UnknownMemberId),
-                    ..Default::default()
-                });
-            }
+            m.fail_waiters();
         }
         if self.leader.as_deref() == Some(id) {
             self.leader = self.members.keys().next().cloned();

@@ -4,9 +4,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use kafka_protocol::error::ResponseError;
-
-use super::{err, ClassicGroup, GroupState, JoinResult, Member, SyncResult};
+use super::{ClassicGroup, GroupState, Member};
 use crate::group::records::{GroupMetadataValue, MemberMetadata};
 
 impl Member {
@@ -74,20 +72,7 @@ impl ClassicGroup {
             }
         }
         for m in self.members.values_mut() {
-            if let Some(w) = m.join_waiter.take() {
-                let _ = w.send(JoinResult {
-                    error: err(ResponseError::UnknownMemberId),
-                    member_id: m.member_id.clone(),
-                    generation: -1,
-                    ..Default::default()
-                });
-            }
-            if let Some(w) = m.sync_waiter.take() {
-                let _ = w.send(SyncResult {
-                    error: err(ResponseError::UnknownMemberId),
-                    ..Default::default()
-                });
-            }
+            m.fail_waiters();
         }
         *self = snapshot;
     }
