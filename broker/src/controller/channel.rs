@@ -241,15 +241,11 @@ fn unexpected(r: &ControllerResponse) -> ApiError {
 }
 
 fn timed_out(req: &ControllerRequest, why: &str) -> ControllerResponse {
-    let e = ApiError::new(
-        ResponseError::RequestTimedOut,
-        format!("the active controller could not be reached: {why}"),
-    );
-    match req {
-        ControllerRequest::CreateTopics { topics, .. } => {
-            ControllerResponse::CreateTopics(topics.iter().map(|_| Err(e.clone())).collect())
-        }
-        ControllerRequest::AllocateProducerIds { .. } => ControllerResponse::ProducerIds(Err(e)),
-        _ => ControllerResponse::Done(Err(e)),
-    }
+    ControllerResponse::failed(
+        req,
+        ApiError::new(
+            ResponseError::RequestTimedOut,
+            format!("the active controller could not be reached: {why}"),
+        ),
+    )
 }

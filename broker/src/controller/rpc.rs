@@ -110,21 +110,27 @@ impl ControllerResponse {
     }
 }
 
+impl ControllerResponse {
+    /// The answer that fails `req` as a whole with `e`, in the shape its
+    /// caller expects (one error per topic for CreateTopics).
+    pub fn failed(req: &ControllerRequest, e: ApiError) -> Self {
+        match req {
+            ControllerRequest::CreateTopics { topics, .. } => {
+                Self::CreateTopics(topics.iter().map(|_| Err(e.clone())).collect())
+            }
+            ControllerRequest::AllocateProducerIds { .. } => Self::ProducerIds(Err(e)),
+            _ => Self::Done(Err(e)),
+        }
+    }
+}
+
 impl Controller {
     /// Serves one request as the active controller. Validation runs only
     /// after this node, as leader, applied everything committed before.
     pub async fn handle(&self, req: ControllerRequest) -> ControllerResponse {
         if let Err(e) = self.quorum().ensure_caught_up().await {
             let e = super::quorum_error(e);
-            return match req {
-                ControllerRequest::CreateTopics { topics, .. } => ControllerResponse::CreateTopics(
-                    topics.iter().map(|_| Err(e.clone())).collect(),
-                ),
-                ControllerRequest::AllocateProducerIds { .. } => {
-                    ControllerResponse::ProducerIds(Err(e))
-                }
-                _ => ControllerResponse::Done(Err(e)),
-            };
+            return ControllerResponse::failed(&req, e);
         }
         match req {
             ControllerRequest::RegisterBroker(r) => {

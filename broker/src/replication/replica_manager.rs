@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
+use uuid::Uuid;
 
 use super::partition::Partition;
 use crate::config::{LogConfig, TopicConfigResolver};
@@ -188,7 +189,7 @@ impl ReplicaManager {
             let mut parts = self.write();
             let keys: Vec<TopicPartition> = parts
                 .iter()
-                .filter(|(tp, p)| !self.assigned_here(image, tp, p))
+                .filter(|(tp, p)| !self.placed_here(image, tp, Some(p.topic_id)))
                 .map(|(tp, _)| tp.clone())
                 .collect();
             keys.iter().filter_map(|tp| parts.remove(tp)).collect()
@@ -244,9 +245,16 @@ impl ReplicaManager {
         out
     }
 
-    fn assigned_here(&self, image: &ClusterImage, tp: &TopicPartition, p: &Partition) -> bool {
+    /// Whether committed metadata places a replica of `tp`, of the topic
+    /// incarnation `topic_id`, on this broker.
+    fn placed_here(
+        &self,
+        image: &ClusterImage,
+        tp: &TopicPartition,
+        topic_id: Option<Uuid>,
+    ) -> bool {
         image.topics.get(&tp.topic).is_some_and(|t| {
-            t.topic_id == p.topic_id
+            Some(t.topic_id) == topic_id
                 && usize::try_from(tp.partition)
                     .ok()
                     .and_then(|i| t.partitions.get(i))
@@ -301,14 +309,7 @@ impl ReplicaManager {
     /// does, so a damaged or foreign metadata log can never delete data.
     pub fn set_aside_strays(&self, image: &ClusterImage) {
         for (tp, id) in self.logs.existing() {
-            let known = image.topics.get(&tp.topic).is_some_and(|t| {
-                Some(t.topic_id) == id
-                    && usize::try_from(tp.partition)
-                        .ok()
-                        .and_then(|i| t.partitions.get(i))
-                        .is_some_and(|pi| pi.replicas.contains(&self.node_id))
-            });
-            if !known {
+            if !self.placed_here(image, &tp, id) {
                 warn!(partition = %tp, "partition directory unknown to the metadata: renaming it -stray (kept, not deleted)");
                 if let Err(e) = self.logs.rename_partition_dir(&tp, STRAY_SUFFIX) {
                     error!(partition = %tp, error = %e, "cannot set aside stray partition directory");

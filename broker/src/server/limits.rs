@@ -12,6 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
 use crate::broker::BrokerState;
+use crate::config::TopicConfigResolver;
 
 /// The request-memory budget when `queued.max.request.bytes` is `-1`
 /// (Kafka's default, unbounded there). Runnel always bounds it, so many
@@ -63,17 +64,25 @@ pub enum Refused {
     },
 }
 
-/// The effective value of a dynamic broker config: this broker's dynamic
-/// override, the cluster-wide dynamic default, then `server.properties`.
-pub fn broker_i64(state: &BrokerState, key: &str, fallback: i64) -> i64 {
+/// The effective value of a broker config as DescribeConfigs resolves it:
+/// this broker's dynamic override, the cluster-wide dynamic default,
+/// `server.properties`, then Kafka's default.
+pub fn broker_value(state: &BrokerState, key: &str) -> Option<String> {
     let image = state.image();
-    image
-        .broker_configs
-        .get(&state.node_id)
-        .and_then(|m| m.get(key))
-        .or_else(|| image.cluster_configs.get(key))
+    TopicConfigResolver {
+        static_props: &state.config.props,
+        cluster: &image.cluster_configs,
+        node: image.broker_configs.get(&state.node_id),
+    }
+    .broker_entry(key)
+    .and_then(|e| e.value)
+}
+
+/// [`broker_value`] as a number, or `fallback`.
+pub fn broker_i64(state: &BrokerState, key: &str, fallback: i64) -> i64 {
+    broker_value(state, key)
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| state.config.get_i64(key, fallback))
+        .unwrap_or(fallback)
 }
 
 impl Limits {

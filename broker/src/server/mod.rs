@@ -5,7 +5,7 @@ mod dispatch;
 pub mod handlers;
 mod limits;
 
-pub use limits::{broker_i64, Limits, DEFAULT_REQUEST_MEMORY_BYTES};
+pub use limits::{broker_i64, broker_value, Limits, DEFAULT_REQUEST_MEMORY_BYTES};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -78,26 +78,7 @@ pub async fn wait_for_connections(state: &BrokerState, timeout: Duration) {
 /// `max.connections.per.ip`, or this address's entry in
 /// `max.connections.per.ip.overrides` (`host:count,...`, as Kafka parses it).
 fn per_ip_limit(state: &BrokerState, ip: std::net::IpAddr) -> i64 {
-    let overrides = {
-        let image = state.image();
-        image
-            .broker_configs
-            .get(&state.node_id)
-            .and_then(|m| m.get("max.connections.per.ip.overrides"))
-            .or_else(|| {
-                image
-                    .cluster_configs
-                    .get("max.connections.per.ip.overrides")
-            })
-            .cloned()
-            .or_else(|| {
-                state
-                    .config
-                    .get("max.connections.per.ip.overrides")
-                    .map(str::to_string)
-            })
-            .unwrap_or_default()
-    };
+    let overrides = broker_value(state, "max.connections.per.ip.overrides").unwrap_or_default();
     for entry in overrides
         .split(',')
         .map(str::trim)
