@@ -20,6 +20,15 @@ static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
 /// 64 MiB (`batch::MAX_DECOMPRESSED`).
 const LIMIT: usize = 1 << 30;
 
+/// Sets [`LIMIT`] once, before any test decodes anything. Each test calling
+/// `set_limit` itself raced: two concurrent calls both read the old limit
+/// (`usize::MAX`), both subtract the difference from `Cap`'s remaining count,
+/// and the second finds it would go below zero and fails.
+fn limit_allocations() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| ALLOC.set_limit(LIMIT).expect("set the allocation limit"));
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
@@ -47,7 +56,7 @@ fn target(name: &str) -> &'static Target {
 /// Runs every seed, corpus and crash file of `name`; returns how many of
 /// each.
 fn replay(name: &str) -> [usize; 3] {
-    ALLOC.set_limit(LIMIT).expect("set the allocation limit");
+    limit_allocations();
     let t = target(name);
     let mut counts = [0usize; 3];
     for (i, dir) in ["seeds", "corpus", "crashes"].iter().enumerate() {
@@ -81,7 +90,7 @@ fn validate_batch_corpus_and_crashes() {
 /// refuse it without sizing an allocation from it.
 #[test]
 fn huge_counts_at_every_offset_of_every_seed() {
-    ALLOC.set_limit(LIMIT).expect("set the allocation limit");
+    limit_allocations();
     let seeds = inputs(&root().join("seeds").join("decode_request"));
     assert!(!seeds.is_empty(), "no decode_request seeds");
     let patterns: [&[u8]; 2] = [&[0x7f, 0xff, 0xff, 0xff], &[0xff, 0xff, 0xff, 0xff, 0x0f]];
