@@ -72,6 +72,12 @@ pub struct BrokerState {
     pub limits: Arc<crate::server::Limits>,
     /// This broker's producer id block: `[next, end)`.
     producer_ids: std::sync::Mutex<(i64, i64)>,
+    /// The broker epoch of this process's registration (-1 before it).
+    epoch: std::sync::atomic::AtomicI64,
+    /// Liveness as the controller last answered a heartbeat.
+    liveness: watch::Sender<Liveness>,
+    /// Set to start a controlled shutdown.
+    want_shutdown: watch::Sender<bool>,
     /// The image as published to this broker: the metadata publisher sets it
     /// only after the replica manager applied it, so a handler that sees a
     /// partition here finds it hosted (or finds it retired by a newer image).
@@ -82,7 +88,28 @@ pub struct BrokerState {
 /// controller on its behalf) just committed.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What the controller last said of this broker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Liveness {
+    /// An answer has come.
+    pub answered: bool,
+    /// Fenced.
+    pub fenced: bool,
+    /// Shutting down and leading nothing: it may stop.
+    pub should_shut_down: bool,
+}
+
 impl BrokerState {
+    /// This process's broker epoch (its registration's metadata offset).
+    pub fn broker_epoch(&self) -> i64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A receiver of each newly published image.
+    pub fn subscribe_published(&self) -> watch::Receiver<Arc<ClusterImage>> {
+        self.published.subscribe()
+    }
+
     /// The latest cluster image published to this broker (see `published`).
     pub fn image(&self) -> Arc<ClusterImage> {
         self.published.borrow().clone()
@@ -232,6 +259,9 @@ impl Broker {
             open_connections: std::sync::atomic::AtomicUsize::new(0),
             limits: crate::server::Limits::new(config.get_i64("queued.max.request.bytes", -1)),
             producer_ids: std::sync::Mutex::new((0, 0)),
+            epoch: std::sync::atomic::AtomicI64::new(-1),
+            liveness: watch::channel(Liveness::default()).0,
+            want_shutdown: watch::channel(false).0,
             published: watch::channel(Arc::new(ClusterImage::default())).0,
             config,
         });
@@ -261,8 +291,17 @@ impl Broker {
         state.published.send_replace(image);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(publish_metadata(state.clone())));
+        tasks.push(tokio::spawn(heartbeats(state.clone())));
+        tasks.push(tokio::spawn(controller_timer(state.clone())));
+        state.wait_unfenced().await;
         tasks.push(tokio::spawn(housekeeping(state.clone())));
         tasks.push(tokio::spawn(run_groups(state.clone())));
+        tasks.push(tokio::spawn(crate::replication::fetcher::run(
+            state.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::replication::isr::run_shrink_checks(
+            state.clone(),
+        )));
         for tcp in listeners {
             tasks.push(tokio::spawn(crate::server::accept_loop(state.clone(), tcp)));
         }
@@ -299,9 +338,20 @@ impl Broker {
         self.state.bound[0].1
     }
 
-    /// Graceful shutdown: stop accepting, let in-flight requests finish,
-    /// flush every log and the quorum.
+    /// Graceful shutdown: a controlled shutdown first (the controller moves
+    /// this broker's leaderships away, bounded by
+    /// `controlled.shutdown.timeout.ms`-like 30 s), then stop accepting, let
+    /// in-flight requests finish, flush every log and the quorum.
     pub async fn shutdown(self) {
+        info!("controlled shutdown: asking the controller to move leadership away");
+        self.state.want_shutdown.send_replace(true);
+        let mut rx = self.state.liveness.subscribe();
+        match tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| l.should_shut_down))
+            .await
+        {
+            Ok(Ok(_)) => info!("controlled shutdown done: this broker leads no partition"),
+            _ => warn!("controlled shutdown did not complete in 30 s; shutting down anyway"),
+        }
         info!("shutting down");
         let _ = self.shutdown_tx.send(true);
         let deadline = tokio::time::sleep(Duration::from_secs(10));
@@ -396,12 +446,111 @@ impl BrokerState {
         )
         .await;
         match seen {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(img)) => {
+                let epoch = img.brokers.get(&self.node_id).map(|b| b.epoch).unwrap_or(-1);
+                self.epoch
+                    .store(epoch, std::sync::atomic::Ordering::Release);
+                info!(node_id = self.node_id, epoch, "registered with the controller");
+                Ok(())
+            }
             _ => Err(ApiError::new(
                 ResponseError::RequestTimedOut,
                 "the registration was committed but this node's metadata did not catch up within 60 s",
             )),
         }
+    }
+}
+
+impl BrokerState {
+    /// Waits until the controller unfences this broker (it has applied the
+    /// metadata up to its registration) and this broker has applied the
+    /// elections that follow, as a Kafka broker waits before serving.
+    async fn wait_unfenced(&self) {
+        let mut rx = self.liveness.subscribe();
+        loop {
+            let r = tokio::time::timeout(
+                Duration::from_secs(10),
+                rx.wait_for(|l| l.answered && !l.fenced),
+            )
+            .await;
+            match r {
+                Ok(_) => break,
+                Err(_) => warn!("still waiting for the controller to unfence this broker"),
+            }
+        }
+        let mut img = self.published.subscribe();
+        let _ = tokio::time::timeout(
+            CATCH_UP_TIMEOUT,
+            img.wait_for(|i| i.brokers.get(&self.node_id).is_some_and(|b| !b.fenced)),
+        )
+        .await;
+        self.catch_up().await;
+        info!(node_id = self.node_id, "unfenced: serving");
+    }
+}
+
+/// Heartbeats to the active controller: every `broker.heartbeat.interval.ms`
+/// (every 100 ms while fenced or shutting down), with the metadata offset
+/// this broker has applied and whether it wants to shut down.
+async fn heartbeats(state: Arc<BrokerState>) {
+    use crate::controller::liveness::Heartbeat;
+    let interval = Duration::from_millis(
+        state
+            .config
+            .get_i64("broker.heartbeat.interval.ms", 2000)
+            .clamp(10, 60_000) as u64,
+    );
+    let mut want = state.want_shutdown.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        let want_shutdown = *want.borrow_and_update();
+        let hb = Heartbeat {
+            node_id: state.node_id,
+            epoch: state.broker_epoch(),
+            metadata_offset: state.replicas.applied_offset().unwrap_or(0),
+            want_shutdown,
+        };
+        let fast = match state.controller.heartbeat(hb, interval * 2).await {
+            Ok(r) => {
+                state.liveness.send_replace(Liveness {
+                    answered: true,
+                    fenced: r.fenced,
+                    should_shut_down: r.should_shut_down,
+                });
+                r.fenced || want_shutdown
+            }
+            Err(e) => {
+                if e.code == ResponseError::StaleBrokerEpoch.code() {
+                    error!(error = %e, "the controller no longer knows this broker's registration (another process with node.id {}?)", state.node_id);
+                } else {
+                    warn!(error = %e, "heartbeat failed");
+                }
+                true
+            }
+        };
+        let wait = if fast {
+            Duration::from_millis(100)
+        } else {
+            interval
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = want.changed() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Drives the active controller's session checks once a second (a no-op
+/// on nodes that are not the quorum leader).
+async fn controller_timer(state: Arc<BrokerState>) {
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+        state.controller.local().tick().await;
     }
 }
 

@@ -15,10 +15,11 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
+use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
 use super::rpc::{ControllerRequest, ControllerResponse};
 use super::{Controller, CreatedTopic, NewTopic};
 use crate::error::ApiError;
-use crate::metadata::{MetadataQuorum, MetadataRecord};
+use crate::metadata::{MetadataQuorum, MetadataRecord, PartitionImage};
 
 /// How long one forwarded request may take on the wire.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,6 +59,11 @@ impl ControllerChannel {
         }
     }
 
+    /// This node's controller (active only while it leads the quorum).
+    pub fn local(&self) -> &Arc<Controller> {
+        &self.local
+    }
+
     /// The quorum.
     pub fn quorum(&self) -> &MetadataQuorum {
         &self.quorum
@@ -65,7 +71,16 @@ impl ControllerChannel {
 
     /// Sends `req` to the active controller, following the leader.
     pub async fn call(&self, req: ControllerRequest) -> ControllerResponse {
-        let until = Instant::now() + self.deadline;
+        self.call_within(req, self.deadline).await
+    }
+
+    /// As [`Self::call`], giving up after `deadline`.
+    pub async fn call_within(
+        &self,
+        req: ControllerRequest,
+        deadline: Duration,
+    ) -> ControllerResponse {
+        let until = Instant::now() + deadline;
         let mut last = String::from("no active controller");
         loop {
             match self.quorum.leader() {
@@ -220,6 +235,39 @@ impl ControllerChannel {
             .await
         {
             ControllerResponse::ProducerIds(r) => r,
+            ControllerResponse::Done(Err(e)) => Err(e),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+impl ControllerChannel {
+    /// A heartbeat, given up after `deadline` (the next one follows soon).
+    pub async fn heartbeat(
+        &self,
+        hb: Heartbeat,
+        deadline: Duration,
+    ) -> Result<HeartbeatReply, ApiError> {
+        match self
+            .call_within(ControllerRequest::BrokerHeartbeat(hb), deadline)
+            .await
+        {
+            ControllerResponse::Heartbeat(r) => r,
+            ControllerResponse::Done(Err(e)) => Err(e),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// AlterPartition: returns the partition as committed.
+    pub async fn alter_partition(&self, req: AlterIsr) -> Result<PartitionImage, ApiError> {
+        match self
+            .call_within(
+                ControllerRequest::AlterPartition(req),
+                Duration::from_secs(10),
+            )
+            .await
+        {
+            ControllerResponse::Partition(r) => r,
             ControllerResponse::Done(Err(e)) => Err(e),
             other => Err(unexpected(&other)),
         }

@@ -3,6 +3,9 @@
 //! serialized by one lock, as KRaft's controller serializes its event queue.
 
 pub mod channel;
+pub mod elections;
+pub mod liveness;
+pub mod placement;
 pub mod rpc;
 
 use std::collections::BTreeMap;
@@ -26,13 +29,22 @@ pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
 /// bytes, well under the quorum's per-entry limit.
 const PROPOSAL_CHUNK_BYTES: usize = 1024 * 1024;
 
-/// Partitions are not replicated between brokers yet (issue 9): a replica
-/// set of more than one broker would claim copies that do not exist.
-fn not_replicated(rf: i16) -> ApiError {
-    ApiError::new(
-        ResponseError::InvalidReplicationFactor,
-        format!("Unable to replicate the partition {rf} time(s): runnel-broker does not replicate partitions between brokers yet; use replication factor 1."),
-    )
+/// Kafka refuses a manual assignment whose replicas are all fenced or
+/// shutting down: such a partition could have no leader.
+fn check_some_usable(image: &ClusterImage, a: &[PartitionAssignment]) -> Result<(), ApiError> {
+    match a
+        .iter()
+        .find(|x| !x.replicas.iter().any(|r| image.broker_usable(*r)))
+    {
+        Some(x) => Err(ApiError::new(
+            ResponseError::InvalidReplicaAssignment,
+            format!(
+                "All brokers specified in the partition assignment for partition {} are fenced or in controlled shutdown.",
+                x.partition
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn too_many_partitions() -> ApiError {
@@ -76,6 +88,8 @@ pub struct Controller {
     quorum: MetadataQuorum,
     config: BrokerConfig,
     lock: Mutex<()>,
+    /// Broker sessions, kept only while this node is the active controller.
+    sessions: std::sync::Mutex<liveness::Sessions>,
 }
 
 pub(crate) fn quorum_error(e: MetadataError) -> ApiError {
@@ -153,6 +167,7 @@ impl Controller {
             quorum,
             config,
             lock: Mutex::new(()),
+            sessions: std::sync::Mutex::new(liveness::Sessions::default()),
         }
     }
 
@@ -161,7 +176,7 @@ impl Controller {
         &self.quorum
     }
 
-    async fn commit(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
+    pub(crate) async fn commit(&self, records: Vec<MetadataRecord>) -> Result<(), ApiError> {
         self.quorum.propose(records).await.map_err(quorum_error)
     }
 
@@ -193,10 +208,16 @@ impl Controller {
         Ok((first, BLOCK))
     }
 
-    /// Registers this broker's endpoints.
+    /// Registers a broker (fenced until it catches up). A new incarnation
+    /// of a broker loses its leaderships and ISR places at once: it may
+    /// have lost what it had not flushed.
     pub async fn register_broker(&self, record: MetadataRecord) -> Result<(), ApiError> {
         let _g = self.lock.lock().await;
-        self.commit(vec![record]).await
+        if let MetadataRecord::RegisterBroker { node_id, .. } = &record {
+            self.note_alive(*node_id);
+        }
+        self.commit(vec![record]).await?;
+        self.reconcile_partitions().await
     }
 
     fn assign(
@@ -206,34 +227,22 @@ impl Controller {
         count: i32,
         rf: i16,
     ) -> Result<Vec<PartitionAssignment>, ApiError> {
-        let brokers: Vec<i32> = image.brokers.keys().copied().collect();
         if rf < 1 {
             return Err(ApiError::new(
                 ResponseError::InvalidReplicationFactor,
                 "Replication factor must be larger than 0, or -1 to use the default value.",
             ));
         }
-        if brokers.len() < rf as usize {
-            return Err(ApiError::new(
+        let start = rand::random::<u32>() as usize;
+        placement::place(image, first, count, rf as usize, start).ok_or_else(|| {
+            let live = placement::live_brokers(image).len();
+            ApiError::new(
                 ResponseError::InvalidReplicationFactor,
                 format!(
-                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.",
-                    brokers.len()
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {live} broker(s) are registered."
                 ),
-            ));
-        }
-        // Kafka's own answers above come first; then the honest refusal.
-        if rf > 1 {
-            return Err(not_replicated(rf));
-        }
-        Ok((first..first + count)
-            .map(|p| PartitionAssignment {
-                partition: p,
-                replicas: (0..rf as usize)
-                    .map(|r| brokers[(p as usize + r) % brokers.len()])
-                    .collect(),
-            })
-            .collect())
+            )
+        })
     }
 
     fn plan_topic(
@@ -297,9 +306,7 @@ impl Controller {
                     ));
                 }
             }
-            if let Some(x) = a.iter().find(|x| x.replicas.len() > 1) {
-                return Err(not_replicated(x.replicas.len() as i16));
-            }
+            check_some_usable(image, &a)?;
             a
         } else {
             let n = if t.num_partitions == -1 {
@@ -468,16 +475,16 @@ impl Controller {
                         ));
                     }
                 }
-                if let Some(r) = a.iter().find(|r| r.len() > 1) {
-                    return Err(not_replicated(r.len() as i16));
-                }
-                a.into_iter()
+                let a: Vec<PartitionAssignment> = a
+                    .into_iter()
                     .enumerate()
                     .map(|(i, replicas)| PartitionAssignment {
                         partition: current + i as i32,
                         replicas,
                     })
-                    .collect()
+                    .collect();
+                check_some_usable(&image, &a)?;
+                a
             }
             None => self.assign(&image, current, count - current, rf)?,
         };
@@ -646,7 +653,7 @@ impl Controller {
 /// Splits planned records into proposals of about [`PROPOSAL_CHUNK_BYTES`]
 /// each (a single record larger than that is a proposal of its own, which
 /// the quorum refuses if it exceeds its per-entry limit).
-fn chunk_records<T>(planned: Vec<(T, MetadataRecord)>) -> Vec<Vec<(T, MetadataRecord)>> {
+pub(crate) fn chunk_records<T>(planned: Vec<(T, MetadataRecord)>) -> Vec<Vec<(T, MetadataRecord)>> {
     let mut chunks = Vec::new();
     let mut cur = Vec::new();
     let mut bytes = 0usize;

@@ -10,9 +10,10 @@ use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
 use super::{Controller, CreatedTopic, NewTopic};
 use crate::error::ApiError;
-use crate::metadata::MetadataRecord;
+use crate::metadata::{MetadataRecord, PartitionImage};
 
 /// A request for the active controller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,6 +83,10 @@ pub enum ControllerRequest {
         /// The broker.
         node_id: i32,
     },
+    /// A broker's heartbeat (Kafka's BrokerHeartbeat).
+    BrokerHeartbeat(Heartbeat),
+    /// An ISR change from a partition leader (Kafka's AlterPartition).
+    AlterPartition(AlterIsr),
 }
 
 /// The active controller's answer.
@@ -93,6 +98,10 @@ pub enum ControllerResponse {
     CreateTopics(Vec<Result<CreatedTopic, ApiError>>),
     /// A producer id block `[first, first + size)`.
     ProducerIds(Result<(i64, i64), ApiError>),
+    /// The answer to a heartbeat.
+    Heartbeat(Result<HeartbeatReply, ApiError>),
+    /// The partition as committed after an AlterPartition.
+    Partition(Result<PartitionImage, ApiError>),
 }
 
 impl ControllerResponse {
@@ -101,7 +110,10 @@ impl ControllerResponse {
     pub fn is_not_controller(&self) -> bool {
         let nc = ResponseError::NotController.code();
         match self {
-            Self::Done(Err(e)) | Self::ProducerIds(Err(e)) => e.code == nc,
+            Self::Done(Err(e))
+            | Self::ProducerIds(Err(e))
+            | Self::Heartbeat(Err(e))
+            | Self::Partition(Err(e)) => e.code == nc,
             Self::CreateTopics(rs) => {
                 !rs.is_empty() && rs.iter().all(|r| r.as_ref().is_err_and(|e| e.code == nc))
             }
@@ -119,6 +131,8 @@ impl ControllerResponse {
                 Self::CreateTopics(topics.iter().map(|_| Err(e.clone())).collect())
             }
             ControllerRequest::AllocateProducerIds { .. } => Self::ProducerIds(Err(e)),
+            ControllerRequest::BrokerHeartbeat(_) => Self::Heartbeat(Err(e)),
+            ControllerRequest::AlterPartition(_) => Self::Partition(Err(e)),
             _ => Self::Done(Err(e)),
         }
     }
@@ -184,6 +198,12 @@ impl Controller {
             ),
             ControllerRequest::AllocateProducerIds { node_id } => {
                 ControllerResponse::ProducerIds(self.allocate_producer_ids(node_id).await)
+            }
+            ControllerRequest::BrokerHeartbeat(hb) => {
+                ControllerResponse::Heartbeat(self.heartbeat(hb).await)
+            }
+            ControllerRequest::AlterPartition(req) => {
+                ControllerResponse::Partition(self.alter_partition(req).await)
             }
         }
     }

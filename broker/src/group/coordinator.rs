@@ -407,10 +407,10 @@ impl GroupCoordinator {
                 let Some(part) = state.replicas.hosted(&image, OFFSETS_TOPIC, p) else {
                     continue;
                 };
-                let mut offset = part.with_log(|l| l.start_offset());
-                let end = part.high_watermark();
+                // As Kafka's loader: everything in the log, up to its end.
+                let (mut offset, end) = part.with_log(|l| (l.start_offset(), l.end_offset()));
                 while offset < end {
-                    let data = match part.read(offset, 1 << 20, true) {
+                    let data = match part.read_local(offset, 1 << 20) {
                         Ok(d) => d,
                         Err(e) => {
                             error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");

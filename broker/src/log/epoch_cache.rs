@@ -151,6 +151,36 @@ impl LeaderEpochCache {
     pub fn latest(&self) -> Option<i32> {
         self.entries.last().map(|(e, _)| *e)
     }
+
+    /// Forgets every entry (the log was truncated fully).
+    pub fn clear(&mut self) -> io::Result<()> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        self.entries.clear();
+        self.persist()
+    }
+
+    /// Kafka's `LeaderEpochFileCache.endOffsetFor`: the largest epoch `<=
+    /// requested` this log knows and the offset where the next epoch starts
+    /// (`log_end` for the latest epoch). `(-1, -1)` when `requested` is
+    /// undefined or beyond the latest epoch; `(requested, first start)`
+    /// when it is before every epoch known.
+    pub fn end_offset_for(&self, requested: i32, log_end: i64) -> (i32, i64) {
+        if requested < 0 {
+            return (-1, -1);
+        }
+        if self.latest() == Some(requested) {
+            return (requested, log_end);
+        }
+        let Some(higher) = self.entries.iter().find(|(e, _)| *e > requested) else {
+            return (-1, -1);
+        };
+        match self.entries.iter().rev().find(|(e, _)| *e <= requested) {
+            Some(&(floor, _)) => (floor, higher.1),
+            None => (requested, higher.1),
+        }
+    }
 }
 
 /// Epochs strictly increase and their start offsets do not decrease.
@@ -164,6 +194,21 @@ fn ordered(entries: &[(i32, i64)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn end_offset_for_matches_kafka() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut c = LeaderEpochCache::open(dir.path());
+        for (e, o) in [(1, 0), (3, 10), (5, 20)] {
+            c.assign(e, o).expect("assign");
+        }
+        assert_eq!(c.end_offset_for(5, 30), (5, 30), "latest: the log end");
+        assert_eq!(c.end_offset_for(3, 30), (3, 20));
+        assert_eq!(c.end_offset_for(4, 30), (3, 20), "a gap: the floor epoch");
+        assert_eq!(c.end_offset_for(0, 30), (0, 0), "before every epoch");
+        assert_eq!(c.end_offset_for(6, 30), (-1, -1), "beyond the latest");
+        assert_eq!(c.end_offset_for(-1, 30), (-1, -1));
+    }
 
     #[test]
     fn truncate_from_start_keeps_the_epoch_in_force() {

@@ -285,6 +285,103 @@ impl Log {
         })
     }
 
+    /// Appends batches fetched from the leader as they are: offsets, leader
+    /// epochs and timestamps are the leader's. Every batch is CRC-checked
+    /// and must continue this log exactly; batches wholly below the log end
+    /// (a retried fetch) are skipped. A partial batch at the end of
+    /// `records` (a size-capped read) is left for the next fetch. Returns
+    /// the number of bytes appended.
+    pub fn append_as_follower(&mut self, records: &[u8]) -> Result<usize, LogError> {
+        let now = now_ms();
+        let mut pos = 0usize;
+        let mut appended = 0usize;
+        while records.len() - pos >= crate::protocol::batch::HEADER_LEN {
+            let h = BatchHeader::parse(&records[pos..])?;
+            let size = h.total_size();
+            if size < crate::protocol::batch::HEADER_LEN || records.len() - pos < size {
+                break;
+            }
+            let bytes = &records[pos..pos + size];
+            pos += size;
+            crate::protocol::batch::check_crc(bytes, &h)?;
+            let end = self.end_offset();
+            if h.last_offset() < end {
+                continue;
+            }
+            if h.base_offset != end {
+                return Err(LogError::Batch(
+                    crate::protocol::batch::BatchError::Invalid(format!(
+                        "replicated batch at offset {} does not continue the log at {end}",
+                        h.base_offset
+                    )),
+                ));
+            }
+            self.maybe_roll(size as u64, h.max_timestamp, now)?;
+            self.epochs
+                .assign(h.partition_leader_epoch, h.base_offset)?;
+            let interval = self.config.index_interval_bytes;
+            self.active_mut().append(bytes, &h, interval)?;
+            self.unflushed_messages += i64::from(h.records_count);
+            appended += size;
+        }
+        if appended > 0 {
+            self.maybe_flush(now)?;
+        }
+        Ok(appended)
+    }
+
+    /// Removes everything from `offset` on (a follower whose log diverged
+    /// from its leader's). The batch holding `offset` goes whole, so the
+    /// new log end may be below `offset`. Returns the new log end.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<i64, LogError> {
+        if offset >= self.end_offset() {
+            return Ok(self.end_offset());
+        }
+        let first = *self.segments.keys().next().unwrap_or(&0);
+        if offset <= first {
+            return self.truncate_fully_and_start_at(offset.max(self.log_start_offset));
+        }
+        let doomed: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
+        for b in doomed {
+            if let Some(seg) = self.segments.remove(&b) {
+                seg.delete()?;
+            }
+        }
+        if self.segments.is_empty() {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        let interval = self.config.index_interval_bytes;
+        let removed = self.active_mut().truncate_to(offset, interval)?;
+        let end = self.end_offset();
+        warn!(dir = %self.dir.display(), offset, log_end_offset = end, removed_bytes = removed, "truncated the log");
+        self.epochs.truncate_from_end(end)?;
+        self.recovery_point = self.recovery_point.min(end);
+        Ok(end)
+    }
+
+    /// Deletes every segment and starts the log empty at `offset` (a
+    /// follower far behind its leader's log start).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<i64, LogError> {
+        let all: Vec<i64> = self.segments.keys().copied().collect();
+        for b in all {
+            if let Some(seg) = self.segments.remove(&b) {
+                seg.delete()?;
+            }
+        }
+        self.segments
+            .insert(offset, Segment::create(&self.dir, offset, now_ms())?);
+        self.log_start_offset = offset;
+        self.epochs.clear()?;
+        self.recovery_point = offset;
+        warn!(dir = %self.dir.display(), offset, "truncated the whole log");
+        Ok(offset)
+    }
+
+    /// Kafka's `endOffsetForEpoch`: see [`LeaderEpochCache::end_offset_for`].
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.end_offset())
+    }
+
     fn maybe_roll(&mut self, incoming: u64, _max_ts: i64, now: i64) -> Result<(), LogError> {
         let cfg = &self.config;
         let seg = self.active();
@@ -609,6 +706,49 @@ mod tests {
             segment_bytes: 600,
             ..LogConfig::default()
         }
+    }
+
+    #[test]
+    fn follower_appends_keep_the_leaders_offsets_and_truncate_on_divergence() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfg = LogConfig::default();
+        let mut leader = Log::open(&dir.path().join("l-0"), cfg.clone(), None, None).expect("l");
+        let mut follower = Log::open(&dir.path().join("f-0"), cfg.clone(), None, None).expect("f");
+        for epoch in [1, 1, 2, 2, 2] {
+            let mut b = encode(4, Compression::None);
+            leader.append_as_leader(&mut b, epoch).expect("append");
+        }
+        let all = leader
+            .read(0, 1 << 20, true, i64::MAX)
+            .expect("read")
+            .expect("data")
+            .read()
+            .expect("bytes");
+        // A size-capped read may end inside a batch: only whole ones land.
+        let n = follower
+            .append_as_follower(&all[..all.len() - 10])
+            .expect("follow");
+        assert_eq!(follower.end_offset(), 16);
+        assert!(n > 0);
+        // The same bytes again (a retried fetch) are skipped, the rest lands.
+        follower.append_as_follower(&all).expect("retry");
+        assert_eq!(follower.end_offset(), 20);
+        assert_eq!(follower.end_offset_for_epoch(1), (1, 8));
+        assert_eq!(follower.end_offset_for_epoch(2), (2, 20));
+        // A batch that does not continue the log is refused.
+        let mut gap = encode(1, Compression::None);
+        stamp(&mut gap, 25, 2, None);
+        assert!(follower.append_as_follower(&gap).is_err());
+        // Divergence: cut mid-batch, the whole batch goes.
+        assert_eq!(follower.truncate_to(10).expect("truncate"), 8);
+        assert_eq!(follower.latest_epoch(), 1);
+        assert_eq!(follower.end_offset_for_epoch(2), (-1, -1));
+        drop(follower);
+        let mut again = Log::open(&dir.path().join("f-0"), cfg, None, Some(0)).expect("reopen");
+        assert_eq!(again.end_offset(), 8);
+        assert_eq!(again.truncate_to(0).expect("full"), 0);
+        assert_eq!(again.end_offset(), 0);
+        assert_eq!(again.latest_epoch(), -1);
     }
 
     #[test]

@@ -227,6 +227,20 @@ impl Segment {
         self.index_batch(h, pos, batch.len() as u64, index_interval)
     }
 
+    /// Cuts the segment before the batch holding `offset` (that whole batch
+    /// goes, as in Kafka's `LogSegment.truncateTo`) and rebuilds the
+    /// indexes. Returns the bytes removed.
+    pub fn truncate_to(&mut self, offset: i64, index_interval: u64) -> io::Result<u64> {
+        let Some(loc) = self.locate(offset)? else {
+            return Ok(0);
+        };
+        let removed = self.size - loc.position;
+        self.file.set_len(loc.position)?;
+        self.size = loc.position;
+        self.rebuild(index_interval)?;
+        Ok(removed)
+    }
+
     /// Finds the first batch whose last offset is `>= offset`.
     pub fn locate(&self, offset: i64) -> io::Result<Option<Located>> {
         let rel = offset - self.base_offset;

@@ -20,6 +20,24 @@ pub struct BrokerImage {
     pub endpoints: Vec<Endpoint>,
     /// Rack, if configured.
     pub rack: Option<String>,
+    /// The broker epoch: the metadata offset of its last registration.
+    #[serde(default)]
+    pub epoch: i64,
+    /// Fenced: registered but not (or no longer) live; not eligible to
+    /// lead, be in an ISR, or get new replicas.
+    #[serde(default)]
+    pub fenced: bool,
+    /// In controlled shutdown: leadership and ISR membership move away.
+    #[serde(default)]
+    pub shutting_down: bool,
+}
+
+impl BrokerImage {
+    /// Whether the broker may lead partitions, join ISRs and take new
+    /// replicas: registered, unfenced and not shutting down.
+    pub fn usable(&self) -> bool {
+        !self.fenced && !self.shutting_down
+    }
 }
 
 /// One partition's replica state.
@@ -76,10 +94,17 @@ pub struct ClusterImage {
     pub producer_id_blocks: BTreeMap<i32, (i64, i64)>,
 }
 
-fn new_partition(a: &PartitionAssignment) -> PartitionImage {
+/// A new partition: its ISR is the replicas that are live, led by the
+/// first of them (Kafka's `PartitionChangeBuilder` for a new partition).
+/// With none live (old metadata logs had no liveness), every replica.
+fn new_partition(a: &PartitionAssignment, usable: impl Fn(i32) -> bool) -> PartitionImage {
+    let mut isr: Vec<i32> = a.replicas.iter().copied().filter(|&r| usable(r)).collect();
+    if isr.is_empty() {
+        isr = a.replicas.clone();
+    }
     PartitionImage {
-        leader: a.replicas.first().copied().unwrap_or(-1),
-        isr: a.replicas.clone(),
+        leader: isr.first().copied().unwrap_or(-1),
+        isr,
         replicas: a.replicas.clone(),
         leader_epoch: 0,
         partition_epoch: 0,
@@ -115,7 +140,8 @@ pub struct AdvertisedBroker<'a> {
 impl ClusterImage {
     /// Registered brokers with their first advertised endpoint.
     pub fn advertised_brokers(&self) -> impl Iterator<Item = AdvertisedBroker<'_>> {
-        self.brokers.values().filter_map(|b| {
+        // Fenced brokers are not alive to clients (Kafka's metadata cache).
+        self.brokers.values().filter(|b| !b.fenced).filter_map(|b| {
             let ep = b.endpoints.first()?;
             Some(AdvertisedBroker {
                 node_id: b.node_id,
@@ -147,6 +173,19 @@ impl ClusterImage {
         self.producer_id_blocks.get(&node_id).map(|b| b.0)
     }
 
+    /// Whether `node_id` is registered and usable (see [`BrokerImage::usable`]).
+    pub fn broker_usable(&self, node_id: i32) -> bool {
+        self.brokers.get(&node_id).is_some_and(BrokerImage::usable)
+    }
+
+    /// The partition `index` of the topic with id `topic_id`.
+    pub fn partition(&self, topic_id: &Uuid, index: i32) -> Option<&PartitionImage> {
+        let t = self.topic_by_id(topic_id)?;
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| t.partitions.get(i))
+    }
+
     /// Looks a topic up by id.
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
         self.topic_names.get(id).and_then(|n| self.topics.get(n))
@@ -163,6 +202,8 @@ impl ClusterImage {
                 endpoints,
                 rack,
             } => {
+                // Every registration starts fenced, a new incarnation
+                // included: it becomes live once it has caught up.
                 self.brokers.insert(
                     *node_id,
                     BrokerImage {
@@ -170,8 +211,24 @@ impl ClusterImage {
                         incarnation_id: *incarnation_id,
                         endpoints: endpoints.clone(),
                         rack: rack.clone(),
+                        epoch: self.last_applied as i64,
+                        fenced: true,
+                        shutting_down: false,
                     },
                 );
+            }
+            MetadataRecord::ChangeBroker {
+                node_id,
+                epoch,
+                fenced,
+                shutting_down,
+            } => {
+                if let Some(b) = self.brokers.get_mut(node_id) {
+                    if b.epoch == *epoch {
+                        b.fenced = *fenced;
+                        b.shutting_down = *shutting_down;
+                    }
+                }
             }
             MetadataRecord::CreateTopic {
                 name,
@@ -184,13 +241,17 @@ impl ClusterImage {
                 }
                 let mut sorted = partitions.clone();
                 sorted.sort_by_key(|p| p.partition);
+                let parts = sorted
+                    .iter()
+                    .map(|a| new_partition(a, |b| self.broker_usable(b)))
+                    .collect();
                 self.topic_names.insert(*topic_id, name.clone());
                 self.topics.insert(
                     name.clone(),
                     TopicImage {
                         name: name.clone(),
                         topic_id: *topic_id,
-                        partitions: sorted.iter().map(new_partition).collect(),
+                        partitions: parts,
                         configs: configs.clone(),
                     },
                 );
@@ -202,12 +263,16 @@ impl ClusterImage {
                 let Some(name) = self.topic_names.get(topic_id) else {
                     return;
                 };
+                let mut sorted = partitions.clone();
+                sorted.sort_by_key(|p| p.partition);
+                let new: Vec<(i32, PartitionImage)> = sorted
+                    .iter()
+                    .map(|a| (a.partition, new_partition(a, |b| self.broker_usable(b))))
+                    .collect();
                 if let Some(t) = self.topics.get_mut(name) {
-                    let mut sorted = partitions.clone();
-                    sorted.sort_by_key(|p| p.partition);
-                    for p in &sorted {
-                        if p.partition as usize == t.partitions.len() {
-                            t.partitions.push(new_partition(p));
+                    for (index, p) in new {
+                        if index as usize == t.partitions.len() {
+                            t.partitions.push(p);
                         }
                     }
                 }

@@ -46,6 +46,20 @@ pub enum MetadataRecord {
         /// The broker's rack, if any.
         rack: Option<String>,
     },
+    /// A registered broker's liveness changes: fenced (it missed its
+    /// session, or a new incarnation registered), unfenced (it caught up
+    /// with the metadata), or in controlled shutdown. Ignored unless
+    /// `epoch` is the broker's current epoch.
+    ChangeBroker {
+        /// The broker.
+        node_id: i32,
+        /// The epoch (registration offset) this change is for.
+        epoch: i64,
+        /// Fenced: not eligible for leadership, ISR or new replicas.
+        fenced: bool,
+        /// In controlled shutdown: leadership moves away.
+        shutting_down: bool,
+    },
     /// A new topic with its partitions and topic-level config overrides.
     CreateTopic {
         /// The topic name.

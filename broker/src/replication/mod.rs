@@ -1,9 +1,14 @@
-//! Replication: hosted partition replicas, their high watermarks and
-//! producer state. A cluster of one leads every partition and is its ISR.
+//! Replication: hosted partition replicas with their roles (from committed
+//! metadata), high watermarks and producer state; the fetchers that keep
+//! followers in step with their leaders; and the ISR requests leaders send
+//! the controller.
 
+pub mod fetcher;
+pub mod isr;
+pub mod leader_state;
 mod partition;
 mod producer_state;
 mod replica_manager;
 
-pub use partition::{Partition, ReadResult};
+pub use partition::{FetchPosition, FollowerRead, HwState, Partition, ReadResult, Role};
 pub use replica_manager::ReplicaManager;

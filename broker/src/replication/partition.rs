@@ -1,26 +1,59 @@
-//! A partition replica hosted on this broker: its log, leader epoch, high
-//! watermark and producer state. In a cluster of one this broker leads every
-//! partition and is its whole ISR, so the high watermark follows the log end.
+//! A partition replica hosted on this broker: its log, its role (leader or
+//! follower, set only from committed metadata), the high watermark and
+//! producer state.
+//!
+//! As leader it appends produce requests, tracks its followers' progress
+//! (from their fetches), advances the high watermark to what every ISR
+//! member holds, and works out the ISR changes to ask the controller for.
+//! As follower it appends what its leader sends, with the leader's offsets
+//! and epochs, and truncates where its log diverged.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::leader_state::LeaderState;
 use super::producer_state::{ProducerStateManager, SequenceCheck};
 use crate::config::LogConfig;
 use crate::error::ApiError;
 use crate::log::{AppendInfo, Log, LogError, ReadSlice, TopicPartition};
+use crate::metadata::PartitionImage;
 use crate::protocol::batch::split_batches;
 use kafka_protocol::error::ResponseError;
+
+/// The replica's role, from the last committed metadata applied.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// Leads, with its followers' state.
+    Leader(LeaderState),
+    /// Follows `leader` (-1: the partition has no leader).
+    Follower {
+        /// The leader's node id, or -1.
+        leader: i32,
+    },
+}
 
 struct Inner {
     log: Log,
     producers: ProducerStateManager,
+    role: Role,
     /// Set once committed metadata removed this replica: no more appends or
     /// reads (the directory may already be renamed for deletion).
     retired: bool,
+}
+
+/// The high watermark with the leadership it was reached under. Waiters
+/// for acks=all watch it: a leadership change wakes them, and an append
+/// acknowledged only while this replica still leads in the same epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HwState {
+    /// The high watermark.
+    pub hw: i64,
+    /// The leader epoch, when this replica leads; -1 when it follows.
+    pub leading_epoch: i32,
 }
 
 fn not_hosted() -> ApiError {
@@ -30,15 +63,26 @@ fn not_hosted() -> ApiError {
     )
 }
 
+fn not_leader() -> ApiError {
+    ApiError::new(
+        ResponseError::NotLeaderOrFollower,
+        "This server is not the leader for that topic-partition.",
+    )
+}
+
 /// One hosted partition.
 pub struct Partition {
     /// Topic and index.
     pub tp: TopicPartition,
     /// The topic id.
     pub topic_id: Uuid,
+    /// This broker.
+    node_id: i32,
     inner: Mutex<Inner>,
     leader_epoch: AtomicI32,
-    hw: watch::Sender<i64>,
+    hw: watch::Sender<HwState>,
+    /// The log end offset (followers' long polls wait on it).
+    leo: watch::Sender<i64>,
 }
 
 /// What a fetch read returned.
@@ -49,6 +93,30 @@ pub struct ReadResult {
     /// High watermark.
     pub high_watermark: i64,
     /// Log start offset.
+    pub log_start_offset: i64,
+}
+
+/// What a follower's fetch got from the leader.
+#[derive(Debug, Clone)]
+pub struct FollowerRead {
+    /// The read, when the follower's log does not diverge.
+    pub read: Option<ReadResult>,
+    /// `(epoch, end offset)` when the follower must truncate first.
+    pub diverging: Option<(i32, i64)>,
+    /// An ISR expansion to request of the controller.
+    pub expand_isr: Option<Vec<i32>>,
+}
+
+/// Where a follower fetches from.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchPosition {
+    /// The follower's log end.
+    pub fetch_offset: i64,
+    /// The epoch of its last batch.
+    pub last_fetched_epoch: i32,
+    /// The leader epoch it follows in.
+    pub leader_epoch: i32,
+    /// Its log start.
     pub log_start_offset: i64,
 }
 
@@ -65,28 +133,48 @@ fn log_error(e: LogError) -> ApiError {
     }
 }
 
+fn check_epoch(requested: i32, ours: i32) -> Result<(), ApiError> {
+    if requested >= 0 && requested != ours {
+        let code = if requested > ours {
+            ResponseError::UnknownLeaderEpoch
+        } else {
+            ResponseError::FencedLeaderEpoch
+        };
+        return Err(ApiError::code(code));
+    }
+    Ok(())
+}
+
 impl Partition {
-    /// Wraps an opened log, rebuilding producer state from its batches.
+    /// Wraps an opened log, rebuilding producer state from its batches. The
+    /// replica starts as a follower of nobody with its high watermark at the
+    /// log start, until [`Partition::apply_metadata`] gives it a role.
     pub fn new(
         tp: TopicPartition,
         topic_id: Uuid,
+        node_id: i32,
         log: Log,
-        leader_epoch: i32,
     ) -> Result<Self, LogError> {
         let mut producers = ProducerStateManager::default();
         log.for_each_header(&mut |h| producers.record(h))?;
-        let end = log.end_offset();
-        let (hw, _) = watch::channel(end);
+        let (hw, _) = watch::channel(HwState {
+            hw: log.start_offset(),
+            leading_epoch: -1,
+        });
+        let (leo, _) = watch::channel(log.end_offset());
         Ok(Self {
             tp,
             topic_id,
+            node_id,
             inner: Mutex::new(Inner {
                 log,
                 producers,
+                role: Role::Follower { leader: -1 },
                 retired: false,
             }),
-            leader_epoch: AtomicI32::new(leader_epoch),
+            leader_epoch: AtomicI32::new(-1),
             hw,
+            leo,
         })
     }
 
@@ -96,14 +184,79 @@ impl Partition {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The current leader epoch.
+    /// The current leader epoch (from metadata).
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    /// Updates the leader epoch from metadata.
-    pub fn set_leader_epoch(&self, epoch: i32) {
-        self.leader_epoch.store(epoch, Ordering::Release);
+    /// The role as of the last metadata applied.
+    pub fn role(&self) -> Role {
+        self.lock().role.clone()
+    }
+
+    /// The leader this replica follows, or `None` when it leads.
+    pub fn following(&self) -> Option<i32> {
+        match &self.lock().role {
+            Role::Leader(_) => None,
+            Role::Follower { leader } => Some(*leader),
+        }
+    }
+
+    /// Takes the role committed metadata gives this replica. A new leader
+    /// epoch resets the follower tracking; the same epoch only updates the
+    /// ISR (a partition epoch older than the one held is ignored).
+    pub fn apply_metadata(&self, pi: &PartitionImage) {
+        let mut g = self.lock();
+        self.leader_epoch.store(pi.leader_epoch, Ordering::Release);
+        if pi.leader == self.node_id {
+            let same = matches!(&g.role, Role::Leader(s) if s.leader_epoch == pi.leader_epoch);
+            if same {
+                if let Role::Leader(s) = &mut g.role {
+                    if pi.partition_epoch > s.partition_epoch {
+                        s.partition_epoch = pi.partition_epoch;
+                        s.isr = pi.isr.clone();
+                        s.replicas = pi.replicas.clone();
+                        s.pending_isr = None;
+                    }
+                }
+            } else {
+                tracing::info!(partition = %self.tp, epoch = pi.leader_epoch, isr = ?pi.isr, "becoming leader");
+                g.role = Role::Leader(LeaderState::new(
+                    self.node_id,
+                    pi.leader_epoch,
+                    pi.partition_epoch,
+                    pi.replicas.clone(),
+                    pi.isr.clone(),
+                    g.log.end_offset(),
+                    Instant::now(),
+                ));
+            }
+            let cur = self.hw.borrow().hw;
+            self.hw.send_replace(HwState {
+                hw: cur,
+                leading_epoch: pi.leader_epoch,
+            });
+            self.maybe_advance_hw(&g);
+        } else {
+            if matches!(&g.role, Role::Leader(_))
+                || !matches!(&g.role, Role::Follower { leader } if *leader == pi.leader)
+            {
+                tracing::info!(partition = %self.tp, leader = pi.leader, epoch = pi.leader_epoch, "becoming follower");
+            }
+            g.role = Role::Follower { leader: pi.leader };
+            self.hw.send_modify(|h| h.leading_epoch = -1);
+        }
+    }
+
+    /// As leader: moves the high watermark up to what every ISR member
+    /// holds. Call with the lock held.
+    fn maybe_advance_hw(&self, g: &Inner) {
+        let Role::Leader(s) = &g.role else { return };
+        let cur = self.hw.borrow().hw;
+        let hw = s.high_watermark(g.log.end_offset(), cur);
+        if hw > cur {
+            self.hw.send_modify(|h| h.hw = hw);
+        }
     }
 
     /// Applies a new effective log config.
@@ -114,11 +267,45 @@ impl Partition {
         }
     }
 
-    /// Appends a produce request's records as leader.
+    /// The committed ISR size when leading (0 when following).
+    pub fn isr_len(&self) -> usize {
+        match &self.lock().role {
+            Role::Leader(s) => s.isr.len(),
+            Role::Follower { .. } => 0,
+        }
+    }
+
+    /// Appends a produce request's records as leader. With `min_isr`
+    /// (acks=all), refuses with NOT_ENOUGH_REPLICAS when the ISR is smaller.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, ApiError> {
+        self.append_checked(records, None)
+    }
+
+    /// [`Self::append`], refusing with NOT_ENOUGH_REPLICAS when `min_isr`
+    /// is given and the committed ISR is smaller (Kafka checks it before
+    /// appending for acks=all).
+    pub fn append_checked(
+        &self,
+        records: &mut [u8],
+        min_isr: Option<usize>,
+    ) -> Result<AppendInfo, ApiError> {
         let mut g = self.lock();
         if g.retired {
             return Err(not_hosted());
+        }
+        let Role::Leader(s) = &g.role else {
+            return Err(not_leader());
+        };
+        if let Some(min) = min_isr {
+            if s.isr.len() < min {
+                return Err(ApiError::new(
+                    ResponseError::NotEnoughReplicas,
+                    format!(
+                        "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {min} for partition {}",
+                        s.isr, self.tp
+                    ),
+                ));
+            }
         }
         let batches = split_batches(records).map_err(|e| log_error(e.into()))?;
         if batches.len() > 1 && batches.iter().any(|(h, _)| h.producer_id >= 0) {
@@ -168,13 +355,50 @@ impl Partition {
             stamped.base_offset = info.base_offset;
             g.producers.record(&stamped);
         }
-        let end = g.log.end_offset();
-        drop(g);
-        self.hw.send_replace(end);
+        self.leo.send_replace(g.log.end_offset());
+        self.maybe_advance_hw(&g);
         Ok(info)
     }
 
-    /// Plans a read from `offset` up to the high watermark.
+    /// Waits until the high watermark reaches `offset` while this replica
+    /// leads in `epoch` (acks=all). NOT_LEADER_OR_FOLLOWER when leadership
+    /// moves first (the append may be truncated away), REQUEST_TIMED_OUT
+    /// after `timeout`, NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank
+    /// below `min_isr` meanwhile (as Kafka's DelayedProduce answers).
+    pub async fn wait_replicated(
+        &self,
+        offset: i64,
+        epoch: i32,
+        min_isr: usize,
+        timeout: Duration,
+    ) -> Result<(), ApiError> {
+        let mut rx = self.hw.subscribe();
+        // Copy the state out: a watch `Ref` held while taking the partition
+        // lock below would deadlock with an append sending under that lock.
+        let reached = tokio::time::timeout(timeout, async {
+            rx.wait_for(|h| h.leading_epoch != epoch || h.hw >= offset)
+                .await
+                .map(|h| *h)
+        })
+        .await;
+        match reached {
+            Err(_) => Err(ApiError::new(
+                ResponseError::RequestTimedOut,
+                "the records were not replicated to the in-sync replicas in time",
+            )),
+            Ok(Err(_)) => Err(not_leader()),
+            Ok(Ok(h)) if h.leading_epoch != epoch => Err(not_leader()),
+            Ok(Ok(_)) => {
+                if self.isr_len() < min_isr {
+                    Err(ApiError::code(ResponseError::NotEnoughReplicasAfterAppend))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Plans a consumer's read from `offset` up to the high watermark.
     pub fn read(
         &self,
         offset: i64,
@@ -185,7 +409,7 @@ impl Partition {
         if g.retired {
             return Err(not_hosted());
         }
-        let hw = *self.hw.borrow();
+        let hw = self.hw.borrow().hw;
         let slice = g
             .log
             .read(offset, max_bytes, min_one, hw)
@@ -197,14 +421,220 @@ impl Partition {
         })
     }
 
-    /// The high watermark.
-    pub fn high_watermark(&self) -> i64 {
-        *self.hw.borrow()
+    /// Plans a read from `offset` up to the log end, whatever the role (the
+    /// group coordinator loading its partition).
+    pub fn read_local(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, ApiError> {
+        let g = self.lock();
+        if g.retired {
+            return Err(not_hosted());
+        }
+        let end = g.log.end_offset();
+        let slice = g
+            .log
+            .read(offset, max_bytes, true, end)
+            .map_err(log_error)?;
+        Ok(ReadResult {
+            slice,
+            high_watermark: self.hw.borrow().hw,
+            log_start_offset: g.log.start_offset(),
+        })
     }
 
-    /// A receiver that changes whenever the high watermark moves.
-    pub fn subscribe(&self) -> watch::Receiver<i64> {
+    /// Serves a follower's fetch as leader (Kafka's `Partition.fetchRecords`
+    /// for a replica): checks its leader epoch, tells it where its log
+    /// diverges (KIP-320's diverging epoch), else records its progress,
+    /// advances the high watermark, and reads up to the log end.
+    pub fn read_for_follower(
+        &self,
+        replica: i32,
+        pos: FetchPosition,
+        max_bytes: usize,
+    ) -> Result<FollowerRead, ApiError> {
+        let mut g = self.lock();
+        if g.retired {
+            return Err(not_hosted());
+        }
+        check_epoch(pos.leader_epoch, self.leader_epoch())?;
+        if !matches!(&g.role, Role::Leader(_)) {
+            return Err(not_leader());
+        }
+        if pos.last_fetched_epoch >= 0 {
+            let (epoch, end) = g.log.end_offset_for_epoch(pos.last_fetched_epoch);
+            if epoch < pos.last_fetched_epoch || end < pos.fetch_offset {
+                return Ok(FollowerRead {
+                    read: None,
+                    diverging: Some((epoch, end)),
+                    expand_isr: None,
+                });
+            }
+        }
+        let leo = g.log.end_offset();
+        let now = Instant::now();
+        if let Role::Leader(s) = &mut g.role {
+            if pos.fetch_offset <= leo {
+                s.record_fetch(replica, pos.fetch_offset, leo, now);
+            }
+        }
+        self.maybe_advance_hw(&g);
+        let hw = self.hw.borrow().hw;
+        let expand_isr = match &mut g.role {
+            Role::Leader(s) => {
+                let e = s.expansion(replica, hw);
+                if e.is_some() {
+                    s.pending_isr = e.clone();
+                }
+                e
+            }
+            Role::Follower { .. } => None,
+        };
+        let slice = g
+            .log
+            .read(pos.fetch_offset, max_bytes, true, leo)
+            .map_err(log_error)?;
+        Ok(FollowerRead {
+            read: Some(ReadResult {
+                slice,
+                high_watermark: hw,
+                log_start_offset: g.log.start_offset(),
+            }),
+            diverging: None,
+            expand_isr,
+        })
+    }
+
+    /// As leader: the ISR to request because members fell behind for
+    /// longer than `lag`, marked pending.
+    pub fn isr_shrink(&self, lag: Duration) -> Option<(Vec<i32>, i32, i32)> {
+        let mut g = self.lock();
+        let Role::Leader(s) = &mut g.role else {
+            return None;
+        };
+        let shrink = s.shrink(lag, Instant::now())?;
+        s.pending_isr = Some(shrink.clone());
+        Some((shrink, s.leader_epoch, s.partition_epoch))
+    }
+
+    /// The leader and partition epochs an ISR request is based on.
+    pub fn isr_epochs(&self) -> Option<(i32, i32)> {
+        match &self.lock().role {
+            Role::Leader(s) => Some((s.leader_epoch, s.partition_epoch)),
+            Role::Follower { .. } => None,
+        }
+    }
+
+    /// The controller answered an ISR request: take the committed state
+    /// (or, on `None`, forget the pending change so it can be retried).
+    pub fn isr_answered(&self, committed: Option<&PartitionImage>) {
+        let mut g = self.lock();
+        if let Role::Leader(s) = &mut g.role {
+            match committed {
+                Some(pi) if pi.leader_epoch == s.leader_epoch => {
+                    if pi.partition_epoch > s.partition_epoch {
+                        s.partition_epoch = pi.partition_epoch;
+                        s.isr = pi.isr.clone();
+                    }
+                    s.pending_isr = None;
+                }
+                Some(_) => {}
+                None => s.pending_isr = None,
+            }
+        }
+        self.maybe_advance_hw(&g);
+    }
+
+    /// Where this replica, as follower, fetches from next.
+    pub fn fetch_position(&self) -> FetchPosition {
+        let g = self.lock();
+        FetchPosition {
+            fetch_offset: g.log.end_offset(),
+            last_fetched_epoch: g.log.latest_epoch(),
+            leader_epoch: self.leader_epoch(),
+            log_start_offset: g.log.start_offset(),
+        }
+    }
+
+    /// As follower in `epoch`: appends what the leader sent (its offsets
+    /// and epochs) and takes its high watermark and log start. Returns
+    /// false when this replica no longer follows in that epoch (the data
+    /// is dropped).
+    pub fn append_as_follower(
+        &self,
+        epoch: i32,
+        records: &[u8],
+        leader_hw: i64,
+        leader_start: i64,
+    ) -> Result<bool, LogError> {
+        let mut g = self.lock();
+        if g.retired || matches!(g.role, Role::Leader(_)) || self.leader_epoch() != epoch {
+            return Ok(false);
+        }
+        if !records.is_empty() {
+            g.log.append_as_follower(records)?;
+            // Producer state follows the log, so a new leader has it.
+            let inner = &mut *g;
+            let mut pos = 0usize;
+            while records.len() - pos >= crate::protocol::batch::HEADER_LEN {
+                let Ok(h) = crate::protocol::batch::BatchHeader::parse(&records[pos..]) else {
+                    break;
+                };
+                let size = h.total_size();
+                if size < crate::protocol::batch::HEADER_LEN || records.len() - pos < size {
+                    break;
+                }
+                inner.producers.record(&h);
+                pos += size;
+            }
+        }
+        if leader_start > g.log.start_offset() && leader_start <= g.log.end_offset() {
+            g.log.delete_records_before(leader_start)?;
+        }
+        let end = g.log.end_offset();
+        self.leo.send_replace(end);
+        let hw = leader_hw.min(end);
+        self.hw.send_modify(|h| h.hw = hw);
+        Ok(true)
+    }
+
+    /// As follower in `epoch`: truncates a diverged log to `offset` (or
+    /// empties it and starts at `offset` when `fully`).
+    pub fn truncate(&self, epoch: i32, offset: i64, fully: bool) -> Result<bool, LogError> {
+        let mut g = self.lock();
+        if g.retired || matches!(g.role, Role::Leader(_)) || self.leader_epoch() != epoch {
+            return Ok(false);
+        }
+        let end = if fully {
+            g.log.truncate_fully_and_start_at(offset)?
+        } else {
+            g.log.truncate_to(offset)?
+        };
+        // Producer state is rebuilt from what is left.
+        let mut producers = ProducerStateManager::default();
+        g.log.for_each_header(&mut |h| producers.record(h))?;
+        g.producers = producers;
+        self.leo.send_replace(end);
+        self.hw.send_modify(|h| h.hw = h.hw.min(end));
+        Ok(true)
+    }
+
+    /// The end offset this replica holds for `epoch` (OffsetForLeaderEpoch).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.lock().log.end_offset_for_epoch(epoch)
+    }
+
+    /// The high watermark.
+    pub fn high_watermark(&self) -> i64 {
+        self.hw.borrow().hw
+    }
+
+    /// A receiver that changes whenever the high watermark or the
+    /// leadership changes.
+    pub fn subscribe(&self) -> watch::Receiver<HwState> {
         self.hw.subscribe()
+    }
+
+    /// A receiver that changes whenever the log end moves.
+    pub fn subscribe_leo(&self) -> watch::Receiver<i64> {
+        self.leo.subscribe()
     }
 
     /// Runs `f` with the log locked.
@@ -229,6 +659,8 @@ impl Partition {
     pub fn retire<R>(&self, then: impl FnOnce() -> R) -> R {
         let mut g = self.lock();
         g.retired = true;
+        g.role = Role::Follower { leader: -1 };
+        self.hw.send_modify(|h| h.leading_epoch = -1);
         then()
     }
 

@@ -140,6 +140,11 @@ impl ReplicaManager {
             .ok_or_else(|| crate::error::ApiError::code(ResponseError::NotLeaderOrFollower))
     }
 
+    /// This broker's id.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
     /// Every hosted partition.
     pub fn all(&self) -> Vec<Arc<Partition>> {
         self.read().values().cloned().collect()
@@ -223,18 +228,19 @@ impl ReplicaManager {
                     match parts.get(&tp) {
                         Some(p) => {
                             p.set_config(config.clone());
-                            p.set_leader_epoch(pi.leader_epoch);
+                            p.apply_metadata(pi);
                         }
-                        None => to_open.push((tp, t, config.clone(), pi.leader_epoch)),
+                        None => to_open.push((tp, t, config.clone(), pi)),
                     }
                 }
             }
         }
         // Opening does disk I/O: without the map lock, so lookups by
         // request handlers never wait for it.
-        for (tp, t, config, epoch) in to_open {
-            match self.open(&tp, t, config, epoch) {
+        for (tp, t, config, pi) in to_open {
+            match self.open(&tp, t, config) {
                 Ok(p) => {
+                    p.apply_metadata(pi);
                     self.write().insert(tp, Arc::new(p));
                     out.opened += 1;
                 }
@@ -284,7 +290,6 @@ impl ReplicaManager {
         tp: &TopicPartition,
         t: &TopicImage,
         config: LogConfig,
-        epoch: i32,
     ) -> Result<Partition, LogError> {
         // A directory left by an earlier topic of the same name is set aside
         // for deletion first (it was not hosted, so no committed record
@@ -300,7 +305,7 @@ impl ReplicaManager {
             }
         }
         let log = self.logs.open_log(tp, &t.topic_id, config)?;
-        Partition::new(tp.clone(), t.topic_id, log, epoch)
+        Partition::new(tp.clone(), t.topic_id, self.node_id, log)
     }
 
     /// At start-up, once the image is caught up: partition directories the

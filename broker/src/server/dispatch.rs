@@ -73,6 +73,12 @@ static APIS: &[ApiSpec] = &[
     },
     api(ApiKey::Fetch, 4, 17, handlers::fetch::handle),
     api(ApiKey::ListOffsets, 1, 10, handlers::list_offsets::handle),
+    api(
+        ApiKey::OffsetForLeaderEpoch,
+        2,
+        4,
+        handlers::offset_for_leader_epoch::handle,
+    ),
     api(ApiKey::Metadata, 0, 13, handlers::metadata::handle),
     api(ApiKey::OffsetCommit, 2, 9, handlers::offset_commit::handle),
     api(ApiKey::OffsetFetch, 1, 9, handlers::offset_fetch::handle),

@@ -196,6 +196,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 match &e.payload {
                     EntryPayload::Blank => {}
                     EntryPayload::Normal(batch) => {
+                        // Records see their own offset (a registration's
+                        // offset is the broker's epoch).
+                        img.last_applied = e.log_id.index;
                         for r in &batch.0 {
                             img.apply(r);
                         }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchResponse, ResponseKind};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -14,6 +16,7 @@ use uuid::Uuid;
 use crate::body;
 use crate::broker::BrokerState;
 use crate::error::ApiError;
+use crate::replication::{FetchPosition, FollowerRead, HwState};
 use crate::server::dispatch::{HandlerFuture, Request};
 
 /// Handles Fetch.
@@ -25,7 +28,8 @@ struct Wanted {
     topic: kafka_protocol::messages::TopicName,
     topic_id: Uuid,
     name: Option<String>,
-    partitions: Vec<(i32, i64, i32, i32)>, // index, offset, max bytes, current leader epoch
+    /// Index, offset, max bytes, current leader epoch, last fetched epoch.
+    partitions: Vec<(i32, i64, i32, i32, i32)>,
 }
 
 fn partition_error(index: i32, e: &ApiError) -> PartitionData {
@@ -69,6 +73,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                             p.fetch_offset,
                             p.partition_max_bytes,
                             p.current_leader_epoch,
+                            p.last_fetched_epoch,
                         )
                     })
                     .collect(),
@@ -82,23 +87,36 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     } else {
         body.max_bytes as usize
     };
+    // A follower's fetch (Kafka's replica fetch): `replica_id` names it.
+    let replica = if version >= 15 {
+        body.replica_state.replica_id.0
+    } else {
+        body.replica_id.0
+    };
+    let fetcher = (replica >= 0).then_some(replica);
     let deadline = tokio::time::Instant::now() + max_wait;
-    // Subscribe before the first read, so no append between read and wait is missed.
-    let mut watchers: Vec<watch::Receiver<i64>> = Vec::new();
+    // Subscribe before the first read, so no append between read and wait
+    // is missed: consumers wait for the high watermark, followers for the
+    // log end.
+    let mut watchers: Vec<Watcher> = Vec::new();
     for w in &wanted {
         if let Some(name) = &w.name {
             for (p, ..) in &w.partitions {
                 if let Some(part) = state.replicas.hosted(&image, name, *p) {
-                    watchers.push(part.subscribe());
+                    watchers.push(match fetcher {
+                        Some(_) => Watcher::Leo(part.subscribe_leo()),
+                        None => Watcher::Hw(part.subscribe()),
+                    });
                 }
             }
         }
     }
     loop {
         for w in &mut watchers {
-            w.borrow_and_update();
+            w.mark_seen();
         }
-        let (resp, total, errors) = read_once(&state, &image, &wanted, version, max_bytes)?;
+        let (resp, total, errors) =
+            read_once(&state, &image, &wanted, version, max_bytes, fetcher)?;
         let now = tokio::time::Instant::now();
         if total >= min_bytes
             || errors
@@ -108,8 +126,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         {
             return Ok(Some(ResponseKind::Fetch(resp)));
         }
-        let changed =
-            futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+        let changed = futures::future::select_all(watchers.iter_mut().map(Watcher::changed));
         tokio::select! {
             _ = changed => {}
             _ = tokio::time::sleep_until(deadline) => {}
@@ -117,19 +134,56 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     }
 }
 
+/// What a long poll waits on.
+enum Watcher {
+    /// A consumer: the high watermark.
+    Hw(watch::Receiver<HwState>),
+    /// A follower: the log end.
+    Leo(watch::Receiver<i64>),
+}
+
+impl Watcher {
+    fn mark_seen(&mut self) {
+        match self {
+            Watcher::Hw(r) => {
+                r.borrow_and_update();
+            }
+            Watcher::Leo(r) => {
+                r.borrow_and_update();
+            }
+        }
+    }
+
+    fn changed(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        match self {
+            Watcher::Hw(r) => Box::pin(async move {
+                if r.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }),
+            Watcher::Leo(r) => Box::pin(async move {
+                if r.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }),
+        }
+    }
+}
+
 fn read_once(
-    state: &BrokerState,
+    state: &Arc<BrokerState>,
     image: &crate::metadata::ClusterImage,
     wanted: &[Wanted],
     version: i16,
     max_bytes: usize,
+    fetcher: Option<i32>,
 ) -> Result<(FetchResponse, usize, bool), String> {
     let mut total = 0usize;
     let mut errors = false;
     let mut responses = Vec::with_capacity(wanted.len());
     for w in wanted {
         let mut parts = Vec::with_capacity(w.partitions.len());
-        for &(index, offset, part_max, leader_epoch) in &w.partitions {
+        for &(index, offset, part_max, leader_epoch, last_epoch) in &w.partitions {
             let Some(name) = &w.name else {
                 errors = true;
                 parts.push(partition_error(
@@ -160,7 +214,48 @@ fn read_once(
             let budget = (part_max.max(0) as usize).min(max_bytes.saturating_sub(total));
             // KIP-74: the first partition with data returns at least one batch.
             let min_one = total == 0;
-            let data = match part.read(offset, budget, min_one) {
+            let read = match fetcher {
+                None => part.read(offset, budget, min_one),
+                Some(replica) => {
+                    let pos = FetchPosition {
+                        fetch_offset: offset,
+                        last_fetched_epoch: last_epoch,
+                        leader_epoch,
+                        log_start_offset: -1,
+                    };
+                    match part.read_for_follower(replica, pos, budget) {
+                        Ok(FollowerRead {
+                            diverging: Some((epoch, end)),
+                            ..
+                        }) => {
+                            errors = true;
+                            parts.push(
+                                PartitionData::default()
+                                    .with_partition_index(index)
+                                    .with_high_watermark(part.high_watermark())
+                                    .with_last_stable_offset(part.high_watermark())
+                                    .with_log_start_offset(part.with_log(|l| l.start_offset()))
+                                    .with_diverging_epoch(
+                                        EpochEndOffset::default()
+                                            .with_epoch(epoch)
+                                            .with_end_offset(end),
+                                    )
+                                    .with_records(Some(Bytes::new())),
+                            );
+                            continue;
+                        }
+                        Ok(r) => {
+                            if let Some(isr) = r.expand_isr {
+                                crate::replication::isr::request(state, part.clone(), isr);
+                            }
+                            r.read
+                                .ok_or_else(|| ApiError::code(ResponseError::UnknownServerError))
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            let data = match read {
                 Ok(r) => r,
                 Err(e) => {
                     errors = true;

@@ -1,8 +1,9 @@
 //! Produce: validate and append record batches; acks 0, 1 and all.
 //!
-//! In a cluster of one the leader is the whole ISR, so acks=all is
-//! satisfied by the local append, which reaches the OS page cache before the
-//! response is sent (a process crash cannot lose it).
+//! acks=all is refused with NOT_ENOUGH_REPLICAS when the ISR is smaller
+//! than `min.insync.replicas`, and otherwise answered once the high
+//! watermark covers the append (every ISR member holds it), within the
+//! request's timeout, while this broker still leads in the same epoch.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let version = req.version;
     let body = body!(req, Produce);
     let acks = body.acks;
+    let timeout_ms = body.timeout_ms;
     let mut image = state.image();
     if body.transactional_id.is_some() {
         // Transactions are not served yet; we do not advertise their APIs.
@@ -92,6 +94,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             Some(t.name.0.to_string())
         };
         let mut parts = Vec::with_capacity(t.partition_data.len());
+        let mut waits = Vec::new();
         for p in t.partition_data {
             let result = (|| {
                 if acks != 0 && acks != 1 && acks != -1 {
@@ -116,7 +119,22 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                     ));
                 };
                 let mut buf = records.to_vec();
-                part.append(&mut buf)
+                // acks=all: refuse before appending when the ISR is below
+                // min.insync.replicas, then wait for the ISR to hold it.
+                let min_isr = (acks == -1).then(|| {
+                    let cfg = image
+                        .topics
+                        .get(name)
+                        .map(|t| state.replicas.log_config(&image, t));
+                    cfg.map(|c| c.min_insync_replicas.max(1) as usize)
+                        .unwrap_or(1)
+                });
+                let epoch = part.leader_epoch();
+                let info = part.append_checked(&mut buf, min_isr)?;
+                if let Some(min) = min_isr {
+                    waits.push((parts.len(), part.clone(), info.last_offset + 1, epoch, min));
+                }
+                Ok(info)
             })();
             parts.push(match result {
                 Ok(info) => PartitionProduceResponse::default()
@@ -129,6 +147,21 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                     error_response(p.index, &e)
                 }
             });
+        }
+        // acks=all: every partition of the topic waits at once, within the
+        // request's timeout.
+        let timeout = std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+        let results = futures::future::join_all(waits.drain(..).map(
+            |(i, part, offset, epoch, min)| async move {
+                (i, part.wait_replicated(offset, epoch, min, timeout).await)
+            },
+        ))
+        .await;
+        for (i, r) in results {
+            if let Err(e) = r {
+                tracing::debug!(partition = parts[i].index, error = %e, "acks=all not satisfied");
+                parts[i] = error_response(parts[i].index, &e);
+            }
         }
         responses.push(
             TopicProduceResponse::default()
