@@ -235,22 +235,26 @@ class Workload:
         try:
             while not self._stop_c.is_set():
                 m = c.poll(0.2)
-                if m is not None and m.error() is None:
+                if m is not None and m.error() is not None:
+                    self.hist.add({"type": "consumer-error", "error": m.error().name()})
+                elif m is not None:
                     self.hist.add({"type": "poll", "partition": m.partition(), "offset": m.offset(),
                                    "value": m.value().decode()})
                     nxt[m.partition()] = m.offset() + 1
                 if time.time() - last_commit >= self.commit_interval and nxt and nxt != committed:
                     offs = dict(nxt)
-                    last_commit = time.time()
+                    last_commit = t = time.time()
                     try:
                         c.commit(offsets=[TopicPartition(self.topic, p, o) for p, o in offs.items()],
                                  asynchronous=False)
-                        self.hist.add({"type": "commit", "status": "ok", "offsets": offs})
+                        self.hist.add({"type": "commit", "status": "ok", "offsets": offs,
+                                       "took": round(time.time() - t, 3)})
                         committed = offs
                     except KafkaException as e:
                         err = e.args[0] if e.args else None
                         self.hist.add({"type": "commit", "status": "info", "offsets": offs,
-                                       "error": err.name() if isinstance(err, KafkaError) else str(e)})
+                                       "error": err.name() if isinstance(err, KafkaError) else str(e),
+                                       "took": round(time.time() - t, 3)})
         finally:
             c.close()
 
@@ -285,6 +289,14 @@ class Workload:
 
     def oks_after(self, t0):
         return sum(1 for ev in list(self.hist.events) if ev["type"] == "ok" and ev["time"] > t0)
+
+    def polls_after(self, t0):
+        return sum(1 for ev in list(self.hist.events) if ev["type"] == "poll" and ev["time"] > t0)
+
+    def wait_consumer_progress(self, since, n=50, timeout=90):
+        """Liveness of the group: its member reads at least `n` records after `since`."""
+        return wait_for(lambda: self.polls_after(since) >= n, timeout,
+                        f"the group member to read {n} records after the fault healed")
 
     def wait_progress(self, since, n=50, timeout=90):
         """Liveness: at least `n` writes acknowledged after time `since`."""

@@ -9,13 +9,18 @@ Every write's invocation and outcome goes into a Jepsen-style history
 of fault, heals it, and then checks:
 
   - the history: every acknowledged write is in the log at its acknowledged
-    offset, no value twice, nothing that was never written, no definitely
-    failed write visible, offsets increasing, what consumers read is still
-    there, and no write acknowledged while two of three nodes were down;
+    offset, nothing that was never written, no definitely failed write
+    visible, offsets increasing, what consumers read is still there, no
+    write acknowledged while two of three nodes were down, and no value twice
+    unless a message timed out (then librdkafka bumps its producer epoch and
+    may re-send: see history.py);
+  - the broker's idempotence on disk: no producer id, epoch and sequence
+    appended twice;
   - the group: a new member resumes exactly at the committed offsets;
   - the replicas: every node's log batches below the high watermark are
     byte-identical (compared on disk, batch by batch);
-  - liveness: writes are acknowledged again after the fault heals.
+  - liveness: writes are acknowledged, and the group member reads, again
+    after the fault heals.
 
 The history is saved as history.jsonl (and the checker's verdict as
 report.txt) in the cluster's work dir, kept when a test fails
@@ -106,6 +111,7 @@ class Run:
         healed = time.time()
         self.hist.nemesis("healed")
         self.wl.wait_progress(healed, n=100, timeout=90)
+        self.wl.wait_consumer_progress(healed, n=100, timeout=90)
         self.wl.stop()
         log(f"{self.name}: healed; producer errors {self.wl.errors or 'none'}; fatal {self.wl.fatal or 'none'}")
         ends = final_read(c, self.topic, self.partitions, self.hist)
