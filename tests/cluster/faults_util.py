@@ -298,6 +298,12 @@ class Workload:
         return wait_for(lambda: self.polls_after(since) >= n, timeout,
                         f"the group member to read {n} records after the fault healed")
 
+    def wait_commit_progress(self, since, n=2, timeout=90):
+        """The group commits again: `n` successful commits after `since`."""
+        return wait_for(lambda: sum(1 for ev in list(self.hist.events) if ev["type"] == "commit"
+                                    and ev["status"] == "ok" and ev["time"] > since) >= n, timeout,
+                        f"{n} successful offset commits after the fault healed")
+
     def wait_progress(self, since, n=50, timeout=90):
         """Liveness: at least `n` writes acknowledged after time `since`."""
         return wait_for(lambda: self.oks_after(since) >= n, timeout,

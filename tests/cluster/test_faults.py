@@ -112,6 +112,7 @@ class Run:
         self.hist.nemesis("healed")
         self.wl.wait_progress(healed, n=100, timeout=90)
         self.wl.wait_consumer_progress(healed, n=100, timeout=90)
+        self.wl.wait_commit_progress(healed, n=2, timeout=90)
         self.wl.stop()
         log(f"{self.name}: healed; producer errors {self.wl.errors or 'none'}; fatal {self.wl.fatal or 'none'}")
         ends = final_read(c, self.topic, self.partitions, self.hist)
