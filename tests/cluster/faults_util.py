@@ -134,7 +134,8 @@ def active_controller(cluster, use_tool=None):
         m = _QUORUM_LEADER.search(p.stdout_text)
         if p.returncode == 0 and m and int(m.group(1)) >= 0:
             return int(m.group(1))
-    d = admin(bs).describe_cluster(request_timeout=15).result(timeout=20)
+    adm = admin(bs)   # keep a reference until the future resolves: a destroyed client fails it
+    d = adm.describe_cluster(request_timeout=15).result(timeout=20)
     return d.controller.id if d.controller else -1
 
 
