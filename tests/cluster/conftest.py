@@ -42,8 +42,9 @@ class Node:
     """One node of the cluster; can be killed with SIGKILL and started again
     on the same data directory and ports."""
 
-    def __init__(self, node_id, port, cport, voters, cluster_id, work: Path):
+    def __init__(self, node_id, port, cport, voters, cluster_id, work: Path, extra_props=None):
         self.node_id, self.port, self.cport = node_id, port, cport
+        self.extra_props = dict(extra_props or {})
         self.voters, self.cluster_id, self.work = voters, cluster_id, work
         self.proc = None
         self.log = work / "node.log"
@@ -61,7 +62,13 @@ class Node:
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "group.initial.rebalance.delay.ms": "0",
+            **self.extra_props,
         }
+
+    @property
+    def data_dir(self) -> Path:
+        """log.dirs of this node (the same layout for Runnel and Kafka)."""
+        return self.work / "data"
 
     def start(self):
         if APACHE:
@@ -137,7 +144,8 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, n=3):
+    def __init__(self, n=3, props=None):
+        """`props`: extra broker properties for every node (override the defaults)."""
         self.work = Path(tempfile.mkdtemp(prefix="runnel-cluster-"))
         ports = set()
         while len(ports) < 2 * n:
@@ -149,7 +157,7 @@ class Cluster:
         for i in range(n):
             w = self.work / f"node{i + 1}"
             w.mkdir()
-            self.nodes.append(Node(i + 1, ports[2 * i], ports[2 * i + 1], voters, cid, w))
+            self.nodes.append(Node(i + 1, ports[2 * i], ports[2 * i + 1], voters, cid, w, props))
 
     @property
     def bootstrap(self):
