@@ -418,16 +418,35 @@ impl BrokerState {
         };
         // The channel follows the leader and retries for its own deadline;
         // a few rounds of it cover voters that start minutes apart.
-        let mut last = None;
-        for attempt in 0..4 {
+        // DUPLICATE_BROKER_REGISTRATION (this id's previous process is
+        // still within its session, or another live process has it) is
+        // retried for a while longer than a session.
+        let session = Duration::from_millis(
+            self.config
+                .get_i64("broker.session.timeout.ms", 9000)
+                .clamp(100, 3_600_000) as u64,
+        );
+        let until = tokio::time::Instant::now() + session * 2 + Duration::from_secs(5);
+        let mut last;
+        let mut attempt = 0;
+        loop {
             match self.controller.register_broker(record.clone()).await {
                 Ok(()) => {
                     last = None;
                     break;
                 }
                 Err(e) => {
-                    warn!(attempt, error = %e, "broker registration failed; retrying");
+                    attempt += 1;
+                    let dup = e.code == ResponseError::DuplicateBrokerRegistration.code();
+                    if dup {
+                        warn!(error = %e, "node.id {} is held by a live registration (this node's previous process within its session, or a duplicate node.id); retrying", self.node_id);
+                    } else {
+                        warn!(attempt, error = %e, "broker registration failed; retrying");
+                    }
                     last = Some(e);
+                    if (!dup && attempt >= 4) || tokio::time::Instant::now() >= until {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }

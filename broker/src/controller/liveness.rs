@@ -64,8 +64,11 @@ pub struct AlterIsr {
 pub(crate) struct Sessions {
     /// Whether this node was the active controller at the last tick.
     was_active: bool,
-    /// When each broker was last heard from.
+    /// When each broker was last heard from (or, for brokers not heard from
+    /// since this node became active, when it became active).
     last_seen: HashMap<i32, Instant>,
+    /// Brokers actually heard from while this node is active.
+    heard: std::collections::HashSet<i32>,
 }
 
 fn err(code: ResponseError, msg: impl Into<String>) -> ApiError {
@@ -152,9 +155,33 @@ impl Controller {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether `node_id` has a live session (heard from within
+    /// `broker.session.timeout.ms`) on this, the active, controller.
+    /// A fenced broker has none (it shut down, or its session lapsed); nor
+    /// has one not heard from since this node became the active controller.
+    pub(crate) fn has_session(&self, node_id: i32) -> bool {
+        let timeout = self.session_timeout();
+        if self
+            .quorum
+            .image()
+            .brokers
+            .get(&node_id)
+            .is_none_or(|b| b.fenced)
+        {
+            return false;
+        }
+        let s = self.sessions();
+        s.heard.contains(&node_id)
+            && s.last_seen
+                .get(&node_id)
+                .is_some_and(|t| t.elapsed() <= timeout)
+    }
+
     /// Starts (or renews) a broker's session now.
     pub(crate) fn note_alive(&self, node_id: i32) {
-        self.sessions().last_seen.insert(node_id, Instant::now());
+        let mut s = self.sessions();
+        s.last_seen.insert(node_id, Instant::now());
+        s.heard.insert(node_id);
     }
 
     fn session_timeout(&self) -> Duration {
@@ -238,9 +265,16 @@ impl Controller {
         let image = self.quorum.image();
         let b = image.brokers.get(&hb.node_id);
         let shutting_down = b.is_some_and(|b| b.shutting_down);
+        let should_shut_down = shutting_down && elections::leaderships(&image, hb.node_id) == 0;
+        if should_shut_down && b.is_some_and(|b| !b.fenced) {
+            // Done: fence it now, so its next process registers at once.
+            if let Some(r) = self.set_broker(&image, hb.node_id, true, true) {
+                self.commit(vec![r]).await?;
+            }
+        }
         Ok(HeartbeatReply {
             fenced: b.is_none_or(|b| b.fenced),
-            should_shut_down: shutting_down && elections::leaderships(&image, hb.node_id) == 0,
+            should_shut_down,
         })
     }
 
@@ -286,6 +320,7 @@ impl Controller {
             }
             let mut s = self.sessions();
             s.was_active = true;
+            s.heard.clear();
             let now = Instant::now();
             s.last_seen = self
                 .quorum

@@ -213,7 +213,23 @@ impl Controller {
     /// have lost what it had not flushed.
     pub async fn register_broker(&self, record: MetadataRecord) -> Result<(), ApiError> {
         let _g = self.lock.lock().await;
-        if let MetadataRecord::RegisterBroker { node_id, .. } = &record {
+        if let MetadataRecord::RegisterBroker {
+            node_id,
+            incarnation_id,
+            ..
+        } = &record
+        {
+            // Kafka's ClusterControlManager: another live process already
+            // holds this id (a duplicate node.id, or this broker's previous
+            // process still within its session).
+            if let Some(b) = self.quorum.image().brokers.get(node_id) {
+                if b.incarnation_id != *incarnation_id && self.has_session(*node_id) {
+                    return Err(ApiError::new(
+                        ResponseError::DuplicateBrokerRegistration,
+                        "Another broker is registered with that broker id.",
+                    ));
+                }
+            }
             self.note_alive(*node_id);
         }
         self.commit(vec![record]).await?;

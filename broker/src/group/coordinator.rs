@@ -273,8 +273,10 @@ impl GroupCoordinator {
         let topic = NewTopic {
             name: OFFSETS_TOPIC.to_string(),
             num_partitions: self.config.partitions,
-            // Partitions are not replicated between brokers yet: one replica
-            // each (the controller refuses more) until they are.
+            // One replica each until the coordinator loads and unloads
+            // groups as `__consumer_offsets` leadership moves between
+            // brokers and waits for group writes to replicate (issue 9,
+            // still open); `offsets.topic.replication.factor` is not acted on.
             replication_factor: self.config.replication_factor.min(brokers).min(1),
             assignments: vec![],
             configs,

@@ -34,7 +34,8 @@ pub fn topic_entry(t: &TopicImage, image: &ClusterImage) -> MetadataResponseTopi
                 .replicas
                 .iter()
                 .copied()
-                .filter(|r| !image.brokers.contains_key(r))
+                // Not registered, or fenced: not alive to clients.
+                .filter(|r| !image.brokers.get(r).is_some_and(|b| !b.fenced))
                 .collect();
             MetadataResponsePartition::default()
                 .with_error_code(if p.leader < 0 {
