@@ -59,7 +59,29 @@ TOOL_HEAP = ["-Xms512m", "-Xmx512m"]          # kafka-*-perf-test.sh: -Xmx512M
 KAFKA_BROKER_HEAP = ["-Xms1g", "-Xmx1g"]      # kafka-server-start.sh default
 LEAN_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-Xshare:auto"]
 
-ALL_WORKLOADS = ["produce", "group"]
+ALL_WORKLOADS = ["produce", "group", "cluster"]
+DEFAULT_WORKLOADS = ["produce", "group"]   # cluster only when asked for
+
+# Cluster workload: three combined broker+controller nodes per broker kind
+# (runnel and kafka only; Tansu 0.6 does not replicate), one topic, acks=all.
+CLUSTER_NODES = 3
+CLUSTER_PARTITIONS = 6
+CLUSTER_RF = 3
+CLUSTER_MIN_ISR = 2
+CLUSTER_BROKERS = ["runnel", "kafka"]
+DEFAULT_CLUSTER_RECORDS = 1_000_000
+QUICK_CLUSTER_RECORDS = 100_000
+DEFAULT_CLUSTER_SIZE = 1024
+# Three Kafka JVMs, the tool JVMs and the OS share 2 cores and 24 GB.
+CLUSTER_KAFKA_HEAP = ["-Xms512m", "-Xmx512m"]
+# The same on every node of both brokers: internal topics replicated like the
+# benchmark topic, no initial rebalance delay.
+CLUSTER_BROKER_CONFIG = {
+    "offsets.topic.replication.factor": "3",
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "group.initial.rebalance.delay.ms": "0",
+}
 
 # Group workload: a data set pre-produced once per broker, then consumed by
 # one group per protocol.
@@ -267,6 +289,13 @@ class Broker:
         self.log_path: Path | None = None
         self.fatal: str | None = None   # set when no later run can succeed either
         self.extra: dict[str, str] = {}  # broker config for the next start (group workload)
+        # Node identity. Single-node runs keep these defaults; BrokerCluster
+        # sets them (and the ports) for each of its nodes before begin().
+        self.tag = self.name             # log file prefix
+        self.node_id = 1
+        self.cport: int | None = None    # controller port (None: a free one)
+        self.voters: str | None = None   # controller.quorum.voters (None: this node only)
+        self.cluster_id: str | None = None  # None: the broker's / launcher's own
 
     def group_config(self) -> dict[str, str]:
         """Broker config the group workload starts this broker with."""
@@ -286,8 +315,19 @@ class Broker:
         if self.fatal:
             raise BenchError(self.fatal)
         self.port = free_port()
-        self.log_path = logs / f"{self.name}-broker.log"
+        self.begin(data, logs)
+        self.finish(logs)
+
+    def begin(self, data: Path, logs: Path) -> None:
+        """Launch the process (self.port set by the caller) without waiting."""
+        if self.fatal:
+            raise BenchError(self.fatal)
+        self.log_path = logs / f"{self.tag}-broker.log"
         self.launch(data, logs)
+
+    def finish(self, logs: Path, nodes: int = 1) -> None:
+        """Wait until the launched broker answers Metadata listing >= nodes brokers."""
+        assert self.log_path is not None
         deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             if self.proc and self.proc.poll() is not None:
@@ -299,7 +339,7 @@ class Broker:
         else:
             raise BenchError(f"port {self.port} not open after {self.start_timeout:.0f} s")
         # The port is open; wait until the broker answers Metadata with itself.
-        self.java.tool(["ready", self.bootstrap, str(int(self.start_timeout * 1000))],
+        self.java.tool(["ready", self.bootstrap, str(int(self.start_timeout * 1000)), str(nodes)],
                        logs / "tools.log", timeout=self.start_timeout + 30)
         if self.proc and self.proc.poll() is not None:
             raise BenchError(f"broker exited with {self.proc.returncode}")
@@ -342,18 +382,20 @@ class RunnelBroker(Broker):
             self.fatal = (f"binary {self.bin} not found (build it with `cargo build --release`, "
                           f"or set RUNNEL_BROKER_BIN)")
             raise BenchError(self.fatal)
-        cport = free_port()
+        cport = self.cport or free_port()
         overrides = {
-            "node.id": "1",
+            "node.id": str(self.node_id),
             "process.roles": "broker,controller",
             "controller.listener.names": "CONTROLLER",
             "log.dirs": str(data),
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{cport}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.quorum.voters": f"1@127.0.0.1:{cport}",
+            "controller.quorum.voters": self.voters or f"{self.node_id}@127.0.0.1:{cport}",
             **self.extra,
         }
         cmd = [str(self.bin)]
+        if self.cluster_id:
+            cmd += ["--cluster-id", self.cluster_id]
         for k, v in overrides.items():
             cmd += ["--override", f"{k}={v}"]
         cmd += shlex.split(os.environ.get("RUNNEL_BROKER_ARGS", ""))
@@ -382,11 +424,13 @@ class KafkaBroker(Broker):
     start_timeout = 120.0
     script = REPO / "scripts" / "run-apache-kafka.sh"
 
-    def __init__(self, java: Java):
+    def __init__(self, java: Java, heap: list[str] | None = None):
         super().__init__(java)
         self.use_script = self.script.is_file() and not os.environ.get("BENCH_OWN_KAFKA")
         self.script_dir: Path | None = None
         self.pid: int | None = None
+        self.heap = heap or KAFKA_BROKER_HEAP
+        self.starter: subprocess.Popen | None = None  # run-apache-kafka.sh, begin() → finish()
 
     def group_config(self) -> dict[str, str]:
         return {**GROUP_BROKER_CONFIG, **KAFKA_GROUP_BROKER_CONFIG}
@@ -396,7 +440,11 @@ class KafkaBroker(Broker):
         ver = jar.name[len("kafka_2.13-"):-len(".jar")] if jar else "?"
         how = "scripts/run-apache-kafka.sh" if self.use_script else "bench.py launcher"
         return (f"kafka (Apache Kafka {ver}, KRaft combined mode, "
-                f"{' '.join(KAFKA_BROKER_HEAP)}, via {how})")
+                f"{' '.join(self.heap)}, via {how})")
+
+    def kafka_version(self) -> str:
+        jar = next(iter(sorted(self.java.libs.glob("kafka_2.13-*.jar"))), None)
+        return jar.name[len("kafka_2.13-"):-len(".jar")] if jar else "?"
 
     def start(self, data: Path, logs: Path) -> None:
         if not self.use_script:
@@ -404,7 +452,7 @@ class KafkaBroker(Broker):
         self.port = free_port()
         self.log_path = logs / "kafka-broker.log"
         self.script_dir = data
-        env = dict(os.environ, KAFKA_HEAP_OPTS=" ".join(KAFKA_BROKER_HEAP),
+        env = dict(os.environ, KAFKA_HEAP_OPTS=" ".join(self.heap),
                    KAFKA_START_TIMEOUT=str(int(self.start_timeout)))
         for attempt in (1, 2):
             rc, out, err = run_cmd(["bash", str(self.script), str(data), str(self.port),
@@ -429,6 +477,55 @@ class KafkaBroker(Broker):
         self.java.tool(["ready", self.bootstrap, str(int(self.start_timeout * 1000))],
                        logs / "tools.log", timeout=self.start_timeout + 30)
 
+    def begin(self, data: Path, logs: Path) -> None:
+        """Start run-apache-kafka.sh in the background: the nodes of a cluster
+        must start together (a node's startup waits for the controller quorum)."""
+        if not self.use_script:
+            return super().begin(data, logs)
+        self.log_path = logs / f"{self.tag}-broker.log"
+        self.script_dir = data
+        self.pid = None
+        env = dict(os.environ, KAFKA_HEAP_OPTS=" ".join(self.heap),
+                   KAFKA_START_TIMEOUT=str(int(self.start_timeout)))
+        if self.cport:
+            env["KAFKA_CONTROLLER_PORT"] = str(self.cport)
+        if self.cluster_id:
+            env["KAFKA_CLUSTER_ID"] = self.cluster_id
+        # The script writes node.id=1 and a single voter; the key=value
+        # arguments are appended after them and win.
+        ident = [f"node.id={self.node_id}"]
+        if self.voters:
+            ident.append(f"controller.quorum.voters={self.voters}")
+        cmd = ["bash", str(self.script), str(data), str(self.port),
+               "auto.create.topics.enable=true", *ident,
+               *[f"{k}={v}" for k, v in self.extra.items()]]
+        with open(self.log_path, "a") as lf:
+            lf.write(f"$ {shlex.join(cmd)}\n")
+            lf.flush()
+            self.starter = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True, stdin=subprocess.DEVNULL)
+
+    def finish(self, logs: Path, nodes: int = 1) -> None:
+        if not self.use_script:
+            return super().finish(logs, nodes)
+        assert self.starter is not None and self.script_dir is not None
+        try:
+            rc = self.starter.wait(timeout=self.start_timeout + 60)
+        except subprocess.TimeoutExpired:
+            kill_group(self.starter, grace=5)
+            rc = -999
+        self.starter = None
+        try:
+            self.pid = int((self.script_dir / "pid").read_text().strip())
+        except (OSError, ValueError):
+            self.pid = None
+        if rc != 0:
+            self._copy_logs(logs)
+            raise BenchError(f"{self.tag}: run-apache-kafka.sh exit {rc}: "
+                             f"{short(tail(self.log_path, 4), 300)}")
+        self.java.tool(["ready", self.bootstrap, str(int(self.start_timeout * 1000)), str(nodes)],
+                       logs / "tools.log", timeout=self.start_timeout + 30)
+
     def alive(self) -> bool:
         if not self.use_script:
             return super().alive()
@@ -443,6 +540,12 @@ class KafkaBroker(Broker):
     def stop(self) -> None:
         if not self.use_script:
             return super().stop()
+        if self.starter is not None:   # begin() without finish()
+            try:
+                self.starter.wait(timeout=self.start_timeout + 60)
+            except subprocess.TimeoutExpired:
+                kill_group(self.starter, grace=5)
+            self.starter = None
         if self.script_dir is not None:
             run_cmd(["bash", str(self.script), "stop", str(self.script_dir)],
                     self.log_path or Path(os.devnull), timeout=90)
@@ -456,16 +559,16 @@ class KafkaBroker(Broker):
         for f in ("server.log", "stdout.log", "format.log", "server.properties"):
             src = self.script_dir / f
             if src.is_file():
-                shutil.copy(src, logs / f"kafka-{f}")
+                shutil.copy(src, logs / f"{self.tag}-{f}")
 
     def launch(self, data: Path, logs: Path) -> None:
-        cport = free_port()
+        cport = self.cport or free_port()
         conf = data / "server.properties"
         logdir = data / "kraft-logs"
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{cport}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters or f"{self.node_id}@127.0.0.1:{cport}",
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{cport}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -486,20 +589,20 @@ class KafkaBroker(Broker):
         log4j = data / "log4j2.properties"
         log4j.write_text(
             "status = error\nappender.f.type = File\nappender.f.name = F\n"
-            f"appender.f.fileName = {logs / 'kafka-server-log4j.log'}\nappender.f.append = true\n"
+            f"appender.f.fileName = {logs / (self.tag + '-server-log4j.log')}\nappender.f.append = true\n"
             "appender.f.layout.type = PatternLayout\nappender.f.layout.pattern = [%d] %p %m (%c)%n\n"
             "rootLogger.level = info\nrootLogger.appenderRef.f.ref = F\n"
             "logger.k.name = kafka\nlogger.k.level = warn\n"
             "logger.o.name = org.apache.kafka\nlogger.o.level = warn\n"
             "logger.s.name = kafka.server.KafkaRaftServer\nlogger.s.level = info\n")
-        cluster_id = kafka_cluster_id()
+        cluster_id = self.cluster_id or kafka_cluster_id()
         rc, out, err = run_cmd(
             self.java.cmd("kafka.tools.StorageTool",
                           ["format", "-t", cluster_id, "-c", str(conf)], LEAN_JVM),
             self.log_path, timeout=120)
         if rc != 0:
             raise BenchError(f"kafka-storage format failed (exit {rc}): {short(err or out)}")
-        cmd = self.java.cmd("kafka.Kafka", [str(conf)], KAFKA_BROKER_HEAP + JVM_PERF_OPTS)
+        cmd = self.java.cmd("kafka.Kafka", [str(conf)], self.heap + JVM_PERF_OPTS)
         cmd[1:1] = [f"-Dkafka.logs.dir={logs}"]
         # replace the tools log4j config with the broker's own
         cmd = [c if not c.startswith("-Dlog4j2.configurationFile=") else
@@ -542,6 +645,76 @@ class TansuBroker(Broker):
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
         self._spawn(cmd, cwd=data, env=env)
+
+
+class BrokerCluster:
+    """CLUSTER_NODES combined broker+controller nodes of one broker kind on
+    loopback: a shared controller.quorum.voters and cluster id, a fresh data
+    dir per node, started together (each node's startup needs the quorum)."""
+
+    def __init__(self, name: str, nodes: list[Broker]):
+        self.name = name
+        self.nodes = nodes
+        for i, node in enumerate(nodes):
+            node.node_id = i + 1
+            node.tag = f"{name}-node{i + 1}"
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def describe(self) -> str:
+        return f"{len(self.nodes)} × {self.nodes[0].describe()}"
+
+    def start(self, data: Path, logs: Path) -> None:
+        ports: list[int] = []
+        while len(ports) < 2 * len(self.nodes):
+            p = free_port()
+            if p not in ports:
+                ports.append(p)
+        voters = ",".join(f"{i + 1}@127.0.0.1:{ports[2 * i + 1]}" for i in range(len(self.nodes)))
+        cid = kafka_cluster_id()
+        for i, node in enumerate(self.nodes):
+            node.port, node.cport = ports[2 * i], ports[2 * i + 1]
+            node.voters, node.cluster_id = voters, cid
+            node.extra = dict(CLUSTER_BROKER_CONFIG)
+        for i, node in enumerate(self.nodes):
+            d = data / f"node{i + 1}"
+            d.mkdir(parents=True, exist_ok=True)
+            node.begin(d, logs)
+        for node in self.nodes:
+            try:
+                node.finish(logs, nodes=len(self.nodes))
+            except BenchError as e:
+                raise BenchError(f"{node.tag}: {e}") from None
+
+    def alive(self) -> bool:
+        return all(n.alive() for n in self.nodes)
+
+    def dead(self) -> list[str]:
+        return [n.tag for n in self.nodes if not n.alive()]
+
+    def stop(self) -> None:
+        """Stops all nodes at once (one by one, the last ones would wait for
+        a controller quorum that is gone)."""
+        import threading
+        threads = [threading.Thread(target=n.stop) for n in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for n in self.nodes:
+            n.extra = {}
+
+    def log_tails(self, n: int = 12) -> dict[str, str]:
+        out = {}
+        for node in self.nodes:
+            f = node.log_path
+            if isinstance(node, KafkaBroker) and node.use_script and f is not None:
+                f = f.parent / f"{node.tag}-server.log"
+            if f is not None and f.exists():
+                out[node.tag] = tail(f, n)
+        return out
 
 
 # --------------------------------------------------------------------------
@@ -761,6 +934,82 @@ def run_group(java: Java, broker: Broker, n: int, args, logs: Path, data_root: P
     return result
 
 
+def run_cluster(java: Java, cluster: BrokerCluster, n: int, size: int, args, logs: Path,
+                data_root: Path) -> dict:
+    """Cluster workload on one broker kind: start CLUSTER_NODES nodes, create a
+    CLUSTER_PARTITIONS-partition topic with RF CLUSTER_RF and
+    min.insync.replicas=CLUSTER_MIN_ISR, wait for full ISRs, produce n records
+    with acks=all through all nodes, check the end offsets and ISRs, consume."""
+    logs.mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix=f"{cluster.name}-cluster-", dir=data_root))
+    busy = wait_quiet(args.wait_idle, args.wait_idle_timeout)
+    result: dict = {"broker": cluster.name, "workload": "cluster", "records": n, "size": size,
+                    "nodes": len(cluster.nodes), "partitions": CLUSTER_PARTITIONS,
+                    "rf": CLUSTER_RF, "min_isr": CLUSTER_MIN_ISR, "acks": "all",
+                    "broker_config": dict(CLUSTER_BROKER_CONFIG),
+                    "cpu_busy_before": round(busy, 2),
+                    "load_avg_before": round(os.getloadavg()[0], 2), "logs": str(logs)}
+    topic = "bench-cluster"
+    tools_log = logs / "tools.log"
+    try:
+        t0 = time.time()
+        cluster.start(data, logs)
+        result["startup_s"] = round(time.time() - t0, 1)
+        java.tool(["create-topic", cluster.bootstrap, topic, str(CLUSTER_PARTITIONS), "120000",
+                   str(CLUSTER_RF), f"min.insync.replicas={CLUSTER_MIN_ISR}"],
+                  tools_log, timeout=180)
+        result["layout_before"] = java.tool(["describe", cluster.bootstrap, topic], tools_log)
+        result["produce"] = produce(java, cluster, topic, n, size, "all", args.producer_prop,
+                                    logs, args.timeout)
+        dead = cluster.dead()
+        if dead:
+            raise BenchError(f"{', '.join(dead)} died during produce")
+        if result["produce"]["exceptions_in_stderr"]:
+            result.setdefault("warnings", []).append(
+                f"{result['produce']['exceptions_in_stderr']} exceptions in producer stderr "
+                f"(see produce.log)")
+        after = java.tool(["describe", cluster.bootstrap, topic], tools_log)
+        result["layout_after_produce"] = after
+        if after.get("min_isr", 0) < CLUSTER_RF:
+            result.setdefault("warnings", []).append(
+                f"ISR below {CLUSTER_RF} after produce: {after.get('layout')}")
+        end = java.tool(["end-offset", cluster.bootstrap, topic], tools_log)["end_offset"]
+        result["end_offset"] = end
+        if end != n:
+            result.setdefault("warnings", []).append(
+                f"end offset {end} after producing {n} records")
+        if args.consumer in ("group", "both"):
+            try:
+                result["consume_group"] = consume_group(java, cluster, topic, n, logs,
+                                                        args.timeout)
+            except BenchError as e:
+                result["consume_group"] = {"error": str(e)}
+                log(f"  {cluster.name}: group consume failed: {e}")
+        if args.consumer in ("assign", "both"):
+            try:
+                result["consume_assign"] = consume_assign(java, cluster, topic, n, logs,
+                                                          args.timeout)
+            except BenchError as e:
+                result["consume_assign"] = {"error": str(e)}
+                log(f"  {cluster.name}: assign consume failed: {e}")
+        dead = cluster.dead()
+        if dead:
+            result.setdefault("warnings", []).append(f"{', '.join(dead)} died during consume")
+    except BenchError as e:
+        result["error"] = str(e)
+    except Exception as e:  # never abort the other brokers
+        result["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        if "error" in result or result.get("warnings"):
+            # what the nodes said, for the report's reader (JSON) and the log
+            result["node_log_tails"] = cluster.log_tails()
+        cluster.stop()
+        result["load_avg_after"] = round(os.getloadavg()[0], 2)
+        if not args.keep_data:
+            shutil.rmtree(data, ignore_errors=True)
+    return result
+
+
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
@@ -906,21 +1155,69 @@ def render_group(group_results: list[dict], gm: dict, brokers: list[str]) -> lis
     return lines
 
 
+def render_cluster(cluster_results: list[dict], cm: dict, brokers: list[str]) -> list[str]:
+    rows = {r["broker"]: r for r in cluster_results}
+    bs = [b for b in brokers if b in CLUSTER_BROKERS]
+    lines = [f"## Cluster workload: {cm['nodes']} brokers, {cm['partitions']} partitions, "
+             f"RF={cm['rf']}, min.insync.replicas={cm['min_isr']}, acks=all, "
+             f"{cm['records']:,} × {cm['size']} B records", "",
+             f"Per broker kind, {cm['nodes']} combined broker+controller processes on loopback "
+             "(shared `controller.quorum.voters` and cluster id, fresh data dirs); node config "
+             + ", ".join(f"`{k}={v}`" for k, v in CLUSTER_BROKER_CONFIG.items())
+             + f". Kafka nodes `{' '.join(CLUSTER_KAFKA_HEAP)}` each. The topic is created "
+             f"with RF {cm['rf']} and `min.insync.replicas={cm['min_isr']}`, and the run waits "
+             "until every partition has all replicas in its ISR. ProducerPerformance "
+             "(`acks=all`, idempotent by default) and the consumers bootstrap from all nodes "
+             "and read from the partition leaders. Tansu is not run (no replication).", ""]
+    lines += table("produce (acks=all)", PRODUCE_METRICS, rows, bs)
+    lines += table("consume", CONSUME_METRICS, rows, bs)
+    notes = []
+    for b in bs:
+        r = rows.get(b)
+        if r is None:
+            continue
+        parts = [f"CPU {r.get('cpu_busy_before', 0):.0%} busy before",
+                 f"load {r.get('load_avg_before')}→{r.get('load_avg_after')}"]
+        if "startup_s" in r:
+            parts.append(f"cluster startup {r['startup_s']} s")
+        lb = r.get("layout_before")
+        if isinstance(lb, dict) and lb.get("leaders"):
+            parts.append("leaders per node " + ", ".join(
+                f"{k}: {v}" for k, v in sorted(lb["leaders"].items())))
+        la = r.get("layout_after_produce")
+        if isinstance(la, dict) and "min_isr" in la:
+            parts.append(f"smallest ISR after produce {la['min_isr']}/{la.get('replicas')}")
+        parts += [f"WARNING: {short(w, 300)}" for w in r.get("warnings", [])]
+        notes.append(f"{b}: " + ", ".join(parts))
+    if notes:
+        lines += ["<sub>" + "; ".join(notes) + "</sub>", ""]
+    return lines
+
+
 def render(results: list[dict], meta: dict, brokers: list[str], workloads,
-           group_results: list[dict] | None = None, group_meta: dict | None = None) -> str:
+           group_results: list[dict] | None = None, group_meta: dict | None = None,
+           cluster_results: list[dict] | None = None, cluster_meta: dict | None = None) -> str:
     lines = [f"# Runnel benchmark — {meta['started']}", ""]
     lines += [f"- host: {meta['host']}, {meta['cpus']} CPUs; load average at start {meta['load']}",
               f"- tools: ProducerPerformance / ConsumerPerformance from {meta['kafka_libs']}",
               f"- producer props (all brokers): {meta['producer_props']}, throughput=-1",
               f"- command: `{meta['command']}` at {meta['git']}"]
-    for b in brokers:
-        lines.append(f"- {meta['brokers'].get(b, b)}")
+    if workloads or group_meta is not None:
+        for b in brokers:
+            lines.append(f"- {meta['brokers'].get(b, b)}")
+    if cluster_meta is not None:
+        for b in brokers:
+            if b in meta.get("clusters", {}):
+                lines.append(f"- cluster workload: {meta['clusters'][b]}")
+        lines.append(f"- cluster workload: Kafka nodes run with a modest heap, "
+                     f"`{' '.join(CLUSTER_KAFKA_HEAP)}` each (3 JVMs, 2 cores, 24 GB)")
     lines += ["",
               "Ratios are runnel ÷ other: above 1 is better for MB/s and rec/s, "
               "below 1 is better for latency and times."
               + (" `assign` = group-less consumer "
                  "(BenchTool, assign()+seekToBeginning()); `group` = ConsumerPerformance "
-                 "(fetch.* figures, group-join time excluded)." if workloads else ""), ""]
+                 "(fetch.* figures, group-join time excluded)."
+                 if workloads or cluster_meta is not None else ""), ""]
     for size, acks, n in workloads:
         rows = {r["broker"]: r for r in results
                 if r["size"] == size and r["acks"] == acks}
@@ -941,6 +1238,8 @@ def render(results: list[dict], meta: dict, brokers: list[str], workloads,
             lines += ["<sub>" + "; ".join(notes) + "</sub>", ""]
     if group_meta is not None:
         lines += render_group(group_results or [], group_meta, brokers)
+    if cluster_meta is not None:
+        lines += render_cluster(cluster_results or [], cluster_meta, brokers)
     return "\n".join(lines)
 
 
@@ -965,10 +1264,12 @@ def parse_args(argv):
         description="Produce/consume throughput of runnel-broker vs Apache Kafka vs Tansu.")
     p.add_argument("--brokers", default=",".join(ALL_BROKERS),
                    help="comma-separated subset of runnel,kafka,tansu (default: all)")
-    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                   help="comma-separated subset of produce,group (default: both). produce: "
-                        "the 1-partition produce/consume matrix; group: the consumer-group "
-                        "workload")
+    p.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                   help="comma-separated subset of produce,group,cluster (default: "
+                        "produce,group). produce: the 1-partition produce/consume matrix; "
+                        "group: the consumer-group workload; cluster: 3 brokers, 6 "
+                        "partitions, RF 3, min.insync.replicas 2, acks=all (runnel and "
+                        "kafka only)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_RECORDS[100]:,} x 100 B and "
                         f"{QUICK_RECORDS[1024]:,} x 1 KiB records")
@@ -995,6 +1296,11 @@ def parse_args(argv):
     p.add_argument("--no-group-kill", dest="group_kill", action="store_false",
                    help="group workload: skip the kill -9 rebalance (saves ~15 s per "
                         "protocol and broker)")
+    p.add_argument("--cluster-records", type=int, default=None, metavar="N",
+                   help=f"cluster workload: records produced and consumed (default --records, "
+                        f"else {DEFAULT_CLUSTER_RECORDS:,}; --quick {QUICK_CLUSTER_RECORDS:,})")
+    p.add_argument("--cluster-size", type=int, default=DEFAULT_CLUSTER_SIZE, metavar="BYTES",
+                   help=f"cluster workload: record size (default {DEFAULT_CLUSTER_SIZE})")
     p.add_argument("--producer-prop", action="append", default=[], metavar="K=V",
                    help="extra producer property for every broker (repeatable)")
     p.add_argument("--tansu-storage", default=os.environ.get("TANSU_STORAGE", "memory://tansu/"),
@@ -1032,6 +1338,9 @@ def parse_args(argv):
         p.error("--group-consumers must be at least 2 (one of them leaves)")
     if a.group_records is None:
         a.group_records = QUICK_GROUP_RECORDS if a.quick else DEFAULT_GROUP_RECORDS
+    if a.cluster_records is None:
+        a.cluster_records = a.records or (QUICK_CLUSTER_RECORDS if a.quick
+                                          else DEFAULT_CLUSTER_RECORDS)
     a.sizes = [int(s) for s in a.sizes.split(",")]
     a.acks = [x.strip() for x in a.acks.split(",")]
     for x in a.acks:
@@ -1079,6 +1388,21 @@ def main(argv=None) -> int:
         # other sizes: same byte volume as the 1 KiB default
         return max(1000, table_[1024] * 1024 // size)
 
+    clusters: dict[str, BrokerCluster] = {}
+    cluster_meta = None
+    if "cluster" in args.workloads:
+        for b in args.brokers:
+            if b == "runnel":
+                clusters[b] = BrokerCluster(b, [RunnelBroker(java) for _ in range(CLUSTER_NODES)])
+            elif b == "kafka":
+                clusters[b] = BrokerCluster(b, [KafkaBroker(java, heap=CLUSTER_KAFKA_HEAP)
+                                                for _ in range(CLUSTER_NODES)])
+        cluster_meta = {"nodes": CLUSTER_NODES, "partitions": CLUSTER_PARTITIONS,
+                        "rf": CLUSTER_RF, "min_isr": CLUSTER_MIN_ISR,
+                        "records": args.cluster_records, "size": args.cluster_size,
+                        "broker_config": dict(CLUSTER_BROKER_CONFIG),
+                        "kafka_heap": " ".join(CLUSTER_KAFKA_HEAP)}
+
     workloads = ([(s, a, records_for(s)) for s in args.sizes for a in args.acks]
                  if "produce" in args.workloads else [])
     group_meta = None
@@ -1099,15 +1423,18 @@ def main(argv=None) -> int:
         "brokers": {n: b.describe() for n, b in brokers.items()},
         "workloads": workloads,
         "group": group_meta,
+        "cluster": cluster_meta,
+        "clusters": {n: c.describe() for n, c in clusters.items()},
     }
     log(f"results -> {run_dir}; broker data under {work}")
     results: list[dict] = []
     group_results: list[dict] = []
+    cluster_results: list[dict] = []
 
     def save_partial() -> None:
         (run_dir / "results.json").write_text(
-            json.dumps({"meta": meta, "results": results, "group_results": group_results},
-                       indent=2))
+            json.dumps({"meta": meta, "results": results, "group_results": group_results,
+                        "cluster_results": cluster_results}, indent=2))
 
     try:
         # Workload-major order: the brokers' runs of one workload are adjacent
@@ -1143,20 +1470,50 @@ def main(argv=None) -> int:
                 if "error" in res:
                     log(f"  {name}: FAILED: {res['error']}")
                 save_partial()
+        if cluster_meta is not None:
+            if "tansu" in args.brokers:
+                log("tansu: not in the cluster workload (no replication)")
+            for name, cl in clusters.items():
+                log(f"{name}: cluster workload, {CLUSTER_NODES} nodes, {CLUSTER_PARTITIONS} "
+                    f"partitions, RF {CLUSTER_RF}, min.insync.replicas {CLUSTER_MIN_ISR}, "
+                    f"acks=all, {args.cluster_records:,} x {args.cluster_size} B")
+                res = run_cluster(java, cl, args.cluster_records, args.cluster_size, args,
+                                  run_dir / "cluster" / name, work)
+                cluster_results.append(res)
+                if "error" in res:
+                    log(f"  {name}: FAILED: {res['error']}")
+                else:
+                    p = res["produce"]
+                    msg = (f"  {name}: produce {p['mb_per_sec']:.1f} MB/s "
+                           f"{p['records_per_sec']:,.0f} rec/s p50 {p['p50_ms']} ms "
+                           f"p99 {p['p99_ms']} ms")
+                    for k in ("consume_assign", "consume_group"):
+                        c = res.get(k)
+                        if c and "error" not in c:
+                            msg += f"; {k.split('_')[1]} {c['mb_per_sec']:.1f} MB/s"
+                    log(msg)
+                for w in res.get("warnings", []):
+                    log(f"  {name}: WARNING: {w}")
+                for tag, t in res.get("node_log_tails", {}).items():
+                    log(f"  {tag} log tail:\n" + "\n".join("    " + ln for ln in t.splitlines()))
+                save_partial()
     except KeyboardInterrupt:
         log("interrupted; reporting what has run")
     finally:
         for b in brokers.values():
             b.stop()
+        for c in clusters.values():
+            c.stop()
         if not args.workdir and not args.keep_data:
             shutil.rmtree(work, ignore_errors=True)
 
-    md = render(results, meta, args.brokers, workloads, group_results, group_meta)
+    md = render(results, meta, args.brokers, workloads, group_results, group_meta,
+                cluster_results, cluster_meta)
     (run_dir / "results.md").write_text(md + "\n")
     (results_dir / "latest.md").write_text(md + "\n")
     (results_dir / "latest.json").write_text(
-        json.dumps({"meta": meta, "results": results, "group_results": group_results},
-                   indent=2))
+        json.dumps({"meta": meta, "results": results, "group_results": group_results,
+                    "cluster_results": cluster_results}, indent=2))
     print(md)
     log(f"wrote {results_dir / 'latest.md'} (logs in {run_dir})")
     return 0

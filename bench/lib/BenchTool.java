@@ -3,11 +3,15 @@
 //   java -cp "$KAFKA_LIBS/*:OUT" BenchTool <command> ...
 //
 // Commands (each prints one JSON line on stdout, exits non-zero on failure):
-//   ready   <bootstrap> <timeout-ms>
-//       waits until the broker answers Metadata (Admin.describeCluster).
-//   create-topic <bootstrap> <topic> <partitions> <timeout-ms>
-//       creates the topic (replication factor 1) and waits until every
-//       partition has a leader.
+//   ready   <bootstrap> <timeout-ms> [min-nodes]
+//       waits until the broker answers Metadata (Admin.describeCluster) with
+//       at least min-nodes brokers (default 1).
+//   create-topic <bootstrap> <topic> <partitions> <timeout-ms> [rf] [k=v ...]
+//       creates the topic (replication factor rf, default 1, with the given
+//       topic configs) and waits until every partition has a leader and all
+//       rf replicas in its ISR.
+//   describe <bootstrap> <topic>
+//       per partition: leader, replicas, ISR.
 //   end-offset <bootstrap> <topic>
 //       sums the latest offsets of all partitions.
 //   consume <bootstrap> <topic> <expected-records> <idle-timeout-ms> [k=v ...]
@@ -28,8 +32,9 @@ public class BenchTool {
     public static void main(String[] args) throws Exception {
         if (args.length < 1) usage();
         switch (args[0]) {
-            case "ready": ready(args[1], Long.parseLong(args[2])); break;
-            case "create-topic": createTopic(args[1], args[2], Integer.parseInt(args[3]), Long.parseLong(args[4])); break;
+            case "ready": ready(args[1], Long.parseLong(args[2]), args.length > 3 ? Integer.parseInt(args[3]) : 1); break;
+            case "create-topic": createTopic(args); break;
+            case "describe": describe(args[1], args[2]); break;
             case "end-offset": endOffset(args[1], args[2]); break;
             case "consume": consume(args); break;
             default: usage();
@@ -37,7 +42,7 @@ public class BenchTool {
     }
 
     static void usage() {
-        System.err.println("usage: BenchTool ready|create-topic|end-offset|consume ...");
+        System.err.println("usage: BenchTool ready|create-topic|describe|end-offset|consume ...");
         System.exit(2);
     }
 
@@ -53,18 +58,18 @@ public class BenchTool {
         return s == null ? "" : s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", " ");
     }
 
-    static void ready(String bootstrap, long timeoutMs) throws Exception {
+    static void ready(String bootstrap, long timeoutMs, int minNodes) throws Exception {
         long deadline = System.currentTimeMillis() + timeoutMs;
         String last = "";
         try (Admin a = admin(bootstrap)) {
             while (System.currentTimeMillis() < deadline) {
                 try {
                     Collection<Node> nodes = a.describeCluster().nodes().get(5, TimeUnit.SECONDS);
-                    if (!nodes.isEmpty()) {
+                    if (!nodes.isEmpty() && nodes.size() >= minNodes) {
                         System.out.println("{\"ok\":true,\"nodes\":" + nodes.size() + "}");
                         return;
                     }
-                    last = "no nodes in metadata";
+                    last = nodes.size() + " of " + minNodes + " nodes in metadata";
                 } catch (Exception e) {
                     last = e.toString();
                 }
@@ -75,11 +80,22 @@ public class BenchTool {
         System.exit(1);
     }
 
-    static void createTopic(String bootstrap, String topic, int partitions, long timeoutMs) throws Exception {
+    static void createTopic(String[] args) throws Exception {
+        String bootstrap = args[1], topic = args[2];
+        int partitions = Integer.parseInt(args[3]);
+        long timeoutMs = Long.parseLong(args[4]);
+        short rf = args.length > 5 ? Short.parseShort(args[5]) : 1;
+        Map<String, String> configs = new HashMap<>();
+        for (int i = 6; i < args.length; i++) {
+            int eq = args[i].indexOf('=');
+            configs.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+        }
         long deadline = System.currentTimeMillis() + timeoutMs;
         try (Admin a = admin(bootstrap)) {
             try {
-                a.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get(timeoutMs, TimeUnit.MILLISECONDS);
+                NewTopic nt = new NewTopic(topic, partitions, rf);
+                if (!configs.isEmpty()) nt.configs(configs);
+                a.createTopics(List.of(nt)).all().get(timeoutMs, TimeUnit.MILLISECONDS);
             } catch (Exception e) {
                 Throwable c = e.getCause() != null ? e.getCause() : e;
                 if (!(c instanceof org.apache.kafka.common.errors.TopicExistsException)) {
@@ -92,12 +108,18 @@ public class BenchTool {
                 try {
                     TopicDescription d = a.describeTopics(List.of(topic)).allTopicNames().get(5, TimeUnit.SECONDS).get(topic);
                     boolean ok = d.partitions().size() == partitions;
-                    for (TopicPartitionInfo pi : d.partitions()) ok &= pi.leader() != null && !pi.leader().isEmpty();
+                    int noLeader = 0, shortIsr = 0;
+                    for (TopicPartitionInfo pi : d.partitions()) {
+                        if (pi.leader() == null || pi.leader().isEmpty()) noLeader++;
+                        else if (pi.isr().size() < rf) shortIsr++;
+                    }
+                    ok &= noLeader == 0 && shortIsr == 0;
                     if (ok) {
                         System.out.println("{\"ok\":true,\"partitions\":" + d.partitions().size() + "}");
                         return;
                     }
-                    last = "partitions without leader";
+                    last = d.partitions().size() + " partitions, " + noLeader + " without leader, "
+                        + shortIsr + " with fewer than " + rf + " replicas in the ISR: " + layout(d);
                 } catch (Exception e) {
                     last = e.toString();
                 }
@@ -105,6 +127,44 @@ public class BenchTool {
             }
             System.out.println("{\"ok\":false,\"error\":\"describe: " + esc(last) + "\"}");
             System.exit(1);
+        }
+    }
+
+    static String ids(List<Node> nodes) {
+        StringBuilder b = new StringBuilder("[");
+        for (Node n : nodes) b.append(b.length() > 1 ? "," : "").append(n.id());
+        return b.append("]").toString();
+    }
+
+    // p<partition> leader <id> replicas [..] isr [..]; ...
+    static String layout(TopicDescription d) {
+        StringBuilder b = new StringBuilder();
+        for (TopicPartitionInfo pi : d.partitions()) {
+            if (b.length() > 0) b.append("; ");
+            b.append("p").append(pi.partition()).append(" leader ")
+             .append(pi.leader() == null || pi.leader().isEmpty() ? "none" : String.valueOf(pi.leader().id()))
+             .append(" replicas ").append(ids(pi.replicas())).append(" isr ").append(ids(pi.isr()));
+        }
+        return b.toString();
+    }
+
+    static void describe(String bootstrap, String topic) throws Exception {
+        try (Admin a = admin(bootstrap)) {
+            TopicDescription d = a.describeTopics(List.of(topic)).allTopicNames().get(30, TimeUnit.SECONDS).get(topic);
+            StringBuilder leaders = new StringBuilder("{");
+            Map<Integer, Integer> count = new TreeMap<>();
+            int minIsr = Integer.MAX_VALUE, maxReplicas = 0;
+            for (TopicPartitionInfo pi : d.partitions()) {
+                if (pi.leader() != null && !pi.leader().isEmpty()) count.merge(pi.leader().id(), 1, Integer::sum);
+                minIsr = Math.min(minIsr, pi.isr().size());
+                maxReplicas = Math.max(maxReplicas, pi.replicas().size());
+            }
+            for (Map.Entry<Integer, Integer> e : count.entrySet())
+                leaders.append(leaders.length() > 1 ? "," : "").append("\"").append(e.getKey()).append("\":").append(e.getValue());
+            leaders.append("}");
+            System.out.println("{\"ok\":true,\"partitions\":" + d.partitions().size()
+                + ",\"leaders\":" + leaders + ",\"min_isr\":" + (d.partitions().isEmpty() ? 0 : minIsr)
+                + ",\"replicas\":" + maxReplicas + ",\"layout\":\"" + esc(layout(d)) + "\"}");
         }
     }
 
