@@ -35,7 +35,7 @@ pub fn topic_entry(t: &TopicImage, image: &ClusterImage) -> MetadataResponseTopi
                 .iter()
                 .copied()
                 // Not registered, or fenced: not alive to clients.
-                .filter(|r| !image.brokers.get(r).is_some_and(|b| !b.fenced))
+                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
                 .collect();
             MetadataResponsePartition::default()
                 .with_error_code(if p.leader < 0 {
