@@ -124,10 +124,11 @@ def active_controller(cluster, use_tool=None):
     On Kafka a broker's DescribeCluster/Metadata answer names a random live
     broker as "controller" (KIP-919), so ask the quorum itself with
     DescribeQuorum (kafka-metadata-quorum). When the broker does not answer
-    that (Runnel today), fall back to DescribeCluster's controller id."""
+    that, fall back to DescribeCluster's controller id (FAULTS_QUORUM_TOOL=0
+    forces the fallback)."""
     bs = live_bootstrap(cluster)
     if use_tool is None:
-        use_tool = os.environ.get("CLUSTER_APACHE_KAFKA") == "1" or os.environ.get("FAULTS_QUORUM_TOOL") == "1"
+        use_tool = os.environ.get("FAULTS_QUORUM_TOOL", "1") == "1"
     if use_tool:
         p = cu.kafka_tool("metadata-quorum", "--bootstrap-server", bs, "describe", "--status",
                           timeout=60, check=False)

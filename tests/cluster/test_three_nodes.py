@@ -212,3 +212,25 @@ def test_replicated_topic_survives_its_leader_being_killed(cluster):
             break
         time.sleep(0.5)
     assert not diff, f"replicas of partitions {diff} differ"
+
+
+def test_kafka_metadata_quorum_describes_the_quorum(cluster):
+    """Kafka's own `kafka-metadata-quorum` tool (DescribeQuorum) against
+    any node: the leader, its epoch, the high watermark and three voters
+    that have all caught up."""
+    p = cu.kafka_tool("metadata-quorum", "--bootstrap-server", cluster.nodes[1].bootstrap,
+                      "describe", "--status", timeout=90)
+    out = p.stdout_text
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    leader = int(fields["LeaderId"])
+    assert leader in (1, 2, 3), out
+    assert int(fields["LeaderEpoch"]) >= 1, out
+    assert int(fields["HighWatermark"]) > 0, out
+    for n in (1, 2, 3):
+        assert f'"id": {n}' in fields["CurrentVoters"], out
+    p = cu.kafka_tool("metadata-quorum", "--bootstrap-server", cluster.nodes[2].bootstrap,
+                      "describe", "--replication", timeout=90)
+    rows = [line.split() for line in p.stdout_text.splitlines()[1:] if line.strip()]
+    assert sorted(int(r[0]) for r in rows) == [1, 2, 3], p.stdout_text
+    assert {r[-1] for r in rows} <= {"Leader", "Follower"}, p.stdout_text
+    assert sum(r[-1] == "Leader" for r in rows) == 1, p.stdout_text

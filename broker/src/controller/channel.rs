@@ -19,7 +19,7 @@ use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
 use super::rpc::{ControllerRequest, ControllerResponse};
 use super::{Controller, CreatedTopic, NewTopic};
 use crate::error::ApiError;
-use crate::metadata::{MetadataQuorum, MetadataRecord, PartitionImage};
+use crate::metadata::{MetadataQuorum, MetadataRecord, PartitionImage, QuorumStatus};
 
 /// How long one forwarded request may take on the wire.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -253,6 +253,15 @@ impl ControllerChannel {
             .await
         {
             ControllerResponse::Heartbeat(r) => r,
+            ControllerResponse::Done(Err(e)) => Err(e),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// DescribeQuorum, answered by the quorum's leader.
+    pub async fn describe_quorum(&self) -> Result<QuorumStatus, ApiError> {
+        match self.call(ControllerRequest::DescribeQuorum).await {
+            ControllerResponse::Quorum(r) => r,
             ControllerResponse::Done(Err(e)) => Err(e),
             other => Err(unexpected(&other)),
         }

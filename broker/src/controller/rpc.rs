@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
 use super::{Controller, CreatedTopic, NewTopic};
 use crate::error::ApiError;
-use crate::metadata::{MetadataRecord, PartitionImage};
+use crate::metadata::{MetadataRecord, PartitionImage, QuorumStatus};
 
 /// A request for the active controller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,6 +87,8 @@ pub enum ControllerRequest {
     BrokerHeartbeat(Heartbeat),
     /// An ISR change from a partition leader (Kafka's AlterPartition).
     AlterPartition(AlterIsr),
+    /// The quorum's state as its leader sees it (DescribeQuorum).
+    DescribeQuorum,
 }
 
 /// The active controller's answer.
@@ -102,6 +104,8 @@ pub enum ControllerResponse {
     Heartbeat(Result<HeartbeatReply, ApiError>),
     /// The partition as committed after an AlterPartition.
     Partition(Result<PartitionImage, ApiError>),
+    /// The quorum's state.
+    Quorum(Result<QuorumStatus, ApiError>),
 }
 
 impl ControllerResponse {
@@ -113,7 +117,8 @@ impl ControllerResponse {
             Self::Done(Err(e))
             | Self::ProducerIds(Err(e))
             | Self::Heartbeat(Err(e))
-            | Self::Partition(Err(e)) => e.code == nc,
+            | Self::Partition(Err(e))
+            | Self::Quorum(Err(e)) => e.code == nc,
             Self::CreateTopics(rs) => {
                 !rs.is_empty() && rs.iter().all(|r| r.as_ref().is_err_and(|e| e.code == nc))
             }
@@ -133,6 +138,7 @@ impl ControllerResponse {
             ControllerRequest::AllocateProducerIds { .. } => Self::ProducerIds(Err(e)),
             ControllerRequest::BrokerHeartbeat(_) => Self::Heartbeat(Err(e)),
             ControllerRequest::AlterPartition(_) => Self::Partition(Err(e)),
+            ControllerRequest::DescribeQuorum => Self::Quorum(Err(e)),
             _ => Self::Done(Err(e)),
         }
     }
@@ -204,6 +210,9 @@ impl Controller {
             }
             ControllerRequest::AlterPartition(req) => {
                 ControllerResponse::Partition(self.alter_partition(req).await)
+            }
+            ControllerRequest::DescribeQuorum => {
+                ControllerResponse::Quorum(Ok(self.quorum().status()))
             }
         }
     }

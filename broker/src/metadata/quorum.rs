@@ -121,6 +121,30 @@ impl Drop for Inner {
     }
 }
 
+/// One voter of the metadata quorum.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VoterStatus {
+    /// Node id.
+    pub node_id: i32,
+    /// Controller listener address.
+    pub addr: String,
+    /// The end of its metadata log as the leader knows it (-1 unknown).
+    pub log_end: i64,
+}
+
+/// The metadata quorum's state (DescribeQuorum).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct QuorumStatus {
+    /// The leader, if known.
+    pub leader: Option<i32>,
+    /// The raft term (Kafka's leader epoch of the metadata partition).
+    pub term: u64,
+    /// The end of the applied (committed) metadata log.
+    pub high_watermark: i64,
+    /// The voters.
+    pub voters: Vec<VoterStatus>,
+}
+
 /// A handle to the metadata quorum.
 #[derive(Clone)]
 pub struct MetadataQuorum {
@@ -358,6 +382,44 @@ impl MetadataQuorum {
             .borrow()
             .current_leader
             .and_then(to_kafka_id)
+    }
+
+    /// The quorum as this node sees it (Kafka's DescribeQuorum); the
+    /// voters' progress is known only on the leader.
+    pub fn status(&self) -> QuorumStatus {
+        let m = self.inner.raft.metrics();
+        let b = m.borrow();
+        let membership = b.membership_config.membership();
+        let replication = b.replication.clone().unwrap_or_default();
+        let voters = membership
+            .voter_ids()
+            .filter_map(|id| {
+                let kid = to_kafka_id(id)?;
+                let addr = membership
+                    .get_node(&id)
+                    .map(|n| n.addr.clone())
+                    .unwrap_or_default();
+                let end = if Some(id) == b.current_leader {
+                    b.last_log_index.map(|i| i as i64 + 1)
+                } else {
+                    replication
+                        .get(&id)
+                        .and_then(|l| l.as_ref())
+                        .map(|l| l.index as i64 + 1)
+                };
+                Some(VoterStatus {
+                    node_id: kid,
+                    addr,
+                    log_end: end.unwrap_or(-1),
+                })
+            })
+            .collect();
+        QuorumStatus {
+            leader: b.current_leader.and_then(to_kafka_id),
+            term: b.current_term,
+            high_watermark: b.last_applied.map(|l| l.index as i64 + 1).unwrap_or(0),
+            voters,
+        }
     }
 
     /// Waits until the leader may have changed (or `max` passes).

@@ -74,6 +74,12 @@ static APIS: &[ApiSpec] = &[
     api(ApiKey::Fetch, 4, 17, handlers::fetch::handle),
     api(ApiKey::ListOffsets, 1, 10, handlers::list_offsets::handle),
     api(
+        ApiKey::DescribeQuorum,
+        0,
+        2,
+        handlers::describe_quorum::handle,
+    ),
+    api(
         ApiKey::OffsetForLeaderEpoch,
         2,
         4,
