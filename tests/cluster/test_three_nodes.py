@@ -234,3 +234,34 @@ def test_kafka_metadata_quorum_describes_the_quorum(cluster):
     assert sorted(int(r[0]) for r in rows) == [1, 2, 3], p.stdout_text
     assert {r[-1] for r in rows} <= {"Leader", "Follower"}, p.stdout_text
     assert sum(r[-1] == "Leader" for r in rows) == 1, p.stdout_text
+
+
+def test_kafka_leader_election_moves_leadership_back_to_the_preferred_replica(cluster):
+    """After its preferred leader restarts, a partition is led by another
+    replica; `kafka-leader-election --election-type PREFERRED` (ElectLeaders)
+    gives it back, and asking again is answered as not needed."""
+    topic = cu.unique_topic("elect")
+    adm = _admin(cluster.bootstrap)
+    adm.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)],
+                      request_timeout=30)[topic].result(timeout=60)
+    full = lambda ps: len(ps) == 1 and ps[0][0] >= 0 and ps[0][1] == [1, 2, 3]  # noqa: E731
+    _wait_partitions(cluster.bootstrap, topic, full, "ISR never reached all three replicas")
+    md = adm.list_topics(topic, timeout=10)
+    preferred = md.topics[topic].partitions[0].replicas[0]
+    assert md.topics[topic].partitions[0].leader == preferred
+    node = next(n for n in cluster.nodes if n.node_id == preferred)
+    node.stop()
+    others = ",".join(n.bootstrap for n in cluster.nodes if n is not node)
+    _wait_partitions(others, topic, lambda ps: ps[0][0] not in (-1, preferred), "leadership never moved")
+    node.start()
+    cluster.wait_brokers(3, via=node)
+    _wait_partitions(cluster.bootstrap, topic, full, "the preferred replica never rejoined the ISR", timeout=120)
+    assert _partitions(cluster.bootstrap, topic)[0][0] != preferred
+    p = cu.kafka_tool("leader-election", "--bootstrap-server", cluster.bootstrap, "--election-type",
+                      "PREFERRED", "--topic", topic, "--partition", "0", timeout=90)
+    assert "Successfully completed leader election" in p.stdout_text, p.stdout_text
+    _wait_partitions(cluster.bootstrap, topic, lambda ps: ps[0][0] == preferred,
+                     "the preferred replica does not lead after the election")
+    p = cu.kafka_tool("leader-election", "--bootstrap-server", cluster.bootstrap, "--election-type",
+                      "PREFERRED", "--topic", topic, "--partition", "0", timeout=90, check=False)
+    assert "Valid replica already elected" in p.stdout_text + p.stderr_text, p.stdout_text + p.stderr_text

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
+use super::leaders::{ElectionResult, ElectionType};
 use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
 use super::rpc::{ControllerRequest, ControllerResponse};
 use super::{Controller, CreatedTopic, NewTopic};
@@ -253,6 +254,31 @@ impl ControllerChannel {
             .await
         {
             ControllerResponse::Heartbeat(r) => r,
+            ControllerResponse::Done(Err(e)) => Err(e),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// ElectLeaders; a whole-request failure comes back as `Err`.
+    pub async fn elect_leaders(
+        &self,
+        kind: ElectionType,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Result<Vec<ElectionResult>, ApiError> {
+        let all = partitions.is_none();
+        match self
+            .call(ControllerRequest::ElectLeaders { kind, partitions })
+            .await
+        {
+            ControllerResponse::Elections(r) => {
+                if all {
+                    // A failure of the whole request for "every partition".
+                    if let Some((_, _, Err(e))) = r.first().filter(|x| x.0.is_empty()) {
+                        return Err(e.clone());
+                    }
+                }
+                Ok(r)
+            }
             ControllerResponse::Done(Err(e)) => Err(e),
             other => Err(unexpected(&other)),
         }

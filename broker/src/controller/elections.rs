@@ -13,6 +13,7 @@
 //!   leader becomes -1 (offline) and its ISR is left as it was;
 //! - an offline partition gets a leader as soon as an ISR member is usable.
 
+use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use crate::metadata::{ClusterImage, MetadataRecord, PartitionImage};
@@ -72,6 +73,50 @@ pub fn change(
     }
 }
 
+/// A preferred-replica election for `p` (ElectLeaders PREFERRED, and the
+/// automatic leader rebalance): the preferred replica (the first) takes
+/// over when it is live and in the ISR. Kafka's errors otherwise:
+/// ELECTION_NOT_NEEDED when it already leads, PREFERRED_LEADER_NOT_AVAILABLE
+/// when it cannot.
+pub fn preferred(p: &PartitionImage, usable: impl Fn(i32) -> bool) -> Result<i32, ResponseError> {
+    let Some(&first) = p.replicas.first() else {
+        return Err(ResponseError::PreferredLeaderNotAvailable);
+    };
+    if p.leader == first {
+        return Err(ResponseError::ElectionNotNeeded);
+    }
+    if p.isr.contains(&first) && usable(first) {
+        Ok(first)
+    } else {
+        Err(ResponseError::PreferredLeaderNotAvailable)
+    }
+}
+
+/// An unclean election for `p` (ElectLeaders UNCLEAN, an operator's
+/// explicit choice): only for a partition without a leader, the first live
+/// replica leads with itself as the whole ISR (records only the old ISR had
+/// are lost). ELECTION_NOT_NEEDED when it has a leader,
+/// ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica is live.
+pub fn unclean(
+    p: &PartitionImage,
+    usable: impl Fn(i32) -> bool,
+) -> Result<(i32, Vec<i32>), ResponseError> {
+    if p.leader >= 0 {
+        return Err(ResponseError::ElectionNotNeeded);
+    }
+    if let Some((leader, isr)) = desired(p, &usable) {
+        if leader >= 0 {
+            return Ok((leader, isr));
+        }
+    }
+    p.replicas
+        .iter()
+        .copied()
+        .find(|&r| usable(r))
+        .map(|r| (r, vec![r]))
+        .ok_or(ResponseError::EligibleLeadersNotAvailable)
+}
+
 /// How many partitions `node_id` leads.
 pub fn leaderships(image: &ClusterImage, node_id: i32) -> usize {
     image
@@ -121,6 +166,41 @@ mod tests {
         assert_eq!(desired(&offline, |b| b == 1 || b == 3), None);
         // The ISR member comes back: it leads again.
         assert_eq!(desired(&offline, |_| true), Some((2, vec![2])));
+    }
+
+    #[test]
+    fn preferred_and_unclean_elections_answer_as_kafka() {
+        let p = part(&[1, 2, 3], &[1, 2, 3], 2);
+        assert_eq!(preferred(&p, |_| true), Ok(1));
+        assert_eq!(
+            preferred(&p, |b| b != 1),
+            Err(ResponseError::PreferredLeaderNotAvailable)
+        );
+        let out = part(&[1, 2, 3], &[2, 3], 2);
+        assert_eq!(
+            preferred(&out, |_| true),
+            Err(ResponseError::PreferredLeaderNotAvailable)
+        );
+        let led = part(&[1, 2, 3], &[1, 2], 1);
+        assert_eq!(
+            preferred(&led, |_| true),
+            Err(ResponseError::ElectionNotNeeded)
+        );
+        assert_eq!(
+            unclean(&led, |_| true),
+            Err(ResponseError::ElectionNotNeeded)
+        );
+        let offline = part(&[1, 2, 3], &[1], -1);
+        assert_eq!(unclean(&offline, |b| b == 3), Ok((3, vec![3])));
+        assert_eq!(
+            unclean(&offline, |_| false),
+            Err(ResponseError::EligibleLeadersNotAvailable)
+        );
+        assert_eq!(
+            unclean(&offline, |_| true),
+            Ok((1, vec![1])),
+            "a clean choice first"
+        );
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub(crate) struct Sessions {
     last_seen: HashMap<i32, Instant>,
     /// Brokers actually heard from while this node is active.
     heard: std::collections::HashSet<i32>,
+    /// When leadership was last balanced to preferred replicas.
+    last_balance: Option<Instant>,
 }
 
 fn err(code: ResponseError, msg: impl Into<String>) -> ApiError {
@@ -357,6 +359,30 @@ impl Controller {
         }
         if let Err(e) = self.reconcile_partitions().await {
             warn!(error = %e, "leader election failed");
+        }
+        // auto.leader.rebalance.enable, every leader.imbalance.check.interval.seconds.
+        if self.config.get_bool("auto.leader.rebalance.enable", true) {
+            let every = Duration::from_secs(
+                self.config
+                    .get_i64("leader.imbalance.check.interval.seconds", 300)
+                    .clamp(1, 86_400) as u64,
+            );
+            let due = {
+                let mut s = self.sessions();
+                let now = Instant::now();
+                let last = *s.last_balance.get_or_insert(now);
+                if now.duration_since(last) >= every {
+                    s.last_balance = Some(now);
+                    true
+                } else {
+                    false
+                }
+            };
+            if due {
+                if let Err(e) = self.balance_leaders().await {
+                    warn!(error = %e, "leader rebalance failed");
+                }
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod elections;
+pub mod leaders;
 pub mod liveness;
 pub mod placement;
 pub mod rpc;

@@ -10,6 +10,7 @@ use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::leaders::{ElectionResult, ElectionType};
 use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
 use super::{Controller, CreatedTopic, NewTopic};
 use crate::error::ApiError;
@@ -89,6 +90,13 @@ pub enum ControllerRequest {
     AlterPartition(AlterIsr),
     /// The quorum's state as its leader sees it (DescribeQuorum).
     DescribeQuorum,
+    /// ElectLeaders (`None`: every partition).
+    ElectLeaders {
+        /// Preferred or unclean.
+        kind: ElectionType,
+        /// Topic and partition pairs.
+        partitions: Option<Vec<(String, i32)>>,
+    },
 }
 
 /// The active controller's answer.
@@ -106,6 +114,8 @@ pub enum ControllerResponse {
     Partition(Result<PartitionImage, ApiError>),
     /// The quorum's state.
     Quorum(Result<QuorumStatus, ApiError>),
+    /// Per-partition election results.
+    Elections(Vec<ElectionResult>),
 }
 
 impl ControllerResponse {
@@ -121,6 +131,9 @@ impl ControllerResponse {
             | Self::Quorum(Err(e)) => e.code == nc,
             Self::CreateTopics(rs) => {
                 !rs.is_empty() && rs.iter().all(|r| r.as_ref().is_err_and(|e| e.code == nc))
+            }
+            Self::Elections(rs) => {
+                !rs.is_empty() && rs.iter().all(|r| r.2.as_ref().is_err_and(|e| e.code == nc))
             }
             _ => false,
         }
@@ -139,6 +152,16 @@ impl ControllerResponse {
             ControllerRequest::BrokerHeartbeat(_) => Self::Heartbeat(Err(e)),
             ControllerRequest::AlterPartition(_) => Self::Partition(Err(e)),
             ControllerRequest::DescribeQuorum => Self::Quorum(Err(e)),
+            ControllerRequest::ElectLeaders { partitions, .. } => {
+                Self::Elections(match partitions {
+                    Some(ps) => ps
+                        .iter()
+                        .map(|(t, p)| (t.clone(), *p, Err(e.clone())))
+                        .collect(),
+                    // "Every partition": one entry with no topic carries the error.
+                    None => vec![(String::new(), -1, Err(e))],
+                })
+            }
             _ => Self::Done(Err(e)),
         }
     }
@@ -213,6 +236,9 @@ impl Controller {
             }
             ControllerRequest::DescribeQuorum => {
                 ControllerResponse::Quorum(Ok(self.quorum().status()))
+            }
+            ControllerRequest::ElectLeaders { kind, partitions } => {
+                ControllerResponse::Elections(self.elect_leaders(kind, partitions).await)
             }
         }
     }

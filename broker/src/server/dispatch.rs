@@ -79,6 +79,7 @@ static APIS: &[ApiSpec] = &[
         2,
         handlers::describe_quorum::handle,
     ),
+    api(ApiKey::ElectLeaders, 0, 2, handlers::elect_leaders::handle),
     api(
         ApiKey::OffsetForLeaderEpoch,
         2,
