@@ -265,3 +265,46 @@ def test_kafka_leader_election_moves_leadership_back_to_the_preferred_replica(cl
     p = cu.kafka_tool("leader-election", "--bootstrap-server", cluster.bootstrap, "--election-type",
                       "PREFERRED", "--topic", topic, "--partition", "0", timeout=90, check=False)
     assert "Valid replica already elected" in p.stdout_text + p.stderr_text, p.stdout_text + p.stderr_text
+
+
+def test_kafka_reassign_partitions_moves_a_replica(cluster, tmp_path):
+    """`kafka-reassign-partitions --execute` moves one replica of each
+    partition to the broker that had none (AlterPartitionReassignments);
+    `--verify` (ListPartitionReassignments) reports completion; the new
+    replica set serves every acknowledged record and the moved-away broker
+    keeps no live copy."""
+    import json
+    topic = cu.unique_topic("move")
+    adm = _admin(cluster.bootstrap)
+    adm.create_topics([NewTopic(topic, num_partitions=2, replication_factor=2)],
+                      request_timeout=30)[topic].result(timeout=60)
+    two = lambda ps: len(ps) == 2 and all(l >= 0 and len(isr) == 2 for l, isr in ps.values())  # noqa: E731
+    _wait_partitions(cluster.bootstrap, topic, two, "ISR never reached both replicas")
+    acked = _produce_all(cluster.bootstrap, topic, 2, 50, "m")
+    md = adm.list_topics(topic, timeout=10)
+    plan, want = [], {}
+    for p, pm in md.topics[topic].partitions.items():
+        spare = next(b for b in (1, 2, 3) if b not in pm.replicas)
+        target = [pm.replicas[1], spare]
+        plan.append({"topic": topic, "partition": p, "replicas": target})
+        want[p] = sorted(target)
+    f = tmp_path / "plan.json"
+    f.write_text(json.dumps({"version": 1, "partitions": plan}))
+    p = cu.kafka_tool("reassign-partitions", "--bootstrap-server", cluster.bootstrap,
+                      "--reassignment-json-file", str(f), "--execute", timeout=90)
+    assert "Successfully started partition reassignment" in p.stdout_text, p.stdout_text
+    deadline = time.time() + 120
+    while True:
+        p = cu.kafka_tool("reassign-partitions", "--bootstrap-server", cluster.bootstrap,
+                          "--reassignment-json-file", str(f), "--verify", timeout=90, check=False)
+        if p.stdout_text.count("is completed") == 2 or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert p.stdout_text.count("is completed") == 2, p.stdout_text + p.stderr_text
+    md = adm.list_topics(topic, timeout=10)
+    got = {p: sorted(pm.replicas) for p, pm in md.topics[topic].partitions.items()}
+    assert got == want, (got, want)
+    moved = lambda ps: all(l in want[p] and sorted(isr) == want[p] for p, (l, isr) in ps.items())  # noqa: E731
+    _wait_partitions(cluster.bootstrap, topic, moved, "the new replicas did not both get in sync")
+    seen = _read_all(cluster.bootstrap, topic, 2, len(acked), timeout=60)
+    assert seen == acked

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::leaders::{ElectionResult, ElectionType};
 use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
+use super::reassignments::ReassignResult;
 use super::rpc::{ControllerRequest, ControllerResponse};
 use super::{Controller, CreatedTopic, NewTopic};
 use crate::error::ApiError;
@@ -256,6 +257,29 @@ impl ControllerChannel {
             ControllerResponse::Heartbeat(r) => r,
             ControllerResponse::Done(Err(e)) => Err(e),
             other => Err(unexpected(&other)),
+        }
+    }
+
+    /// AlterPartitionReassignments.
+    pub async fn alter_reassignments(
+        &self,
+        changes: Vec<(String, i32, Option<Vec<i32>>)>,
+    ) -> Vec<ReassignResult> {
+        let keys: Vec<(String, i32)> = changes.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        match self
+            .call(ControllerRequest::AlterReassignments(changes))
+            .await
+        {
+            ControllerResponse::Reassignments(r) => r,
+            other => {
+                let e = match other {
+                    ControllerResponse::Done(Err(e)) => e,
+                    o => unexpected(&o),
+                };
+                keys.into_iter()
+                    .map(|(t, p)| (t, p, Err(e.clone())))
+                    .collect()
+            }
         }
     }
 

@@ -298,6 +298,9 @@ impl Controller {
                 isr,
             )])
             .await?;
+            if let Err(e) = self.complete_reassignments().await {
+                warn!(error = %e, "completing reassignments failed");
+            }
         }
         self.quorum
             .image()
@@ -359,6 +362,9 @@ impl Controller {
         }
         if let Err(e) = self.reconcile_partitions().await {
             warn!(error = %e, "leader election failed");
+        }
+        if let Err(e) = self.complete_reassignments().await {
+            warn!(error = %e, "completing reassignments failed");
         }
         // auto.leader.rebalance.enable, every leader.imbalance.check.interval.seconds.
         if self.config.get_bool("auto.leader.rebalance.enable", true) {

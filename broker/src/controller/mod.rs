@@ -7,6 +7,8 @@ pub mod elections;
 pub mod leaders;
 pub mod liveness;
 pub mod placement;
+pub mod reassign;
+pub mod reassignments;
 pub mod rpc;
 
 use std::collections::BTreeMap;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::leaders::{ElectionResult, ElectionType};
 use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
+use super::reassignments::ReassignResult;
 use super::{Controller, CreatedTopic, NewTopic};
 use crate::error::ApiError;
 use crate::metadata::{MetadataRecord, PartitionImage, QuorumStatus};
@@ -90,6 +91,8 @@ pub enum ControllerRequest {
     AlterPartition(AlterIsr),
     /// The quorum's state as its leader sees it (DescribeQuorum).
     DescribeQuorum,
+    /// AlterPartitionReassignments: `Some(target)` starts, `None` cancels.
+    AlterReassignments(Vec<(String, i32, Option<Vec<i32>>)>),
     /// ElectLeaders (`None`: every partition).
     ElectLeaders {
         /// Preferred or unclean.
@@ -116,6 +119,8 @@ pub enum ControllerResponse {
     Quorum(Result<QuorumStatus, ApiError>),
     /// Per-partition election results.
     Elections(Vec<ElectionResult>),
+    /// Per-partition reassignment results.
+    Reassignments(Vec<ReassignResult>),
 }
 
 impl ControllerResponse {
@@ -131,6 +136,9 @@ impl ControllerResponse {
             | Self::Quorum(Err(e)) => e.code == nc,
             Self::CreateTopics(rs) => {
                 !rs.is_empty() && rs.iter().all(|r| r.as_ref().is_err_and(|e| e.code == nc))
+            }
+            Self::Reassignments(rs) => {
+                !rs.is_empty() && rs.iter().all(|r| r.2.as_ref().is_err_and(|e| e.code == nc))
             }
             Self::Elections(rs) => {
                 !rs.is_empty() && rs.iter().all(|r| r.2.as_ref().is_err_and(|e| e.code == nc))
@@ -152,6 +160,11 @@ impl ControllerResponse {
             ControllerRequest::BrokerHeartbeat(_) => Self::Heartbeat(Err(e)),
             ControllerRequest::AlterPartition(_) => Self::Partition(Err(e)),
             ControllerRequest::DescribeQuorum => Self::Quorum(Err(e)),
+            ControllerRequest::AlterReassignments(ps) => Self::Reassignments(
+                ps.iter()
+                    .map(|(t, p, _)| (t.clone(), *p, Err(e.clone())))
+                    .collect(),
+            ),
             ControllerRequest::ElectLeaders { partitions, .. } => {
                 Self::Elections(match partitions {
                     Some(ps) => ps
@@ -236,6 +249,9 @@ impl Controller {
             }
             ControllerRequest::DescribeQuorum => {
                 ControllerResponse::Quorum(Ok(self.quorum().status()))
+            }
+            ControllerRequest::AlterReassignments(changes) => {
+                ControllerResponse::Reassignments(self.alter_reassignments(changes).await)
             }
             ControllerRequest::ElectLeaders { kind, partitions } => {
                 ControllerResponse::Elections(self.elect_leaders(kind, partitions).await)

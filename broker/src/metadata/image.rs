@@ -41,7 +41,7 @@ impl BrokerImage {
 }
 
 /// One partition's replica state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionImage {
     /// Replica broker ids; the first is the preferred leader.
     pub replicas: Vec<i32>,
@@ -53,6 +53,13 @@ pub struct PartitionImage {
     pub leader_epoch: i32,
     /// Bumped on every change to this partition.
     pub partition_epoch: i32,
+    /// Replicas being added by an ongoing reassignment (also in `replicas`).
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    /// Replicas to be removed when the reassignment completes (also in
+    /// `replicas`).
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
 }
 
 /// One topic.
@@ -108,6 +115,7 @@ fn new_partition(a: &PartitionAssignment, usable: impl Fn(i32) -> bool) -> Parti
         replicas: a.replicas.clone(),
         leader_epoch: 0,
         partition_epoch: 0,
+        ..Default::default()
     }
 }
 
@@ -184,6 +192,14 @@ impl ClusterImage {
         usize::try_from(index)
             .ok()
             .and_then(|i| t.partitions.get(i))
+    }
+
+    fn partition_mut(&mut self, topic_id: &Uuid, index: i32) -> Option<&mut PartitionImage> {
+        let name = self.topic_names.get(topic_id)?;
+        let t = self.topics.get_mut(name)?;
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| t.partitions.get_mut(i))
     }
 
     /// Looks a topic up by id.
@@ -317,6 +333,28 @@ impl ClusterImage {
                         .insert(*node_id, (*first, first + size));
                     self.next_producer_id += size;
                 }
+            }
+            MetadataRecord::ReassignPartition {
+                topic_id,
+                partition,
+                replicas,
+                adding,
+                removing,
+                leader,
+                isr,
+            } => {
+                let Some(p) = self.partition_mut(topic_id, *partition) else {
+                    return;
+                };
+                if p.leader != *leader {
+                    p.leader_epoch += 1;
+                }
+                p.leader = *leader;
+                p.isr = isr.clone();
+                p.replicas = replicas.clone();
+                p.adding_replicas = adding.clone();
+                p.removing_replicas = removing.clone();
+                p.partition_epoch += 1;
             }
             MetadataRecord::ChangePartition {
                 topic_id,

@@ -121,6 +121,25 @@ pub enum MetadataRecord {
         /// Whether the leader epoch is bumped (a leader change always bumps it).
         bump_leader_epoch: bool,
     },
+    /// A partition reassignment starts, changes, completes or is cancelled:
+    /// the whole replica state is set at once.
+    ReassignPartition {
+        /// The topic id.
+        topic_id: Uuid,
+        /// The partition index.
+        partition: i32,
+        /// All replicas (during a reassignment: the target ones and those
+        /// still to be removed).
+        replicas: Vec<i32>,
+        /// Replicas being added.
+        adding: Vec<i32>,
+        /// Replicas to be removed on completion.
+        removing: Vec<i32>,
+        /// The leader (a change bumps the leader epoch).
+        leader: i32,
+        /// The ISR.
+        isr: Vec<i32>,
+    },
     /// A block of producer ids is reserved for a broker's idempotent producers.
     AllocateProducerIds {
         /// The broker.

@@ -84,6 +84,22 @@ impl LeaderState {
         }
     }
 
+    /// Takes a new replica set in the same leadership (a reassignment):
+    /// new followers start unknown, removed ones are forgotten.
+    pub fn set_replicas(&mut self, replicas: &[i32], now: Instant) {
+        self.replicas = replicas.to_vec();
+        let me = self.node_id;
+        self.followers.retain(|r, _| replicas.contains(r));
+        for &r in replicas.iter().filter(|&&r| r != me) {
+            self.followers.entry(r).or_insert(FollowerProgress {
+                leo: -1,
+                last_caught_up: now,
+                last_fetch_leader_leo: -1,
+                last_fetch: now,
+            });
+        }
+    }
+
     /// The committed ISR merged with a pending change ("maximal ISR"): the
     /// high watermark waits for every replica in either, so it is safe
     /// whichever way the controller decides.

@@ -215,7 +215,7 @@ impl Partition {
                     if pi.partition_epoch > s.partition_epoch {
                         s.partition_epoch = pi.partition_epoch;
                         s.isr = pi.isr.clone();
-                        s.replicas = pi.replicas.clone();
+                        s.set_replicas(&pi.replicas, Instant::now());
                         s.pending_isr = None;
                     }
                 }

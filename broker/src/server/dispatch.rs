@@ -81,6 +81,18 @@ static APIS: &[ApiSpec] = &[
     ),
     api(ApiKey::ElectLeaders, 0, 2, handlers::elect_leaders::handle),
     api(
+        ApiKey::AlterPartitionReassignments,
+        0,
+        1,
+        handlers::alter_partition_reassignments::handle,
+    ),
+    api(
+        ApiKey::ListPartitionReassignments,
+        0,
+        0,
+        handlers::list_partition_reassignments::handle,
+    ),
+    api(
         ApiKey::OffsetForLeaderEpoch,
         2,
         4,
