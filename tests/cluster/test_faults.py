@@ -144,6 +144,36 @@ def test_kill9_partition_leader(fcluster):
 
 
 @pytest.mark.timeout(480)
+def test_followers_paused_then_leader_killed(fcluster):
+    """A process pause (SIGSTOP, as a long GC pause or a frozen VM) of both
+    followers of partition 0, then its leader killed while they are paused.
+    With acks=all nothing written during the pause can be acknowledged (no
+    other replica holds it), so nothing acknowledged is lost when a resumed
+    follower takes over. A broker that acknowledged acks=all on its own
+    append loses the writes acknowledged during the pause here."""
+    import signal
+    run = Run(fcluster, "pause-then-kill")
+    ld = leader_of(fcluster, run.topic, 0)
+    followers = [n for n in fcluster.nodes if n.node_id != ld]
+    for f in followers:
+        run.hist.nemesis("pause", node=f.node_id)
+        os.kill(f.pid(), signal.SIGSTOP)
+    try:
+        time.sleep(float(os.environ.get("FAULTS_PAUSE_SECONDS", "3")))
+        run.hist.nemesis("kill9", node=ld, role=f"leader of {run.topic}-0")
+        node(fcluster, ld).kill9()
+    finally:
+        for f in followers:
+            os.kill(f.pid(), signal.SIGCONT)
+            run.hist.nemesis("resume", node=f.node_id)
+    t = time.time()
+    new = wait_new_leader(fcluster, run.topic, 0, ld, timeout=90)
+    log(f"pause-then-kill: leader {ld} -> {new} in {time.time() - t:.1f}s after the resume")
+    run.wl.wait_progress(time.time(), n=100, timeout=90)
+    run.heal_and_check()
+
+
+@pytest.mark.timeout(480)
 def test_kill9_active_controller(fcluster):
     run = Run(fcluster, "kill-controller")
     ctrl = active_controller(fcluster)
