@@ -74,6 +74,8 @@ pub struct BrokerState {
     producer_ids: std::sync::Mutex<(i64, i64)>,
     /// The broker epoch of this process's registration (-1 before it).
     epoch: std::sync::atomic::AtomicI64,
+    /// This process's incarnation id (set once, at registration).
+    incarnation: std::sync::OnceLock<Uuid>,
     /// Liveness as the controller last answered a heartbeat.
     liveness: watch::Sender<Liveness>,
     /// Set to start a controlled shutdown.
@@ -103,6 +105,27 @@ impl BrokerState {
     /// This process's broker epoch (its registration's metadata offset).
     pub fn broker_epoch(&self) -> i64 {
         self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Takes the broker epoch from the metadata when it shows this
+    /// process's registration under a newer epoch (a retried registration
+    /// that was committed twice).
+    fn refresh_epoch(&self) {
+        let Some(me) = self.incarnation.get() else {
+            return;
+        };
+        let image = self.quorum.image();
+        if let Some(b) = image.brokers.get(&self.node_id) {
+            if b.incarnation_id == *me && b.epoch != self.broker_epoch() {
+                info!(
+                    from = self.broker_epoch(),
+                    to = b.epoch,
+                    "taking this broker's epoch from the metadata"
+                );
+                self.epoch
+                    .store(b.epoch, std::sync::atomic::Ordering::Release);
+            }
+        }
     }
 
     /// A receiver of each newly published image.
@@ -260,6 +283,7 @@ impl Broker {
             limits: crate::server::Limits::new(config.get_i64("queued.max.request.bytes", -1)),
             producer_ids: std::sync::Mutex::new((0, 0)),
             epoch: std::sync::atomic::AtomicI64::new(-1),
+            incarnation: std::sync::OnceLock::new(),
             liveness: watch::channel(Liveness::default()).0,
             want_shutdown: watch::channel(false).0,
             published: watch::channel(Arc::new(ClusterImage::default())).0,
@@ -409,7 +433,7 @@ impl BrokerState {
                 }
             })
             .collect();
-        let incarnation = Uuid::new_v4();
+        let incarnation = *self.incarnation.get_or_init(Uuid::new_v4);
         let record = MetadataRecord::RegisterBroker {
             node_id: self.node_id,
             incarnation_id: incarnation,
@@ -523,6 +547,7 @@ async fn heartbeats(state: Arc<BrokerState>) {
     let mut shutdown = state.shutdown.clone();
     loop {
         let want_shutdown = *want.borrow_and_update();
+        state.refresh_epoch();
         let hb = Heartbeat {
             node_id: state.node_id,
             epoch: state.broker_epoch(),

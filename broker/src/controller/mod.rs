@@ -226,7 +226,13 @@ impl Controller {
             // holds this id (a duplicate node.id, or this broker's previous
             // process still within its session).
             if let Some(b) = self.quorum.image().brokers.get(node_id) {
-                if b.incarnation_id != *incarnation_id && self.has_session(*node_id) {
+                if b.incarnation_id == *incarnation_id {
+                    // A retry of a registration already committed (its
+                    // answer was lost): the broker keeps that epoch.
+                    self.note_alive(*node_id);
+                    return Ok(());
+                }
+                if self.has_session(*node_id) {
                     return Err(ApiError::new(
                         ResponseError::DuplicateBrokerRegistration,
                         "Another broker is registered with that broker id.",
