@@ -308,3 +308,35 @@ def test_kafka_reassign_partitions_moves_a_replica(cluster, tmp_path):
     _wait_partitions(cluster.bootstrap, topic, moved, "the new replicas did not both get in sync")
     seen = _read_all(cluster.bootstrap, topic, 2, len(acked), timeout=60)
     assert seen == acked
+
+
+def test_replicas_beyond_the_live_brokers_are_refused(cluster, tmp_path):
+    """Bad input gets Kafka's answers: a replication factor above the live
+    broker count is INVALID_REPLICATION_FACTOR and creates nothing; a
+    reassignment naming a broker that does not exist is refused and moves
+    nothing. (`kafka-reassign-partitions` itself refuses unknown broker ids
+    before sending; the controller's own check, INVALID_REPLICA_ASSIGNMENT,
+    is `controller::reassign::tests`.)"""
+    import json
+    from confluent_kafka import KafkaError
+    adm = _admin(cluster.bootstrap)
+    big = cu.unique_topic("rf4")
+    f = adm.create_topics([NewTopic(big, num_partitions=1, replication_factor=4)], request_timeout=30)
+    with pytest.raises(Exception) as e:
+        f[big].result(timeout=60)
+    assert e.value.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR, e.value
+    assert big not in adm.list_topics(timeout=10).topics
+    topic = cu.unique_topic("badmove")
+    adm.create_topics([NewTopic(topic, num_partitions=1, replication_factor=2)],
+                      request_timeout=30)[topic].result(timeout=60)
+    _wait_partitions(cluster.bootstrap, topic, lambda ps: len(ps) == 1 and len(ps[0][1]) == 2,
+                     "ISR never reached both replicas")
+    before = sorted(adm.list_topics(topic, timeout=10).topics[topic].partitions[0].replicas)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [1, 42]}]}))
+    p = cu.kafka_tool("reassign-partitions", "--bootstrap-server", cluster.bootstrap,
+                      "--reassignment-json-file", str(plan), "--execute", timeout=90, check=False)
+    assert p.returncode != 0, p.stdout_text + p.stderr_text
+    time.sleep(2)
+    after = sorted(adm.list_topics(topic, timeout=10).topics[topic].partitions[0].replicas)
+    assert after == before
