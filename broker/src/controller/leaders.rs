@@ -6,7 +6,7 @@ use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::{chunk_records, elections, Controller};
+use super::{elections, Controller};
 use crate::error::ApiError;
 use crate::metadata::MetadataRecord;
 
@@ -79,14 +79,8 @@ impl Controller {
         if !records.is_empty() {
             info!(kind = ?kind, elections = records.len(), "electing leaders");
         }
-        for chunk in chunk_records(records) {
-            let (indexes, recs): (Vec<usize>, Vec<MetadataRecord>) = chunk.into_iter().unzip();
-            if let Err(e) = self.commit(recs).await {
-                for i in indexes {
-                    out[i].2 = Err(e.clone());
-                }
-            }
-        }
+        self.commit_planned(records, &mut out, |r, e| r.2 = Err(e))
+            .await;
         out
     }
 
@@ -100,9 +94,12 @@ impl Controller {
         for t in image.topics.values() {
             for (i, p) in t.partitions.iter().enumerate() {
                 if let Ok(leader) = elections::preferred(p, usable) {
-                    records.push((
-                        (),
-                        elections::change(t.topic_id, i as i32, p, leader, p.isr.clone()),
+                    records.push(elections::change(
+                        t.topic_id,
+                        i as i32,
+                        p,
+                        leader,
+                        p.isr.clone(),
                     ));
                 }
             }
@@ -114,10 +111,7 @@ impl Controller {
                 "moving leadership back to preferred replicas"
             );
         }
-        for chunk in chunk_records(records) {
-            self.commit(chunk.into_iter().map(|(_, r)| r).collect())
-                .await?;
-        }
+        self.commit_chunked(records).await?;
         Ok(n)
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::{chunk_records, elections, Controller};
+use super::{elections, Controller};
 use crate::error::ApiError;
 use crate::metadata::{ClusterImage, MetadataRecord, PartitionImage};
 
@@ -202,11 +202,7 @@ impl Controller {
             return Ok(());
         }
         info!(changes = changes.len(), "committing leader and ISR changes");
-        for chunk in chunk_records(changes.into_iter().map(|r| ((), r)).collect()) {
-            self.commit(chunk.into_iter().map(|(_, r)| r).collect())
-                .await?;
-        }
-        Ok(())
+        self.commit_chunked(changes).await
     }
 
     fn set_broker(

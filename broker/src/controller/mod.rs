@@ -183,6 +183,38 @@ impl Controller {
         self.quorum.propose(records).await.map_err(quorum_error)
     }
 
+    /// Commits `records` in proposals of about [`PROPOSAL_CHUNK_BYTES`],
+    /// stopping at the first that fails.
+    pub(crate) async fn commit_chunked(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<(), ApiError> {
+        for chunk in chunk_records(records.into_iter().map(|r| ((), r)).collect()) {
+            self.commit(chunk.into_iter().map(|(_, r)| r).collect())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Commits each planned record (paired with its answer's index in
+    /// `out`) in proposals of about [`PROPOSAL_CHUNK_BYTES`]; the answers of
+    /// a proposal that fails get its error through `fail`.
+    pub(crate) async fn commit_planned<R>(
+        &self,
+        planned: Vec<(usize, MetadataRecord)>,
+        out: &mut [R],
+        fail: impl Fn(&mut R, ApiError),
+    ) {
+        for chunk in chunk_records(planned) {
+            let (indexes, records): (Vec<usize>, Vec<MetadataRecord>) = chunk.into_iter().unzip();
+            if let Err(e) = self.commit(records).await {
+                for i in indexes {
+                    fail(&mut out[i], e.clone());
+                }
+            }
+        }
+    }
+
     /// Commits the cluster-wide records `kafka-storage format` bootstraps a
     /// new Kafka 4.x cluster with: the dynamic cluster default
     /// `min.insync.replicas=1` (so topics report it as
@@ -428,14 +460,8 @@ impl Controller {
                 }
             }
         }
-        for chunk in chunk_records(planned) {
-            let (indexes, records): (Vec<usize>, Vec<MetadataRecord>) = chunk.into_iter().unzip();
-            if let Err(e) = self.commit(records).await {
-                for i in indexes {
-                    out[i] = Err(e.clone());
-                }
-            }
-        }
+        self.commit_planned(planned, &mut out, |r, e| *r = Err(e))
+            .await;
         out
     }
 
@@ -678,7 +704,7 @@ impl Controller {
 /// Splits planned records into proposals of about [`PROPOSAL_CHUNK_BYTES`]
 /// each (a single record larger than that is a proposal of its own, which
 /// the quorum refuses if it exceeds its per-entry limit).
-pub(crate) fn chunk_records<T>(planned: Vec<(T, MetadataRecord)>) -> Vec<Vec<(T, MetadataRecord)>> {
+fn chunk_records<T>(planned: Vec<(T, MetadataRecord)>) -> Vec<Vec<(T, MetadataRecord)>> {
     let mut chunks = Vec::new();
     let mut cur = Vec::new();
     let mut bytes = 0usize;

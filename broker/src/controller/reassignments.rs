@@ -5,7 +5,7 @@
 use kafka_protocol::error::ResponseError;
 use tracing::info;
 
-use super::{chunk_records, reassign, Controller};
+use super::{reassign, Controller};
 use crate::error::ApiError;
 use crate::metadata::MetadataRecord;
 
@@ -52,14 +52,8 @@ impl Controller {
                 Err(e) => out.push((topic, index, Err(e))),
             }
         }
-        for chunk in chunk_records(records) {
-            let (indexes, recs): (Vec<usize>, Vec<MetadataRecord>) = chunk.into_iter().unzip();
-            if let Err(e) = self.commit(recs).await {
-                for i in indexes {
-                    out[i].2 = Err(e.clone());
-                }
-            }
-        }
+        self.commit_planned(records, &mut out, |r, e| r.2 = Err(e))
+            .await;
         if let Err(e) = self.reconcile_partitions().await {
             tracing::warn!(error = %e, "leader election after reassignment failed");
         }
@@ -76,14 +70,11 @@ impl Controller {
             for (i, p) in t.partitions.iter().enumerate() {
                 if let Some(done) = reassign::complete(p, usable) {
                     info!(topic = %t.name, partition = i, replicas = ?done.replicas, "reassignment complete");
-                    records.push(((), done.record(t.topic_id, i as i32)));
+                    records.push(done.record(t.topic_id, i as i32));
                 }
             }
         }
-        for chunk in chunk_records(records) {
-            self.commit(chunk.into_iter().map(|(_, r)| r).collect())
-                .await?;
-        }
+        self.commit_chunked(records).await?;
         Ok(())
     }
 }

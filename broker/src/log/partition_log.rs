@@ -289,9 +289,14 @@ impl Log {
     /// epochs and timestamps are the leader's. Every batch is CRC-checked
     /// and must continue this log exactly; batches wholly below the log end
     /// (a retried fetch) are skipped. A partial batch at the end of
-    /// `records` (a size-capped read) is left for the next fetch. Returns
-    /// the number of bytes appended.
-    pub fn append_as_follower(&mut self, records: &[u8]) -> Result<usize, LogError> {
+    /// `records` (a size-capped read) is left for the next fetch. Calls
+    /// `appended_batch` with the header of every batch appended. Returns the
+    /// number of bytes appended.
+    pub fn append_as_follower(
+        &mut self,
+        records: &[u8],
+        appended_batch: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<usize, LogError> {
         let now = now_ms();
         let mut pos = 0usize;
         let mut appended = 0usize;
@@ -323,6 +328,7 @@ impl Log {
             self.active_mut().append(bytes, &h, interval)?;
             self.unflushed_messages += i64::from(h.records_count);
             appended += size;
+            appended_batch(&h);
         }
         if appended > 0 {
             self.maybe_flush(now)?;
@@ -726,19 +732,21 @@ mod tests {
             .expect("bytes");
         // A size-capped read may end inside a batch: only whole ones land.
         let n = follower
-            .append_as_follower(&all[..all.len() - 10])
+            .append_as_follower(&all[..all.len() - 10], &mut |_| {})
             .expect("follow");
         assert_eq!(follower.end_offset(), 16);
         assert!(n > 0);
         // The same bytes again (a retried fetch) are skipped, the rest lands.
-        follower.append_as_follower(&all).expect("retry");
+        follower
+            .append_as_follower(&all, &mut |_| {})
+            .expect("retry");
         assert_eq!(follower.end_offset(), 20);
         assert_eq!(follower.end_offset_for_epoch(1), (1, 8));
         assert_eq!(follower.end_offset_for_epoch(2), (2, 20));
         // A batch that does not continue the log is refused.
         let mut gap = encode(1, Compression::None);
         stamp(&mut gap, 25, 2, None);
-        assert!(follower.append_as_follower(&gap).is_err());
+        assert!(follower.append_as_follower(&gap, &mut |_| {}).is_err());
         // Divergence: cut mid-batch, the whole batch goes.
         assert_eq!(follower.truncate_to(10).expect("truncate"), 8);
         assert_eq!(follower.latest_epoch(), 1);

@@ -133,6 +133,9 @@ fn log_error(e: LogError) -> ApiError {
     }
 }
 
+/// A client's `current_leader_epoch` against this replica's (KIP-320):
+/// -1 skips the check; a newer one is UNKNOWN_LEADER_EPOCH (this broker has
+/// not caught up), an older one FENCED_LEADER_EPOCH.
 fn check_epoch(requested: i32, ours: i32) -> Result<(), ApiError> {
     if requested >= 0 && requested != ours {
         let code = if requested > ours {
@@ -187,6 +190,11 @@ impl Partition {
     /// The current leader epoch (from metadata).
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Checks a request's `current_leader_epoch` (see `check_epoch`).
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
+        check_epoch(requested, self.leader_epoch())
     }
 
     /// The role as of the last metadata applied.
@@ -454,7 +462,7 @@ impl Partition {
         if g.retired {
             return Err(not_hosted());
         }
-        check_epoch(pos.leader_epoch, self.leader_epoch())?;
+        self.check_leader_epoch(pos.leader_epoch)?;
         if !matches!(&g.role, Role::Leader(_)) {
             return Err(not_leader());
         }
@@ -569,21 +577,11 @@ impl Partition {
             return Ok(false);
         }
         if !records.is_empty() {
-            g.log.append_as_follower(records)?;
             // Producer state follows the log, so a new leader has it.
             let inner = &mut *g;
-            let mut pos = 0usize;
-            while records.len() - pos >= crate::protocol::batch::HEADER_LEN {
-                let Ok(h) = crate::protocol::batch::BatchHeader::parse(&records[pos..]) else {
-                    break;
-                };
-                let size = h.total_size();
-                if size < crate::protocol::batch::HEADER_LEN || records.len() - pos < size {
-                    break;
-                }
-                inner.producers.record(&h);
-                pos += size;
-            }
+            inner
+                .log
+                .append_as_follower(records, &mut |h| inner.producers.record(h))?;
         }
         if leader_start > g.log.start_offset() && leader_start <= g.log.end_offset() {
             g.log.delete_records_before(leader_start)?;

@@ -200,15 +200,9 @@ fn read_once(
                     continue;
                 }
             };
-            let ours = part.leader_epoch();
-            if leader_epoch >= 0 && leader_epoch != ours {
+            if let Err(e) = part.check_leader_epoch(leader_epoch) {
                 errors = true;
-                let code = if leader_epoch > ours {
-                    ResponseError::UnknownLeaderEpoch
-                } else {
-                    ResponseError::FencedLeaderEpoch
-                };
-                parts.push(partition_error(index, &ApiError::code(code)));
+                parts.push(partition_error(index, &e));
                 continue;
             }
             let budget = (part_max.max(0) as usize).min(max_bytes.saturating_sub(total));

@@ -45,14 +45,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                     continue;
                 }
             };
-            let ours = part.leader_epoch();
-            if p.current_leader_epoch >= 0 && p.current_leader_epoch != ours {
-                let code = if p.current_leader_epoch > ours {
-                    ResponseError::UnknownLeaderEpoch
-                } else {
-                    ResponseError::FencedLeaderEpoch
-                };
-                parts.push(resp.with_error_code(code.code()));
+            if let Err(e) = part.check_leader_epoch(p.current_leader_epoch) {
+                parts.push(resp.with_error_code(e.code));
                 continue;
             }
             let hw = part.high_watermark();

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -39,14 +38,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                         Ok(part) => part,
                         Err(e) => return out.with_error_code(e.code),
                     };
-                    let ours = part.leader_epoch();
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != ours {
-                        let code = if p.current_leader_epoch > ours {
-                            ResponseError::UnknownLeaderEpoch
-                        } else {
-                            ResponseError::FencedLeaderEpoch
-                        };
-                        return out.with_error_code(code.code());
+                    if let Err(e) = part.check_leader_epoch(p.current_leader_epoch) {
+                        return out.with_error_code(e.code);
                     }
                     let (epoch, end) = part.end_offset_for_epoch(p.leader_epoch);
                     out.with_leader_epoch(epoch).with_end_offset(end)
