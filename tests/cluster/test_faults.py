@@ -351,8 +351,6 @@ def test_partition_isolates_controller(ncluster):
 
 
 @pytest.mark.timeout(480)
-@pytest.mark.skipif(os.environ.get("FAULTS_NETPART_ALL") != "1",
-                    reason="FAULTS_NETPART_ALL=1: also isolate a follower (kept out of the default time budget)")
 def test_partition_isolates_follower(ncluster):
     """A follower of partition 0 (not the active controller) loses the other
     nodes: it leaves the ISR, writes go on with the two others, and after the
