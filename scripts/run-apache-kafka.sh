@@ -14,13 +14,15 @@
 # Environment: KAFKA_HEAP_OPTS (default -Xms1g -Xmx1g, as kafka-server-start.sh),
 # KAFKA_JVM_PERFORMANCE_OPTS (default: the one kafka-run-class.sh uses),
 # KAFKA_START_TIMEOUT (seconds, default 90), KAFKA_CLUSTER_ID (format with this
-# cluster id, e.g. for the nodes of one multi-node cluster; default random).
+# cluster id, e.g. for the nodes of one multi-node cluster; default random),
+# KAFKA_HOST (the address the readiness check connects to, default 127.0.0.1:
+# set it when the listeners given as key=value bind another address).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
 . "$here/env.sh"
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 is_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
@@ -52,11 +54,11 @@ free_port() {
 }
 
 port_open() {
-    python3 - "$1" <<'EOF' 2>/dev/null
+    python3 - "$1" "${KAFKA_HOST:-127.0.0.1}" <<'EOF' 2>/dev/null
 import socket, sys
 s = socket.socket(); s.settimeout(0.5)
 try:
-    s.connect(("127.0.0.1", int(sys.argv[1]))); sys.exit(0)
+    s.connect((sys.argv[2], int(sys.argv[1]))); sys.exit(0)
 except OSError:
     sys.exit(1)
 EOF

@@ -319,6 +319,7 @@ impl Broker {
         tasks.push(tokio::spawn(controller_timer(state.clone())));
         state.wait_unfenced().await;
         tasks.push(tokio::spawn(housekeeping(state.clone())));
+        tasks.push(tokio::spawn(high_watermark_checkpoints(state.clone())));
         tasks.push(tokio::spawn(run_groups(state.clone())));
         tasks.push(tokio::spawn(crate::replication::fetcher::run(
             state.clone(),
@@ -652,6 +653,29 @@ async fn run_groups(state: Arc<BrokerState>) {
         if last_expiry.elapsed() >= retention_check {
             last_expiry = tokio::time::Instant::now();
             state.groups.expire_offsets(&state).await;
+        }
+    }
+}
+
+/// Every `replica.high.watermark.checkpoint.interval.ms` (Kafka's 5 s),
+/// writes the replicas' high watermarks to the log directory, off the async
+/// workers; a restarted replica starts from them.
+async fn high_watermark_checkpoints(state: Arc<BrokerState>) {
+    let interval = state
+        .config
+        .get_i64("replica.high.watermark.checkpoint.interval.ms", 5000)
+        .clamp(100, 3_600_000);
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(interval as u64)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let st = state.clone();
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || st.replicas.checkpoint_high_watermarks()).await
+        {
+            error!(error = %e, "high watermark checkpoint task failed");
         }
     }
 }

@@ -42,6 +42,13 @@ class Node:
     """One node of the cluster; can be killed with SIGKILL and started again
     on the same data directory and ports."""
 
+    # The address its listeners bind (netns.NetnsNode: its namespace's IP).
+    host = "127.0.0.1"
+
+    def _wrap(self, args):
+        """The command line that starts it (netns.NetnsNode: inside its network namespace)."""
+        return args
+
     def __init__(self, node_id, port, cport, voters, cluster_id, work: Path, extra_props=None):
         self.node_id, self.port, self.cport = node_id, port, cport
         self.extra_props = dict(extra_props or {})
@@ -76,7 +83,7 @@ class Node:
                        KAFKA_START_TIMEOUT=str(int(START_TIMEOUT)))
             args = [str(REPO / "scripts" / "run-apache-kafka.sh"), str(self.work), str(self.port)]
             args += [f"{k}={v}" for k, v in self._props().items()]
-            self.proc = subprocess.Popen(args, env=env, stdout=open(self.work / "launcher.log", "ab"),
+            self.proc = subprocess.Popen(self._wrap(args), env=env, stdout=open(self.work / "launcher.log", "ab"),
                                          stderr=subprocess.STDOUT)
         else:
             binary = os.environ.get("RUNNEL_BROKER_BIN") or str(REPO / "target" / "release" / "runnel-broker")
@@ -84,7 +91,7 @@ class Node:
             props = dict(self._props(), **{"log.dirs": str(self.work / "data")})
             for k, v in props.items():
                 args += ["--override", f"{k}={v}"]
-            self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(self._wrap(args), stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
                                          start_new_session=True)
         return self
 
@@ -177,7 +184,7 @@ class Cluster:
         while time.time() < deadline:
             targets = [via] if via else [n for n in self.nodes if n.alive()]
             for n in targets:
-                if not cu.port_open("127.0.0.1", n.port):
+                if not cu.port_open(n.host, n.port):
                     continue
                 try:
                     md = AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(timeout=5)

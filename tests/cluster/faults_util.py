@@ -212,7 +212,17 @@ class Workload:
                         except KafkaException as e:
                             self.hist.failed(i, e.args[0].name() if e.args else "produce-raised", kind="info")
                             break
-                p.poll(0)
+                try:
+                    p.poll(0)
+                except KafkaException as e:
+                    # A fatal error raised here rather than passed to error_cb
+                    # (seen: OUT_OF_ORDER_SEQUENCE_NUMBER after a broker lost
+                    # acknowledged writes): the next turn starts a new producer.
+                    err = e.args[0] if e.args else None
+                    if isinstance(err, KafkaError) and err.fatal() and str(err) not in self.fatal[-1:]:
+                        self.fatal.append(str(err))
+                    elif not (isinstance(err, KafkaError) and err.fatal()):
+                        raise
                 nxt += interval
                 d = nxt - time.time()
                 if d > 0:
@@ -493,3 +503,44 @@ def wait_replicas_identical(cluster, topic, partitions, timeout=90):
     except AssertionError:
         raise AssertionError("replicas differ below the HW " + repr(last.get("hws")) + ":\n"
                              + "\n".join(last.get("p") or ["(no comparison completed)"])) from None
+
+
+def _uvarint(buf, pos):
+    shift = val = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        val |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return val, pos
+        shift += 7
+
+
+def quorum_leader_via(n, timeout=10.0):
+    """The metadata quorum's leader as node `n` answers DescribeQuorum (v0,
+    sent to that node's PLAINTEXT listener only, whereas an admin client may
+    send it to any broker it learns of): the leader id, or -1 on an error."""
+    import socket
+    topic = b"__cluster_metadata"
+    cid = b"faults-probe"
+    # header v2: api key 55, version 0, correlation id, client id, no tags
+    hdr = struct.pack(">hhih", 55, 0, 7, len(cid)) + cid + b"\x00"
+    # topics: [ name, partitions: [ index 0, no tags ], no tags ], no tags
+    body = b"\x02" + bytes([len(topic) + 1]) + topic + b"\x02" + struct.pack(">i", 0) + b"\x00\x00\x00"
+    with socket.create_connection((n.host, n.port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(struct.pack(">i", len(hdr) + len(body)) + hdr + body)
+        size = struct.unpack(">i", cu.recv_exact(s, 4))[0]
+        resp = cu.recv_exact(s, size)
+    pos = 4                                   # correlation id
+    _, pos = _uvarint(resp, pos)              # header tags
+    err = struct.unpack_from(">h", resp, pos)[0]
+    pos += 2
+    if err:
+        return -1
+    _, pos = _uvarint(resp, pos)              # topics
+    ln, pos = _uvarint(resp, pos)             # topic name
+    pos += ln - 1
+    _, pos = _uvarint(resp, pos)              # partitions
+    _, perr, leader = struct.unpack_from(">ihi", resp, pos)
+    return -1 if perr else leader

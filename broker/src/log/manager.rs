@@ -15,6 +15,8 @@ use crate::config::LogConfig;
 const CLEAN_SHUTDOWN: &str = ".kafka_cleanshutdown";
 const START_OFFSETS: &str = "log-start-offset-checkpoint";
 const RECOVERY_POINTS: &str = "recovery-point-offset-checkpoint";
+/// Kafka's high-watermark checkpoint (`replica.high.watermark.checkpoint.interval.ms`).
+const HIGH_WATERMARKS: &str = "replication-offset-checkpoint";
 /// Suffix of a partition directory renamed for deletion (Kafka's `-delete`).
 pub const DELETE_SUFFIX: &str = "-delete";
 /// Suffix of a partition directory set aside because the metadata does not
@@ -43,6 +45,10 @@ pub struct LogManager {
     clean: bool,
     start_offsets: HashMap<TopicPartition, i64>,
     recovery_points: HashMap<TopicPartition, i64>,
+    high_watermarks: HashMap<TopicPartition, i64>,
+    /// One writer of the high-watermark checkpoint at a time (the periodic
+    /// task and shutdown share its temporary file).
+    hw_writer: std::sync::Mutex<()>,
 }
 
 /// One `topic partition offset` entry (topic names hold no spaces).
@@ -129,11 +135,17 @@ impl LogManager {
             &dir.join(RECOVERY_POINTS),
             "after an unclean shutdown every segment of every log is recovered",
         );
+        let high_watermarks = read_offsets(
+            &dir.join(HIGH_WATERMARKS),
+            "high watermarks start at each log's start until the leader moves them",
+        );
         Ok(Self {
             dir: dir.to_path_buf(),
             clean,
             start_offsets,
             recovery_points,
+            high_watermarks,
+            hw_writer: std::sync::Mutex::new(()),
         })
     }
 
@@ -229,6 +241,24 @@ impl LogManager {
             self.start_offsets.get(tp).copied(),
             recover_from,
         )
+    }
+
+    /// The high watermark the checkpoint read at start-up holds for `tp`.
+    pub fn checkpointed_high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        self.high_watermarks.get(tp).copied()
+    }
+
+    /// Writes the high-watermark checkpoint (`replication-offset-checkpoint`,
+    /// Kafka's format: `topic partition offset` per line). Blocking disk I/O.
+    pub fn checkpoint_high_watermarks(&self, hws: &[(TopicPartition, i64)]) {
+        let lines: Vec<String> = hws
+            .iter()
+            .map(|(tp, hw)| format!("{} {} {}", tp.topic, tp.partition, hw))
+            .collect();
+        let _one = self.hw_writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = checkpoint::write(&self.dir.join(HIGH_WATERMARKS), &lines) {
+            warn!(file = HIGH_WATERMARKS, error = %e, "cannot write checkpoint");
+        }
     }
 
     /// Writes the start-offset and recovery-point checkpoints.

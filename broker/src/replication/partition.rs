@@ -150,18 +150,23 @@ fn check_epoch(requested: i32, ours: i32) -> Result<(), ApiError> {
 
 impl Partition {
     /// Wraps an opened log, rebuilding producer state from its batches. The
-    /// replica starts as a follower of nobody with its high watermark at the
-    /// log start, until [`Partition::apply_metadata`] gives it a role.
+    /// replica starts as a follower of nobody, until
+    /// [`Partition::apply_metadata`] gives it a role, with its high watermark
+    /// at `checkpointed_hw` (the high-watermark checkpoint) bounded by the
+    /// log's start and end, as Kafka's, or at the log start without one.
     pub fn new(
         tp: TopicPartition,
         topic_id: Uuid,
         node_id: i32,
         log: Log,
+        checkpointed_hw: Option<i64>,
     ) -> Result<Self, LogError> {
         let mut producers = ProducerStateManager::default();
         log.for_each_header(&mut |h| producers.record(h))?;
+        let start = log.start_offset();
+        let hw = checkpointed_hw.map_or(start, |h| h.min(log.end_offset()).max(start));
         let (hw, _) = watch::channel(HwState {
-            hw: log.start_offset(),
+            hw,
             leading_epoch: -1,
         });
         let (leo, _) = watch::channel(log.end_offset());

@@ -305,7 +305,8 @@ impl ReplicaManager {
             }
         }
         let log = self.logs.open_log(tp, &t.topic_id, config)?;
-        Partition::new(tp.clone(), t.topic_id, self.node_id, log)
+        let hw = self.logs.checkpointed_high_watermark(tp);
+        Partition::new(tp.clone(), t.topic_id, self.node_id, log, hw)
     }
 
     /// At start-up, once the image is caught up: partition directories the
@@ -376,6 +377,20 @@ impl ReplicaManager {
         self.delete_doomed(Duration::from_millis(delay as u64));
     }
 
+    /// Writes every hosted replica's high watermark to the log directory's
+    /// `replication-offset-checkpoint` (every
+    /// `replica.high.watermark.checkpoint.interval.ms` and at shutdown), where
+    /// a restart takes it from. Blocking disk I/O.
+    pub fn checkpoint_high_watermarks(&self) {
+        let hws: Vec<(TopicPartition, i64)> = self
+            .all()
+            .iter()
+            .filter(|p| !p.is_retired())
+            .map(|p| (p.tp.clone(), p.high_watermark()))
+            .collect();
+        self.logs.checkpoint_high_watermarks(&hws);
+    }
+
     /// Flushes every log, writes checkpoints and the clean-shutdown marker.
     pub fn shutdown(&self) {
         let parts = self.all();
@@ -390,6 +405,7 @@ impl ReplicaManager {
             points.push((p.tp.clone(), s, r));
         }
         self.logs.checkpoint(&points);
+        self.checkpoint_high_watermarks();
         if ok {
             if let Err(e) = self.logs.mark_clean_shutdown() {
                 error!(error = %e, "cannot write clean shutdown marker");
@@ -510,6 +526,69 @@ mod tests {
         );
         rm.delete_doomed(Duration::ZERO);
         assert!(!dir.path().join(&renamed[0]).exists());
+    }
+
+    fn create_on(name: &str, id: Uuid, replicas: Vec<i32>) -> MetadataRecord {
+        MetadataRecord::CreateTopic {
+            name: name.to_string(),
+            topic_id: id,
+            partitions: vec![PartitionAssignment {
+                partition: 0,
+                replicas,
+            }],
+            configs: BTreeMap::new(),
+        }
+    }
+
+    /// A replica restarted as a follower starts at its checkpointed high
+    /// watermark (without the checkpoint: at the log start, 0, until the
+    /// leader's first fetch answer), bounded by its log end.
+    #[test]
+    fn a_restarted_replica_starts_at_the_checkpointed_high_watermark() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let x = Uuid::new_v4();
+        {
+            let rm = manager(dir.path());
+            rm.apply(&next(&ClusterImage::default(), 1, &[create("x", x)]));
+            let p = rm.get("x", 0).expect("hosted");
+            for _ in 0..3 {
+                append_one(&p);
+            }
+            assert_eq!(p.high_watermark(), 3, "the only ISR member");
+            rm.checkpoint_high_watermarks();
+            let text = std::fs::read_to_string(dir.path().join("replication-offset-checkpoint"))
+                .expect("checkpoint written");
+            assert_eq!(text, "0\n1\nx 0 3\n", "Kafka's format");
+            rm.shutdown();
+        }
+        // Back as a follower of node 2, which has not answered a fetch yet.
+        let follower = next(
+            &ClusterImage::default(),
+            1,
+            &[create_on("x", x, vec![2, 1])],
+        );
+        let rm = manager(dir.path());
+        rm.apply(&follower);
+        let p = rm.get("x", 0).expect("hosted");
+        assert_eq!(p.following(), Some(2));
+        assert_eq!(p.high_watermark(), 3);
+        drop(rm);
+        // A checkpoint beyond the log (e.g. a log that lost its tail) is
+        // bounded by the log end.
+        std::fs::write(
+            dir.path().join("replication-offset-checkpoint"),
+            "0\n1\nx 0 99\n",
+        )
+        .expect("write checkpoint");
+        let rm = manager(dir.path());
+        rm.apply(&follower);
+        assert_eq!(rm.get("x", 0).expect("hosted").high_watermark(), 3);
+        drop(rm);
+        // No checkpoint: the log start.
+        std::fs::remove_file(dir.path().join("replication-offset-checkpoint")).expect("rm");
+        let rm = manager(dir.path());
+        rm.apply(&follower);
+        assert_eq!(rm.get("x", 0).expect("hosted").high_watermark(), 0);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
 }
 
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
+    // v0 has no timestamps (v1+), no error messages and no nodes (v2+):
+    // setting them makes the response unencodable at that version.
+    let version = req.version;
     let body = body!(req, DescribeQuorum);
     let asks_metadata = body.topics.len() == 1
         && body.topics[0].topic_name.0.as_str() == METADATA_TOPIC
@@ -34,7 +37,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         return Ok(Some(ResponseKind::DescribeQuorum(
             DescribeQuorumResponse::default()
                 .with_error_code(ResponseError::InvalidRequest.code())
-                .with_error_message(Some(sb("DescribeQuorum only serves __cluster_metadata-0"))),
+                .with_error_message(
+                    (version >= 2).then(|| sb("DescribeQuorum only serves __cluster_metadata-0")),
+                ),
         )));
     }
     let status = match state.controller.describe_quorum().await {
@@ -43,7 +48,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             return Ok(Some(ResponseKind::DescribeQuorum(
                 DescribeQuorumResponse::default()
                     .with_error_code(e.code)
-                    .with_error_message(e.message.as_deref().map(sb)),
+                    .with_error_message(e.message.as_deref().filter(|_| version >= 2).map(sb)),
             )))
         }
     };
@@ -59,10 +64,13 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         .iter()
         .map(|v| {
             let caught_up = v.log_end >= status.high_watermark;
-            ReplicaState::default()
+            let r = ReplicaState::default()
                 .with_replica_id(broker(v.node_id))
-                .with_log_end_offset(v.log_end)
-                .with_last_fetch_timestamp(if v.log_end >= 0 { now } else { -1 })
+                .with_log_end_offset(v.log_end);
+            if version < 1 {
+                return r;
+            }
+            r.with_last_fetch_timestamp(if v.log_end >= 0 { now } else { -1 })
                 .with_last_caught_up_timestamp(if caught_up { now } else { -1 })
         })
         .collect();
@@ -93,6 +101,6 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             .with_topics(vec![TopicData::default()
                 .with_topic_name(topic_name(METADATA_TOPIC))
                 .with_partitions(vec![partition])])
-            .with_nodes(nodes),
+            .with_nodes(if version >= 2 { nodes } else { Vec::new() }),
     )))
 }
