@@ -802,6 +802,52 @@ def consume_assign(java: Java, broker: Broker, topic: str, n: int, logs: Path,
     return res
 
 
+RDKAFKA_RE = re.compile(r"% (\d+) messages \((\d+) bytes\) consumed in (\d+)ms")
+
+
+def rdkafka_perf_bin() -> str | None:
+    """librdkafka's rdkafka_performance, built on first use (None when it cannot be)."""
+    path = os.environ.get("RDKAFKA_PERF_BIN")
+    if path:
+        return path
+    try:
+        out = subprocess.run([str(HERE / "lib" / "build-rdkafka-perf.sh")], check=True,
+                             capture_output=True, text=True, timeout=300).stdout.strip()
+    except (subprocess.SubprocessError, OSError) as e:
+        log(f"rdkafka_performance unavailable: {e}")
+        return None
+    return out.splitlines()[-1] if out else None
+
+
+def consume_rdkafka(broker: Broker, topic: str, partitions: int, n: int, logs: Path,
+                    timeout: float) -> dict:
+    """librdkafka's perf tool (rdkafka_performance -C): a simple consumer over
+    every partition from the beginning until n records (no group)."""
+    tool = rdkafka_perf_bin()
+    if tool is None:
+        raise BenchError("rdkafka_performance not available (bench/lib/build-rdkafka-perf.sh)")
+    cmd = [tool, "-C", "-b", broker.bootstrap, "-t", topic, "-o", "beginning",
+           "-c", str(n), "-X", "fetch.max.bytes=52428800",
+           "-X", "max.partition.fetch.bytes=1048576", "-X", "socket.receive.buffer.bytes=2097152"]
+    for p in range(partitions):
+        cmd += ["-p", str(p)]
+    rc, out, err = run_cmd(cmd, logs / "consume-rdkafka.log", timeout)
+    if rc == -999:
+        raise BenchError(f"rdkafka_performance timed out after {timeout:.0f} s")
+    m = None
+    for line in out.splitlines():
+        mm = RDKAFKA_RE.search(line)
+        if mm:
+            m = mm
+    if m is None:
+        raise BenchError(f"rdkafka_performance exit {rc}: {short(err or out)}")
+    got, nbytes, ms = int(m.group(1)), int(m.group(2)), max(1, int(m.group(3)))
+    if got < n:
+        raise BenchError(f"rdkafka_performance read {got} of {n} records")
+    return {"records": got, "mb": nbytes / 2**20, "ms": ms,
+            "mb_per_sec": nbytes / 2**20 / (ms / 1000), "records_per_sec": got / (ms / 1000)}
+
+
 def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs: Path,
             data_root: Path) -> dict:
     logs.mkdir(parents=True, exist_ok=True)
@@ -811,12 +857,13 @@ def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs
                     "cpu_busy_before": round(busy, 2),
                     "load_avg_before": round(os.getloadavg()[0], 2), "logs": str(logs)}
     topic = f"bench-{size}b-acks{acks}"
+    result["partitions"] = args.partitions
     try:
         t0 = time.time()
         broker.start(data, logs)
         result["startup_s"] = round(time.time() - t0, 1)
-        java.tool(["create-topic", broker.bootstrap, topic, "1", "60000"], logs / "tools.log",
-                  timeout=120)
+        java.tool(["create-topic", broker.bootstrap, topic, str(args.partitions), "60000"],
+                  logs / "tools.log", timeout=120)
         result["produce"] = produce(java, broker, topic, n, size, acks, args.producer_prop,
                                     logs, args.timeout)
         if not broker.alive():
@@ -834,19 +881,26 @@ def run_one(java: Java, broker: Broker, size: int, acks: str, n: int, args, logs
             result.setdefault("warnings", []).append(
                 f"end offset {end} after producing {n} records "
                 f"({result['produce']['exceptions_in_stderr']} exceptions in producer stderr)")
-        if args.consumer in ("group", "both"):
+        if "group" in args.consumer:
             try:
                 result["consume_group"] = consume_group(java, broker, topic, n, logs, args.timeout)
             except BenchError as e:
                 result["consume_group"] = {"error": str(e)}
                 log(f"  {broker.name}: group consume failed: {e}")
-        if args.consumer in ("assign", "both"):
+        if "assign" in args.consumer:
             try:
                 result["consume_assign"] = consume_assign(java, broker, topic, n, logs,
                                                           args.timeout)
             except BenchError as e:
                 result["consume_assign"] = {"error": str(e)}
                 log(f"  {broker.name}: assign consume failed: {e}")
+        if "rdkafka" in args.consumer:
+            try:
+                result["consume_rdkafka"] = consume_rdkafka(broker, topic, args.partitions, n,
+                                                            logs, args.timeout)
+            except BenchError as e:
+                result["consume_rdkafka"] = {"error": str(e)}
+                log(f"  {broker.name}: rdkafka consume failed: {e}")
         if not broker.alive():
             result.setdefault("warnings", []).append("broker died during consume")
     except BenchError as e:
@@ -978,14 +1032,14 @@ def run_cluster(java: Java, cluster: BrokerCluster, n: int, size: int, args, log
         if end != n:
             result.setdefault("warnings", []).append(
                 f"end offset {end} after producing {n} records")
-        if args.consumer in ("group", "both"):
+        if "group" in args.consumer:
             try:
                 result["consume_group"] = consume_group(java, cluster, topic, n, logs,
                                                         args.timeout)
             except BenchError as e:
                 result["consume_group"] = {"error": str(e)}
                 log(f"  {cluster.name}: group consume failed: {e}")
-        if args.consumer in ("assign", "both"):
+        if "assign" in args.consumer:
             try:
                 result["consume_assign"] = consume_assign(java, cluster, topic, n, logs,
                                                           args.timeout)
@@ -1025,6 +1079,8 @@ CONSUME_METRICS = [
     ("consume rec/s (assign)", ("consume_assign", "records_per_sec"), "{:,.0f}"),
     ("consume MB/s (group)", ("consume_group", "mb_per_sec"), "{:.1f}"),
     ("consume rec/s (group)", ("consume_group", "records_per_sec"), "{:,.0f}"),
+    ("consume MB/s (rdkafka)", ("consume_rdkafka", "mb_per_sec"), "{:.1f}"),
+    ("consume rec/s (rdkafka)", ("consume_rdkafka", "records_per_sec"), "{:,.0f}"),
 ]
 
 
@@ -1221,7 +1277,9 @@ def render(results: list[dict], meta: dict, brokers: list[str], workloads,
     for size, acks, n in workloads:
         rows = {r["broker"]: r for r in results
                 if r["size"] == size and r["acks"] == acks}
-        lines.append(f"## {size} B records, acks={acks}, {n:,} records, 1 partition")
+        parts = next((r.get("partitions", 1) for r in rows.values()), 1)
+        lines.append(f"## {size} B records, acks={acks}, {n:,} records, "
+                     f"{parts} partition{'s' if parts != 1 else ''}")
         lines.append("")
         lines += table("produce", PRODUCE_METRICS, rows, brokers)
         lines += table("consume", CONSUME_METRICS, rows, brokers)
@@ -1278,9 +1336,15 @@ def parse_args(argv):
                         f"{DEFAULT_RECORDS[100]:,} x 100 B, {DEFAULT_RECORDS[1024]:,} x 1 KiB)")
     p.add_argument("--sizes", default="100,1024", help="record sizes in bytes (default 100,1024)")
     p.add_argument("--acks", default="1,all", help="acks settings (default 1,all)")
-    p.add_argument("--consumer", choices=["both", "assign", "group"], default="both",
-                   help="consume with the group-less BenchTool consumer, ConsumerPerformance "
-                        "(needs consumer groups), or both (default)")
+    p.add_argument("--consumer", default="both",
+                   help="comma-separated consumers: assign (the group-less BenchTool "
+                        "KafkaConsumer), group (ConsumerPerformance, needs consumer groups), "
+                        "rdkafka (librdkafka's rdkafka_performance -C, built on first use by "
+                        "bench/lib/build-rdkafka-perf.sh); both = assign,group (default); "
+                        "all = assign,group,rdkafka")
+    p.add_argument("--partitions", type=int, default=1, metavar="P",
+                   help="produce workload: partitions of its topic (default 1); e.g. "
+                        "--partitions 6 --sizes 1024 --consumer all for multi-partition fetch")
     p.add_argument("--group-consumers", type=int, default=3, metavar="N",
                    help="group workload: consumers in the group (default 3)")
     p.add_argument("--group-partitions", type=int, default=12, metavar="P",
@@ -1341,6 +1405,18 @@ def parse_args(argv):
     if a.cluster_records is None:
         a.cluster_records = a.records or (QUICK_CLUSTER_RECORDS if a.quick
                                           else DEFAULT_CLUSTER_RECORDS)
+    alias = {"both": ["assign", "group"], "all": ["assign", "group", "rdkafka"]}
+    cons: list[str] = []
+    for c in a.consumer.split(","):
+        c = c.strip()
+        for x in alias.get(c, [c]):
+            if x not in ("assign", "group", "rdkafka"):
+                p.error(f"bad --consumer {c}")
+            if x not in cons:
+                cons.append(x)
+    a.consumer = cons
+    if a.partitions < 1:
+        p.error("--partitions must be at least 1")
     a.sizes = [int(s) for s in a.sizes.split(",")]
     a.acks = [x.strip() for x in a.acks.split(",")]
     for x in a.acks:
@@ -1452,7 +1528,7 @@ def main(argv=None) -> int:
                     msg = (f"  {name}: produce {p['mb_per_sec']:.1f} MB/s "
                            f"{p['records_per_sec']:,.0f} rec/s p50 {p['p50_ms']} ms "
                            f"p99 {p['p99_ms']} ms")
-                    for k in ("consume_assign", "consume_group"):
+                    for k in ("consume_assign", "consume_group", "consume_rdkafka"):
                         c = res.get(k)
                         if c and "error" not in c:
                             msg += f"; {k.split('_')[1]} {c['mb_per_sec']:.1f} MB/s"

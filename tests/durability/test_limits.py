@@ -3,6 +3,9 @@
 - max.connections.per.ip: Kafka closes a connection over the cap at once,
   and a slot frees when a connection closes. Checked on Apache Kafka 4.1.1
   too (DURABILITY_APACHE_KAFKA=1).
+- fetch.max.bytes (broker): a consumer's fetch response holds no more
+  record bytes than the broker's cap, however much the request asks for
+  (but at least one batch, KIP-74). Checked on Apache Kafka 4.1.1 too.
 - queued.max.request.bytes: bytes held by requests being read are bounded.
   Many connections that each send most of a large frame must not make the
   broker hold all of them at once. Runnel before this change allocated every
@@ -124,3 +127,61 @@ def test_request_memory_budget_bounds_bytes_held_by_partial_requests(make_broker
     finally:
         for s in socks:
             s.close()
+
+
+def _fetch_v4(sock, topic: str, partitions: int, max_bytes: int, corr: int = 7) -> list[int]:
+    """One raw Fetch v4 (a consumer: replica_id -1, no wait) of every
+    partition from offset 0, 1 MiB each; returns each partition's record
+    bytes, in the order answered."""
+    name = topic.encode()
+    client = b"limits-test"
+    body = struct.pack(">hhih", 1, 4, corr, len(client)) + client
+    body += struct.pack(">iiiib", -1, 0, 0, max_bytes, 0)
+    body += struct.pack(">ih", 1, len(name)) + name + struct.pack(">i", partitions)
+    for p in range(partitions):
+        body += struct.pack(">iqi", p, 0, 1 << 20)
+    sock.sendall(struct.pack(">i", len(body)) + body)
+    size = struct.unpack(">i", cu.recv_exact(sock, 4))[0]
+    resp = cu.recv_exact(sock, size)
+    pos = 4 + 4  # correlation id, throttle time
+    sizes = []
+    (ntopics,) = struct.unpack_from(">i", resp, pos)
+    pos += 4
+    for _ in range(ntopics):
+        (nlen,) = struct.unpack_from(">h", resp, pos)
+        pos += 2 + nlen
+        (nparts,) = struct.unpack_from(">i", resp, pos)
+        pos += 4
+        for _ in range(nparts):
+            _p, err, _hw, _lso = struct.unpack_from(">ihqq", resp, pos)
+            assert err == 0, f"partition {_p}: error {err}"
+            pos += 4 + 2 + 8 + 8
+            (naborted,) = struct.unpack_from(">i", resp, pos)
+            pos += 4 + max(naborted, 0) * 16
+            (rlen,) = struct.unpack_from(">i", resp, pos)
+            pos += 4 + max(rlen, 0)
+            sizes.append(max(rlen, 0))
+    return sizes
+
+
+def test_fetch_max_bytes_caps_a_consumer_fetch(make_broker, topic_name):
+    """With fetch.max.bytes=1024 on the broker, a fetch asking for 50 MiB over
+    two partitions holding ~7 KB gets about one batch (the first batch always
+    comes whole); without the cap it gets everything."""
+    from confluent_kafka import Producer
+
+    b = make_broker(**{"fetch.max.bytes": "1024"})
+    cu.create_topic(b.bootstrap, topic_name, partitions=2)
+    p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 0, "acks": "all"})
+    for i in range(10):
+        p.produce(topic_name, value=b"v" * 600, partition=i % 2)
+        p.flush(30)  # one batch per record
+    s = _connect(b.bootstrap)
+    try:
+        sizes = _fetch_v4(s, topic_name, 2, 50 * 1024 * 1024)
+    finally:
+        s.close()
+    total = sum(sizes)
+    assert total > 0, "the first batch must be returned even over the cap (KIP-74)"
+    # one ~670-byte batch fits the 1024-byte cap; a second would not
+    assert total <= 1024, f"{total} record bytes answered with fetch.max.bytes=1024: {sizes}"

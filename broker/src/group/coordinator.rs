@@ -427,7 +427,7 @@ impl GroupCoordinator {
                             break;
                         }
                     };
-                    let mut buf = Bytes::from(bytes);
+                    let mut buf = bytes;
                     let mut last = offset;
                     while !buf.is_empty() {
                         let set = match RecordBatchDecoder::decode(&mut buf) {

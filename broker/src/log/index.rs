@@ -8,12 +8,13 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// An index of `(key, value)` entries, both sorted ascending.
 #[derive(Debug)]
 pub struct SparseIndex<const TIME: bool> {
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
     entries: Vec<(i64, u32)>,
 }
 
@@ -73,7 +74,7 @@ impl<const TIME: bool> SparseIndex<TIME> {
         Ok((
             Self {
                 path: path.to_path_buf(),
-                file,
+                file: Arc::new(file),
                 entries,
             },
             valid,
@@ -97,7 +98,7 @@ impl<const TIME: bool> SparseIndex<TIME> {
             e[4..8].copy_from_slice(&value.to_be_bytes());
             8
         };
-        self.file.write_all(&e[..n])?;
+        (&*self.file).write_all(&e[..n])?;
         self.entries.push((key, value));
         Ok(())
     }
@@ -135,9 +136,9 @@ impl<const TIME: bool> SparseIndex<TIME> {
         ((self.entries.len() + 1) * Self::ENTRY) as u64 > max_bytes
     }
 
-    /// fsyncs the file.
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.sync_data()
+    /// The file, for an fsync outside the log lock.
+    pub fn file(&self) -> Arc<File> {
+        self.file.clone()
     }
 
     /// The file's path.

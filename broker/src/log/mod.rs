@@ -14,7 +14,7 @@ mod segment;
 pub use manager::{
     new_kafka_uuid, topic_id_string, LogManager, TopicPartition, DELETE_SUFFIX, STRAY_SUFFIX,
 };
-pub use partition_log::{AppendInfo, Log, ReadSlice};
+pub use partition_log::{AppendInfo, FlushJob, Log, ReadPlan, ReadSlice};
 
 use crate::protocol::batch::BatchError;
 

@@ -283,6 +283,22 @@ impl Segment {
         Ok(None)
     }
 
+    /// What a read starting at `offset` needs from this segment, taken
+    /// under the log lock without any I/O: the file, its size now and the
+    /// position of the index entry at or below `offset`. The batch scan and
+    /// the read itself then happen outside the lock ([`SegmentView`]).
+    pub fn view(&self, offset: i64) -> SegmentView {
+        let start = match self.index.floor(offset - self.base_offset) {
+            Some((_, p)) => u64::from(p),
+            None => 0,
+        };
+        SegmentView {
+            file: self.file.clone(),
+            size: self.size,
+            start,
+        }
+    }
+
     /// The file, for reading outside the log lock.
     pub fn file(&self) -> Arc<File> {
         self.file.clone()
@@ -298,11 +314,9 @@ impl Segment {
         self.index.is_full(max_bytes) || self.time_index.is_full(max_bytes)
     }
 
-    /// fsyncs the log and both indexes.
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.sync_data()?;
-        self.index.flush()?;
-        self.time_index.flush()
+    /// The files [`Segment::flush`] syncs, for an fsync outside the log lock.
+    pub fn files(&self) -> [Arc<File>; 3] {
+        [self.file.clone(), self.index.file(), self.time_index.file()]
     }
 
     /// Removes the files of the segment at `base` in `dir` without opening it.
@@ -330,6 +344,74 @@ impl Segment {
             }
         }
         Ok(())
+    }
+}
+
+/// A segment as a read saw it under the log lock: the bytes below `size`
+/// are whole batches that never change while the segment exists (appends
+/// only add after them), so they are read without the lock. A truncation
+/// or deletion racing the read makes it fail or come up short, never return
+/// bytes past `size`.
+#[derive(Debug, Clone)]
+pub struct SegmentView {
+    file: Arc<File>,
+    size: u64,
+    start: u64,
+}
+
+impl SegmentView {
+    fn header_at(&self, pos: u64) -> io::Result<Option<BatchHeader>> {
+        if pos + HEADER_LEN as u64 > self.size {
+            return Ok(None);
+        }
+        let mut b = [0u8; HEADER_LEN];
+        self.file.read_exact_at(&mut b, pos)?;
+        Ok(BatchHeader::parse(&b).ok())
+    }
+
+    /// Plans the bytes to serve from `offset`: whole batches below
+    /// `max_offset`, at most `max_bytes` of them (but at least one when
+    /// `min_one`). `Ok(None)` when this segment holds no batch at or after
+    /// `offset`; a zero `len` when none fits.
+    pub fn plan(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> io::Result<Option<(Arc<File>, u64, usize)>> {
+        // Index entries map a batch's last offset to the batch's position, so
+        // the floor entry's batch ends at or before `offset`: scan from it.
+        let mut pos = self.start;
+        let first = loop {
+            let Some(h) = self.header_at(pos)? else {
+                return Ok(None);
+            };
+            if h.last_offset() >= offset {
+                break pos;
+            }
+            pos += h.total_size() as u64;
+        };
+        let mut len: usize = 0;
+        let mut pos = first;
+        while let Some(h) = self.header_at(pos)? {
+            if h.base_offset >= max_offset {
+                break;
+            }
+            let size = h.total_size();
+            if pos + size as u64 > self.size {
+                break;
+            }
+            if len + size > max_bytes && !(min_one && len == 0) {
+                break;
+            }
+            len += size;
+            pos += size as u64;
+            if len >= max_bytes {
+                break;
+            }
+        }
+        Ok(Some((self.file.clone(), first, len)))
     }
 }
 

@@ -19,7 +19,7 @@ use super::leader_state::LeaderState;
 use super::producer_state::{ProducerStateManager, SequenceCheck};
 use crate::config::LogConfig;
 use crate::error::ApiError;
-use crate::log::{AppendInfo, Log, LogError, ReadSlice, TopicPartition};
+use crate::log::{AppendInfo, FlushJob, Log, LogError, ReadPlan, TopicPartition};
 use crate::metadata::PartitionImage;
 use crate::protocol::batch::split_batches;
 use kafka_protocol::error::ResponseError;
@@ -56,6 +56,19 @@ pub struct HwState {
     pub leading_epoch: i32,
 }
 
+/// Runs blocking `f` from sync code that may be on an async worker: in the
+/// broker's multi-thread runtime through `block_in_place` (the worker hands
+/// its other tasks to another thread first), elsewhere (a blocking thread, a
+/// test) inline.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 fn not_hosted() -> ApiError {
     ApiError::new(
         ResponseError::UnknownTopicOrPartition,
@@ -89,7 +102,7 @@ pub struct Partition {
 #[derive(Debug, Clone)]
 pub struct ReadResult {
     /// Bytes to read, if any.
-    pub slice: Option<ReadSlice>,
+    pub slice: Option<ReadPlan>,
     /// High watermark.
     pub high_watermark: i64,
     /// Log start offset.
@@ -368,9 +381,37 @@ impl Partition {
             stamped.base_offset = info.base_offset;
             g.producers.record(&stamped);
         }
+        if let Some(job) = g.log.take_flush() {
+            // flush.messages / flush.ms / a rolled segment: fsync with the
+            // lock released (reads go on meanwhile), answer only after it.
+            drop(g);
+            self.run_flush(&job).map_err(log_error)?;
+            g = self.lock();
+        }
         self.leo.send_replace(g.log.end_offset());
         self.maybe_advance_hw(&g);
         Ok(info)
+    }
+
+    /// Runs an append's owed fsyncs without the partition lock and off the
+    /// async worker (`block_in_place`: the worker's other tasks move to
+    /// another thread meanwhile), then records the new recovery point.
+    fn run_flush(&self, job: &FlushJob) -> Result<(), LogError> {
+        #[cfg(test)]
+        tests::flush_hook();
+        blocking(|| job.run())?;
+        self.lock().log.flushed(job);
+        Ok(())
+    }
+
+    /// Runs the fsyncs a log operation outside an append owes (a roll by
+    /// housekeeping or retention), without the partition lock.
+    pub fn flush_owed(&self) -> Result<(), LogError> {
+        let job = self.lock().log.take_flush();
+        match job {
+            Some(job) => self.run_flush(&job),
+            None => Ok(()),
+        }
     }
 
     /// Waits until the high watermark reaches `offset` while this replica
@@ -425,7 +466,7 @@ impl Partition {
         let hw = self.hw.borrow().hw;
         let slice = g
             .log
-            .read(offset, max_bytes, min_one, hw)
+            .plan_read(offset, max_bytes, min_one, hw)
             .map_err(log_error)?;
         Ok(ReadResult {
             slice,
@@ -444,7 +485,7 @@ impl Partition {
         let end = g.log.end_offset();
         let slice = g
             .log
-            .read(offset, max_bytes, true, end)
+            .plan_read(offset, max_bytes, true, end)
             .map_err(log_error)?;
         Ok(ReadResult {
             slice,
@@ -502,7 +543,7 @@ impl Partition {
         };
         let slice = g
             .log
-            .read(pos.fetch_offset, max_bytes, true, leo)
+            .plan_read(pos.fetch_offset, max_bytes, true, leo)
             .map_err(log_error)?;
         Ok(FollowerRead {
             read: Some(ReadResult {
@@ -591,6 +632,14 @@ impl Partition {
         if leader_start > g.log.start_offset() && leader_start <= g.log.end_offset() {
             g.log.delete_records_before(leader_start)?;
         }
+        if let Some(job) = g.log.take_flush() {
+            drop(g);
+            self.run_flush(&job)?;
+            g = self.lock();
+            if g.retired || matches!(g.role, Role::Leader(_)) || self.leader_epoch() != epoch {
+                return Ok(false);
+            }
+        }
         let end = g.log.end_offset();
         self.leo.send_replace(end);
         let hw = leader_hw.min(end);
@@ -672,3 +721,7 @@ impl Partition {
         self.lock().retired
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

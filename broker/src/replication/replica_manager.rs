@@ -362,6 +362,9 @@ impl ReplicaManager {
                 }
                 Ok((log.start_offset(), log.recovery_point))
             });
+            // A roll above owes the finished segment's fsync: run it
+            // without the partition lock.
+            let r = r.and_then(|x| p.flush_owed().map(|()| x));
             match r {
                 Ok((start, rp)) => points.push((p.tp.clone(), start, rp)),
                 Err(e) => error!(partition = %p.tp, error = %e, "housekeeping failed"),

@@ -164,14 +164,33 @@ async fn write_response<W: tokio::io::AsyncWrite + Unpin>(
     header
         .encode(&mut out, hv)
         .map_err(|e| Close::Invalid(format!("cannot encode response header: {e}")))?;
-    resp.encode(&mut out, version).map_err(|e| {
+    // Large `bytes` fields (a fetch response's records, read from the log)
+    // are not copied into the response buffer: they are written from their
+    // own memory between the encoded pieces.
+    let (encoded, shared) = kafka_protocol::protocol::buf::encode_sharing(SHARE_FROM, || {
+        resp.encode(&mut out, version)
+    });
+    encoded.map_err(|e| {
         Close::Invalid(format!(
             "cannot encode {api_key:?} v{version} response: {e}"
         ))
     })?;
-    let len = (out.len() - 4) as i32;
+    let size = out.len() - 4 + shared.iter().map(|(_, b)| b.len()).sum::<usize>();
+    let len = i32::try_from(size).map_err(|_| {
+        Close::Invalid(format!("{api_key:?} response of {size} bytes is too large"))
+    })?;
     out[0..4].copy_from_slice(&len.to_be_bytes());
-    w.write_all(&out).await?;
+    let mut at = 0;
+    for (offset, bytes) in &shared {
+        w.write_all(&out[at..*offset]).await?;
+        w.write_all(bytes).await?;
+        at = *offset;
+    }
+    w.write_all(&out[at..]).await?;
     w.flush().await?;
     Ok(())
 }
+
+/// `bytes` fields from this size on are written from their own buffers
+/// rather than copied into the encoded response.
+const SHARE_FROM: usize = 16 * 1024;

@@ -51,7 +51,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         )));
     }
     let image = state.image();
-    let wanted: Vec<Wanted> = body
+    let wanted: Arc<[Wanted]> = body
         .topics
         .into_iter()
         .map(|t| {
@@ -79,14 +79,10 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                     .collect(),
             }
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     let max_wait = Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let min_bytes = body.min_bytes.max(0) as usize;
-    let max_bytes = if body.max_bytes <= 0 {
-        i32::MAX as usize
-    } else {
-        body.max_bytes as usize
-    };
     // A follower's fetch (Kafka's replica fetch): `replica_id` names it.
     let replica = if version >= 15 {
         body.replica_state.replica_id.0
@@ -94,12 +90,23 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         body.replica_id.0
     };
     let fetcher = (replica >= 0).then_some(replica);
+    let mut max_bytes = if body.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        body.max_bytes as usize
+    };
+    if fetcher.is_none() {
+        // As Kafka's KafkaApis: a consumer's response is also capped by the
+        // broker's fetch.max.bytes (a follower's is not).
+        let cap = state.config.get_i64("fetch.max.bytes", 57_671_680).max(0);
+        max_bytes = max_bytes.min(usize::try_from(cap).unwrap_or(usize::MAX));
+    }
     let deadline = tokio::time::Instant::now() + max_wait;
     // Subscribe before the first read, so no append between read and wait
     // is missed: consumers wait for the high watermark, followers for the
     // log end.
     let mut watchers: Vec<Watcher> = Vec::new();
-    for w in &wanted {
+    for w in wanted.iter() {
         if let Some(name) = &w.name {
             for (p, ..) in &w.partitions {
                 if let Some(part) = state.replicas.hosted(&image, name, *p) {
@@ -115,8 +122,17 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         for w in &mut watchers {
             w.mark_seen();
         }
-        let (resp, total, errors) =
-            read_once(&state, &image, &wanted, version, max_bytes, fetcher)?;
+        // The reads (batch scans and file reads) run on a blocking thread;
+        // each partition's lock is held only to plan its read, never
+        // across the I/O.
+        let (resp, total, errors) = {
+            let (state, image, wanted) = (state.clone(), image.clone(), wanted.clone());
+            tokio::task::spawn_blocking(move || {
+                read_once(&state, &image, &wanted, version, max_bytes, fetcher)
+            })
+            .await
+            .map_err(|e| format!("fetch read task failed: {e}"))??
+        };
         let now = tokio::time::Instant::now();
         if total >= min_bytes
             || errors
@@ -267,7 +283,7 @@ fn read_once(
                 Some(s) => match s.read() {
                     Ok(b) => {
                         total += b.len();
-                        Bytes::from(b)
+                        b
                     }
                     Err(e) => {
                         tracing::error!(partition = %part.tp, error = %e, "read failed");

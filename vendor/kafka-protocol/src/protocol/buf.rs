@@ -3,6 +3,7 @@ use std::io::Cursor;
 use std::ops::Range;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::cell::RefCell;
 use std::error::Error;
 use std::fmt::{Display, Formatter};
 
@@ -243,5 +244,52 @@ impl<T: ByteBufMut> ByteBufMut for &mut T {
     }
     fn range(&mut self, r: Range<usize>) -> &mut [u8] {
         (**self).range(r)
+    }
+}
+
+thread_local! {
+    /// Set by [`encode_sharing`]: the size from which `bytes` fields are left
+    /// out of the buffer, and those left out so far with their offsets.
+    static SHARED: RefCell<Option<(usize, Vec<(usize, Bytes)>)>> = const { RefCell::new(None) };
+}
+
+struct SharingGuard;
+
+impl Drop for SharingGuard {
+    fn drop(&mut self) {
+        SHARED.with(|s| *s.borrow_mut() = None);
+    }
+}
+
+/// Runs `encode` (which encodes a message into one buffer on this thread)
+/// leaving out of the buffer the body of every `bytes`-typed field of at
+/// least `threshold` bytes: their length prefixes are written, and the
+/// values are returned with the buffer offset where each belongs, in order.
+/// The caller then sends them from their own memory (e.g. a fetch
+/// response's records) instead of copying them into the buffer.
+/// (Runnel addition, not in the published crate.)
+pub fn encode_sharing<R>(threshold: usize, encode: impl FnOnce() -> R) -> (R, Vec<(usize, Bytes)>) {
+    let _guard = SharingGuard;
+    SHARED.with(|s| *s.borrow_mut() = Some((threshold, Vec::new())));
+    let r = encode();
+    let shared = SHARED
+        .with(|s| s.borrow_mut().take())
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    (r, shared)
+}
+
+/// Puts the body of a `bytes` field: left out and recorded when inside
+/// [`encode_sharing`] and large enough, copied otherwise.
+pub(crate) fn put_bytes<B: ByteBufMut>(buf: &mut B, value: &Bytes) {
+    let shared = SHARED.with(|s| match s.borrow_mut().as_mut() {
+        Some((threshold, v)) if value.len() >= *threshold && !value.is_empty() => {
+            v.push((buf.offset(), value.clone()));
+            true
+        }
+        _ => false,
+    });
+    if !shared {
+        buf.put_slice(value);
     }
 }
