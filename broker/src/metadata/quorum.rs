@@ -143,6 +143,101 @@ pub struct QuorumStatus {
     pub high_watermark: i64,
     /// The voters.
     pub voters: Vec<VoterStatus>,
+    /// The observers: broker-only nodes following the log (raft learners).
+    #[serde(default)]
+    pub observers: Vec<VoterStatus>,
+}
+
+/// How this node takes part in the metadata quorum.
+#[derive(Debug, Clone)]
+enum QuorumRole {
+    /// A voter (`process.roles` has `controller`), with the static voters.
+    Voter(Vec<(i32, String)>),
+    /// An observer (`process.roles=broker`): a learner the leader adds.
+    Observer {
+        contact: Vec<String>,
+        bind_host: String,
+        advertised_host: String,
+    },
+}
+
+/// An observer's loop: while the membership it has does not list this node
+/// at `own` (first start, a new port after a restart, or not replicated to
+/// yet), ask the voters at `contact` (following leader hints) to add it.
+async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>) {
+    use std::collections::VecDeque;
+    let mut failures: u64 = 0;
+    loop {
+        let joined = {
+            let m = raft.metrics();
+            let b = m.borrow();
+            let mem = b.membership_config.membership();
+            mem.get_node(&me).is_some_and(|n| n.addr == own) && b.current_leader.is_some()
+        };
+        if joined {
+            failures = 0;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        let mut targets: VecDeque<String> = contact.iter().cloned().collect();
+        let mut errors = Vec::new();
+        let mut added = None;
+        let mut tries = 0;
+        while let Some(addr) = targets.pop_front() {
+            tries += 1;
+            if tries > 2 * contact.len() + 2 {
+                break;
+            }
+            match network::request_join(&addr, me, &own, Duration::from_secs(5)).await {
+                Ok(network::JoinReply::Added) => {
+                    added = Some(addr);
+                    break;
+                }
+                Ok(network::JoinReply::NotLeader(Some(l))) => targets.push_front(l),
+                Ok(network::JoinReply::NotLeader(None)) => {
+                    errors.push(format!("{addr}: no leader elected yet"))
+                }
+                Ok(network::JoinReply::Refused(why)) => {
+                    tracing::error!(controller = %addr, "the metadata quorum refuses this node as an observer: {why}");
+                    errors.push(format!("{addr}: {why}"));
+                }
+                Ok(network::JoinReply::Retry(why)) => errors.push(format!("{addr}: {why}")),
+                Err(e) => errors.push(format!("{addr}: {e}")),
+            }
+        }
+        match added {
+            Some(addr) => {
+                if failures > 0 || !errors.is_empty() {
+                    tracing::info!(leader = %addr, "joined the metadata quorum as an observer");
+                }
+                failures = 0;
+                // Wait for the membership entry to reach this node.
+                let mut m = raft.metrics();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    m.wait_for(|b| {
+                        b.membership_config
+                            .membership()
+                            .get_node(&me)
+                            .is_some_and(|n| n.addr == own)
+                            && b.current_leader.is_some()
+                    }),
+                )
+                .await;
+            }
+            None => {
+                failures += 1;
+                if failures == 1 || failures % 10 == 0 {
+                    tracing::warn!(
+                        controllers = ?contact,
+                        ?errors,
+                        "cannot reach the active controller of the metadata quorum; retrying (this broker does not serve until it has the metadata)"
+                    );
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// A handle to the metadata quorum.
@@ -179,10 +274,44 @@ impl MetadataQuorum {
         voters: Vec<(i32, String)>,
         opts: QuorumOptions,
     ) -> Result<Self, MetadataError> {
+        Self::open_as(dir, node_id, QuorumRole::Voter(voters), opts).await
+    }
+
+    /// Opens the quorum as an observer (a broker-only node): a raft learner
+    /// that never votes. It listens for the leader's replication on an
+    /// ephemeral port of `bind_host`, advertised as `advertised_host`, and
+    /// asks the voters at `contact` (`controller.quorum.voters` or
+    /// `controller.quorum.bootstrap.servers`) to add it, until the leader has,
+    /// and again whenever its address is not in the membership.
+    pub async fn open_observer(
+        dir: &Path,
+        node_id: i32,
+        contact: Vec<String>,
+        bind_host: String,
+        advertised_host: String,
+    ) -> Result<Self, MetadataError> {
+        let role = QuorumRole::Observer {
+            contact,
+            bind_host,
+            advertised_host,
+        };
+        Self::open_as(dir, node_id, role, QuorumOptions::default()).await
+    }
+
+    async fn open_as(
+        dir: &Path,
+        node_id: i32,
+        role: QuorumRole,
+        opts: QuorumOptions,
+    ) -> Result<Self, MetadataError> {
         let raft_id = to_raft_id(node_id).ok_or_else(|| {
             MetadataError::InvalidConfig(format!("node id {node_id} is negative"))
         })?;
         let mut members = BTreeMap::new();
+        let voters = match &role {
+            QuorumRole::Voter(v) => v.clone(),
+            QuorumRole::Observer { .. } => Vec::new(),
+        };
         for (id, addr) in &voters {
             let rid = to_raft_id(*id).ok_or_else(|| {
                 MetadataError::InvalidConfig(format!("voter id {id} is negative"))
@@ -193,14 +322,39 @@ impl MetadataQuorum {
                 )));
             }
         }
-        let Some(own) = members.get(&raft_id) else {
-            return Err(MetadataError::InvalidConfig(format!(
-                "node {node_id} is not among the controller quorum voters"
-            )));
+        let (listener, own_addr) = match &role {
+            QuorumRole::Voter(_) => {
+                let Some(own) = members.get(&raft_id) else {
+                    return Err(MetadataError::InvalidConfig(format!(
+                        "node {node_id} is not among the controller quorum voters"
+                    )));
+                };
+                let l = network::bind(&own.addr).await.map_err(|e| {
+                    MetadataError::Network(format!(
+                        "cannot bind controller listener {}: {e}",
+                        own.addr
+                    ))
+                })?;
+                (l, own.addr.clone())
+            }
+            QuorumRole::Observer {
+                bind_host,
+                advertised_host,
+                ..
+            } => {
+                let bind = format!("{bind_host}:0");
+                let l = network::bind(&bind).await.map_err(|e| {
+                    MetadataError::Network(format!(
+                        "cannot bind the metadata observer listener {bind}: {e}"
+                    ))
+                })?;
+                let port = l
+                    .local_addr()
+                    .map_err(|e| MetadataError::Network(e.to_string()))?
+                    .port();
+                (l, format!("{advertised_host}:{port}"))
+            }
         };
-        let listener = network::bind(&own.addr).await.map_err(|e| {
-            MetadataError::Network(format!("cannot bind controller listener {}: {e}", own.addr))
-        })?;
 
         let raft_dir = dir.join("raft");
         let (tx, _) = watch::channel(Arc::new(ClusterImage::default()));
@@ -283,6 +437,17 @@ impl MetadataQuorum {
             }),
         };
 
+        if let QuorumRole::Observer { contact, .. } = role {
+            tracing::info!(node_id, addr = %own_addr, ?contact, "metadata quorum: this node is an observer (process.roles=broker)");
+            let task = tokio::spawn(follow(raft.clone(), raft_id, own_addr, contact));
+            quorum
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+            return Ok(quorum);
+        }
         let stored: Vec<u64> = raft
             .with_raft_state(|st| st.membership_state.effective().voter_ids().collect())
             .await
@@ -391,34 +556,32 @@ impl MetadataQuorum {
         let b = m.borrow();
         let membership = b.membership_config.membership();
         let replication = b.replication.clone().unwrap_or_default();
-        let voters = membership
-            .voter_ids()
-            .filter_map(|id| {
-                let kid = to_kafka_id(id)?;
-                let addr = membership
-                    .get_node(&id)
-                    .map(|n| n.addr.clone())
-                    .unwrap_or_default();
-                let end = if Some(id) == b.current_leader {
-                    b.last_log_index.map(|i| i as i64 + 1)
-                } else {
-                    replication
-                        .get(&id)
-                        .and_then(|l| l.as_ref())
-                        .map(|l| l.index as i64 + 1)
-                };
-                Some(VoterStatus {
-                    node_id: kid,
-                    addr,
-                    log_end: end.unwrap_or(-1),
-                })
+        let describe = |id: u64| {
+            let kid = to_kafka_id(id)?;
+            let addr = membership
+                .get_node(&id)
+                .map(|n| n.addr.clone())
+                .unwrap_or_default();
+            let end = if Some(id) == b.current_leader {
+                b.last_log_index.map(|i| i as i64 + 1)
+            } else {
+                replication
+                    .get(&id)
+                    .and_then(|l| l.as_ref())
+                    .map(|l| l.index as i64 + 1)
+            };
+            Some(VoterStatus {
+                node_id: kid,
+                addr,
+                log_end: end.unwrap_or(-1),
             })
-            .collect();
+        };
         QuorumStatus {
             leader: b.current_leader.and_then(to_kafka_id),
             term: b.current_term,
             high_watermark: b.last_applied.map(|l| l.index as i64 + 1).unwrap_or(0),
-            voters,
+            voters: membership.voter_ids().filter_map(describe).collect(),
+            observers: membership.learner_ids().filter_map(describe).collect(),
         }
     }
 

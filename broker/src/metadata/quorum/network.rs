@@ -34,6 +34,26 @@ enum RpcRequest {
     /// A request for the active controller, opaque to this layer (the
     /// controller's typed protocol, `crate::controller::rpc`).
     Forward(serde_json::Value),
+    /// An observer (a broker-only node) asks to follow the metadata log:
+    /// the leader adds it as an openraft learner at `addr` (or updates the
+    /// address of the learner it already has under that id).
+    Join {
+        node_id: NodeId,
+        addr: String,
+    },
+}
+
+/// The answer to [`RpcRequest::Join`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum JoinReply {
+    /// The node is a learner at the given address (now or already).
+    Added,
+    /// This voter does not lead; the leader's address when known.
+    NotLeader(Option<String>),
+    /// The request cannot succeed as it is (e.g. the id is a voter's).
+    Refused(String),
+    /// A transient failure (e.g. another membership change in progress).
+    Retry(String),
 }
 
 /// Serves [`RpcRequest::Forward`] on this node: the active controller's
@@ -60,6 +80,7 @@ enum RpcResponse {
     /// The answer to a forwarded request, or `None` when this node has no
     /// controller handler (yet).
     Forward(Option<serde_json::Value>),
+    Join(JoinReply),
 }
 
 async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> io::Result<()> {
@@ -150,10 +171,93 @@ async fn serve_conn(mut stream: TcpStream, raft: Raft, forward: ForwardSlot) -> 
                 Some(h) => RpcResponse::Forward(Some(h(v).await)),
                 None => RpcResponse::Forward(None),
             },
+            RpcRequest::Join { node_id, addr } => {
+                RpcResponse::Join(join(&raft, node_id, addr).await)
+            }
         };
         write_msg(&mut stream, &resp).await?;
     }
     Ok(())
+}
+
+/// Serves an observer's [`RpcRequest::Join`] on this node.
+async fn join(raft: &Raft, id: NodeId, addr: String) -> JoinReply {
+    use openraft::error::ClientWriteError;
+    use openraft::ChangeMembers;
+    let (me, is_voter, known, leader_addr, leads) = {
+        let m = raft.metrics();
+        let b = m.borrow();
+        let mem = b.membership_config.membership();
+        let leader_addr = b
+            .current_leader
+            .and_then(|l| mem.get_node(&l).map(|n| n.addr.clone()));
+        (
+            b.id,
+            mem.voter_ids().any(|v| v == id),
+            mem.get_node(&id).map(|n| n.addr.clone()),
+            leader_addr,
+            b.current_leader == Some(b.id),
+        )
+    };
+    if id == me || is_voter {
+        return JoinReply::Refused(format!(
+            "node id {id} is a voter of the metadata quorum; a broker-only node must have a node.id of its own"
+        ));
+    }
+    if !leads {
+        return JoinReply::NotLeader(leader_addr);
+    }
+    if known.as_deref() == Some(addr.as_str()) {
+        return JoinReply::Added;
+    }
+    if let Some(old) = &known {
+        tracing::info!(node_id = id, from = %old, to = %addr, "metadata observer moved; updating its address");
+    } else {
+        tracing::info!(node_id = id, %addr, "adding a metadata observer (learner)");
+    }
+    let change = ChangeMembers::SetNodes(std::collections::BTreeMap::from([(
+        id,
+        openraft::BasicNode::new(addr),
+    )]));
+    match raft.change_membership(change, true).await {
+        Ok(_) => JoinReply::Added,
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            JoinReply::NotLeader(f.leader_node.map(|n| n.addr))
+        }
+        Err(e) => JoinReply::Retry(e.to_string()),
+    }
+}
+
+/// Asks the voter at `addr` to make `node_id` (at `own_addr`) an observer.
+pub async fn request_join(
+    addr: &str,
+    node_id: NodeId,
+    own_addr: &str,
+    timeout: Duration,
+) -> io::Result<JoinReply> {
+    let call = async {
+        let mut s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let req = RpcRequest::Join {
+            node_id,
+            addr: own_addr.to_string(),
+        };
+        write_msg(&mut s, &req).await?;
+        match read_msg::<_, RpcResponse>(&mut s).await? {
+            Some(RpcResponse::Join(r)) => Ok(r),
+            Some(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected response type",
+            )),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "controller closed the connection",
+            )),
+        }
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "controller request timed out"))?
 }
 
 /// Creates per-peer clients for openraft.
