@@ -268,7 +268,7 @@ impl Broker {
             listeners.push(tcp);
         }
         let meta_dir = config.metadata_dir().join("__cluster_metadata-0");
-        let quorum = open_quorum(&config, &meta_dir).await?;
+        let quorum = open_quorum(&config, &meta_dir, &cluster_id).await?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let replicas = ReplicaManager::new(config.node_id, logs, config.props.clone());
         let controller = ControllerChannel::new(
@@ -589,9 +589,20 @@ impl BrokerState {
 async fn open_quorum(
     config: &BrokerConfig,
     meta_dir: &std::path::Path,
+    cluster_id: &str,
 ) -> Result<MetadataQuorum, StartError> {
+    let opts = crate::metadata::QuorumOptions {
+        cluster_id: cluster_id.to_string(),
+        ..Default::default()
+    };
     if config.is_controller() {
-        return Ok(MetadataQuorum::open(meta_dir, config.node_id, config.voters.clone()).await?);
+        return Ok(MetadataQuorum::open_with(
+            meta_dir,
+            config.node_id,
+            config.voters.clone(),
+            opts,
+        )
+        .await?);
     }
     let contact: Vec<String> = if config.voters.is_empty() {
         config.bootstrap_servers.clone()
@@ -621,6 +632,7 @@ async fn open_quorum(
         contact,
         bind_host,
         advertised_host,
+        opts,
     )
     .await?)
 }

@@ -132,7 +132,8 @@ class SplitCluster:
         return next(n for n in self.nodes if n.node_id == node_id)
 
     def close(self, keep=False):
-        for n in self.nodes:
+        # Brokers first: their controlled shutdown needs the controllers.
+        for n in self.brokers + self.controllers:
             n.stop()
         if not keep:
             shutil.rmtree(self.work, ignore_errors=True)

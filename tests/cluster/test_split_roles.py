@@ -174,3 +174,25 @@ def test_a_broker_that_reaches_no_controller_waits_and_does_not_serve(tmp_path):
             assert "broker started" not in log and "unfenced: serving" not in log
     finally:
         n.stop()
+
+
+def test_a_broker_formatted_for_another_cluster_is_refused(split, tmp_path):
+    """A broker whose storage (meta.properties) belongs to another cluster id
+    is refused by the quorum (INCONSISTENT_CLUSTER_ID): it never registers,
+    and the cluster goes on serving unharmed."""
+    other = "cZrWo5hUQVm0L3pGoJGJ8g"
+    n = SplitNode(7, "broker", cu.free_port(), 0, split.voters, other, tmp_path)
+    try:
+        n.start()
+        time.sleep(15)
+        adm = _admin(split.bootstrap)
+        assert sorted(adm.list_topics(timeout=10).brokers) == [4, 5, 6]
+        t = cu.unique_topic("split-other")
+        _create(split.bootstrap, t)
+        _produce_consume(split.bootstrap, t, 50)
+        if not APACHE:
+            log = n.log.read_text(errors="replace")
+            assert "INCONSISTENT_CLUSTER_ID" in log, log[-3000:]
+            assert "registered with the controller" not in log
+    finally:
+        n.stop()

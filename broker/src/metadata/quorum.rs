@@ -79,6 +79,10 @@ pub struct QuorumOptions {
     pub snapshot_every: u64,
     /// Entries kept in the log after a snapshot (for lagging followers).
     pub logs_kept_after_snapshot: u64,
+    /// This node's cluster id (`meta.properties`): sent with every quorum
+    /// request, and requests from another cluster are refused. Empty: not
+    /// checked.
+    pub cluster_id: String,
 }
 
 impl Default for QuorumOptions {
@@ -89,6 +93,7 @@ impl Default for QuorumOptions {
             election_timeout_max: Duration::from_millis(300),
             snapshot_every: 1000,
             logs_kept_after_snapshot: 1000,
+            cluster_id: String::new(),
         }
     }
 }
@@ -99,6 +104,8 @@ fn millis(d: Duration) -> u64 {
 
 struct Inner {
     raft: Raft,
+    /// This node's cluster id (see [`QuorumOptions::cluster_id`]).
+    cluster_id: String,
     /// The active controller's handler for requests forwarded to this node.
     forward: network::ForwardSlot,
     /// Set (once) when the raft core stopped on its own: a storage error or
@@ -164,7 +171,7 @@ enum QuorumRole {
 /// An observer's loop: while the membership it has does not list this node
 /// at `own` (first start, a new port after a restart, or not replicated to
 /// yet), ask the voters at `contact` (following leader hints) to add it.
-async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>) {
+async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>, cluster: String) {
     use std::collections::VecDeque;
     let mut failures: u64 = 0;
     loop {
@@ -188,7 +195,7 @@ async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>) {
             if tries > 2 * contact.len() + 2 {
                 break;
             }
-            match network::request_join(&addr, me, &own, Duration::from_secs(5)).await {
+            match network::request_join(&addr, &cluster, me, &own, Duration::from_secs(5)).await {
                 Ok(network::JoinReply::Added) => {
                     added = Some(addr);
                     break;
@@ -289,13 +296,14 @@ impl MetadataQuorum {
         contact: Vec<String>,
         bind_host: String,
         advertised_host: String,
+        opts: QuorumOptions,
     ) -> Result<Self, MetadataError> {
         let role = QuorumRole::Observer {
             contact,
             bind_host,
             advertised_host,
         };
-        Self::open_as(dir, node_id, role, QuorumOptions::default()).await
+        Self::open_as(dir, node_id, role, opts).await
     }
 
     async fn open_as(
@@ -388,7 +396,10 @@ impl MetadataQuorum {
         let raft = Raft::new(
             raft_id,
             Arc::new(config),
-            NetworkFactory { node_id: raft_id },
+            NetworkFactory {
+                node_id: raft_id,
+                cluster: opts.cluster_id.clone(),
+            },
             log_store,
             state_machine,
         )
@@ -397,7 +408,12 @@ impl MetadataQuorum {
 
         let (fatal, _) = watch::channel(None);
         let forward: network::ForwardSlot = Arc::new(std::sync::OnceLock::new());
-        let mut tasks = vec![network::serve(listener, raft.clone(), forward.clone())];
+        let mut tasks = vec![network::serve(
+            listener,
+            raft.clone(),
+            forward.clone(),
+            opts.cluster_id.clone(),
+        )];
         tasks.push(tokio::spawn({
             let mut metrics = raft.metrics();
             let tx = tx.clone();
@@ -428,6 +444,7 @@ impl MetadataQuorum {
         let quorum = Self {
             inner: Arc::new(Inner {
                 raft: raft.clone(),
+                cluster_id: opts.cluster_id.clone(),
                 forward,
                 fatal,
                 tx,
@@ -439,7 +456,13 @@ impl MetadataQuorum {
 
         if let QuorumRole::Observer { contact, .. } = role {
             tracing::info!(node_id, addr = %own_addr, ?contact, "metadata quorum: this node is an observer (process.roles=broker)");
-            let task = tokio::spawn(follow(raft.clone(), raft_id, own_addr, contact));
+            let task = tokio::spawn(follow(
+                raft.clone(),
+                raft_id,
+                own_addr,
+                contact,
+                opts.cluster_id.clone(),
+            ));
             quorum
                 .inner
                 .tasks
@@ -613,7 +636,7 @@ impl MetadataQuorum {
         let Some(addr) = addr else {
             return Err(MetadataError::NotController);
         };
-        network::forward(&addr, payload, timeout)
+        network::forward(&addr, &self.inner.cluster_id, payload, timeout)
             .await
             .map_err(|e| MetadataError::Network(format!("controller {to} at {addr}: {e}")))
     }
@@ -1036,6 +1059,40 @@ mod tests {
         assert!(late.inner.raft.metrics().borrow().snapshot.is_some());
         assert!(dirs[2].path().join("raft").join("snapshot").exists());
         late.shutdown().await.expect("shutdown");
+        for q in &nodes {
+            q.shutdown().await.expect("shutdown");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_voter_of_another_cluster_is_refused_and_harms_nothing() {
+        let dirs: Vec<_> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let voters: Vec<(i32, String)> = (1..=3)
+            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (id, _)) in voters.iter().enumerate() {
+            let opts = QuorumOptions {
+                cluster_id: if *id == 3 { "other" } else { "ours" }.to_string(),
+                ..Default::default()
+            };
+            let q = MetadataQuorum::open_with(dirs[i].path(), *id, voters.clone(), opts)
+                .await
+                .expect("open voter");
+            nodes.push(q);
+        }
+        wait_for(&nodes[0], "a controller", |img| img.controller_id.is_some()).await;
+        let leader_id = nodes[0].image().controller_id.expect("leader");
+        assert!(leader_id == 1 || leader_id == 2, "leader {leader_id}");
+        let leader = &nodes[usize::try_from(leader_id - 1).unwrap_or(0)];
+        leader.propose(vec![topic("ours")]).await.expect("propose");
+        wait_for(&nodes[1], "replicated", |img| img.topics.contains_key("ours")).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stray = nodes[2].image();
+        assert!(stray.topics.is_empty(), "the other cluster's node took entries");
+        assert_eq!(stray.controller_id, None, "it follows no leader");
         for q in &nodes {
             q.shutdown().await.expect("shutdown");
         }

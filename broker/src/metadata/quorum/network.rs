@@ -43,6 +43,16 @@ enum RpcRequest {
     },
 }
 
+/// Every request names the cluster id of its sender (`meta.properties`); a
+/// node answers a request from another cluster with
+/// [`RpcResponse::WrongCluster`] and nothing else, as Kafka's raft answers
+/// INCONSISTENT_CLUSTER_ID. An empty id (unit tests) is not checked.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    cluster: String,
+    req: RpcRequest,
+}
+
 /// The answer to [`RpcRequest::Join`].
 #[derive(Debug, Serialize, Deserialize)]
 pub enum JoinReply {
@@ -81,6 +91,19 @@ enum RpcResponse {
     /// controller handler (yet).
     Forward(Option<serde_json::Value>),
     Join(JoinReply),
+    /// The request came from a node of another cluster: refused.
+    WrongCluster(String),
+}
+
+/// Whether a request from cluster `theirs` may be served by a node of
+/// cluster `mine`; `Err` holds the refusal.
+fn check_cluster(mine: &str, theirs: &str) -> Result<(), String> {
+    if mine.is_empty() || theirs.is_empty() || mine == theirs {
+        return Ok(());
+    }
+    Err(format!(
+        "INCONSISTENT_CLUSTER_ID: a node of cluster {theirs} contacted a node of cluster {mine}; refused (check meta.properties and the voters)"
+    ))
 }
 
 async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> io::Result<()> {
@@ -131,7 +154,14 @@ pub async fn bind(addr: &str) -> io::Result<TcpListener> {
 
 /// Serves raft RPCs from `listener` until the returned task is aborted
 /// (aborting it also stops every connection it accepted).
-pub fn serve(listener: TcpListener, raft: Raft, forward: ForwardSlot) -> JoinHandle<()> {
+pub fn serve(
+    listener: TcpListener,
+    raft: Raft,
+    forward: ForwardSlot,
+    cluster: String,
+) -> JoinHandle<()> {
+    let cluster: std::sync::Arc<str> = cluster.into();
+    let last_refusal = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     tokio::spawn(async move {
         let mut conns = JoinSet::new();
         loop {
@@ -141,8 +171,10 @@ pub fn serve(listener: TcpListener, raft: Raft, forward: ForwardSlot) -> JoinHan
                     tracing::debug!(%peer, "controller connection accepted");
                     let raft = raft.clone();
                     let forward = forward.clone();
+                    let (cluster, last_refusal) = (cluster.clone(), last_refusal.clone());
                     conns.spawn(async move {
-                        if let Err(e) = serve_conn(stream, raft, forward).await {
+                        let served = serve_conn(stream, raft, forward, &cluster, &last_refusal);
+                        if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "controller connection closed");
                         }
                     });
@@ -156,10 +188,32 @@ pub fn serve(listener: TcpListener, raft: Raft, forward: ForwardSlot) -> JoinHan
     })
 }
 
-async fn serve_conn(mut stream: TcpStream, raft: Raft, forward: ForwardSlot) -> io::Result<()> {
+async fn serve_conn(
+    mut stream: TcpStream,
+    raft: Raft,
+    forward: ForwardSlot,
+    cluster: &str,
+    last_refusal: &std::sync::Mutex<Option<std::time::Instant>>,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    while let Some(req) = read_msg::<_, RpcRequest>(&mut stream).await? {
-        let resp = match req {
+    while let Some(env) = read_msg::<_, Envelope>(&mut stream).await? {
+        if let Err(why) = check_cluster(cluster, &env.cluster) {
+            let log_it = {
+                let mut last = last_refusal.lock().unwrap_or_else(|e| e.into_inner());
+                let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+                if due {
+                    *last = Some(std::time::Instant::now());
+                }
+                due
+            };
+            if log_it {
+                let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                tracing::error!(%peer, "{why}");
+            }
+            write_msg(&mut stream, &RpcResponse::WrongCluster(why)).await?;
+            continue;
+        }
+        let resp = match env.req {
             RpcRequest::AppendEntries(r) => {
                 RpcResponse::AppendEntries(raft.append_entries(r).await)
             }
@@ -231,6 +285,7 @@ async fn join(raft: &Raft, id: NodeId, addr: String) -> JoinReply {
 /// Asks the voter at `addr` to make `node_id` (at `own_addr`) an observer.
 pub async fn request_join(
     addr: &str,
+    cluster: &str,
     node_id: NodeId,
     own_addr: &str,
     timeout: Duration,
@@ -242,9 +297,14 @@ pub async fn request_join(
             node_id,
             addr: own_addr.to_string(),
         };
-        write_msg(&mut s, &req).await?;
+        let env = Envelope {
+            cluster: cluster.to_string(),
+            req,
+        };
+        write_msg(&mut s, &env).await?;
         match read_msg::<_, RpcResponse>(&mut s).await? {
             Some(RpcResponse::Join(r)) => Ok(r),
+            Some(RpcResponse::WrongCluster(why)) => Ok(JoinReply::Refused(why)),
             Some(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "unexpected response type",
@@ -264,6 +324,8 @@ pub async fn request_join(
 pub struct NetworkFactory {
     /// This node's id; a client to it is never built.
     pub node_id: NodeId,
+    /// This node's cluster id, sent with every request.
+    pub cluster: String,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -280,6 +342,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             node_id: self.node_id,
             target,
             addr: (target != self.node_id).then(|| node.addr.clone()),
+            cluster: self.cluster.clone(),
             conn: None,
         }
     }
@@ -291,6 +354,7 @@ pub struct PeerClient {
     target: NodeId,
     /// The peer's address; `None` for a (refused) client to ourselves.
     addr: Option<String>,
+    cluster: String,
     conn: Option<TcpStream>,
 }
 
@@ -301,7 +365,7 @@ enum CallError {
 }
 
 impl PeerClient {
-    async fn roundtrip(&mut self, req: &RpcRequest) -> Result<RpcResponse, CallError> {
+    async fn roundtrip(&mut self, req: RpcRequest) -> Result<RpcResponse, CallError> {
         let stream = match &mut self.conn {
             Some(s) => s,
             None => {
@@ -317,8 +381,15 @@ impl PeerClient {
                 self.conn.insert(s)
             }
         };
-        write_msg(stream, req).await.map_err(CallError::Network)?;
+        let env = Envelope {
+            cluster: self.cluster.clone(),
+            req,
+        };
+        write_msg(stream, &env).await.map_err(CallError::Network)?;
         match read_msg::<_, RpcResponse>(stream).await {
+            Ok(Some(RpcResponse::WrongCluster(why))) => {
+                Err(CallError::Unreachable(io::Error::other(why)))
+            }
             Ok(Some(r)) => Ok(r),
             Ok(None) => Err(CallError::Network(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -335,7 +406,7 @@ impl PeerClient {
         option: &RPCOption,
     ) -> Result<RpcResponse, RPCError<NodeId, BasicNode, E>> {
         let ttl = option.hard_ttl();
-        let res = match tokio::time::timeout(ttl, self.roundtrip(&req)).await {
+        let res = match tokio::time::timeout(ttl, self.roundtrip(req)).await {
             Ok(r) => r,
             Err(_) => Err(CallError::Timeout),
         };
@@ -426,15 +497,21 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 /// and returns its answer (`None`: that node has no controller handler).
 pub async fn forward(
     addr: &str,
+    cluster: &str,
     payload: serde_json::Value,
     timeout: Duration,
 ) -> io::Result<Option<serde_json::Value>> {
     let call = async {
         let mut s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
-        write_msg(&mut s, &RpcRequest::Forward(payload)).await?;
+        let env = Envelope {
+            cluster: cluster.to_string(),
+            req: RpcRequest::Forward(payload),
+        };
+        write_msg(&mut s, &env).await?;
         match read_msg::<_, RpcResponse>(&mut s).await? {
             Some(RpcResponse::Forward(v)) => Ok(v),
+            Some(RpcResponse::WrongCluster(why)) => Err(io::Error::other(why)),
             Some(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "unexpected response type",
