@@ -196,3 +196,23 @@ def test_a_broker_formatted_for_another_cluster_is_refused(split, tmp_path):
             assert "registered with the controller" not in log
     finally:
         n.stop()
+
+
+def test_voter_lists_that_disagree_are_reported_and_the_log_decides():
+    """Node 3 is started with controller.quorum.voters naming a fourth voter
+    the others do not have. The quorum the metadata log holds (1, 2, 3)
+    decides; the cluster forms and serves, and Runnel's node 3 says at once,
+    in an error line, that its config disagrees."""
+    from conftest import Cluster
+    c = Cluster(3)
+    c.nodes[2].voters = c.nodes[2].voters + f",4@127.0.0.1:{cu.free_port()}"
+    try:
+        c.start()
+        t = cu.unique_topic("disagree")
+        _create(c.bootstrap, t)
+        _produce_consume(c.bootstrap, t, 50)
+        if not APACHE:
+            log = c.nodes[2].log.read_text(errors="replace")
+            assert "controller.quorum.voters on this node disagrees" in log, log[-3000:]
+    finally:
+        c.close()

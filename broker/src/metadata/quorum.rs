@@ -418,10 +418,29 @@ impl MetadataQuorum {
             let mut metrics = raft.metrics();
             let tx = tx.clone();
             let fatal = fatal.clone();
+            // A voter's static `controller.quorum.voters`, to compare with
+            // the voter set the metadata log holds.
+            let configured: Option<std::collections::BTreeSet<u64>> = match &role {
+                QuorumRole::Voter(_) => Some(members.keys().copied().collect()),
+                QuorumRole::Observer { .. } => None,
+            };
+            let mut reported = None;
             async move {
                 loop {
                     let (leader, stopped) = {
                         let m = metrics.borrow_and_update();
+                        let in_log: std::collections::BTreeSet<u64> =
+                            m.membership_config.membership().voter_ids().collect();
+                        if let Some(conf) = &configured {
+                            if !in_log.is_empty() && *conf != in_log && reported.as_ref() != Some(&in_log) {
+                                tracing::error!(
+                                    configured = ?conf,
+                                    quorum = ?in_log,
+                                    "controller.quorum.voters on this node disagrees with the voters in the metadata log; the log's voters are used: make controller.quorum.voters the same on every node"
+                                );
+                                reported = Some(in_log.clone());
+                            }
+                        }
                         let stopped = match &m.running_state {
                             Err(Fatal::Stopped) | Ok(()) => None,
                             Err(e) => Some(e.to_string()),
@@ -1088,10 +1107,16 @@ mod tests {
         assert!(leader_id == 1 || leader_id == 2, "leader {leader_id}");
         let leader = &nodes[usize::try_from(leader_id - 1).unwrap_or(0)];
         leader.propose(vec![topic("ours")]).await.expect("propose");
-        wait_for(&nodes[1], "replicated", |img| img.topics.contains_key("ours")).await;
+        wait_for(&nodes[1], "replicated", |img| {
+            img.topics.contains_key("ours")
+        })
+        .await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let stray = nodes[2].image();
-        assert!(stray.topics.is_empty(), "the other cluster's node took entries");
+        assert!(
+            stray.topics.is_empty(),
+            "the other cluster's node took entries"
+        );
         assert_eq!(stray.controller_id, None, "it follows no leader");
         for q in &nodes {
             q.shutdown().await.expect("shutdown");
