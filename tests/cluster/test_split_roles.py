@@ -216,3 +216,29 @@ def test_voter_lists_that_disagree_are_reported_and_the_log_decides():
             assert "controller.quorum.voters on this node disagrees" in log, log[-3000:]
     finally:
         c.close()
+
+
+def test_a_duplicate_broker_node_id_does_not_displace_the_live_broker(split, tmp_path):
+    """A second process with a live broker's node.id (4) is not let in: the
+    brokers stay 4, 5, 6, the live broker 4 keeps following the metadata
+    (a topic created meanwhile gets full ISRs on 4, 5, 6) and serving."""
+    dup = SplitNode(4, "broker", cu.free_port(), 0, split.voters, split.brokers[0].cluster_id, tmp_path)
+    try:
+        dup.start()
+        time.sleep(10)
+        t = cu.unique_topic("split-dup")
+        md = _create(split.bootstrap, t)
+        assert all(sorted(p.isrs) == [4, 5, 6] for p in md.partitions.values())
+        _produce_consume(split.bootstrap, t, 100)
+        adm = _admin(split.bootstrap)
+        md = adm.list_topics(timeout=10)
+        assert sorted(md.brokers) == [4, 5, 6]
+        assert md.brokers[4].port == split.brokers[0].port, "the duplicate took broker 4's place"
+        if not APACHE:
+            log = dup.log.read_text(errors="replace")
+            assert "unfenced: serving" not in log, log[-3000:]
+    finally:
+        dup.stop()
+    t = cu.unique_topic("split-dup-after")
+    _create(split.bootstrap, t)
+    _produce_consume(split.bootstrap, t, 100)

@@ -413,6 +413,7 @@ impl MetadataQuorum {
             raft.clone(),
             forward.clone(),
             opts.cluster_id.clone(),
+            tx.subscribe(),
         )];
         tasks.push(tokio::spawn({
             let mut metrics = raft.metrics();

@@ -159,6 +159,7 @@ pub fn serve(
     raft: Raft,
     forward: ForwardSlot,
     cluster: String,
+    image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
 ) -> JoinHandle<()> {
     let cluster: std::sync::Arc<str> = cluster.into();
     let last_refusal = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
@@ -172,8 +173,10 @@ pub fn serve(
                     let raft = raft.clone();
                     let forward = forward.clone();
                     let (cluster, last_refusal) = (cluster.clone(), last_refusal.clone());
+                    let image = image.clone();
                     conns.spawn(async move {
-                        let served = serve_conn(stream, raft, forward, &cluster, &last_refusal);
+                        let served =
+                            serve_conn(stream, raft, forward, &cluster, &last_refusal, image);
                         if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "controller connection closed");
                         }
@@ -194,6 +197,7 @@ async fn serve_conn(
     forward: ForwardSlot,
     cluster: &str,
     last_refusal: &std::sync::Mutex<Option<std::time::Instant>>,
+    image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     while let Some(env) = read_msg::<_, Envelope>(&mut stream).await? {
@@ -207,7 +211,10 @@ async fn serve_conn(
                 due
             };
             if log_it {
-                let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                let peer = stream
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
                 tracing::error!(%peer, "{why}");
             }
             write_msg(&mut stream, &RpcResponse::WrongCluster(why)).await?;
@@ -226,7 +233,12 @@ async fn serve_conn(
                 None => RpcResponse::Forward(None),
             },
             RpcRequest::Join { node_id, addr } => {
-                RpcResponse::Join(join(&raft, node_id, addr).await)
+                // A live (unfenced) broker of that id keeps its address: a
+                // second process with its node.id must not take its place.
+                let live = i32::try_from(node_id)
+                    .ok()
+                    .is_some_and(|id| image.borrow().brokers.get(&id).is_some_and(|b| !b.fenced));
+                RpcResponse::Join(join(&raft, node_id, addr, live).await)
             }
         };
         write_msg(&mut stream, &resp).await?;
@@ -235,7 +247,7 @@ async fn serve_conn(
 }
 
 /// Serves an observer's [`RpcRequest::Join`] on this node.
-async fn join(raft: &Raft, id: NodeId, addr: String) -> JoinReply {
+async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
     use openraft::error::ClientWriteError;
     use openraft::ChangeMembers;
     let (me, is_voter, known, leader_addr, leads) = {
@@ -263,6 +275,12 @@ async fn join(raft: &Raft, id: NodeId, addr: String) -> JoinReply {
     }
     if known.as_deref() == Some(addr.as_str()) {
         return JoinReply::Added;
+    }
+    if let (Some(old), true) = (&known, live) {
+        tracing::warn!(node_id = id, live = %old, new = %addr, "an observer asks to take the place of a live broker with the same node.id (a duplicate node.id, or a restart within its session); refused until that broker is fenced");
+        return JoinReply::Retry(format!(
+            "node.id {id} belongs to a live broker at {old} (a duplicate node.id, or this node's previous process within its session); retrying until it is fenced"
+        ));
     }
     if let Some(old) = &known {
         tracing::info!(node_id = id, from = %old, to = %addr, "metadata observer moved; updating its address");
