@@ -239,7 +239,13 @@ impl Broker {
         // Bind client listeners first, so port 0 resolves before registration.
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
-        for l in config.broker_listeners() {
+        // A controller-only node has no client listener.
+        let client_listeners = if config.is_broker() {
+            config.broker_listeners()
+        } else {
+            Vec::new()
+        };
+        for l in client_listeners {
             let host = if l.host.is_empty() {
                 "0.0.0.0"
             } else {
@@ -262,7 +268,7 @@ impl Broker {
             listeners.push(tcp);
         }
         let meta_dir = config.metadata_dir().join("__cluster_metadata-0");
-        let quorum = MetadataQuorum::open(&meta_dir, config.node_id, config.voters.clone()).await?;
+        let quorum = open_quorum(&config, &meta_dir, &cluster_id).await?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let replicas = ReplicaManager::new(config.node_id, logs, config.props.clone());
         let controller = ControllerChannel::new(
@@ -289,6 +295,9 @@ impl Broker {
             published: watch::channel(Arc::new(ClusterImage::default())).0,
             config,
         });
+        if !state.config.is_broker() {
+            return Ok(Self::start_controller_only(state, shutdown_tx));
+        }
         state.register().await.map_err(StartError::Register)?;
         if state.quorum.newly_formatted() {
             // This start created the metadata log: write the bootstrap
@@ -358,9 +367,34 @@ impl Broker {
         }
     }
 
-    /// The bound address of the first client listener.
+    /// The rest of the start of a controller-only node
+    /// (`process.roles=controller`): a voter running the controller, with no
+    /// client listener, no broker registration and no partitions.
+    fn start_controller_only(state: Arc<BrokerState>, shutdown_tx: watch::Sender<bool>) -> Self {
+        let mut tasks = vec![tokio::spawn(controller_timer(state.clone()))];
+        if state.quorum.newly_formatted() {
+            tasks.push(tokio::spawn(bootstrap_defaults(state.clone())));
+        }
+        info!(
+            node_id = state.node_id,
+            voters = ?state.config.voters,
+            "controller started (process.roles=controller: a metadata quorum voter; no client listener, not a broker)"
+        );
+        Self {
+            state,
+            shutdown_tx,
+            tasks,
+        }
+    }
+
+    /// The bound address of the first client listener (`0.0.0.0:0` on a
+    /// controller-only node, which has none).
     pub fn addr(&self) -> SocketAddr {
-        self.state.bound[0].1
+        self.state
+            .bound
+            .first()
+            .map(|b| b.1)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Graceful shutdown: a controlled shutdown first (the controller moves
@@ -368,6 +402,18 @@ impl Broker {
     /// `controlled.shutdown.timeout.ms`-like 30 s), then stop accepting, let
     /// in-flight requests finish, flush every log and the quorum.
     pub async fn shutdown(self) {
+        if !self.state.config.is_broker() {
+            info!("shutting down (controller-only node)");
+            let _ = self.shutdown_tx.send(true);
+            for t in self.tasks {
+                t.abort();
+            }
+            if let Err(e) = self.state.quorum.shutdown().await {
+                error!(error = %e, "metadata quorum shutdown failed");
+            }
+            info!("shutdown complete");
+            return;
+        }
         info!("controlled shutdown: asking the controller to move leadership away");
         self.state.want_shutdown.send_replace(true);
         let mut rx = self.state.liveness.subscribe();
@@ -463,13 +509,18 @@ impl BrokerState {
                 Err(e) => {
                     attempt += 1;
                     let dup = e.code == ResponseError::DuplicateBrokerRegistration.code();
+                    let no_controller = e.code == ResponseError::RequestTimedOut.code();
                     if dup {
                         warn!(error = %e, "node.id {} is held by a live registration (this node's previous process within its session, or a duplicate node.id); retrying", self.node_id);
                     } else {
                         warn!(attempt, error = %e, "broker registration failed; retrying");
                     }
                     last = Some(e);
-                    if (!dup && attempt >= 4) || tokio::time::Instant::now() >= until {
+                    // Without a controller (none reachable, no leader) a
+                    // broker keeps trying and does not serve, as Kafka's.
+                    if (!dup && !no_controller && attempt >= 4)
+                        || (dup && tokio::time::Instant::now() >= until)
+                    {
                         break;
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -530,6 +581,77 @@ impl BrokerState {
         .await;
         self.catch_up().await;
         info!(node_id = self.node_id, "unfenced: serving");
+    }
+}
+
+/// Opens this node's part of the metadata quorum: a voter when
+/// `process.roles` has `controller`, else an observer that finds the quorum
+/// through `controller.quorum.voters` or `controller.quorum.bootstrap.servers`.
+async fn open_quorum(
+    config: &BrokerConfig,
+    meta_dir: &std::path::Path,
+    cluster_id: &str,
+) -> Result<MetadataQuorum, StartError> {
+    let opts = crate::metadata::QuorumOptions {
+        cluster_id: cluster_id.to_string(),
+        ..Default::default()
+    };
+    if config.is_controller() {
+        return Ok(MetadataQuorum::open_with(
+            meta_dir,
+            config.node_id,
+            config.voters.clone(),
+            opts,
+        )
+        .await?);
+    }
+    let contact: Vec<String> = if config.voters.is_empty() {
+        config.bootstrap_servers.clone()
+    } else {
+        config.voters.iter().map(|(_, a)| a.clone()).collect()
+    };
+    // Replication from the leader arrives on an ephemeral port of the
+    // client listener's interface, advertised under the inter-broker host.
+    let bind_host = config
+        .broker_listeners()
+        .first()
+        .map(|l| l.host.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "0.0.0.0".to_string());
+    let inter = config.get("inter.broker.listener.name").unwrap_or("");
+    let advertised_host = config
+        .advertised_listeners
+        .iter()
+        .find(|l| l.name.eq_ignore_ascii_case(inter))
+        .or_else(|| config.advertised_listeners.first())
+        .map(|l| l.host.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    Ok(MetadataQuorum::open_observer(
+        meta_dir,
+        config.node_id,
+        contact,
+        bind_host,
+        advertised_host,
+        opts,
+    )
+    .await?)
+}
+
+/// Writes the bootstrap records of a newly formatted cluster from a
+/// controller-only node (a combined node does it after registering),
+/// retrying until a controller is active.
+async fn bootstrap_defaults(state: Arc<BrokerState>) {
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        match state.controller.bootstrap_cluster_defaults().await {
+            Ok(()) => return,
+            Err(e) => warn!(error = %e, "writing the cluster's bootstrap records failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

@@ -60,6 +60,10 @@ pub struct BrokerConfig {
     pub security_protocol_map: BTreeMap<String, String>,
     /// The metadata quorum voters, as `(node id, host:port)`.
     pub voters: Vec<(i32, String)>,
+    /// `controller.quorum.bootstrap.servers`, as `host:port`: where a
+    /// broker-only node (an observer of the metadata log) looks for the
+    /// quorum when `controller.quorum.voters` is not set.
+    pub bootstrap_servers: Vec<String>,
     /// `log.dirs` (or `log.dir`).
     pub log_dirs: Vec<PathBuf>,
     /// `broker.rack`.
@@ -232,7 +236,36 @@ impl BrokerConfig {
                 }
             }
         }
-        if voters.is_empty() {
+        let bootstrap_servers: Vec<String> = get(&props, "controller.quorum.bootstrap.servers")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        for b in &bootstrap_servers {
+            if b.rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
+                return Err(invalid(
+                    "controller.quorum.bootstrap.servers",
+                    format!("Invalid bootstrap server '{b}' (expected HOST:PORT)"),
+                ));
+            }
+        }
+        let is_broker = process_roles.iter().any(|r| r == "broker");
+        let is_controller = process_roles.iter().any(|r| r == "controller");
+        validate_roles(
+            node_id,
+            is_broker,
+            is_controller,
+            &listeners,
+            &controller_listener_names,
+            &voters,
+            &bootstrap_servers,
+        )?;
+        if voters.is_empty() && is_controller {
             // KIP-853 style: a lone controller votes for itself on its controller listener.
             if let Some(l) = listeners
                 .iter()
@@ -273,6 +306,7 @@ impl BrokerConfig {
                 controller_listener_names,
                 security_protocol_map,
                 voters,
+                bootstrap_servers,
                 log_dirs,
                 rack,
                 format_cluster_id: None,
@@ -280,6 +314,16 @@ impl BrokerConfig {
             },
             warnings,
         ))
+    }
+
+    /// Whether this node runs the broker role (`process.roles` has `broker`).
+    pub fn is_broker(&self) -> bool {
+        self.process_roles.iter().any(|r| r == "broker")
+    }
+
+    /// Whether this node runs the controller role (a metadata quorum voter).
+    pub fn is_controller(&self) -> bool {
+        self.process_roles.iter().any(|r| r == "controller")
     }
 
     /// The static value of a broker key, or its default.
@@ -319,6 +363,94 @@ impl BrokerConfig {
     }
 }
 
+/// Kafka's `KafkaConfig` checks of `process.roles` against the voters and
+/// listeners (`validateValues`), with Kafka's messages.
+fn validate_roles(
+    node_id: i32,
+    is_broker: bool,
+    is_controller: bool,
+    listeners: &[Listener],
+    controller_listener_names: &[String],
+    voters: &[(i32, String)],
+    bootstrap_servers: &[String],
+) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        key: key.to_string(),
+        message,
+    };
+    if !voters.is_empty() && !bootstrap_servers.is_empty() {
+        return Err(invalid(
+            "controller.quorum.bootstrap.servers",
+            "Only one of controller.quorum.voters and controller.quorum.bootstrap.servers may be set"
+                .into(),
+        ));
+    }
+    let voter_ids: Vec<i32> = voters.iter().map(|(id, _)| *id).collect();
+    let in_voters = voter_ids.contains(&node_id);
+    let controller_listeners: Vec<&Listener> = listeners
+        .iter()
+        .filter(|l| controller_listener_names.contains(&l.name))
+        .collect();
+    if !is_controller {
+        // process.roles=broker
+        if in_voters {
+            return Err(invalid(
+                "controller.quorum.voters",
+                format!("If process.roles contains just the 'broker' role, the node id {node_id} must not be included in the set of voters controller.quorum.voters={voter_ids:?}"),
+            ));
+        }
+        if controller_listener_names.is_empty() {
+            return Err(invalid(
+                "controller.listener.names",
+                "controller.listener.names must contain at least one value when running KRaft with just the broker role".into(),
+            ));
+        }
+        if !controller_listeners.is_empty() {
+            return Err(invalid(
+                "controller.listener.names",
+                "controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role".into(),
+            ));
+        }
+        if voters.is_empty() && bootstrap_servers.is_empty() {
+            return Err(invalid(
+                "controller.quorum.voters",
+                "If using process.roles, either controller.quorum.bootstrap.servers must contain the set of bootstrap controllers or controller.quorum.voters must contain a parseable set of controllers.".into(),
+            ));
+        }
+        return Ok(());
+    }
+    if controller_listeners.is_empty() {
+        return Err(invalid(
+            "controller.listener.names",
+            "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role".into(),
+        ));
+    }
+    if !voters.is_empty() && !in_voters {
+        let roles = if is_broker {
+            "'broker' and 'controller' roles"
+        } else {
+            "just the 'controller' role"
+        };
+        return Err(invalid(
+            "controller.quorum.voters",
+            format!("If process.roles contains {roles}, the node id {node_id} must be included in the set of voters controller.quorum.voters={voter_ids:?}"),
+        ));
+    }
+    if voters.is_empty() && !bootstrap_servers.is_empty() {
+        return Err(invalid(
+            "controller.quorum.bootstrap.servers",
+            "a controller with controller.quorum.bootstrap.servers and no controller.quorum.voters (a dynamic quorum, KIP-853) is not supported yet: set controller.quorum.voters".into(),
+        ));
+    }
+    if !is_broker && listeners.len() != controller_listeners.len() {
+        return Err(invalid(
+            "listeners",
+            "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,5 +483,107 @@ mod tests {
         p.insert("no.such.key".into(), "1".into());
         let (_, w) = BrokerConfig::from_props(p).expect("valid");
         assert_eq!(w.len(), 1);
+    }
+
+    fn roles(pairs: &[(&str, &str)]) -> Result<BrokerConfig, String> {
+        let mut p = BrokerConfig::default_props();
+        for (k, v) in pairs {
+            if v.is_empty() {
+                p.remove(*k);
+            } else {
+                p.insert(k.to_string(), v.to_string());
+            }
+        }
+        BrokerConfig::from_props(p)
+            .map(|(c, _)| c)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn split_roles_are_validated_as_kafka_does() {
+        let broker_only = [
+            ("process.roles", "broker"),
+            ("node.id", "4"),
+            (
+                "controller.quorum.voters",
+                "1@localhost:9093,2@localhost:9094",
+            ),
+            ("listeners", "PLAINTEXT://localhost:9092"),
+        ];
+        let c = roles(&broker_only).expect("a broker-only node");
+        assert!(c.is_broker() && !c.is_controller());
+        let mut b = broker_only;
+        b[1] = ("node.id", "2");
+        let e = roles(&b).expect_err("a broker among the voters");
+        assert!(
+            e.contains("must not be included in the set of voters"),
+            "{e}"
+        );
+        let mut b = broker_only;
+        b[3] = (
+            "listeners",
+            "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9095",
+        );
+        let e = roles(&b).expect_err("a broker with a controller listener");
+        assert!(
+            e.contains("must not contain a value appearing in the 'listeners'"),
+            "{e}"
+        );
+        let e = roles(&[
+            ("process.roles", "broker"),
+            ("node.id", "4"),
+            ("controller.quorum.voters", ""),
+            ("listeners", "PLAINTEXT://localhost:9092"),
+        ])
+        .expect_err("a broker with no way to the quorum");
+        assert!(e.contains("controller.quorum.bootstrap.servers"), "{e}");
+        let c = roles(&[
+            ("process.roles", "broker"),
+            ("node.id", "4"),
+            ("controller.quorum.voters", ""),
+            ("controller.quorum.bootstrap.servers", "localhost:9093"),
+            ("listeners", "PLAINTEXT://localhost:9092"),
+        ])
+        .expect("a broker with bootstrap servers");
+        assert_eq!(c.bootstrap_servers, vec!["localhost:9093".to_string()]);
+        assert!(c.voters.is_empty());
+        let e = roles(&[
+            ("process.roles", "broker"),
+            ("node.id", "4"),
+            ("controller.listener.names", ""),
+            ("controller.quorum.voters", "1@localhost:9093"),
+            ("listeners", "PLAINTEXT://localhost:9092"),
+        ])
+        .expect_err("no controller.listener.names");
+        assert!(e.contains("controller.listener.names must contain"), "{e}");
+
+        let controller_only = [
+            ("process.roles", "controller"),
+            ("node.id", "1"),
+            (
+                "controller.quorum.voters",
+                "1@localhost:9093,2@localhost:9094",
+            ),
+            ("listeners", "CONTROLLER://localhost:9093"),
+            ("advertised.listeners", ""),
+        ];
+        let c = roles(&controller_only).expect("a controller-only node");
+        assert!(c.is_controller() && !c.is_broker());
+        let mut b = controller_only;
+        b[1] = ("node.id", "3");
+        let e = roles(&b).expect_err("a controller outside the voters");
+        assert!(e.contains("must be included in the set of voters"), "{e}");
+        let mut b = controller_only;
+        b[3] = (
+            "listeners",
+            "CONTROLLER://localhost:9093,PLAINTEXT://localhost:9092",
+        );
+        let e = roles(&b).expect_err("a controller with a client listener");
+        assert!(
+            e.contains("must only contain KRaft controller listeners"),
+            "{e}"
+        );
+        let e = roles(&[("node.id", "2")]).expect_err("combined, outside the voters");
+        assert!(e.contains("must be included in the set of voters"), "{e}");
     }
 }

@@ -79,6 +79,10 @@ pub struct QuorumOptions {
     pub snapshot_every: u64,
     /// Entries kept in the log after a snapshot (for lagging followers).
     pub logs_kept_after_snapshot: u64,
+    /// This node's cluster id (`meta.properties`): sent with every quorum
+    /// request, and requests from another cluster are refused. Empty: not
+    /// checked.
+    pub cluster_id: String,
 }
 
 impl Default for QuorumOptions {
@@ -89,6 +93,7 @@ impl Default for QuorumOptions {
             election_timeout_max: Duration::from_millis(300),
             snapshot_every: 1000,
             logs_kept_after_snapshot: 1000,
+            cluster_id: String::new(),
         }
     }
 }
@@ -99,6 +104,8 @@ fn millis(d: Duration) -> u64 {
 
 struct Inner {
     raft: Raft,
+    /// This node's cluster id (see [`QuorumOptions::cluster_id`]).
+    cluster_id: String,
     /// The active controller's handler for requests forwarded to this node.
     forward: network::ForwardSlot,
     /// Set (once) when the raft core stopped on its own: a storage error or
@@ -143,6 +150,101 @@ pub struct QuorumStatus {
     pub high_watermark: i64,
     /// The voters.
     pub voters: Vec<VoterStatus>,
+    /// The observers: broker-only nodes following the log (raft learners).
+    #[serde(default)]
+    pub observers: Vec<VoterStatus>,
+}
+
+/// How this node takes part in the metadata quorum.
+#[derive(Debug, Clone)]
+enum QuorumRole {
+    /// A voter (`process.roles` has `controller`), with the static voters.
+    Voter(Vec<(i32, String)>),
+    /// An observer (`process.roles=broker`): a learner the leader adds.
+    Observer {
+        contact: Vec<String>,
+        bind_host: String,
+        advertised_host: String,
+    },
+}
+
+/// An observer's loop: while the membership it has does not list this node
+/// at `own` (first start, a new port after a restart, or not replicated to
+/// yet), ask the voters at `contact` (following leader hints) to add it.
+async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>, cluster: String) {
+    use std::collections::VecDeque;
+    let mut failures: u64 = 0;
+    loop {
+        let joined = {
+            let m = raft.metrics();
+            let b = m.borrow();
+            let mem = b.membership_config.membership();
+            mem.get_node(&me).is_some_and(|n| n.addr == own) && b.current_leader.is_some()
+        };
+        if joined {
+            failures = 0;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        let mut targets: VecDeque<String> = contact.iter().cloned().collect();
+        let mut errors = Vec::new();
+        let mut added = None;
+        let mut tries = 0;
+        while let Some(addr) = targets.pop_front() {
+            tries += 1;
+            if tries > 2 * contact.len() + 2 {
+                break;
+            }
+            match network::request_join(&addr, &cluster, me, &own, Duration::from_secs(5)).await {
+                Ok(network::JoinReply::Added) => {
+                    added = Some(addr);
+                    break;
+                }
+                Ok(network::JoinReply::NotLeader(Some(l))) => targets.push_front(l),
+                Ok(network::JoinReply::NotLeader(None)) => {
+                    errors.push(format!("{addr}: no leader elected yet"))
+                }
+                Ok(network::JoinReply::Refused(why)) => {
+                    tracing::error!(controller = %addr, "the metadata quorum refuses this node as an observer: {why}");
+                    errors.push(format!("{addr}: {why}"));
+                }
+                Ok(network::JoinReply::Retry(why)) => errors.push(format!("{addr}: {why}")),
+                Err(e) => errors.push(format!("{addr}: {e}")),
+            }
+        }
+        match added {
+            Some(addr) => {
+                if failures > 0 || !errors.is_empty() {
+                    tracing::info!(leader = %addr, "joined the metadata quorum as an observer");
+                }
+                failures = 0;
+                // Wait for the membership entry to reach this node.
+                let mut m = raft.metrics();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    m.wait_for(|b| {
+                        b.membership_config
+                            .membership()
+                            .get_node(&me)
+                            .is_some_and(|n| n.addr == own)
+                            && b.current_leader.is_some()
+                    }),
+                )
+                .await;
+            }
+            None => {
+                failures += 1;
+                if failures == 1 || failures % 10 == 0 {
+                    tracing::warn!(
+                        controllers = ?contact,
+                        ?errors,
+                        "cannot reach the active controller of the metadata quorum; retrying (this broker does not serve until it has the metadata)"
+                    );
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// A handle to the metadata quorum.
@@ -179,10 +281,45 @@ impl MetadataQuorum {
         voters: Vec<(i32, String)>,
         opts: QuorumOptions,
     ) -> Result<Self, MetadataError> {
+        Self::open_as(dir, node_id, QuorumRole::Voter(voters), opts).await
+    }
+
+    /// Opens the quorum as an observer (a broker-only node): a raft learner
+    /// that never votes. It listens for the leader's replication on an
+    /// ephemeral port of `bind_host`, advertised as `advertised_host`, and
+    /// asks the voters at `contact` (`controller.quorum.voters` or
+    /// `controller.quorum.bootstrap.servers`) to add it, until the leader has,
+    /// and again whenever its address is not in the membership.
+    pub async fn open_observer(
+        dir: &Path,
+        node_id: i32,
+        contact: Vec<String>,
+        bind_host: String,
+        advertised_host: String,
+        opts: QuorumOptions,
+    ) -> Result<Self, MetadataError> {
+        let role = QuorumRole::Observer {
+            contact,
+            bind_host,
+            advertised_host,
+        };
+        Self::open_as(dir, node_id, role, opts).await
+    }
+
+    async fn open_as(
+        dir: &Path,
+        node_id: i32,
+        role: QuorumRole,
+        opts: QuorumOptions,
+    ) -> Result<Self, MetadataError> {
         let raft_id = to_raft_id(node_id).ok_or_else(|| {
             MetadataError::InvalidConfig(format!("node id {node_id} is negative"))
         })?;
         let mut members = BTreeMap::new();
+        let voters = match &role {
+            QuorumRole::Voter(v) => v.clone(),
+            QuorumRole::Observer { .. } => Vec::new(),
+        };
         for (id, addr) in &voters {
             let rid = to_raft_id(*id).ok_or_else(|| {
                 MetadataError::InvalidConfig(format!("voter id {id} is negative"))
@@ -193,14 +330,39 @@ impl MetadataQuorum {
                 )));
             }
         }
-        let Some(own) = members.get(&raft_id) else {
-            return Err(MetadataError::InvalidConfig(format!(
-                "node {node_id} is not among the controller quorum voters"
-            )));
+        let (listener, own_addr) = match &role {
+            QuorumRole::Voter(_) => {
+                let Some(own) = members.get(&raft_id) else {
+                    return Err(MetadataError::InvalidConfig(format!(
+                        "node {node_id} is not among the controller quorum voters"
+                    )));
+                };
+                let l = network::bind(&own.addr).await.map_err(|e| {
+                    MetadataError::Network(format!(
+                        "cannot bind controller listener {}: {e}",
+                        own.addr
+                    ))
+                })?;
+                (l, own.addr.clone())
+            }
+            QuorumRole::Observer {
+                bind_host,
+                advertised_host,
+                ..
+            } => {
+                let bind = format!("{bind_host}:0");
+                let l = network::bind(&bind).await.map_err(|e| {
+                    MetadataError::Network(format!(
+                        "cannot bind the metadata observer listener {bind}: {e}"
+                    ))
+                })?;
+                let port = l
+                    .local_addr()
+                    .map_err(|e| MetadataError::Network(e.to_string()))?
+                    .port();
+                (l, format!("{advertised_host}:{port}"))
+            }
         };
-        let listener = network::bind(&own.addr).await.map_err(|e| {
-            MetadataError::Network(format!("cannot bind controller listener {}: {e}", own.addr))
-        })?;
 
         let raft_dir = dir.join("raft");
         let (tx, _) = watch::channel(Arc::new(ClusterImage::default()));
@@ -234,7 +396,10 @@ impl MetadataQuorum {
         let raft = Raft::new(
             raft_id,
             Arc::new(config),
-            NetworkFactory { node_id: raft_id },
+            NetworkFactory {
+                node_id: raft_id,
+                cluster: opts.cluster_id.clone(),
+            },
             log_store,
             state_machine,
         )
@@ -243,15 +408,40 @@ impl MetadataQuorum {
 
         let (fatal, _) = watch::channel(None);
         let forward: network::ForwardSlot = Arc::new(std::sync::OnceLock::new());
-        let mut tasks = vec![network::serve(listener, raft.clone(), forward.clone())];
+        let mut tasks = vec![network::serve(
+            listener,
+            raft.clone(),
+            forward.clone(),
+            opts.cluster_id.clone(),
+            tx.subscribe(),
+        )];
         tasks.push(tokio::spawn({
             let mut metrics = raft.metrics();
             let tx = tx.clone();
             let fatal = fatal.clone();
+            // A voter's static `controller.quorum.voters`, to compare with
+            // the voter set the metadata log holds.
+            let configured: Option<std::collections::BTreeSet<u64>> = match &role {
+                QuorumRole::Voter(_) => Some(members.keys().copied().collect()),
+                QuorumRole::Observer { .. } => None,
+            };
+            let mut reported = None;
             async move {
                 loop {
                     let (leader, stopped) = {
                         let m = metrics.borrow_and_update();
+                        let in_log: std::collections::BTreeSet<u64> =
+                            m.membership_config.membership().voter_ids().collect();
+                        if let Some(conf) = &configured {
+                            if !in_log.is_empty() && *conf != in_log && reported.as_ref() != Some(&in_log) {
+                                tracing::error!(
+                                    configured = ?conf,
+                                    quorum = ?in_log,
+                                    "controller.quorum.voters on this node disagrees with the voters in the metadata log; the log's voters are used: make controller.quorum.voters the same on every node"
+                                );
+                                reported = Some(in_log.clone());
+                            }
+                        }
                         let stopped = match &m.running_state {
                             Err(Fatal::Stopped) | Ok(()) => None,
                             Err(e) => Some(e.to_string()),
@@ -274,6 +464,7 @@ impl MetadataQuorum {
         let quorum = Self {
             inner: Arc::new(Inner {
                 raft: raft.clone(),
+                cluster_id: opts.cluster_id.clone(),
                 forward,
                 fatal,
                 tx,
@@ -283,6 +474,23 @@ impl MetadataQuorum {
             }),
         };
 
+        if let QuorumRole::Observer { contact, .. } = role {
+            tracing::info!(node_id, addr = %own_addr, ?contact, "metadata quorum: this node is an observer (process.roles=broker)");
+            let task = tokio::spawn(follow(
+                raft.clone(),
+                raft_id,
+                own_addr,
+                contact,
+                opts.cluster_id.clone(),
+            ));
+            quorum
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+            return Ok(quorum);
+        }
         let stored: Vec<u64> = raft
             .with_raft_state(|st| st.membership_state.effective().voter_ids().collect())
             .await
@@ -391,34 +599,32 @@ impl MetadataQuorum {
         let b = m.borrow();
         let membership = b.membership_config.membership();
         let replication = b.replication.clone().unwrap_or_default();
-        let voters = membership
-            .voter_ids()
-            .filter_map(|id| {
-                let kid = to_kafka_id(id)?;
-                let addr = membership
-                    .get_node(&id)
-                    .map(|n| n.addr.clone())
-                    .unwrap_or_default();
-                let end = if Some(id) == b.current_leader {
-                    b.last_log_index.map(|i| i as i64 + 1)
-                } else {
-                    replication
-                        .get(&id)
-                        .and_then(|l| l.as_ref())
-                        .map(|l| l.index as i64 + 1)
-                };
-                Some(VoterStatus {
-                    node_id: kid,
-                    addr,
-                    log_end: end.unwrap_or(-1),
-                })
+        let describe = |id: u64| {
+            let kid = to_kafka_id(id)?;
+            let addr = membership
+                .get_node(&id)
+                .map(|n| n.addr.clone())
+                .unwrap_or_default();
+            let end = if Some(id) == b.current_leader {
+                b.last_log_index.map(|i| i as i64 + 1)
+            } else {
+                replication
+                    .get(&id)
+                    .and_then(|l| l.as_ref())
+                    .map(|l| l.index as i64 + 1)
+            };
+            Some(VoterStatus {
+                node_id: kid,
+                addr,
+                log_end: end.unwrap_or(-1),
             })
-            .collect();
+        };
         QuorumStatus {
             leader: b.current_leader.and_then(to_kafka_id),
             term: b.current_term,
             high_watermark: b.last_applied.map(|l| l.index as i64 + 1).unwrap_or(0),
-            voters,
+            voters: membership.voter_ids().filter_map(describe).collect(),
+            observers: membership.learner_ids().filter_map(describe).collect(),
         }
     }
 
@@ -450,7 +656,7 @@ impl MetadataQuorum {
         let Some(addr) = addr else {
             return Err(MetadataError::NotController);
         };
-        network::forward(&addr, payload, timeout)
+        network::forward(&addr, &self.inner.cluster_id, payload, timeout)
             .await
             .map_err(|e| MetadataError::Network(format!("controller {to} at {addr}: {e}")))
     }
@@ -873,6 +1079,46 @@ mod tests {
         assert!(late.inner.raft.metrics().borrow().snapshot.is_some());
         assert!(dirs[2].path().join("raft").join("snapshot").exists());
         late.shutdown().await.expect("shutdown");
+        for q in &nodes {
+            q.shutdown().await.expect("shutdown");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_voter_of_another_cluster_is_refused_and_harms_nothing() {
+        let dirs: Vec<_> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let voters: Vec<(i32, String)> = (1..=3)
+            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (id, _)) in voters.iter().enumerate() {
+            let opts = QuorumOptions {
+                cluster_id: if *id == 3 { "other" } else { "ours" }.to_string(),
+                ..Default::default()
+            };
+            let q = MetadataQuorum::open_with(dirs[i].path(), *id, voters.clone(), opts)
+                .await
+                .expect("open voter");
+            nodes.push(q);
+        }
+        wait_for(&nodes[0], "a controller", |img| img.controller_id.is_some()).await;
+        let leader_id = nodes[0].image().controller_id.expect("leader");
+        assert!(leader_id == 1 || leader_id == 2, "leader {leader_id}");
+        let leader = &nodes[usize::try_from(leader_id - 1).unwrap_or(0)];
+        leader.propose(vec![topic("ours")]).await.expect("propose");
+        wait_for(&nodes[1], "replicated", |img| {
+            img.topics.contains_key("ours")
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stray = nodes[2].image();
+        assert!(
+            stray.topics.is_empty(),
+            "the other cluster's node took entries"
+        );
+        assert_eq!(stray.controller_id, None, "it follows no leader");
         for q in &nodes {
             q.shutdown().await.expect("shutdown");
         }

@@ -34,6 +34,36 @@ enum RpcRequest {
     /// A request for the active controller, opaque to this layer (the
     /// controller's typed protocol, `crate::controller::rpc`).
     Forward(serde_json::Value),
+    /// An observer (a broker-only node) asks to follow the metadata log:
+    /// the leader adds it as an openraft learner at `addr` (or updates the
+    /// address of the learner it already has under that id).
+    Join {
+        node_id: NodeId,
+        addr: String,
+    },
+}
+
+/// Every request names the cluster id of its sender (`meta.properties`); a
+/// node answers a request from another cluster with
+/// [`RpcResponse::WrongCluster`] and nothing else, as Kafka's raft answers
+/// INCONSISTENT_CLUSTER_ID. An empty id (unit tests) is not checked.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    cluster: String,
+    req: RpcRequest,
+}
+
+/// The answer to [`RpcRequest::Join`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum JoinReply {
+    /// The node is a learner at the given address (now or already).
+    Added,
+    /// This voter does not lead; the leader's address when known.
+    NotLeader(Option<String>),
+    /// The request cannot succeed as it is (e.g. the id is a voter's).
+    Refused(String),
+    /// A transient failure (e.g. another membership change in progress).
+    Retry(String),
 }
 
 /// Serves [`RpcRequest::Forward`] on this node: the active controller's
@@ -60,6 +90,20 @@ enum RpcResponse {
     /// The answer to a forwarded request, or `None` when this node has no
     /// controller handler (yet).
     Forward(Option<serde_json::Value>),
+    Join(JoinReply),
+    /// The request came from a node of another cluster: refused.
+    WrongCluster(String),
+}
+
+/// Whether a request from cluster `theirs` may be served by a node of
+/// cluster `mine`; `Err` holds the refusal.
+fn check_cluster(mine: &str, theirs: &str) -> Result<(), String> {
+    if mine.is_empty() || theirs.is_empty() || mine == theirs {
+        return Ok(());
+    }
+    Err(format!(
+        "INCONSISTENT_CLUSTER_ID: a node of cluster {theirs} contacted a node of cluster {mine}; refused (check meta.properties and the voters)"
+    ))
 }
 
 async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> io::Result<()> {
@@ -110,7 +154,15 @@ pub async fn bind(addr: &str) -> io::Result<TcpListener> {
 
 /// Serves raft RPCs from `listener` until the returned task is aborted
 /// (aborting it also stops every connection it accepted).
-pub fn serve(listener: TcpListener, raft: Raft, forward: ForwardSlot) -> JoinHandle<()> {
+pub fn serve(
+    listener: TcpListener,
+    raft: Raft,
+    forward: ForwardSlot,
+    cluster: String,
+    image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
+) -> JoinHandle<()> {
+    let cluster: std::sync::Arc<str> = cluster.into();
+    let last_refusal = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     tokio::spawn(async move {
         let mut conns = JoinSet::new();
         loop {
@@ -120,8 +172,12 @@ pub fn serve(listener: TcpListener, raft: Raft, forward: ForwardSlot) -> JoinHan
                     tracing::debug!(%peer, "controller connection accepted");
                     let raft = raft.clone();
                     let forward = forward.clone();
+                    let (cluster, last_refusal) = (cluster.clone(), last_refusal.clone());
+                    let image = image.clone();
                     conns.spawn(async move {
-                        if let Err(e) = serve_conn(stream, raft, forward).await {
+                        let served =
+                            serve_conn(stream, raft, forward, &cluster, &last_refusal, image);
+                        if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "controller connection closed");
                         }
                     });
@@ -135,10 +191,36 @@ pub fn serve(listener: TcpListener, raft: Raft, forward: ForwardSlot) -> JoinHan
     })
 }
 
-async fn serve_conn(mut stream: TcpStream, raft: Raft, forward: ForwardSlot) -> io::Result<()> {
+async fn serve_conn(
+    mut stream: TcpStream,
+    raft: Raft,
+    forward: ForwardSlot,
+    cluster: &str,
+    last_refusal: &std::sync::Mutex<Option<std::time::Instant>>,
+    image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    while let Some(req) = read_msg::<_, RpcRequest>(&mut stream).await? {
-        let resp = match req {
+    while let Some(env) = read_msg::<_, Envelope>(&mut stream).await? {
+        if let Err(why) = check_cluster(cluster, &env.cluster) {
+            let log_it = {
+                let mut last = last_refusal.lock().unwrap_or_else(|e| e.into_inner());
+                let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+                if due {
+                    *last = Some(std::time::Instant::now());
+                }
+                due
+            };
+            if log_it {
+                let peer = stream
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                tracing::error!(%peer, "{why}");
+            }
+            write_msg(&mut stream, &RpcResponse::WrongCluster(why)).await?;
+            continue;
+        }
+        let resp = match env.req {
             RpcRequest::AppendEntries(r) => {
                 RpcResponse::AppendEntries(raft.append_entries(r).await)
             }
@@ -150,16 +232,118 @@ async fn serve_conn(mut stream: TcpStream, raft: Raft, forward: ForwardSlot) -> 
                 Some(h) => RpcResponse::Forward(Some(h(v).await)),
                 None => RpcResponse::Forward(None),
             },
+            RpcRequest::Join { node_id, addr } => {
+                // A live (unfenced) broker of that id keeps its address: a
+                // second process with its node.id must not take its place.
+                let live = i32::try_from(node_id)
+                    .ok()
+                    .is_some_and(|id| image.borrow().brokers.get(&id).is_some_and(|b| !b.fenced));
+                RpcResponse::Join(join(&raft, node_id, addr, live).await)
+            }
         };
         write_msg(&mut stream, &resp).await?;
     }
     Ok(())
 }
 
+/// Serves an observer's [`RpcRequest::Join`] on this node.
+async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
+    use openraft::error::ClientWriteError;
+    use openraft::ChangeMembers;
+    let (me, is_voter, known, leader_addr, leads) = {
+        let m = raft.metrics();
+        let b = m.borrow();
+        let mem = b.membership_config.membership();
+        let leader_addr = b
+            .current_leader
+            .and_then(|l| mem.get_node(&l).map(|n| n.addr.clone()));
+        (
+            b.id,
+            mem.voter_ids().any(|v| v == id),
+            mem.get_node(&id).map(|n| n.addr.clone()),
+            leader_addr,
+            b.current_leader == Some(b.id),
+        )
+    };
+    if id == me || is_voter {
+        return JoinReply::Refused(format!(
+            "node id {id} is a voter of the metadata quorum; a broker-only node must have a node.id of its own"
+        ));
+    }
+    if !leads {
+        return JoinReply::NotLeader(leader_addr);
+    }
+    if known.as_deref() == Some(addr.as_str()) {
+        return JoinReply::Added;
+    }
+    if let (Some(old), true) = (&known, live) {
+        tracing::warn!(node_id = id, live = %old, new = %addr, "an observer asks to take the place of a live broker with the same node.id (a duplicate node.id, or a restart within its session); refused until that broker is fenced");
+        return JoinReply::Retry(format!(
+            "node.id {id} belongs to a live broker at {old} (a duplicate node.id, or this node's previous process within its session); retrying until it is fenced"
+        ));
+    }
+    if let Some(old) = &known {
+        tracing::info!(node_id = id, from = %old, to = %addr, "metadata observer moved; updating its address");
+    } else {
+        tracing::info!(node_id = id, %addr, "adding a metadata observer (learner)");
+    }
+    let change = ChangeMembers::SetNodes(std::collections::BTreeMap::from([(
+        id,
+        openraft::BasicNode::new(addr),
+    )]));
+    match raft.change_membership(change, true).await {
+        Ok(_) => JoinReply::Added,
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            JoinReply::NotLeader(f.leader_node.map(|n| n.addr))
+        }
+        Err(e) => JoinReply::Retry(e.to_string()),
+    }
+}
+
+/// Asks the voter at `addr` to make `node_id` (at `own_addr`) an observer.
+pub async fn request_join(
+    addr: &str,
+    cluster: &str,
+    node_id: NodeId,
+    own_addr: &str,
+    timeout: Duration,
+) -> io::Result<JoinReply> {
+    let call = async {
+        let mut s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let req = RpcRequest::Join {
+            node_id,
+            addr: own_addr.to_string(),
+        };
+        let env = Envelope {
+            cluster: cluster.to_string(),
+            req,
+        };
+        write_msg(&mut s, &env).await?;
+        match read_msg::<_, RpcResponse>(&mut s).await? {
+            Some(RpcResponse::Join(r)) => Ok(r),
+            Some(RpcResponse::WrongCluster(why)) => Ok(JoinReply::Refused(why)),
+            Some(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected response type",
+            )),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "controller closed the connection",
+            )),
+        }
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "controller request timed out"))?
+}
+
 /// Creates per-peer clients for openraft.
 pub struct NetworkFactory {
     /// This node's id; a client to it is never built.
     pub node_id: NodeId,
+    /// This node's cluster id, sent with every request.
+    pub cluster: String,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -176,6 +360,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             node_id: self.node_id,
             target,
             addr: (target != self.node_id).then(|| node.addr.clone()),
+            cluster: self.cluster.clone(),
             conn: None,
         }
     }
@@ -187,6 +372,7 @@ pub struct PeerClient {
     target: NodeId,
     /// The peer's address; `None` for a (refused) client to ourselves.
     addr: Option<String>,
+    cluster: String,
     conn: Option<TcpStream>,
 }
 
@@ -197,7 +383,7 @@ enum CallError {
 }
 
 impl PeerClient {
-    async fn roundtrip(&mut self, req: &RpcRequest) -> Result<RpcResponse, CallError> {
+    async fn roundtrip(&mut self, req: RpcRequest) -> Result<RpcResponse, CallError> {
         let stream = match &mut self.conn {
             Some(s) => s,
             None => {
@@ -213,8 +399,15 @@ impl PeerClient {
                 self.conn.insert(s)
             }
         };
-        write_msg(stream, req).await.map_err(CallError::Network)?;
+        let env = Envelope {
+            cluster: self.cluster.clone(),
+            req,
+        };
+        write_msg(stream, &env).await.map_err(CallError::Network)?;
         match read_msg::<_, RpcResponse>(stream).await {
+            Ok(Some(RpcResponse::WrongCluster(why))) => {
+                Err(CallError::Unreachable(io::Error::other(why)))
+            }
             Ok(Some(r)) => Ok(r),
             Ok(None) => Err(CallError::Network(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -231,7 +424,7 @@ impl PeerClient {
         option: &RPCOption,
     ) -> Result<RpcResponse, RPCError<NodeId, BasicNode, E>> {
         let ttl = option.hard_ttl();
-        let res = match tokio::time::timeout(ttl, self.roundtrip(&req)).await {
+        let res = match tokio::time::timeout(ttl, self.roundtrip(req)).await {
             Ok(r) => r,
             Err(_) => Err(CallError::Timeout),
         };
@@ -322,15 +515,21 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 /// and returns its answer (`None`: that node has no controller handler).
 pub async fn forward(
     addr: &str,
+    cluster: &str,
     payload: serde_json::Value,
     timeout: Duration,
 ) -> io::Result<Option<serde_json::Value>> {
     let call = async {
         let mut s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
-        write_msg(&mut s, &RpcRequest::Forward(payload)).await?;
+        let env = Envelope {
+            cluster: cluster.to_string(),
+            req: RpcRequest::Forward(payload),
+        };
+        write_msg(&mut s, &env).await?;
         match read_msg::<_, RpcResponse>(&mut s).await? {
             Some(RpcResponse::Forward(v)) => Ok(v),
+            Some(RpcResponse::WrongCluster(why)) => Err(io::Error::other(why)),
             Some(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "unexpected response type",

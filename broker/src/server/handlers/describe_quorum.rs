@@ -59,21 +59,20 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         .cloned()
         .unwrap_or_else(|| "CONTROLLER".into());
     let now = crate::clock::now_ms();
-    let voters = status
-        .voters
-        .iter()
-        .map(|v| {
-            let caught_up = v.log_end >= status.high_watermark;
-            let r = ReplicaState::default()
-                .with_replica_id(broker(v.node_id))
-                .with_log_end_offset(v.log_end);
-            if version < 1 {
-                return r;
-            }
-            r.with_last_fetch_timestamp(if v.log_end >= 0 { now } else { -1 })
-                .with_last_caught_up_timestamp(if caught_up { now } else { -1 })
-        })
-        .collect();
+    let replica = |v: &crate::metadata::VoterStatus| {
+        let caught_up = v.log_end >= status.high_watermark;
+        let r = ReplicaState::default()
+            .with_replica_id(broker(v.node_id))
+            .with_log_end_offset(v.log_end);
+        if version < 1 {
+            // v0 has no fetch timestamps: setting them fails the encode
+            return r;
+        }
+        r.with_last_fetch_timestamp(if v.log_end >= 0 { now } else { -1 })
+            .with_last_caught_up_timestamp(if caught_up { now } else { -1 })
+    };
+    let voters = status.voters.iter().map(replica).collect();
+    let observers = status.observers.iter().map(replica).collect();
     let nodes = status
         .voters
         .iter()
@@ -95,7 +94,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         .with_leader_id(broker(status.leader.unwrap_or(-1)))
         .with_leader_epoch(i32::try_from(status.term).unwrap_or(i32::MAX))
         .with_high_watermark(status.high_watermark)
-        .with_current_voters(voters);
+        .with_current_voters(voters)
+        .with_observers(observers);
     Ok(Some(ResponseKind::DescribeQuorum(
         DescribeQuorumResponse::default()
             .with_topics(vec![TopicData::default()
