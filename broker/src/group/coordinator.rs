@@ -80,7 +80,8 @@ impl GroupConfig {
                 .get_i64("offsets.retention.minutes", 10080)
                 .saturating_mul(60_000),
             commit_timeout: Duration::from_millis(
-                c.get_i64("offsets.commit.timeout.ms", 5000).clamp(1, 3_600_000) as u64,
+                c.get_i64("offsets.commit.timeout.ms", 5000)
+                    .clamp(1, 3_600_000) as u64,
             ),
             consumer: ConsumerGroupConfig {
                 session_timeout_ms: c.get_i64("group.consumer.session.timeout.ms", 45_000) as i32,
@@ -332,9 +333,8 @@ impl GroupWrite<'_> {
     /// group table lock. The error is what the group request answers
     /// (timeout: COORDINATOR_NOT_AVAILABLE; leadership lost: NOT_COORDINATOR).
     pub async fn replicated(&self) -> Result<(), i16> {
-        let appended: Vec<Appended> = std::mem::take(
-            &mut *self.appended.lock().unwrap_or_else(|e| e.into_inner()),
-        );
+        let appended: Vec<Appended> =
+            std::mem::take(&mut *self.appended.lock().unwrap_or_else(|e| e.into_inner()));
         let groups = &self.state.groups;
         let mut waits: Vec<(Arc<Partition>, i32, i64)> = appended
             .into_iter()
@@ -462,7 +462,11 @@ impl GroupCoordinator {
         }
         let n = self.config.partitions;
         let count = groups.remove_where(|id| records::partition_for(id, n) == partition);
-        info!(partition, groups = count, "unloaded {OFFSETS_TOPIC} partition");
+        info!(
+            partition,
+            groups = count,
+            "unloaded {OFFSETS_TOPIC} partition"
+        );
     }
 
     /// Installs a loaded partition's groups and makes it active, unless the
@@ -815,7 +819,10 @@ async fn load_partition(
     let started = Instant::now();
     let Some(part) = state.replicas.get(OFFSETS_TOPIC, p) else {
         // The publisher opens hosted partitions before calling on_metadata.
-        error!(partition = p, epoch, "{OFFSETS_TOPIC} partition to load is not hosted");
+        error!(
+            partition = p,
+            epoch, "{OFFSETS_TOPIC} partition to load is not hosted"
+        );
         return;
     };
     let base = state.groups.config.consumer.clone();
@@ -843,6 +850,9 @@ async fn load_partition(
             "loaded {OFFSETS_TOPIC} partition"
         );
     } else {
-        info!(partition = p, epoch, "discarded a stale load of {OFFSETS_TOPIC}");
+        info!(
+            partition = p,
+            epoch, "discarded a stale load of {OFFSETS_TOPIC}"
+        );
     }
 }

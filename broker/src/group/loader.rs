@@ -89,10 +89,9 @@ pub fn load_partition(
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect();
             let members = g.members().map(|m| m.member_id.clone()).collect();
-            groups.persisted.insert(
-                id.clone(),
-                PersistedConsumerGroup::new(records, members),
-            );
+            groups
+                .persisted
+                .insert(id.clone(), PersistedConsumerGroup::new(records, members));
         }
         groups.consumer.insert(id, g);
     }
