@@ -152,19 +152,31 @@ def _produce(bootstrap, topic):
     assert not errs, errs[:3]
 
 
-def _coordinator_of(bootstrap, group):
-    adm = _admin(bootstrap)  # kept alive until the future completes
-    d = adm.describe_consumer_groups([group], request_timeout=15)[group].result(timeout=20)
+def _coordinator_of(adm, group):
+    d = adm.describe_consumer_groups([group], request_timeout=15)[group].result(timeout=30)
     return d.coordinator.id, d
 
 
-def _committed(bootstrap, group, topic):
+def _raw_coordinator(cluster, group):
+    """The coordinator FindCoordinator names through any live node (raw
+    protocol: no client state to go stale while a broker dies)."""
+    for n in cluster.nodes:
+        if not n.alive():
+            continue
+        try:
+            code, node_id = _find_coordinator(n.bootstrap, group)
+        except OSError:
+            continue
+        return node_id if code == 0 else None
+    return None
+
+
+def _committed(adm, group, topic):
     from confluent_kafka import ConsumerGroupTopicPartitions
-    adm = _admin(bootstrap)
     f = adm.list_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(PARTITIONS)])],
         request_timeout=15)
-    res = f[group].result(timeout=20)
+    res = f[group].result(timeout=30)
     out = {}
     for tp in res.topic_partitions:
         assert tp.error is None, tp.error
@@ -250,7 +262,11 @@ def test_group_moves_to_a_new_coordinator_when_the_coordinator_is_killed(ccluste
         a.read(10)
         a.commit()
     before_kill = dict(a.acked)
-    coordinator, _ = _coordinator_of(ccluster.bootstrap, group)
+    coordinator = wait_for(lambda: _raw_coordinator(ccluster, group), 30, "the group's coordinator")
+    # One admin client per phase, each kept until its futures complete.
+    adm = _admin(ccluster.bootstrap)
+    assert _coordinator_of(adm, group)[0] == coordinator
+    assert _committed(adm, group, topic) == before_kill
     assert _describe_cli(ccluster.bootstrap, group) == before_kill
     t = _offsets_topic(ccluster.bootstrap)
     assert all(len(p.replicas) == 3 for p in t.partitions.values())
@@ -261,11 +277,12 @@ def test_group_moves_to_a_new_coordinator_when_the_coordinator_is_killed(ccluste
 
     # Every commit acknowledged before the kill is on the new coordinator.
     def moved():
-        c, _ = _coordinator_of(bs, group)
-        return c if c not in (-1, coordinator) else None
+        c = _raw_coordinator(ccluster, group)
+        return c if c not in (None, -1, coordinator) else None
 
     new = wait_for(moved, 90, "the group on a new coordinator", interval=1)
-    assert wait_for(lambda: _committed(bs, group, topic), 60, "committed offsets from the new coordinator") \
+    adm = _admin(bs)
+    assert wait_for(lambda: _committed(adm, group, topic), 60, "committed offsets from the new coordinator") \
         == before_kill
     log(f"group on coordinator {new}")
 
@@ -273,8 +290,8 @@ def test_group_moves_to_a_new_coordinator_when_the_coordinator_is_killed(ccluste
     for _ in range(9):
         a.read(10)
         a.commit()
-    assert _committed(bs, group, topic) == a.acked
-    coord_after, d = _coordinator_of(bs, group)
+    assert _committed(adm, group, topic) == a.acked
+    coord_after, d = _coordinator_of(adm, group)
     assert coord_after == new
     assert len(d.members) == 1
     assert _describe_cli(bs, group) == a.acked
