@@ -321,6 +321,7 @@ impl Broker {
             .await
             .map_err(|e| StartError::Storage(format!("opening partitions failed: {e}")))?;
         }
+        GroupCoordinator::on_metadata(&state, &image);
         state.published.send_replace(image);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(publish_metadata(state.clone())));
@@ -745,6 +746,7 @@ async fn publish_metadata(state: Arc<BrokerState>) {
                 continue;
             }
         }
+        GroupCoordinator::on_metadata(&state, &image);
         state.published.send_if_modified(|cur| {
             if image.last_applied >= cur.last_applied {
                 *cur = image;
@@ -757,7 +759,6 @@ async fn publish_metadata(state: Arc<BrokerState>) {
 }
 
 async fn run_groups(state: Arc<BrokerState>) {
-    state.groups.load(&state).await;
     let retention_check = Duration::from_millis(
         state
             .config

@@ -1,27 +1,31 @@
-//! The group coordinator: owns every classic group whose
-//! `__consumer_offsets` partition this broker leads, persists offsets and
-//! group metadata there in Kafka's record formats, and reloads them on start.
+//! The group coordinator: owns every group whose `__consumer_offsets`
+//! partition this broker leads, persists offsets and group metadata there in
+//! Kafka's record formats, and loads and unloads a partition's groups as its
+//! leadership moves (the metadata publisher calls [`GroupCoordinator::on_metadata`]).
 
 use crate::clock::now_ms;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use tokio::sync::{Mutex, MutexGuard};
 use tracing::{error, info, warn};
 
 use super::classic::{ClassicGroup, GroupState};
 use super::consumer::{ConsumerGroup, ConsumerGroupConfig};
-use super::consumer_records::{self, ConsumerGroupReplayer};
+use super::consumer_records;
+use super::partitions::{CoordinatorPartitions, PartitionState, Transition};
 use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::BrokerState;
 use crate::controller::NewTopic;
 use crate::error::ApiError;
+use crate::metadata::ClusterImage;
+use crate::replication::Partition;
 
 /// The internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -47,6 +51,9 @@ pub struct GroupConfig {
     pub max_metadata_bytes: usize,
     /// `offsets.retention.minutes`, in ms.
     pub retention_ms: i64,
+    /// `offsets.commit.timeout.ms`: how long a group write waits for the
+    /// in-sync replicas (Kafka's coordinator write timeout).
+    pub commit_timeout: Duration,
     /// KIP-848 settings (`group.consumer.*`).
     pub consumer: ConsumerGroupConfig,
 }
@@ -72,6 +79,10 @@ impl GroupConfig {
             retention_ms: c
                 .get_i64("offsets.retention.minutes", 10080)
                 .saturating_mul(60_000),
+            commit_timeout: Duration::from_millis(
+                c.get_i64("offsets.commit.timeout.ms", 5000)
+                    .clamp(1, 3_600_000) as u64,
+            ),
             consumer: ConsumerGroupConfig {
                 session_timeout_ms: c.get_i64("group.consumer.session.timeout.ms", 45_000) as i32,
                 heartbeat_interval_ms: c.get_i64("group.consumer.heartbeat.interval.ms", 5_000)
@@ -129,6 +140,13 @@ pub struct PersistedConsumerGroup {
     members: BTreeSet<String>,
 }
 
+impl PersistedConsumerGroup {
+    /// A group's live records and the members that have records.
+    pub fn new(records: BTreeMap<Bytes, Bytes>, members: BTreeSet<String>) -> Self {
+        Self { records, members }
+    }
+}
+
 impl Groups {
     /// Whether a group of either type exists.
     pub fn exists(&self, id: &str) -> bool {
@@ -150,6 +168,25 @@ impl Groups {
         self.offsets.remove(id);
         self.persisted.remove(id);
     }
+
+    /// Forgets every group for which `of(id)` is true (their timers and
+    /// members go with them); returns how many groups went.
+    pub fn remove_where(&mut self, of: impl Fn(&str) -> bool) -> usize {
+        let before = self.classic.len() + self.consumer.len();
+        self.classic.retain(|id, _| !of(id));
+        self.consumer.retain(|id, _| !of(id));
+        self.offsets.retain(|id, _| !of(id));
+        self.persisted.retain(|id, _| !of(id));
+        before - (self.classic.len() + self.consumer.len())
+    }
+
+    /// Adds the groups of a freshly loaded partition.
+    pub fn extend(&mut self, other: Groups) {
+        self.classic.extend(other.classic);
+        self.consumer.extend(other.consumer);
+        self.offsets.extend(other.offsets);
+        self.persisted.extend(other.persisted);
+    }
 }
 
 /// Where group records go: a group's `__consumer_offsets` partition. The
@@ -168,8 +205,31 @@ impl<T: GroupStore + Send> GroupStore for std::sync::Arc<T> {
 
 impl GroupStore for BrokerState {
     fn append(&self, p: i32, group: &str, recs: Vec<GroupRecord>) -> Result<(), i16> {
-        let image = self.image();
-        let Some(part) = self.replicas.hosted(&image, OFFSETS_TOPIC, p) else {
+        self.append_group_records(p, group, recs).map(|_| ())
+    }
+}
+
+/// Where a group write landed: the replica, the leader epoch it was
+/// appended in and the offset just past it.
+struct Appended {
+    part: Arc<Partition>,
+    epoch: i32,
+    end: i64,
+}
+
+impl BrokerState {
+    /// Appends group records to `__consumer_offsets` partition `p`, only
+    /// while the coordinator holds that partition active in the leader epoch
+    /// the replica leads (so a write never lands in a leadership whose state
+    /// this coordinator did not load). Does not wait for replication.
+    fn append_group_records(
+        &self,
+        p: i32,
+        group: &str,
+        recs: Vec<GroupRecord>,
+    ) -> Result<Appended, i16> {
+        let epoch = self.groups.active_epoch(p)?;
+        let Some(part) = self.replicas.get(OFFSETS_TOPIC, p) else {
             return Err(ResponseError::NotCoordinator.code());
         };
         let ts = now_ms();
@@ -205,21 +265,100 @@ impl GroupStore for BrokerState {
             return Err(ResponseError::UnknownServerError.code());
         }
         let mut bytes = buf.to_vec();
-        part.append(&mut bytes).map(|_| ()).map_err(|e| {
-            error!(group, error = %e, "cannot persist group records");
-            // Kafka's mapping of append errors to group responses.
-            match ResponseError::try_from_code(e.code) {
-                Some(
-                    ResponseError::MessageTooLarge
-                    | ResponseError::RecordListTooLarge
-                    | ResponseError::InvalidFetchSize,
-                ) => ResponseError::UnknownServerError.code(),
-                Some(ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError) => {
-                    ResponseError::NotCoordinator.code()
-                }
-                _ => ResponseError::CoordinatorNotAvailable.code(),
+        match part.append_in_epoch(&mut bytes, epoch) {
+            Ok(info) => Ok(Appended {
+                part,
+                epoch,
+                end: info.last_offset + 1,
+            }),
+            Err(e) => {
+                error!(group, error = %e, "cannot persist group records");
+                Err(write_error(e.code))
             }
-        })
+        }
+    }
+}
+
+/// Kafka's mapping of a failed coordinator write (append or replication
+/// wait) to the error a group request answers
+/// (`CoordinatorOperationExceptionHelper.handleOperationException`).
+fn write_error(code: i16) -> i16 {
+    match ResponseError::try_from_code(code) {
+        Some(
+            ResponseError::MessageTooLarge
+            | ResponseError::RecordListTooLarge
+            | ResponseError::InvalidFetchSize,
+        ) => ResponseError::UnknownServerError.code(),
+        Some(ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError) => {
+            ResponseError::NotCoordinator.code()
+        }
+        Some(
+            ResponseError::UnknownTopicOrPartition
+            | ResponseError::NotEnoughReplicas
+            | ResponseError::RequestTimedOut,
+        ) => ResponseError::CoordinatorNotAvailable.code(),
+        Some(ResponseError::NotCoordinator | ResponseError::CoordinatorLoadInProgress) => code,
+        _ => ResponseError::CoordinatorNotAvailable.code(),
+    }
+}
+
+/// One request's group writes: a [`GroupStore`] that remembers where its
+/// appends landed so that the response can wait for their replication
+/// ([`GroupWrite::replicated`]) after the group table lock is released, as
+/// Kafka's coordinator completes a write only once the high watermark
+/// covers it.
+pub struct GroupWrite<'a> {
+    state: &'a BrokerState,
+    group: String,
+    appended: std::sync::Mutex<Vec<Appended>>,
+}
+
+impl GroupStore for GroupWrite<'_> {
+    fn append(&self, p: i32, group: &str, recs: Vec<GroupRecord>) -> Result<(), i16> {
+        let a = self.state.append_group_records(p, group, recs)?;
+        self.appended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(a);
+        Ok(())
+    }
+}
+
+impl GroupWrite<'_> {
+    /// Waits until what this request wrote, and everything written to its
+    /// group's partition before (Kafka's "last written offset", which a
+    /// write with no records of its own also waits for), is replicated to
+    /// the in-sync replicas: the high watermark covers it while this broker
+    /// still leads in the epoch it was written in. Call without holding the
+    /// group table lock. The error is what the group request answers
+    /// (timeout: COORDINATOR_NOT_AVAILABLE; leadership lost: NOT_COORDINATOR).
+    pub async fn replicated(&self) -> Result<(), i16> {
+        let appended: Vec<Appended> =
+            std::mem::take(&mut *self.appended.lock().unwrap_or_else(|e| e.into_inner()));
+        let groups = &self.state.groups;
+        let mut waits: Vec<(Arc<Partition>, i32, i64)> = appended
+            .into_iter()
+            .map(|a| (a.part, a.epoch, a.end))
+            .collect();
+        if waits.is_empty() {
+            let p = groups.partition_for(&self.group);
+            let epoch = groups.active_epoch(p)?;
+            let Some(part) = self.state.replicas.get(OFFSETS_TOPIC, p) else {
+                return Err(ResponseError::NotCoordinator.code());
+            };
+            let end = part.with_log(|l| l.end_offset());
+            waits.push((part, epoch, end));
+        }
+        for (part, epoch, end) in waits {
+            if let Err(e) = part
+                .wait_replicated(end, epoch, 0, groups.config.commit_timeout)
+                .await
+            {
+                warn!(group = %self.group, partition = %part.tp, error = %e, "group write not replicated");
+                return Err(write_error(e.code));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -227,23 +366,131 @@ impl GroupStore for BrokerState {
 pub struct GroupCoordinator {
     /// Settings.
     pub config: GroupConfig,
+    /// The groups of every active (and, briefly, loading) partition. Only
+    /// [`GroupCoordinator::finish_load`] makes a partition active, and it
+    /// does so under this lock, together with installing its groups.
     groups: Mutex<Groups>,
-    loading: AtomicBool,
+    /// Which `__consumer_offsets` partitions this broker coordinates, with
+    /// the leader epoch each state belongs to. Changed synchronously by the
+    /// metadata publisher (never held across an await).
+    partitions: std::sync::Mutex<CoordinatorPartitions>,
 }
 
 impl GroupCoordinator {
-    /// A coordinator that starts in the loading state.
+    /// A coordinator that leads no partition until metadata says so.
     pub fn new(config: GroupConfig) -> Self {
         Self {
             config,
             groups: Mutex::new(Groups::default()),
-            loading: AtomicBool::new(true),
+            partitions: std::sync::Mutex::new(CoordinatorPartitions::default()),
         }
     }
 
-    /// Whether state is still being loaded from `__consumer_offsets`.
+    fn partitions(&self) -> std::sync::MutexGuard<'_, CoordinatorPartitions> {
+        self.partitions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether some partition's groups are still being loaded.
     pub fn is_loading(&self) -> bool {
-        self.loading.load(Ordering::Acquire)
+        self.partitions().any_loading()
+    }
+
+    /// The leader epoch of an active partition, else the error its groups
+    /// answer (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).
+    pub fn active_epoch(&self, partition: i32) -> Result<i32, i16> {
+        self.partitions().active_epoch(partition)
+    }
+
+    fn is_active(&self, group: &str) -> bool {
+        self.active_epoch(self.partition_for(group)).is_ok()
+    }
+
+    /// A [`GroupStore`] for one request's writes on `group`; call
+    /// [`GroupWrite::replicated`] before answering.
+    pub fn writer<'a>(&self, state: &'a BrokerState, group: &str) -> GroupWrite<'a> {
+        GroupWrite {
+            state,
+            group: group.to_string(),
+            appended: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Follows `__consumer_offsets` leadership in a committed image (Kafka's
+    /// `onElection`/`onResignation`): starts loading each partition this
+    /// broker now leads in a new leader epoch and unloads each it no longer
+    /// leads (or leads in another epoch). Called by the metadata publisher
+    /// after the image is applied to the replicas and before handlers see
+    /// it; returns at once (loads and unloads run as tasks).
+    pub fn on_metadata(state: &Arc<BrokerState>, image: &ClusterImage) {
+        let leaders: Vec<(i32, i32, i32)> = image
+            .topics
+            .get(OFFSETS_TOPIC)
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, pi)| (i as i32, pi.leader, pi.leader_epoch))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let transitions = state.groups.partitions().apply(state.node_id, leaders);
+        for t in transitions {
+            let st = state.clone();
+            match t {
+                Transition::Unload { partition } => {
+                    tokio::spawn(async move { st.groups.unload(partition).await });
+                }
+                Transition::Load { partition, epoch } => {
+                    let image = image.group_configs.clone();
+                    tokio::spawn(async move {
+                        load_partition(st, partition, epoch, image).await;
+                    });
+                }
+            }
+        }
+    }
+
+    /// Drops the groups of a partition this broker stopped leading, unless
+    /// it has been loaded again since.
+    async fn unload(&self, partition: i32) {
+        let mut groups = self.groups.lock().await;
+        if matches!(
+            self.partitions().state(partition),
+            Some(PartitionState::Active { .. })
+        ) {
+            return;
+        }
+        let n = self.config.partitions;
+        let count = groups.remove_where(|id| records::partition_for(id, n) == partition);
+        info!(
+            partition,
+            groups = count,
+            "unloaded {OFFSETS_TOPIC} partition"
+        );
+    }
+
+    /// Installs a loaded partition's groups and makes it active, unless the
+    /// load is stale (the partition moved on meanwhile): then it is dropped.
+    async fn finish_load(&self, partition: i32, epoch: i32, loaded: Groups) -> bool {
+        let mut groups = self.groups.lock().await;
+        if !self.partitions().loaded(partition, epoch) {
+            return false;
+        }
+        let n = self.config.partitions;
+        groups.remove_where(|id| records::partition_for(id, n) == partition);
+        groups.extend(loaded);
+        true
+    }
+
+    /// Marks every partition active (unit tests without metadata).
+    #[cfg(test)]
+    pub fn activate_all_for_tests(&self) {
+        let mut p = self.partitions();
+        let all: Vec<(i32, i32, i32)> = (0..self.config.partitions).map(|i| (i, 0, 0)).collect();
+        p.apply(0, all);
+        for i in 0..self.config.partitions {
+            p.loaded(i, 0);
+        }
     }
 
     /// The `__consumer_offsets` partition of a group.
@@ -261,7 +508,6 @@ impl GroupCoordinator {
         if state.image().topics.contains_key(OFFSETS_TOPIC) {
             return Ok(());
         }
-        let brokers = state.image().brokers.len().max(1) as i16;
         let configs: BTreeMap<String, String> = [
             ("cleanup.policy", "compact".to_string()),
             ("compression.type", "producer".to_string()),
@@ -273,11 +519,11 @@ impl GroupCoordinator {
         let topic = NewTopic {
             name: OFFSETS_TOPIC.to_string(),
             num_partitions: self.config.partitions,
-            // One replica each until the coordinator loads and unloads
-            // groups as `__consumer_offsets` leadership moves between
-            // brokers and waits for group writes to replicate (issue 9,
-            // still open); `offsets.topic.replication.factor` is not acted on.
-            replication_factor: self.config.replication_factor.min(brokers).min(1),
+            // Never capped at the brokers registered: with fewer live
+            // brokers the controller refuses (INVALID_REPLICATION_FACTOR),
+            // FindCoordinator answers COORDINATOR_NOT_AVAILABLE and a later
+            // one tries again, as Kafka does.
+            replication_factor: self.config.replication_factor,
             assignments: vec![],
             configs,
         };
@@ -308,20 +554,26 @@ impl GroupCoordinator {
         if group.is_empty() {
             return Err(ResponseError::InvalidGroupId.code());
         }
+        let p = self.partition_for(group);
+        let code = match self.active_epoch(p) {
+            Ok(_) => return Ok(()),
+            Err(code) => code,
+        };
+        if code != ResponseError::NotCoordinator.code() {
+            return Err(code);
+        }
         let image = state.image();
         let Some(t) = image.topics.get(OFFSETS_TOPIC) else {
             return Err(ResponseError::CoordinatorNotAvailable.code());
         };
-        let p = self.partition_for(group) as usize;
-        match t.partitions.get(p) {
-            Some(pi) if pi.leader == state.node_id => {}
-            Some(_) => return Err(ResponseError::NotCoordinator.code()),
-            None => return Err(ResponseError::CoordinatorNotAvailable.code()),
+        match t.partitions.get(p as usize) {
+            // Led here by an image the publisher has not handed over yet.
+            Some(pi) if pi.leader == state.node_id => {
+                Err(ResponseError::CoordinatorLoadInProgress.code())
+            }
+            Some(_) => Err(ResponseError::NotCoordinator.code()),
+            None => Err(ResponseError::CoordinatorNotAvailable.code()),
         }
-        if self.loading.load(Ordering::Acquire) {
-            return Err(ResponseError::CoordinatorLoadInProgress.code());
-        }
-        Ok(())
     }
 
     /// Appends records to the group's `__consumer_offsets` partition. The
@@ -397,169 +649,6 @@ impl GroupCoordinator {
         consumer_records::group_tombstones(id, &members).map_err(record_error)
     }
 
-    /// Loads every hosted `__consumer_offsets` partition, then opens for business.
-    pub async fn load(&self, state: &BrokerState) {
-        let started = Instant::now();
-        let image = state.image();
-        let mut groups = self.groups.lock().await;
-        let mut count = 0usize;
-        let mut replayer = ConsumerGroupReplayer::new();
-        if let Some(t) = image.topics.get(OFFSETS_TOPIC) {
-            for p in 0..t.partitions.len() as i32 {
-                let Some(part) = state.replicas.hosted(&image, OFFSETS_TOPIC, p) else {
-                    continue;
-                };
-                // As Kafka's loader: everything in the log, up to its end.
-                let (mut offset, end) = part.with_log(|l| (l.start_offset(), l.end_offset()));
-                while offset < end {
-                    let data = match part.read_local(offset, 1 << 20) {
-                        Ok(d) => d,
-                        Err(e) => {
-                            error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
-                            break;
-                        }
-                    };
-                    let Some(slice) = data.slice else { break };
-                    let bytes = match slice.read() {
-                        Ok(b) => b,
-                        Err(e) => {
-                            error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
-                            break;
-                        }
-                    };
-                    let mut buf = bytes;
-                    let mut last = offset;
-                    while !buf.is_empty() {
-                        let set = match RecordBatchDecoder::decode(&mut buf) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                error!(partition = p, error = %e, "undecodable batch in {OFFSETS_TOPIC}");
-                                buf.clear();
-                                break;
-                            }
-                        };
-                        for r in set.records {
-                            last = last.max(r.offset);
-                            count += 1;
-                            self.replay(
-                                &mut groups,
-                                &mut replayer,
-                                r.key.as_deref(),
-                                r.value.as_deref(),
-                            );
-                        }
-                    }
-                    if last < offset {
-                        break;
-                    }
-                    offset = last + 1;
-                }
-            }
-        }
-        let cfg_of = |id: &str| {
-            super::group_configs::consumer_config(
-                &self.config.consumer,
-                image.group_configs.get(id),
-            )
-        };
-        for g in replayer.finish_with(Instant::now(), cfg_of) {
-            let id = g.group_id().to_string();
-            if groups
-                .classic
-                .get(&id)
-                .is_some_and(|c| c.members.is_empty())
-            {
-                groups.classic.remove(&id);
-            }
-            groups.consumer.insert(id.clone(), g);
-            // What was replayed is what the log holds: the diff baseline.
-            if let Some(g) = groups.consumer.get(&id) {
-                if let Ok(recs) = consumer_records::consumer_group_records(g) {
-                    let records = recs
-                        .into_iter()
-                        .filter_map(|(k, v)| v.map(|v| (k, v)))
-                        .collect();
-                    let members = g.members().map(|m| m.member_id.clone()).collect();
-                    groups
-                        .persisted
-                        .insert(id, PersistedConsumerGroup { records, members });
-                }
-            }
-        }
-        drop(groups);
-        self.loading.store(false, Ordering::Release);
-        info!(
-            records = count,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "group coordinator loaded"
-        );
-    }
-
-    fn replay(
-        &self,
-        groups: &mut Groups,
-        replayer: &mut ConsumerGroupReplayer,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-    ) {
-        let Some(key) = key else { return };
-        let key = match records::decode_key(key) {
-            Ok(k) => k,
-            Err(e) => {
-                warn!(error = %e, "skipping undecodable {OFFSETS_TOPIC} key");
-                return;
-            }
-        };
-        let now = Instant::now();
-        match key {
-            RecordKey::Offset {
-                group,
-                topic,
-                partition,
-            } => match value {
-                None => {
-                    if let Some(o) = groups.offsets.get_mut(&group) {
-                        o.remove(&(topic, partition));
-                    }
-                }
-                Some(v) => match records::decode_offset_value(v) {
-                    Ok(v) => {
-                        if !groups.exists(&group) {
-                            // An offsets-only group lists as an empty classic group, as in Kafka.
-                            groups
-                                .classic
-                                .insert(group.clone(), ClassicGroup::new(&group, now_ms()));
-                        }
-                        groups
-                            .offsets
-                            .entry(group)
-                            .or_default()
-                            .insert((topic, partition), v);
-                    }
-                    Err(e) => warn!(error = %e, "skipping undecodable offset value"),
-                },
-            },
-            RecordKey::GroupMetadata { group } => match value {
-                None => {
-                    groups.remove(&group);
-                }
-                Some(v) => match records::decode_group_value(v) {
-                    Ok(v) => groups
-                        .classic
-                        .entry(group.clone())
-                        .or_insert_with(|| ClassicGroup::new(&group, now_ms()))
-                        .restore(v, now),
-                    Err(e) => warn!(error = %e, "skipping undecodable group metadata"),
-                },
-            },
-            other => {
-                if let Err(e) = replayer.apply(&other, value) {
-                    warn!(error = %e, "skipping undecodable consumer group record");
-                }
-            }
-        }
-    }
-
     /// Time-driven group transitions (expired sessions, ended join phases).
     /// A change that must be stored counts only once it is: if the append
     /// fails, the group returns to its state before the tick (what
@@ -568,8 +657,16 @@ impl GroupCoordinator {
         let now = Instant::now();
         let ms = now_ms();
         let mut groups = self.groups.lock().await;
+        let active: BTreeSet<i32> = {
+            let p = self.partitions();
+            (0..self.config.partitions)
+                .filter(|i| p.active_epoch(*i).is_ok())
+                .collect()
+        };
+        let n = self.config.partitions;
+        let is_active = |id: &str| active.contains(&records::partition_for(id, n));
         for g in groups.classic.values_mut() {
-            if !g.tick_due(now) {
+            if !g.tick_due(now) || !is_active(&g.id) {
                 continue;
             }
             let before = g.snapshot();
@@ -583,7 +680,7 @@ impl GroupCoordinator {
         let due: Vec<String> = groups
             .consumer
             .iter()
-            .filter(|(_, g)| g.next_deadline().is_some_and(|d| d <= now))
+            .filter(|(id, g)| is_active(id) && g.next_deadline().is_some_and(|d| d <= now))
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
@@ -635,7 +732,7 @@ impl GroupCoordinator {
         let mut groups = self.groups.lock().await;
         let ids: Vec<String> = groups.offsets.keys().cloned().collect();
         for id in ids {
-            if !groups.is_empty_group(&id) {
+            if !groups.is_empty_group(&id) || !self.is_active(&id) {
                 continue;
             }
             let base = groups
@@ -708,5 +805,54 @@ impl GroupCoordinator {
             None => None,
         };
         Ok((key, value))
+    }
+}
+
+/// Loads partition `p`'s groups for leader epoch `epoch` on the blocking
+/// pool and installs them unless the partition moved on meanwhile.
+async fn load_partition(
+    state: Arc<BrokerState>,
+    p: i32,
+    epoch: i32,
+    group_configs: BTreeMap<String, BTreeMap<String, String>>,
+) {
+    let started = Instant::now();
+    let Some(part) = state.replicas.get(OFFSETS_TOPIC, p) else {
+        // The publisher opens hosted partitions before calling on_metadata.
+        error!(
+            partition = p,
+            epoch, "{OFFSETS_TOPIC} partition to load is not hosted"
+        );
+        return;
+    };
+    let base = state.groups.config.consumer.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        super::loader::load_partition(&part, |id| {
+            super::group_configs::consumer_config(&base, group_configs.get(id))
+        })
+    })
+    .await;
+    let (groups, count) = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            error!(partition = p, epoch, error = %e, "loading {OFFSETS_TOPIC} failed");
+            return;
+        }
+    };
+    let n = groups.classic.len() + groups.consumer.len();
+    if state.groups.finish_load(p, epoch, groups).await {
+        info!(
+            partition = p,
+            epoch,
+            records = count,
+            groups = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded {OFFSETS_TOPIC} partition"
+        );
+    } else {
+        info!(
+            partition = p,
+            epoch, "discarded a stale load of {OFFSETS_TOPIC}"
+        );
     }
 }

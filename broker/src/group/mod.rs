@@ -9,10 +9,13 @@ pub mod consumer;
 pub mod consumer_records;
 mod coordinator;
 pub mod group_configs;
+mod loader;
+pub mod partitions;
 pub mod records;
 mod subscription;
 pub mod topic_regex;
 
 pub use coordinator::{
-    GroupConfig, GroupCoordinator, GroupRecord, GroupStore, Groups, Offsets, OFFSETS_TOPIC,
+    GroupConfig, GroupCoordinator, GroupRecord, GroupStore, GroupWrite, Groups, Offsets,
+    OFFSETS_TOPIC,
 };

@@ -49,7 +49,9 @@ fn coordinator() -> GroupCoordinator {
     let mut props = BrokerConfig::default_props();
     props.insert("group.initial.rebalance.delay.ms".into(), "0".into());
     let (config, _) = BrokerConfig::from_props(props).expect("valid config");
-    GroupCoordinator::new(GroupConfig::from_broker(&config))
+    let c = GroupCoordinator::new(GroupConfig::from_broker(&config));
+    c.activate_all_for_tests();
+    c
 }
 
 fn join_req(member_id: &str, instance: Option<&str>, session_ms: i32) -> JoinRequest {

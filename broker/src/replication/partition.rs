@@ -315,6 +315,22 @@ impl Partition {
         records: &mut [u8],
         min_isr: Option<usize>,
     ) -> Result<AppendInfo, ApiError> {
+        self.append_as_leader(records, min_isr, None)
+    }
+
+    /// [`Self::append`] only while this replica leads in leader epoch
+    /// `epoch` (else NOT_LEADER_OR_FOLLOWER, nothing appended): the group
+    /// coordinator writes only into the leadership its state was loaded from.
+    pub fn append_in_epoch(&self, records: &mut [u8], epoch: i32) -> Result<AppendInfo, ApiError> {
+        self.append_as_leader(records, None, Some(epoch))
+    }
+
+    fn append_as_leader(
+        &self,
+        records: &mut [u8],
+        min_isr: Option<usize>,
+        epoch: Option<i32>,
+    ) -> Result<AppendInfo, ApiError> {
         let mut g = self.lock();
         if g.retired {
             return Err(not_hosted());
@@ -322,6 +338,9 @@ impl Partition {
         let Role::Leader(s) = &g.role else {
             return Err(not_leader());
         };
+        if epoch.is_some_and(|e| e != s.leader_epoch) {
+            return Err(not_leader());
+        }
         if let Some(min) = min_isr {
             if s.isr.len() < min {
                 return Err(ApiError::new(

@@ -37,7 +37,7 @@ fn leader(dir: &std::path::Path, cfg: LogConfig) -> Arc<Partition> {
         partition: 0,
     };
     let log = Log::open(&dir.join("t-0"), cfg, None, None).expect("log");
-    let p = Partition::new(tp, Uuid::new_v4(), 1, log).expect("partition");
+    let p = Partition::new(tp, Uuid::new_v4(), 1, log, None).expect("partition");
     p.apply_metadata(&PartitionImage {
         replicas: vec![1],
         isr: vec![1],

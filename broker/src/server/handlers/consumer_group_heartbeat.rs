@@ -99,6 +99,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         image.group_configs.get(&group_id),
     );
     drop(image);
+    let write = state.groups.writer(&state, &group_id);
     let resp = {
         let mut groups = state.groups.lock().await;
         if let Some(cg) = groups.classic.get(&group_id) {
@@ -134,7 +135,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         // The change counts only once its records are stored, as in Kafka.
         if let Err(code) = state
             .groups
-            .persist_consumer(&state, &mut groups, &group_id)
+            .persist_consumer(&write, &mut groups, &group_id)
         {
             if created {
                 groups.consumer.remove(&group_id);
@@ -145,6 +146,11 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         }
         resp
     };
+    // Answered once what the heartbeat stored is replicated (Kafka's write
+    // operation completes at the high watermark).
+    if let Err(code) = write.replicated().await {
+        return error(code, None);
+    }
     Ok(Some(ResponseKind::ConsumerGroupHeartbeat(
         ConsumerGroupHeartbeatResponse::default()
             .with_error_code(resp.error_code)

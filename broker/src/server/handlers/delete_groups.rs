@@ -24,8 +24,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         let code = match state.groups.check_coordinator(&state, &id) {
             Err(code) => code,
             Ok(()) => {
+                let write = state.groups.writer(&state, &id);
                 let mut groups = state.groups.lock().await;
-                if !groups.exists(&id) {
+                let code = if !groups.exists(&id) {
                     ResponseError::GroupIdNotFound.code()
                 } else if !groups.is_empty_group(&id) {
                     ResponseError::NonEmptyGroup.code()
@@ -38,7 +39,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                         .map(|(t, p)| GroupCoordinator::offset_record(&id, t, *p, None))
                         .chain(std::iter::once(GroupCoordinator::group_tombstone(&id)))
                         .collect();
-                    match recs.and_then(|r| state.groups.persist(&state, &id, r)) {
+                    match recs.and_then(|r| state.groups.persist(&write, &id, r)) {
                         Ok(()) => {
                             groups.remove(&id);
                             tracing::info!(group = %id, "deleted group");
@@ -46,6 +47,13 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                         }
                         Err(code) => code,
                     }
+                };
+                drop(groups);
+                if code == 0 {
+                    // Deleted once the tombstones are replicated.
+                    write.replicated().await.err().unwrap_or(0)
+                } else {
+                    code
                 }
             }
         };

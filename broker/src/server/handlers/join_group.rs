@@ -107,23 +107,42 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             .collect(),
         require_known_member_id: version >= 4,
     };
+    let write = state.groups.writer(&state, &group_id);
     let outcome = state
         .groups
-        .join_classic(&*state, &group_id, join, |prefix: &str| {
+        .join_classic(&write, &group_id, join, |prefix: &str| {
             format!("{prefix}-{}", uuid::Uuid::new_v4())
         })
         .await;
-    let result = match outcome {
+    let mut result = match outcome {
         JoinOutcome::Now(r) | JoinOutcome::AfterStore(r) => r,
         JoinOutcome::Wait(rx) => match rx.await {
             Ok(r) => r,
+            // The group went away (unloaded: this broker stopped leading
+            // its partition) before answering.
             Err(_) => JoinResult {
-                error: ResponseError::UnknownMemberId.code(),
+                error: state
+                    .groups
+                    .check_coordinator(&state, &group_id)
+                    .err()
+                    .unwrap_or(ResponseError::UnknownMemberId.code()),
                 generation: -1,
-                member_id,
+                member_id: member_id.clone(),
                 ..Default::default()
             },
         },
     };
+    if result.error == 0 {
+        // The new generation counts once the group record holding it is
+        // replicated.
+        if let Err(code) = write.replicated().await {
+            result = JoinResult {
+                error: code,
+                generation: -1,
+                member_id,
+                ..Default::default()
+            };
+        }
+    }
     Ok(Some(response(result, version)))
 }

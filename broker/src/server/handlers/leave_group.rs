@@ -39,11 +39,16 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     };
     // Answered once a group that became Empty is stored (Kafka's leave
     // answers after its records are written, or with the append's error).
-    let codes = match state
+    let write = state.groups.writer(&state, &group_id);
+    let left = match state
         .groups
-        .leave_classic(&*state, &group_id, &leaving)
+        .leave_classic(&write, &group_id, &leaving)
         .await
     {
+        Ok(codes) => write.replicated().await.map(|()| codes),
+        e => e,
+    };
+    let codes = match left {
         Ok(codes) => codes,
         Err(code) => {
             return Ok(Some(ResponseKind::LeaveGroup(

@@ -89,6 +89,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     if let Err(code) = state.groups.check_coordinator(&state, &group_id) {
         return respond(&|_, _| code);
     }
+    let write = state.groups.writer(&state, &group_id);
     let mut groups = state.groups.lock().await;
     let generation = body.generation_id_or_member_epoch;
     if let Some(cg) = groups.consumer.get(&group_id) {
@@ -167,7 +168,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         }
         errors.push(errs);
     }
-    let persisted = state.groups.persist(&state, &group_id, records);
+    let persisted = state.groups.persist(&write, &group_id, records);
     if persisted.is_ok() {
         let offsets = groups.offsets.entry(group_id.clone()).or_default();
         for (k, v) in accepted {
@@ -175,6 +176,14 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         }
     }
     drop(groups);
+    // Acknowledged only once the commit is replicated to the in-sync
+    // replicas (timeout: COORDINATOR_NOT_AVAILABLE, as Kafka maps it). The
+    // offsets stay in memory either way: they are in the leader's log, which
+    // this leadership never truncates; a new leadership reloads from the log.
+    let persisted = match persisted {
+        Ok(()) => write.replicated().await,
+        e => e,
+    };
     let flat: Vec<i16> = errors.into_iter().flatten().collect();
     let mut idx = 0usize;
     let topics = body

@@ -32,6 +32,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     if let Err(code) = state.groups.check_coordinator(&state, &id) {
         return top(code);
     }
+    let write = state.groups.writer(&state, &id);
     let mut groups = state.groups.lock().await;
     if !groups.exists(&id) {
         return top(ResponseError::GroupIdNotFound.code());
@@ -95,13 +96,17 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 )
         })
         .collect();
-    if let Err(code) = state.groups.persist(&state, &id, recs) {
+    if let Err(code) = state.groups.persist(&write, &id, recs) {
         return top(code);
     }
     if let Some(o) = groups.offsets.get_mut(&id) {
         for k in doomed {
             o.remove(&k);
         }
+    }
+    drop(groups);
+    if let Err(code) = write.replicated().await {
+        return top(code);
     }
     Ok(Some(ResponseKind::OffsetDelete(
         OffsetDeleteResponse::default().with_topics(topics),

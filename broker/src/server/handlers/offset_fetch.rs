@@ -27,6 +27,7 @@ async fn fetch(
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<Fetched, i16> {
     state.groups.check_coordinator(state, group)?;
+    let write = state.groups.writer(state, group);
     let groups = state.groups.lock().await;
     let g = groups.offsets.get(group);
     let lookup = |t: &str, p: i32| -> (i32, i64, i32, String) {
@@ -35,7 +36,7 @@ async fn fetch(
             None => (p, -1, -1, String::new()),
         }
     };
-    Ok(match wanted {
+    let fetched = match wanted {
         Some(list) => list
             .into_iter()
             .map(|(t, ps)| {
@@ -58,7 +59,13 @@ async fn fetch(
             }
             by_topic.into_iter().collect()
         }
-    })
+    };
+    drop(groups);
+    // Only committed offsets are answered: what was read is returned once
+    // the partition's high watermark covers everything written before
+    // (Kafka reads at the last committed offset).
+    write.replicated().await?;
+    Ok(fetched)
 }
 
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {

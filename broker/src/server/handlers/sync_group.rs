@@ -45,6 +45,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     if let Err(code) = state.groups.check_coordinator(&state, &group_id) {
         return fail(code);
     }
+    let write = state.groups.writer(&state, &group_id);
     let outcome = {
         let mut groups = state.groups.lock().await;
         let Some(g) = groups.classic.get_mut(&group_id) else {
@@ -65,7 +66,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             now_ms,
         );
         if stable {
-            let stored = state.groups.persist_group(&state, g);
+            let stored = state.groups.persist_group(&write, g);
             if let Err(code) = stored {
                 tracing::warn!(group = %group_id, code, "cannot store the group's assignment");
             }
@@ -73,12 +74,31 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         }
         out
     };
-    let result = match outcome {
+    let mut result = match outcome {
         SyncOutcome::Now(r) => r,
-        SyncOutcome::Wait(rx) => rx.await.unwrap_or(SyncResult {
-            error: ResponseError::UnknownMemberId.code(),
-            ..Default::default()
-        }),
+        SyncOutcome::Wait(rx) => match rx.await {
+            Ok(r) => r,
+            // The group went away (unloaded: this broker stopped leading
+            // its partition) before answering.
+            Err(_) => SyncResult {
+                error: state
+                    .groups
+                    .check_coordinator(&state, &group_id)
+                    .err()
+                    .unwrap_or(ResponseError::UnknownMemberId.code()),
+                ..Default::default()
+            },
+        },
     };
+    if result.error == 0 {
+        // The assignment counts once the group record holding it is
+        // replicated.
+        if let Err(code) = write.replicated().await {
+            result = SyncResult {
+                error: code,
+                ..Default::default()
+            };
+        }
+    }
     Ok(Some(response(result, version)))
 }

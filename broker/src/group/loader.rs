@@ -1,0 +1,162 @@
+//! Rebuilds the groups of one `__consumer_offsets` partition from its log
+//! (Kafka's `CoordinatorLoaderImpl`): every record from the log start to
+//! the log end, replayed in order. Blocking (it reads segment files): run it
+//! on the blocking pool.
+
+use std::time::Instant;
+
+use kafka_protocol::records::RecordBatchDecoder;
+use tracing::{error, warn};
+
+use super::classic::ClassicGroup;
+use super::consumer::ConsumerGroupConfig;
+use super::consumer_records::{self, ConsumerGroupReplayer};
+use super::coordinator::{Groups, PersistedConsumerGroup, OFFSETS_TOPIC};
+use super::records::{self, RecordKey};
+use crate::clock::now_ms;
+use crate::replication::Partition;
+
+/// The groups `part`'s log holds and the number of records replayed.
+/// `cfg_of` gives a consumer group's settings (broker defaults with its
+/// group config overrides).
+pub fn load_partition(
+    part: &Partition,
+    cfg_of: impl Fn(&str) -> ConsumerGroupConfig,
+) -> (Groups, usize) {
+    let p = part.tp.partition;
+    let mut groups = Groups::default();
+    let mut replayer = ConsumerGroupReplayer::new();
+    let mut count = 0usize;
+    // As Kafka's loader: everything in the log, up to its end.
+    let (mut offset, end) = part.with_log(|l| (l.start_offset(), l.end_offset()));
+    while offset < end {
+        let data = match part.read_local(offset, 1 << 20) {
+            Ok(d) => d,
+            Err(e) => {
+                error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
+                break;
+            }
+        };
+        let Some(slice) = data.slice else { break };
+        let bytes = match slice.read() {
+            Ok(b) => b,
+            Err(e) => {
+                error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
+                break;
+            }
+        };
+        let mut buf = bytes;
+        let mut last = offset;
+        while !buf.is_empty() {
+            let set = match RecordBatchDecoder::decode(&mut buf) {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(partition = p, error = %e, "undecodable batch in {OFFSETS_TOPIC}");
+                    buf.clear();
+                    break;
+                }
+            };
+            for r in set.records {
+                last = last.max(r.offset);
+                count += 1;
+                replay(
+                    &mut groups,
+                    &mut replayer,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                );
+            }
+        }
+        if last < offset {
+            break;
+        }
+        offset = last + 1;
+    }
+    for g in replayer.finish_with(Instant::now(), cfg_of) {
+        let id = g.group_id().to_string();
+        if groups
+            .classic
+            .get(&id)
+            .is_some_and(|c| c.members.is_empty())
+        {
+            groups.classic.remove(&id);
+        }
+        // What was replayed is what the log holds: the diff baseline.
+        if let Ok(recs) = consumer_records::consumer_group_records(&g) {
+            let records = recs
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect();
+            let members = g.members().map(|m| m.member_id.clone()).collect();
+            groups
+                .persisted
+                .insert(id.clone(), PersistedConsumerGroup::new(records, members));
+        }
+        groups.consumer.insert(id, g);
+    }
+    (groups, count)
+}
+
+fn replay(
+    groups: &mut Groups,
+    replayer: &mut ConsumerGroupReplayer,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) {
+    let Some(key) = key else { return };
+    let key = match records::decode_key(key) {
+        Ok(k) => k,
+        Err(e) => {
+            warn!(error = %e, "skipping undecodable {OFFSETS_TOPIC} key");
+            return;
+        }
+    };
+    let now = Instant::now();
+    match key {
+        RecordKey::Offset {
+            group,
+            topic,
+            partition,
+        } => match value {
+            None => {
+                if let Some(o) = groups.offsets.get_mut(&group) {
+                    o.remove(&(topic, partition));
+                }
+            }
+            Some(v) => match records::decode_offset_value(v) {
+                Ok(v) => {
+                    if !groups.exists(&group) {
+                        // An offsets-only group lists as an empty classic group, as in Kafka.
+                        groups
+                            .classic
+                            .insert(group.clone(), ClassicGroup::new(&group, now_ms()));
+                    }
+                    groups
+                        .offsets
+                        .entry(group)
+                        .or_default()
+                        .insert((topic, partition), v);
+                }
+                Err(e) => warn!(error = %e, "skipping undecodable offset value"),
+            },
+        },
+        RecordKey::GroupMetadata { group } => match value {
+            None => {
+                groups.remove(&group);
+            }
+            Some(v) => match records::decode_group_value(v) {
+                Ok(v) => groups
+                    .classic
+                    .entry(group.clone())
+                    .or_insert_with(|| ClassicGroup::new(&group, now_ms()))
+                    .restore(v, now),
+                Err(e) => warn!(error = %e, "skipping undecodable group metadata"),
+            },
+        },
+        other => {
+            if let Err(e) = replayer.apply(&other, value) {
+                warn!(error = %e, "skipping undecodable consumer group record");
+            }
+        }
+    }
+}
