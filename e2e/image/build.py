@@ -50,6 +50,8 @@ def cargo_version() -> str:
 
 IMAGE_REPO = "ghcr.io/runnel-dev/runnel"
 PAUSE_NAME = "registry.k8s.io/pause:3.10"
+CLIENT_NAME = "runnel.dev/e2e/client:1"
+COREDNS_NAME = "runnel.dev/e2e/coredns:1"
 
 # The distroless/cc files the binaries and a Kafka broker need. Paths as on
 # Debian 12 (merged /usr: /lib -> usr/lib in the image as in distroless).
@@ -295,12 +297,50 @@ def pause_image(out: Path) -> None:
         write_oci(out, PAUSE_NAME, [layer.finish()], cfg)
 
 
+def ldd_closure(binary: Path) -> list[Path]:
+    """The shared libraries `ldd` lists for a binary (its loader included)."""
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    libs = []
+    for line in out.splitlines():
+        m = re.search(r"(?:=>\s*)?(/\S+)\s+\(0x", line)
+        if m:
+            libs.append(Path(m.group(1)))
+    return libs
+
+
+def tools_image(out: Path, name: str, tools: dict[str, Path], cfg: dict, busybox: bool) -> None:
+    """An image of host binaries with their shared libraries (and optionally a
+    busybox shell), for the e2e's helper pods: nothing is pulled."""
+    layer = base_layer()
+    for dst, src in tools.items():
+        layer.file(dst, src.read_bytes(), 0o755)
+        for lib in ldd_closure(src):
+            real = lib.resolve()
+            path = str(lib)
+            if path.startswith("/lib/"):
+                path = "/usr" + path
+            layer.file(path, real.read_bytes(), 0o755)
+    if busybox:
+        bb = Path("/bin/busybox")
+        if not bb.is_file():
+            sys.exit("build.py: /bin/busybox missing (apt-get install busybox-static)")
+        layer.file("/bin/busybox", bb.read_bytes(), 0o755)
+        applets = subprocess.run([str(bb), "--list"], capture_output=True, text=True, check=True).stdout.split()
+        for a in applets:
+            if f"/bin/{a}" not in layer.entries and f"/usr/bin/{a}" not in layer.entries:
+                layer.symlink(f"/bin/{a}", "busybox")
+    base = {"architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z"}
+    write_oci(out, name, [layer.finish()], dict(base, config=cfg))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin-dir", type=Path, default=REPO / "target" / "release")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--tag", default=None, help="image tag (default: the workspace version)")
     ap.add_argument("--no-strip", action="store_true", help="keep DWARF debug info in the binaries")
+    ap.add_argument("--client", action="store_true", help="also client.oci.tar (kcat + busybox) for e2e pods")
+    ap.add_argument("--coredns", type=Path, help="also coredns.oci.tar from this CoreDNS binary")
     a = ap.parse_args()
     version = cargo_version()
     name = f"{IMAGE_REPO}:{a.tag or version}"
@@ -308,8 +348,22 @@ def main() -> None:
     layers = [base_layer().finish(), runnel_layer(a.bin_dir, not a.no_strip).finish()]
     digest = write_oci(a.out / "runnel.oci.tar", name, layers, image_config(version))
     pause_image(a.out / "pause.oci.tar")
+    extra = {}
+    if a.client:
+        # a client pod for the e2e: kcat and a busybox shell
+        kcat = shutil.which("kcat")
+        if not kcat:
+            sys.exit("build.py: kcat missing (apt-get install kcat)")
+        tools_image(a.out / "client.oci.tar", CLIENT_NAME, {"/usr/bin/kcat": Path(kcat)},
+                    {"User": f"{NONROOT}:{NONROOT}", "Cmd": ["/bin/sh"],
+                     "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"]}, busybox=True)
+        extra["client"] = CLIENT_NAME
+    if a.coredns:
+        tools_image(a.out / "coredns.oci.tar", COREDNS_NAME, {"/coredns": a.coredns},
+                    {"User": f"{NONROOT}:{NONROOT}", "Entrypoint": ["/coredns"]}, busybox=False)
+        extra["coredns"] = COREDNS_NAME
     print(json.dumps({"image": name, "manifest": digest, "archive": str(a.out / "runnel.oci.tar"),
-                      "pause": PAUSE_NAME, "pause_archive": str(a.out / "pause.oci.tar")}))
+                      "pause": PAUSE_NAME, "pause_archive": str(a.out / "pause.oci.tar"), **extra}))
 
 
 if __name__ == "__main__":
