@@ -36,6 +36,13 @@ for D in "$STATE"/nodes/node*; do
   ip route del "$E2E_POD_PREFIX.$i.0/24" 2>/dev/null
   rm -f "$D"/*.pid
 done
+# pod network namespaces containerd made (cni-*) since these nodes started,
+# now empty: their sandboxes were killed above without a CNI DEL
+if [[ -d $STATE/nodes ]]; then
+  for f in $(find /var/run/netns -maxdepth 1 -name 'cni-*' -newer "$STATE/nodes" 2>/dev/null); do
+    [[ -z $(ip netns pids "$(basename "$f")" 2>/dev/null) ]] && ip netns del "$(basename "$f")" 2>/dev/null
+  done
+fi
 ip route del "$E2E_SERVICE_CIDR" 2>/dev/null
 ip link del "$E2E_NODE_BRIDGE" 2>/dev/null
 exit 0
