@@ -52,6 +52,7 @@ IMAGE_REPO = "ghcr.io/runnel-dev/runnel"
 PAUSE_NAME = "registry.k8s.io/pause:3.10"
 CLIENT_NAME = "runnel.dev/e2e/client:1"
 COREDNS_NAME = "runnel.dev/e2e/coredns:1"
+LOCAL_PATH_NAME = "runnel.dev/e2e/local-path:1"
 
 # The distroless/cc files the binaries and a Kafka broker need. Paths as on
 # Debian 12 (merged /usr: /lib -> usr/lib in the image as in distroless).
@@ -341,6 +342,7 @@ def main() -> None:
     ap.add_argument("--no-strip", action="store_true", help="keep DWARF debug info in the binaries")
     ap.add_argument("--client", action="store_true", help="also client.oci.tar (kcat + busybox) for e2e pods")
     ap.add_argument("--coredns", type=Path, help="also coredns.oci.tar from this CoreDNS binary")
+    ap.add_argument("--local-path", type=Path, help="also local-path.oci.tar from this local-path-provisioner")
     a = ap.parse_args()
     version = cargo_version()
     name = f"{IMAGE_REPO}:{a.tag or version}"
@@ -362,6 +364,12 @@ def main() -> None:
         tools_image(a.out / "coredns.oci.tar", COREDNS_NAME, {"/coredns": a.coredns},
                     {"User": f"{NONROOT}:{NONROOT}", "Entrypoint": ["/coredns"]}, busybox=False)
         extra["coredns"] = COREDNS_NAME
+    if a.local_path:
+        tools_image(a.out / "local-path.oci.tar", LOCAL_PATH_NAME,
+                    {"/usr/local/bin/local-path-provisioner": a.local_path},
+                    {"User": f"{NONROOT}:{NONROOT}", "Entrypoint": ["/usr/local/bin/local-path-provisioner"]},
+                    busybox=False)
+        extra["local_path"] = LOCAL_PATH_NAME
     print(json.dumps({"image": name, "manifest": digest, "archive": str(a.out / "runnel.oci.tar"),
                       "pause": PAUSE_NAME, "pause_archive": str(a.out / "pause.oci.tar"), **extra}))
 

@@ -186,46 +186,20 @@ wait_for "$NODES Ready nodes" 120 ready
 log "$NODES nodes Ready"
 
 KC=("$K8S_BIN/kubectl" --kubeconfig "$KCFG")
-# Storage: Kubernetes' static local volumes. Each node gets E2E_PVS_PER_NODE
-# `local` PVs (directories under its state dir, node affinity to it) in the
-# default StorageClass `runnel-e2e` (no provisioner, WaitForFirstConsumer): the
-# real scheduler picks the node, the real PV controller binds the claim, the
-# real kubelet mounts it and applies fsGroup.
-{
-  cat <<EOF
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: runnel-e2e
-  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
-provisioner: kubernetes.io/no-provisioner
-volumeBindingMode: WaitForFirstConsumer
-reclaimPolicy: Retain
-EOF
-  for i in $(seq 1 "$NODES"); do
-    for j in $(seq 1 "${E2E_PVS_PER_NODE:-6}"); do
-      dir="$STATE/nodes/node$i/pv/pv$j"
-      mkdir -p "$dir"
-      cat <<EOF
----
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: e2e-node$i-pv$j, labels: {runnel.dev/e2e-node: node$i}}
-spec:
-  capacity: {storage: 10Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: runnel-e2e
-  volumeMode: Filesystem
-  local: {path: $dir}
-  nodeAffinity:
-    required:
-      nodeSelectorTerms:
-      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [node$i]}]
-EOF
-    done
-  done
-} | "${KC[@]}" apply -f - >/dev/null
+# Storage: Rancher's local-path-provisioner (dynamic, as on kind), the default
+# StorageClass `runnel-e2e` (WaitForFirstConsumer): the real scheduler picks
+# the node, the provisioner's helper pod makes the directory on it, the PV
+# controller binds the claim and the kubelet mounts it.
+paths="["
+for i in $(seq 1 "$NODES"); do
+  mkdir -p "$STATE/nodes/node$i/local-path"
+  ((i > 1)) && paths+=","
+  paths+="{\"node\": \"node$i\", \"paths\": [\"$STATE/nodes/node$i/local-path\"]}"
+done
+paths+="]"
+sed "s#NODE_PATH_MAP#$paths#" "$HERE/manifests/local-path.yaml" | "${KC[@]}" apply -f - >/dev/null
+wait_for "local-path-provisioner" 120 "${KC[@]}" -n local-path-storage wait --for=condition=Available deployment/local-path-provisioner --timeout=2s
+log "local-path-provisioner ready"
 
 # Cluster DNS
 if [[ -f $IMAGES/coredns.oci.tar ]]; then

@@ -1,5 +1,5 @@
 """The bundled image on real nodes (e2e/node/run): upstream kubelet, containerd
-and runc, kube-proxy Services, CoreDNS, static local PVs.
+and runc, kube-proxy Services, CoreDNS, local-path PVCs.
 
 Each test checks a place where the old process kubelet (e2e/kubelet) had a
 fake: the image (it ran host binaries), the securityContext (everything ran as
@@ -203,7 +203,10 @@ def test_broker_restarted_on_the_same_claim_keeps_its_data(ns):
     kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(broker_pod("b0", "node2", claim="data-b0")))
     pod = wait_for("broker ready", lambda: ready(ns, "b0"))
     pv = get("pvc", "data-b0", ns)["spec"]["volumeName"]
-    assert get("pv", pv, ns)["spec"]["local"], "bound to a local PV"
+    pvo = get("pv", pv, ns)
+    assert pvo["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == "rancher.io/local-path"
+    terms = pvo["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert any("node2" in e.get("values", []) for t in terms for e in t["matchExpressions"]), terms
     fqdn = f"b0.brokers.{ns}.svc.cluster.local:9092"
     msgs = "".join(f"k{i}:v{i}\n" for i in range(50))
     client(ns, "node1", f"printf '{msgs}' | kcat -b {fqdn} -P -t keep -K: -p 0 -X topic.request.required.acks=-1")
