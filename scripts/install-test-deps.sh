@@ -2,7 +2,8 @@
 # Installs everything the client compatibility suite (tests/compat) needs.
 # Idempotent: each step checks first and does nothing when already satisfied.
 #
-#   - kcat                     (Debian package; apt-get update only if needed)
+#   - kcat, and containerd, runc, CNI plugins, iptables, conntrack, busybox-static
+#     for the real-node e2e (Debian packages; apt-get update only if needed)
 #   - confluent-kafka, kafka-python 3 (+ snappy/lz4/zstd codecs), pytest,
 #     pytest-timeout           (pip; only the missing ones)
 #   - an AppCDS archive that halves the Kafka CLI tools' JVM start-up
@@ -24,26 +25,35 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# ---------------------------------------------------------------- kcat
-install_kcat() {
-    if command -v kcat >/dev/null 2>&1; then
-        log "kcat: present ($(command -v kcat))"
+# ---------------------------------------------------------------- Debian packages
+# kcat for the client suites; containerd, runc, the CNI plugins, iptables,
+# conntrack and busybox-static for the real-node e2e (e2e/node).
+DEBS=(kcat containerd runc containernetworking-plugins iptables conntrack busybox-static)
+install_debs() {
+    local missing=() p
+    for p in "${DEBS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        log "Debian packages: present (${DEBS[*]})"
         return
     fi
     export DEBIAN_FRONTEND=noninteractive
-    # Only refresh the package lists when apt does not know kcat yet.
-    if ! apt-cache show kcat >/dev/null 2>&1 \
-        || [ -z "$(apt-cache policy kcat 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -v '(none)')" ]; then
-        log "kcat: apt-get update"
+    # Only refresh the package lists when apt does not know a package yet.
+    for p in "${missing[@]}"; do
+        if [ -z "$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -v '(none)')" ]; then
+            log "apt-get update ($p unknown)"
+            as_root apt-get update -qq
+            break
+        fi
+    done
+    log "apt-get install ${missing[*]}"
+    if ! as_root apt-get install -y -qq "${missing[@]}" >/dev/null; then
+        # stale lists (404 on a .deb): refresh once and retry
         as_root apt-get update -qq
+        as_root apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    log "kcat: apt-get install kcat"
-    if ! as_root apt-get install -y -qq kcat >/dev/null; then
-        # stale lists (404 on the .deb): refresh once and retry
-        as_root apt-get update -qq
-        as_root apt-get install -y -qq kcat >/dev/null
-    fi
-    log "kcat: installed ($(command -v kcat))"
+    log "installed ${missing[*]}"
 }
 
 # ---------------------------------------------------------------- python
@@ -137,7 +147,7 @@ install_tool_cds() {
     fi
 }
 
-install_kcat
+install_debs
 install_python
 install_kafka_jars
 install_tool_cds

@@ -97,8 +97,8 @@ if alive kube-apiserver && api_ok; then log "kube-apiserver already running"; el
   need_port kube-apiserver "$E2E_APISERVER_PORT"
   start kube-apiserver \
     --etcd-servers="http://127.0.0.1:$E2E_ETCD_PORT" \
-    --bind-address=127.0.0.1 --secure-port="$E2E_APISERVER_PORT" \
-    --advertise-address="$E2E_SUBNET.1" --endpoint-reconciler-type=none \
+    --bind-address="${E2E_APISERVER_BIND:-127.0.0.1}" --secure-port="$E2E_APISERVER_PORT" \
+    --advertise-address="$E2E_SUBNET.1" --endpoint-reconciler-type="${E2E_ENDPOINT_RECONCILER:-none}" \
     --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
     --client-ca-file="$P/ca.crt" \
     --token-auth-file="$P/tokens.csv" \
@@ -118,6 +118,9 @@ fi
 # kube-proxy: the e2e kubelet (e2e/kubelet) binds pods, runs them, provisions
 # PVs and resolves Service/pod names.
 CONTROLLERS=clusterrole-aggregation,statefulset,deployment,replicaset,job,garbagecollector,namespace,serviceaccount,serviceaccount-token,disruption,root-ca-cert-publisher,endpoint,endpointslice,persistentvolume-binder,pvc-protection,pv-protection
+# real nodes (e2e/node) add the node lifecycle controller (the not-ready taint,
+# eviction of pods from dead nodes), pod GC and TTL: E2E_EXTRA_CONTROLLERS.
+[[ -n ${E2E_EXTRA_CONTROLLERS:-} ]] && CONTROLLERS+=",$E2E_EXTRA_CONTROLLERS"
 if alive kube-controller-manager; then log "kube-controller-manager already running"; else
   "$HERE/down.sh" "$STATE" --only kube-controller-manager >/dev/null 2>&1 || true
   start kube-controller-manager \
