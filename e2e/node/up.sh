@@ -177,12 +177,14 @@ fi
 # Services from the host (tests, kcat) go through node 1's kube-proxy
 ip route replace "$E2E_SERVICE_CIDR" via "$E2E_NODE_SUBNET.11"
 
+# Ready, and the node lifecycle controller has lifted its not-ready taints
+# (it adds them when the node registers and removes them a little after Ready)
 ready() {
   local n
-  n=$("$K8S_BIN/kubectl" --kubeconfig "$KCFG" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true)
+  n=$("$K8S_BIN/kubectl" --kubeconfig "$KCFG" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{.spec.taints}{"\n"}{end}' | grep -c '^True $' || true)
   ((n >= NODES))
 }
-wait_for "$NODES Ready nodes" 120 ready
+wait_for "$NODES Ready nodes without taints" 120 ready
 log "$NODES nodes Ready"
 
 KC=("$K8S_BIN/kubectl" --kubeconfig "$KCFG")
