@@ -308,34 +308,47 @@ pub async fn request_join(
     own_addr: &str,
     timeout: Duration,
 ) -> io::Result<JoinReply> {
-    let call = async {
+    let req = RpcRequest::Join {
+        node_id,
+        addr: own_addr.to_string(),
+    };
+    match call(addr, cluster, req, timeout).await? {
+        RpcResponse::Join(r) => Ok(r),
+        RpcResponse::WrongCluster(why) => Ok(JoinReply::Refused(why)),
+        _ => Err(unexpected_response()),
+    }
+}
+
+/// One request to the controller-side RPC listener at `addr` on a fresh
+/// connection, within `timeout`: its answer.
+async fn call(
+    addr: &str,
+    cluster: &str,
+    req: RpcRequest,
+    timeout: Duration,
+) -> io::Result<RpcResponse> {
+    let exchange = async {
         let mut s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
-        let req = RpcRequest::Join {
-            node_id,
-            addr: own_addr.to_string(),
-        };
         let env = Envelope {
             cluster: cluster.to_string(),
             req,
         };
         write_msg(&mut s, &env).await?;
-        match read_msg::<_, RpcResponse>(&mut s).await? {
-            Some(RpcResponse::Join(r)) => Ok(r),
-            Some(RpcResponse::WrongCluster(why)) => Ok(JoinReply::Refused(why)),
-            Some(_) => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unexpected response type",
-            )),
-            None => Err(io::Error::new(
+        read_msg::<_, RpcResponse>(&mut s).await?.ok_or_else(|| {
+            io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "controller closed the connection",
-            )),
-        }
+            )
+        })
     };
-    tokio::time::timeout(timeout, call)
+    tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "controller request timed out"))?
+}
+
+fn unexpected_response() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "unexpected response type")
 }
 
 /// Creates per-peer clients for openraft.
@@ -445,10 +458,7 @@ impl PeerClient {
     }
 
     fn unexpected<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
-        RPCError::Network(NetworkError::new(&io::Error::new(
-            io::ErrorKind::InvalidData,
-            "unexpected response type",
-        )))
+        RPCError::Network(NetworkError::new(&unexpected_response()))
     }
 }
 
@@ -519,28 +529,9 @@ pub async fn forward(
     payload: serde_json::Value,
     timeout: Duration,
 ) -> io::Result<Option<serde_json::Value>> {
-    let call = async {
-        let mut s = TcpStream::connect(addr).await?;
-        s.set_nodelay(true)?;
-        let env = Envelope {
-            cluster: cluster.to_string(),
-            req: RpcRequest::Forward(payload),
-        };
-        write_msg(&mut s, &env).await?;
-        match read_msg::<_, RpcResponse>(&mut s).await? {
-            Some(RpcResponse::Forward(v)) => Ok(v),
-            Some(RpcResponse::WrongCluster(why)) => Err(io::Error::other(why)),
-            Some(_) => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unexpected response type",
-            )),
-            None => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "controller closed the connection",
-            )),
-        }
-    };
-    tokio::time::timeout(timeout, call)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "controller request timed out"))?
+    match call(addr, cluster, RpcRequest::Forward(payload), timeout).await? {
+        RpcResponse::Forward(v) => Ok(v),
+        RpcResponse::WrongCluster(why) => Err(io::Error::other(why)),
+        _ => Err(unexpected_response()),
+    }
 }
