@@ -788,37 +788,41 @@ async fn high_watermark_checkpoints(state: Arc<BrokerState>) {
         .config
         .get_i64("replica.high.watermark.checkpoint.interval.ms", 5000)
         .clamp(100, 3_600_000);
-    let mut shutdown = state.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(interval as u64)) => {}
-            _ = shutdown.changed() => return,
-        }
-        let st = state.clone();
-        if let Err(e) =
-            tokio::task::spawn_blocking(move || st.replicas.checkpoint_high_watermarks()).await
-        {
-            error!(error = %e, "high watermark checkpoint task failed");
-        }
-    }
+    every_on_blocking_pool(state, interval, "high watermark checkpoint", |st| {
+        st.replicas.checkpoint_high_watermarks()
+    })
+    .await
 }
 
+/// Retention and checkpoints every `log.retention.check.interval.ms`.
 async fn housekeeping(state: Arc<BrokerState>) {
     let interval = state
         .config
         .get_i64("log.retention.check.interval.ms", 300_000)
         .clamp(100, 300_000);
+    every_on_blocking_pool(state, interval, "housekeeping", |st| {
+        st.replicas.housekeeping(now_ms())
+    })
+    .await
+}
+
+/// Runs `work` (disk I/O) on the blocking pool every `interval_ms` until
+/// shutdown.
+async fn every_on_blocking_pool(
+    state: Arc<BrokerState>,
+    interval_ms: i64,
+    what: &'static str,
+    work: fn(&BrokerState),
+) {
     let mut shutdown = state.shutdown.clone();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(interval as u64)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(interval_ms as u64)) => {}
             _ = shutdown.changed() => return,
         }
         let st = state.clone();
-        if let Err(e) =
-            tokio::task::spawn_blocking(move || st.replicas.housekeeping(now_ms())).await
-        {
-            error!(error = %e, "housekeeping task failed");
+        if let Err(e) = tokio::task::spawn_blocking(move || work(&st)).await {
+            error!(error = %e, task = what, "periodic task failed");
         }
     }
 }
