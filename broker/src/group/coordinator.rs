@@ -576,6 +576,15 @@ impl GroupCoordinator {
         }
     }
 
+    /// The error for a member whose pending join or sync lost its group
+    /// before an answer (the group was unloaded: this broker stopped leading
+    /// its partition): the coordinator error, else UNKNOWN_MEMBER_ID.
+    pub fn group_gone_error(&self, state: &BrokerState, group: &str) -> i16 {
+        self.check_coordinator(state, group)
+            .err()
+            .unwrap_or(ResponseError::UnknownMemberId.code())
+    }
+
     /// Appends records to the group's `__consumer_offsets` partition. The
     /// error is the code Kafka answers group requests with when its append
     /// of group records fails.

@@ -118,14 +118,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         JoinOutcome::Now(r) | JoinOutcome::AfterStore(r) => r,
         JoinOutcome::Wait(rx) => match rx.await {
             Ok(r) => r,
-            // The group went away (unloaded: this broker stopped leading
-            // its partition) before answering.
             Err(_) => JoinResult {
-                error: state
-                    .groups
-                    .check_coordinator(&state, &group_id)
-                    .err()
-                    .unwrap_or(ResponseError::UnknownMemberId.code()),
+                error: state.groups.group_gone_error(&state, &group_id),
                 generation: -1,
                 member_id: member_id.clone(),
                 ..Default::default()

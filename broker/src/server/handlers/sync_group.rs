@@ -78,14 +78,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         SyncOutcome::Now(r) => r,
         SyncOutcome::Wait(rx) => match rx.await {
             Ok(r) => r,
-            // The group went away (unloaded: this broker stopped leading
-            // its partition) before answering.
             Err(_) => SyncResult {
-                error: state
-                    .groups
-                    .check_coordinator(&state, &group_id)
-                    .err()
-                    .unwrap_or(ResponseError::UnknownMemberId.code()),
+                error: state.groups.group_gone_error(&state, &group_id),
                 ..Default::default()
             },
         },
