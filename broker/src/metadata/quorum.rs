@@ -971,14 +971,20 @@ mod tests {
             .expect("free port")
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn three_voters_replicate() {
-        let dirs: Vec<_> = (0..3)
+    /// A data directory each for voters 1, 2 and 3 on free loopback ports.
+    fn three_voters_on_loopback() -> (Vec<tempfile::TempDir>, Vec<(i32, String)>) {
+        let dirs = (0..3)
             .map(|_| tempfile::tempdir().expect("tempdir"))
             .collect();
-        let voters: Vec<(i32, String)> = (1..=3)
+        let voters = (1..=3)
             .map(|id| (id, format!("127.0.0.1:{}", free_port())))
             .collect();
+        (dirs, voters)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_voters_replicate() {
+        let (dirs, voters) = three_voters_on_loopback();
         let mut nodes = Vec::new();
         for (i, (id, _)) in voters.iter().enumerate() {
             let q = MetadataQuorum::open(dirs[i].path(), *id, voters.clone())
@@ -1025,12 +1031,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lagging_voter_catches_up_by_snapshot() {
-        let dirs: Vec<_> = (0..3)
-            .map(|_| tempfile::tempdir().expect("tempdir"))
-            .collect();
-        let voters: Vec<(i32, String)> = (1..=3)
-            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
-            .collect();
+        let (dirs, voters) = three_voters_on_loopback();
         let opts = QuorumOptions {
             snapshot_every: 4,
             logs_kept_after_snapshot: 0,
@@ -1086,12 +1087,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_voter_of_another_cluster_is_refused_and_harms_nothing() {
-        let dirs: Vec<_> = (0..3)
-            .map(|_| tempfile::tempdir().expect("tempdir"))
-            .collect();
-        let voters: Vec<(i32, String)> = (1..=3)
-            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
-            .collect();
+        let (dirs, voters) = three_voters_on_loopback();
         let mut nodes = Vec::new();
         for (i, (id, _)) in voters.iter().enumerate() {
             let opts = QuorumOptions {
