@@ -10,6 +10,7 @@ headless Services across nodes, and volumes that outlive the pod.
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,50 +18,18 @@ from pathlib import Path
 
 import pytest
 
-K8S_BIN = os.environ.get("E2E_K8S_BIN", "")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from kube import create_namespace, get, kubectl, wait_for, wait_pod_ready  # noqa: E402
+
 STATE = Path(os.environ.get("E2E_STATE_DIR", "/tmp/runnel-node-e2e"))
 IMAGE = os.environ.get("E2E_RUNNEL_IMAGE", "ghcr.io/runnel-dev/runnel:0.1.0")
 CLIENT = "runnel.dev/e2e/client:1"
 
 
-def kubectl(*args, input=None, timeout=60, check=True):
-    r = subprocess.run([f"{K8S_BIN}/kubectl", *args], input=input, capture_output=True, text=True,
-                       timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
-    return r.stdout
-
-
-def get(kind, name, ns):
-    r = subprocess.run([f"{K8S_BIN}/kubectl", "-n", ns, "get", kind, name, "-o", "json"],
-                       capture_output=True, text=True)
-    return json.loads(r.stdout) if r.returncode == 0 else None
-
-
-def wait_for(what, fn, timeout=120, interval=0.5):
-    deadline, last = time.time() + timeout, None
-    while time.time() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception as e:  # noqa: BLE001 - retried until the deadline
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" ({last})" if last else ""))
-
-
-def ready(ns, name):
-    p = get("pod", name, ns)
-    if p and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or []):
-        return p
-
-
 @pytest.fixture
 def ns():
     name = f"node-e2e-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", name)
-    wait_for("default ServiceAccount", lambda: get("serviceaccount", "default", name), 30)
+    create_namespace(name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 
@@ -153,7 +122,7 @@ def test_nodes_are_real_kubelets_on_containerd():
 
 def test_image_runs_as_nonroot_pid1_on_a_read_only_root(ns):
     kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(broker_pod("b0", "node2")))
-    pod = wait_for("broker ready", lambda: ready(ns, "b0"))
+    pod = wait_pod_ready(ns, "b0")
     pid = container_pid(pod)
     status = Path(f"/proc/{pid}/status").read_text()
     uid = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1:]
@@ -170,7 +139,7 @@ def test_image_runs_as_nonroot_pid1_on_a_read_only_root(ns):
 def test_services_through_kube_proxy_and_dns_across_nodes(ns):
     services(ns)
     kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(broker_pod("b0", "node3")))
-    wait_for("broker ready", lambda: ready(ns, "b0"))
+    wait_pod_ready(ns, "b0")
     fqdn = f"b0.brokers.{ns}.svc.cluster.local"
     # from node 1: the pod by its headless-Service name, and the ClusterIP
     # Service on a different port than the container's (kube-proxy's mapping)
@@ -180,9 +149,9 @@ def test_services_through_kube_proxy_and_dns_across_nodes(ns):
 
 def test_pod_deletion_stops_the_broker_gracefully_within_its_grace_period(ns):
     kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(broker_pod("b0", "node1", grace=30)))
-    wait_for("broker ready", lambda: ready(ns, "b0"))
+    wait_pod_ready(ns, "b0")
     lines = []
-    follower = subprocess.Popen([f"{K8S_BIN}/kubectl", "-n", ns, "logs", "-f", "b0"],
+    follower = subprocess.Popen(["kubectl", "-n", ns, "logs", "-f", "b0"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     reader = threading.Thread(target=lambda: lines.extend(follower.stdout), daemon=True)
     reader.start()
@@ -203,7 +172,7 @@ def test_broker_restarted_on_the_same_claim_keeps_its_data(ns):
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))
     services(ns)
     kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(broker_pod("b0", "node2", claim="data-b0")))
-    pod = wait_for("broker ready", lambda: ready(ns, "b0"))
+    pod = wait_pod_ready(ns, "b0")
     pv = get("pvc", "data-b0", ns)["spec"]["volumeName"]
     pvo = get("pv", pv, ns)
     assert pvo["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == "rancher.io/local-path"
@@ -215,7 +184,7 @@ def test_broker_restarted_on_the_same_claim_keeps_its_data(ns):
     uid = pod["metadata"]["uid"]
     kubectl("-n", ns, "delete", "pod", "b0", "--wait=true", timeout=90)
     kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(broker_pod("b0", "node2", claim="data-b0")))
-    pod = wait_for("broker ready again", lambda: ready(ns, "b0"))
+    pod = wait_pod_ready(ns, "b0", not_uid=uid)
     assert pod["metadata"]["uid"] != uid
     # The new pod has a new address: its name resolves to it once CoreDNS has
     # seen the new endpoint (a few seconds of cache), so retry as a client would.
