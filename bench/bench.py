@@ -142,6 +142,14 @@ def tail(path: Path, n: int = 15) -> str:
     return "\n".join(lines[-n:]) or "(no output)"
 
 
+def last_match(regex, text):
+    """The last line of `text` that `regex` matches (its match), or None."""
+    m = None
+    for line in text.splitlines():
+        m = regex.search(line) or m
+    return m
+
+
 def short(msg: str, limit: int = 160) -> str:
     msg = " ".join(msg.split())
     msg = msg.replace("|", "/")
@@ -737,11 +745,7 @@ def produce(java: Java, broker: Broker, topic: str, n: int, size: int, acks: str
                                     TOOL_HEAP + JVM_PERF_OPTS), log_path, timeout)
     if rc == -999:
         raise BenchError(f"produce timed out after {timeout:.0f} s")
-    m = None
-    for line in out.splitlines():
-        mm = PRODUCE_RE.search(line)
-        if mm:
-            m = mm
+    m = last_match(PRODUCE_RE, out)
     if rc != 0 or m is None:
         raise BenchError(f"ProducerPerformance exit {rc}: {short(java_error(err, out))}")
     errors = err.count("Exception")
@@ -834,11 +838,7 @@ def consume_rdkafka(broker: Broker, topic: str, partitions: int, n: int, logs: P
     rc, out, err = run_cmd(cmd, logs / "consume-rdkafka.log", timeout)
     if rc == -999:
         raise BenchError(f"rdkafka_performance timed out after {timeout:.0f} s")
-    m = None
-    for line in out.splitlines():
-        mm = RDKAFKA_RE.search(line)
-        if mm:
-            m = mm
+    m = last_match(RDKAFKA_RE, out)
     if m is None:
         raise BenchError(f"rdkafka_performance exit {rc}: {short(err or out)}")
     got, nbytes, ms = int(m.group(1)), int(m.group(2)), max(1, int(m.group(3)))
