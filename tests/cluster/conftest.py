@@ -204,20 +204,35 @@ class Cluster:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def cluster(request):
+def managed(request, make, start=None, kill=False):
+    """A cluster fixture's life: builds the cluster with `make()`, starts it
+    (`start(c)`, default `c.start()`), yields it, then stops it (kill -9 first
+    when `kill`), keeping its directory when a test of the module failed or
+    CLUSTER_KEEP_DATA=1. Nodes that did start never outlive a failed start.
+    Use as `yield from managed(request, ...)`."""
     if APACHE:
         cu.load_env_sh()
-    c = Cluster(3)
+    c = make()
+
+    def stop(keep):
+        if kill:
+            for n in c.nodes:
+                n.kill9()
+        c.close(keep=keep)
+
     try:
-        c.start()
+        (start or (lambda cl: cl.start()))(c)
     except BaseException:
-        # Nodes that did start must not outlive a failed start.
-        c.close(keep=True)
+        stop(True)
         raise
     yield c
-    failed = getattr(request.node, "_cluster_failed", False)
-    c.close(keep=failed or os.environ.get("CLUSTER_KEEP_DATA") == "1")
+    failed = getattr(request.module, "_cluster_failed", False)
+    stop(failed or os.environ.get("CLUSTER_KEEP_DATA") == "1")
+
+
+@pytest.fixture(scope="module")
+def cluster(request):
+    yield from managed(request, lambda: Cluster(3))
 
 
 def pytest_runtest_makereport(item, call):

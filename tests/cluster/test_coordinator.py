@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 import compat_util as cu
-from conftest import APACHE, HERE, Cluster
+from conftest import HERE, Cluster, managed
 from faults_util import create_replicated_topic, live_bootstrap, log, node, wait_for
 
 sys.path.insert(0, str(HERE.parent / "groups"))
@@ -45,20 +45,8 @@ PER_PARTITION = 100
 
 @pytest.fixture(scope="module")
 def ccluster(request):
-    if APACHE:
-        cu.load_env_sh()
-    c = Cluster(3, props=PROPS)
     request.module._cluster_failed = False
-    try:
-        c.start()
-    except BaseException:
-        c.close(keep=True)
-        raise
-    yield c
-    keep = getattr(request.module, "_cluster_failed", False)
-    for n in c.nodes:
-        n.kill9()
-    c.close(keep=keep)
+    yield from managed(request, lambda: Cluster(3, props=PROPS), kill=True)
 
 
 def _admin(bootstrap):
@@ -82,24 +70,13 @@ def _offsets_topic(bootstrap):
 def partial_cluster(request):
     """Three voters of which only nodes 1 and 2 are started: the third
     broker has never registered."""
-    if APACHE:
-        cu.load_env_sh()
-    c = Cluster(3, props=PROPS)
-    request.module._cluster_failed = False
-    try:
+    def start_two(c):
         for n in c.nodes[:2]:
             n.start()
         c.wait_brokers(2)
-    except BaseException:
-        for n in c.nodes:
-            n.kill9()
-        c.close(keep=True)
-        raise
-    yield c
-    keep = getattr(request.module, "_cluster_failed", False)
-    for n in c.nodes:
-        n.kill9()
-    c.close(keep=keep)
+
+    request.module._cluster_failed = False
+    yield from managed(request, lambda: Cluster(3, props=PROPS), start=start_two, kill=True)
 
 
 def test_find_coordinator_waits_for_enough_brokers_for_the_offsets_topic(partial_cluster):

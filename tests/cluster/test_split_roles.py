@@ -21,22 +21,13 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import compat_util as cu
-from conftest import APACHE, REPO
+from conftest import APACHE, REPO, managed
 from split_roles import SplitCluster, SplitNode
 
 
 @pytest.fixture(scope="module")
 def split(request):
-    if APACHE:
-        cu.load_env_sh()
-    c = SplitCluster(3, 3)
-    try:
-        c.start()
-    except BaseException:
-        c.close(keep=True)
-        raise
-    yield c
-    c.close(keep=getattr(request.node, "_cluster_failed", False))
+    yield from managed(request, lambda: SplitCluster(3, 3))
 
 
 def _admin(bootstrap):
