@@ -80,7 +80,12 @@ def segments(pdir: Path) -> list[Segment]:
         m = SEGMENT_RE.match(p.name)
         if not m:
             continue
-        data = p.read_bytes()
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            # deleted (retention) between listing the directory and reading it:
+            # the broker is live, so the listing is only a snapshot
+            continue
         batches, tail = parse_batches(data)
         segs.append(Segment(int(m.group(1)), p, len(data), batches, tail))
     segs.sort(key=lambda s: s.base)
