@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use super::partition::Partition;
+use super::quota::ReplicationQuotas;
 use crate::config::{LogConfig, TopicConfigResolver};
 use crate::log::{LogError, LogManager, TopicPartition, DELETE_SUFFIX, STRAY_SUFFIX};
 use crate::metadata::{ClusterImage, TopicImage};
@@ -44,6 +45,8 @@ pub struct ReplicaManager {
     applied: Mutex<Option<Arc<ClusterImage>>>,
     /// Directories renamed for deletion, with when they were renamed.
     doomed_dirs: Mutex<Vec<(PathBuf, Instant)>>,
+    /// The replication throttles, as of the last image applied.
+    pub quotas: ReplicationQuotas,
 }
 
 impl ReplicaManager {
@@ -63,6 +66,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             applied: Mutex::new(None),
             doomed_dirs: Mutex::new(doomed),
+            quotas: ReplicationQuotas::default(),
         }
     }
 
@@ -183,6 +187,7 @@ impl ReplicaManager {
                 return out;
             }
         }
+        self.quotas.update(image, self.node_id, &self.static_props);
         let configs_changed = prev.as_ref().is_none_or(|p| {
             p.cluster_configs != image.cluster_configs
                 || p.broker_configs.get(&self.node_id) != image.broker_configs.get(&self.node_id)
