@@ -14,6 +14,7 @@ mod log_store;
 mod network;
 mod state_machine;
 mod types;
+mod voters;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{Config, SnapshotPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -30,7 +31,9 @@ use super::{ClusterImage, MetadataRecord};
 use log_store::LogStore;
 use network::NetworkFactory;
 use state_machine::StateMachine;
+pub use types::QuorumNode;
 use types::{to_kafka_id, to_raft_id, Raft, RecordBatch};
+pub use voters::VoterChangeError;
 
 /// Errors from the metadata quorum.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,11 @@ pub struct QuorumOptions {
     /// request, and requests from another cluster are refused. Empty: not
     /// checked.
     pub cluster_id: String,
+    /// This node's metadata directory id (`directory.id` in
+    /// `meta.properties`): an observer tells the leader (DescribeQuorum
+    /// shows it). The members of a dynamic quorum carry theirs in
+    /// [`QuorumNode`].
+    pub directory_id: Option<uuid::Uuid>,
 }
 
 impl Default for QuorumOptions {
@@ -94,6 +102,7 @@ impl Default for QuorumOptions {
             snapshot_every: 1000,
             logs_kept_after_snapshot: 1000,
             cluster_id: String::new(),
+            directory_id: None,
         }
     }
 }
@@ -135,6 +144,12 @@ pub struct VoterStatus {
     pub node_id: i32,
     /// Controller listener address.
     pub addr: String,
+    /// Its metadata directory id, when known (KIP-853).
+    #[serde(default)]
+    pub directory_id: Option<uuid::Uuid>,
+    /// A dynamic voter's controller listeners, `(name, host, port)`.
+    #[serde(default)]
+    pub endpoints: Vec<(String, String, u16)>,
     /// The end of its metadata log as the leader knows it (-1 unknown).
     pub log_end: i64,
 }
@@ -166,12 +181,22 @@ enum QuorumRole {
         bind_host: String,
         advertised_host: String,
     },
+    /// A controller of a dynamic quorum (KIP-853,
+    /// `controller.quorum.bootstrap.servers`): it listens on its controller
+    /// listener (`own.addr`), follows the log as an observer until
+    /// AddRaftVoter makes it a voter; `standalone` forms a quorum of one
+    /// with it on first start (`kafka-storage format --standalone`).
+    Dynamic {
+        own: QuorumNode,
+        contact: Vec<String>,
+        standalone: bool,
+    },
 }
 
 /// An observer's loop: while the membership it has does not list this node
 /// at `own` (first start, a new port after a restart, or not replicated to
 /// yet), ask the voters at `contact` (following leader hints) to add it.
-async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>, cluster: String) {
+async fn follow(raft: Raft, me: u64, own: QuorumNode, contact: Vec<String>, cluster: String) {
     use std::collections::VecDeque;
     let mut failures: u64 = 0;
     loop {
@@ -179,7 +204,9 @@ async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>, cluster:
             let m = raft.metrics();
             let b = m.borrow();
             let mem = b.membership_config.membership();
-            mem.get_node(&me).is_some_and(|n| n.addr == own) && b.current_leader.is_some()
+            // A voter (of a dynamic quorum) takes part in elections itself.
+            mem.voter_ids().any(|v| v == me)
+                || (mem.get_node(&me) == Some(&own) && b.current_leader.is_some())
         };
         if joined {
             failures = 0;
@@ -223,10 +250,7 @@ async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>, cluster:
                 let _ = tokio::time::timeout(
                     Duration::from_secs(5),
                     m.wait_for(|b| {
-                        b.membership_config
-                            .membership()
-                            .get_node(&me)
-                            .is_some_and(|n| n.addr == own)
+                        b.membership_config.membership().get_node(&me) == Some(&own)
                             && b.current_leader.is_some()
                     }),
                 )
@@ -306,6 +330,29 @@ impl MetadataQuorum {
         Self::open_as(dir, node_id, role, opts).await
     }
 
+    /// Opens the quorum as a controller of a dynamic quorum (KIP-853): it
+    /// serves the quorum on `own.addr` (its controller listener) and asks
+    /// the controllers at `contact` (`controller.quorum.bootstrap.servers`)
+    /// to let it follow the log as an observer until AddRaftVoter makes it a
+    /// voter. `standalone`: on an empty log, form a quorum of one with this
+    /// node (`kafka-storage format --standalone`); ignored once the log
+    /// holds a membership.
+    pub async fn open_dynamic(
+        dir: &Path,
+        node_id: i32,
+        own: QuorumNode,
+        contact: Vec<String>,
+        standalone: bool,
+        opts: QuorumOptions,
+    ) -> Result<Self, MetadataError> {
+        let role = QuorumRole::Dynamic {
+            own,
+            contact,
+            standalone,
+        };
+        Self::open_as(dir, node_id, role, opts).await
+    }
+
     async fn open_as(
         dir: &Path,
         node_id: i32,
@@ -318,13 +365,13 @@ impl MetadataQuorum {
         let mut members = BTreeMap::new();
         let voters = match &role {
             QuorumRole::Voter(v) => v.clone(),
-            QuorumRole::Observer { .. } => Vec::new(),
+            QuorumRole::Observer { .. } | QuorumRole::Dynamic { .. } => Vec::new(),
         };
         for (id, addr) in &voters {
             let rid = to_raft_id(*id).ok_or_else(|| {
                 MetadataError::InvalidConfig(format!("voter id {id} is negative"))
             })?;
-            if members.insert(rid, BasicNode::new(addr)).is_some() {
+            if members.insert(rid, QuorumNode::new(addr.clone())).is_some() {
                 return Err(MetadataError::InvalidConfig(format!(
                     "voter {id} is listed twice"
                 )));
@@ -361,6 +408,15 @@ impl MetadataQuorum {
                     .map_err(|e| MetadataError::Network(e.to_string()))?
                     .port();
                 (l, format!("{advertised_host}:{port}"))
+            }
+            QuorumRole::Dynamic { own, .. } => {
+                let l = network::bind(&own.addr).await.map_err(|e| {
+                    MetadataError::Network(format!(
+                        "cannot bind controller listener {}: {e}",
+                        own.addr
+                    ))
+                })?;
+                (l, own.addr.clone())
             }
         };
 
@@ -423,7 +479,7 @@ impl MetadataQuorum {
             // the voter set the metadata log holds.
             let configured: Option<std::collections::BTreeSet<u64>> = match &role {
                 QuorumRole::Voter(_) => Some(members.keys().copied().collect()),
-                QuorumRole::Observer { .. } => None,
+                QuorumRole::Observer { .. } | QuorumRole::Dynamic { .. } => None,
             };
             let mut reported = None;
             async move {
@@ -474,12 +530,75 @@ impl MetadataQuorum {
             }),
         };
 
-        if let QuorumRole::Observer { contact, .. } = role {
-            tracing::info!(node_id, addr = %own_addr, ?contact, "metadata quorum: this node is an observer (process.roles=broker)");
+        if let QuorumRole::Dynamic {
+            own,
+            contact,
+            standalone,
+        } = &role
+        {
+            let initialized = raft
+                .is_initialized()
+                .await
+                .map_err(|e| MetadataError::Storage(e.to_string()))?;
+            if !initialized && *standalone {
+                tracing::info!(node_id, addr = %own.addr, "initializing a dynamic metadata quorum with this controller as its only voter (standalone)");
+                match raft
+                    .initialize(BTreeMap::from([(raft_id, own.clone())]))
+                    .await
+                {
+                    Ok(()) => quorum.inner.formatted.store(true, Ordering::SeqCst),
+                    Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                    Err(e) => return Err(MetadataError::Storage(e.to_string())),
+                }
+            }
+            let lone_voter = raft
+                .with_raft_state(move |st| {
+                    let v: Vec<u64> = st.membership_state.effective().voter_ids().collect();
+                    v == [raft_id]
+                })
+                .await
+                .map_err(|e| MetadataError::Storage(e.to_string()))?;
+            if lone_voter {
+                let wait = raft.wait(Some(Duration::from_secs(10)));
+                match wait
+                    .current_leader(raft_id, "lone voter becomes leader")
+                    .await
+                {
+                    Ok(m) => {
+                        set_controller(&quorum.inner.tx, m.current_leader.and_then(to_kafka_id))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the lone metadata voter did not become leader")
+                    }
+                }
+            }
+            tracing::info!(node_id, addr = %own.addr, ?contact, "metadata quorum: a controller of a dynamic quorum (controller.quorum.bootstrap.servers)");
             let task = tokio::spawn(follow(
                 raft.clone(),
                 raft_id,
-                own_addr,
+                own.clone(),
+                contact.clone(),
+                opts.cluster_id.clone(),
+            ));
+            quorum
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+            return Ok(quorum);
+        }
+        if let QuorumRole::Observer { contact, .. } = role {
+            tracing::info!(node_id, addr = %own_addr, ?contact, "metadata quorum: this node is an observer (process.roles=broker)");
+            let own = QuorumNode {
+                addr: own_addr,
+                directory_id: opts.directory_id,
+                endpoints: Vec::new(),
+            };
+            let task = tokio::spawn(follow(
+                raft.clone(),
+                raft_id,
+                own,
                 contact,
                 opts.cluster_id.clone(),
             ));
@@ -601,10 +720,7 @@ impl MetadataQuorum {
         let replication = b.replication.clone().unwrap_or_default();
         let describe = |id: u64| {
             let kid = to_kafka_id(id)?;
-            let addr = membership
-                .get_node(&id)
-                .map(|n| n.addr.clone())
-                .unwrap_or_default();
+            let node = membership.get_node(&id).cloned().unwrap_or_default();
             let end = if Some(id) == b.current_leader {
                 b.last_log_index.map(|i| i as i64 + 1)
             } else {
@@ -615,7 +731,9 @@ impl MetadataQuorum {
             };
             Some(VoterStatus {
                 node_id: kid,
-                addr,
+                addr: node.addr,
+                directory_id: node.directory_id,
+                endpoints: node.endpoints,
                 log_end: end.unwrap_or(-1),
             })
         };

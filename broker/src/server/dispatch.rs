@@ -81,6 +81,18 @@ static APIS: &[ApiSpec] = &[
     ),
     api(ApiKey::ElectLeaders, 0, 2, handlers::elect_leaders::handle),
     api(
+        ApiKey::AddRaftVoter,
+        0,
+        0,
+        handlers::raft_voters::handle_add,
+    ),
+    api(
+        ApiKey::RemoveRaftVoter,
+        0,
+        0,
+        handlers::raft_voters::handle_remove,
+    ),
+    api(
         ApiKey::AlterPartitionReassignments,
         0,
         1,

@@ -15,13 +15,13 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::{RPCTypes, RaftNetwork, RaftNetworkFactory};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::types::{NodeId, Raft, TypeConfig};
+use super::types::{NodeId, QuorumNode, Raft, TypeConfig};
 
 /// The largest message accepted from the network.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -40,6 +40,13 @@ enum RpcRequest {
     Join {
         node_id: NodeId,
         addr: String,
+        /// Its metadata directory id (KIP-853 `ReplicaKey`).
+        #[serde(default)]
+        directory_id: Option<uuid::Uuid>,
+        /// A controller's listeners (a controller observer that may become
+        /// a voter through AddRaftVoter).
+        #[serde(default)]
+        endpoints: Vec<(String, String, u16)>,
     },
 }
 
@@ -232,13 +239,23 @@ async fn serve_conn(
                 Some(h) => RpcResponse::Forward(Some(h(v).await)),
                 None => RpcResponse::Forward(None),
             },
-            RpcRequest::Join { node_id, addr } => {
+            RpcRequest::Join {
+                node_id,
+                addr,
+                directory_id,
+                endpoints,
+            } => {
+                let node = QuorumNode {
+                    addr,
+                    directory_id,
+                    endpoints,
+                };
                 // A live (unfenced) broker of that id keeps its address: a
                 // second process with its node.id must not take its place.
                 let live = i32::try_from(node_id)
                     .ok()
                     .is_some_and(|id| image.borrow().brokers.get(&id).is_some_and(|b| !b.fenced));
-                RpcResponse::Join(join(&raft, node_id, addr, live).await)
+                RpcResponse::Join(join(&raft, node_id, node, live).await)
             }
         };
         write_msg(&mut stream, &resp).await?;
@@ -247,7 +264,7 @@ async fn serve_conn(
 }
 
 /// Serves an observer's [`RpcRequest::Join`] on this node.
-async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
+async fn join(raft: &Raft, id: NodeId, node: QuorumNode, live: bool) -> JoinReply {
     use openraft::error::ClientWriteError;
     use openraft::ChangeMembers;
     let (me, is_voter, known, leader_addr, leads) = {
@@ -260,7 +277,7 @@ async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
         (
             b.id,
             mem.voter_ids().any(|v| v == id),
-            mem.get_node(&id).map(|n| n.addr.clone()),
+            mem.get_node(&id).cloned(),
             leader_addr,
             b.current_leader == Some(b.id),
         )
@@ -273,9 +290,11 @@ async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
     if !leads {
         return JoinReply::NotLeader(leader_addr);
     }
-    if known.as_deref() == Some(addr.as_str()) {
+    if known.as_ref() == Some(&node) {
         return JoinReply::Added;
     }
+    let addr = node.addr.clone();
+    let known = known.map(|n| n.addr);
     if let (Some(old), true) = (&known, live) {
         tracing::warn!(node_id = id, live = %old, new = %addr, "an observer asks to take the place of a live broker with the same node.id (a duplicate node.id, or a restart within its session); refused until that broker is fenced");
         return JoinReply::Retry(format!(
@@ -287,10 +306,7 @@ async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
     } else {
         tracing::info!(node_id = id, %addr, "adding a metadata observer (learner)");
     }
-    let change = ChangeMembers::SetNodes(std::collections::BTreeMap::from([(
-        id,
-        openraft::BasicNode::new(addr),
-    )]));
+    let change = ChangeMembers::SetNodes(std::collections::BTreeMap::from([(id, node)]));
     match raft.change_membership(change, true).await {
         Ok(_) => JoinReply::Added,
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -305,12 +321,14 @@ pub async fn request_join(
     addr: &str,
     cluster: &str,
     node_id: NodeId,
-    own_addr: &str,
+    own: &QuorumNode,
     timeout: Duration,
 ) -> io::Result<JoinReply> {
     let req = RpcRequest::Join {
         node_id,
-        addr: own_addr.to_string(),
+        addr: own.addr.clone(),
+        directory_id: own.directory_id,
+        endpoints: own.endpoints.clone(),
     };
     match call(addr, cluster, req, timeout).await? {
         RpcResponse::Join(r) => Ok(r),
@@ -362,7 +380,7 @@ pub struct NetworkFactory {
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+    async fn new_client(&mut self, target: NodeId, node: &QuorumNode) -> PeerClient {
         if target == self.node_id {
             tracing::error!(
                 target,
@@ -435,7 +453,7 @@ impl PeerClient {
         action: RPCTypes,
         req: RpcRequest,
         option: &RPCOption,
-    ) -> Result<RpcResponse, RPCError<NodeId, BasicNode, E>> {
+    ) -> Result<RpcResponse, RPCError<NodeId, QuorumNode, E>> {
         let ttl = option.hard_ttl();
         let res = match tokio::time::timeout(ttl, self.roundtrip(req)).await {
             Ok(r) => r,
@@ -457,12 +475,12 @@ impl PeerClient {
         })
     }
 
-    fn unexpected<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
+    fn unexpected<E: std::error::Error>() -> RPCError<NodeId, QuorumNode, E> {
         RPCError::Network(NetworkError::new(&unexpected_response()))
     }
 }
 
-fn remote<E: std::error::Error>(target: NodeId, e: E) -> RPCError<NodeId, BasicNode, E> {
+fn remote<E: std::error::Error>(target: NodeId, e: E) -> RPCError<NodeId, QuorumNode, E> {
     RPCError::RemoteError(RemoteError::new(target, e))
 }
 
@@ -471,7 +489,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, QuorumNode, RaftError<NodeId>>>
+    {
         match self
             .call(
                 RPCTypes::AppendEntries,
@@ -491,7 +510,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+        RPCError<NodeId, QuorumNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
         match self
             .call(
@@ -510,7 +529,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, QuorumNode, RaftError<NodeId>>> {
         match self
             .call(RPCTypes::Vote, RpcRequest::Vote(rpc), &option)
             .await?

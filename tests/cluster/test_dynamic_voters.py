@@ -1,0 +1,224 @@
+"""Dynamic KRaft voters (KIP-853, issue 9): a controller formatted
+`--standalone` forms a quorum of one; two more controllers, formatted
+`--no-initial-controllers`, start as observers of the metadata log and become
+voters through `kafka-metadata-quorum add-controller`; `remove-controller`
+takes one out again. The quorum serves through a kill -9 of its leader, the
+voter set survives a kill -9 of every node, and bad requests get Kafka's
+errors (DUPLICATE_VOTER, VOTER_NOT_FOUND). All through Kafka's own
+`kafka-metadata-quorum` (via a broker, `--bootstrap-server`) and
+confluent-kafka. Passes on Apache Kafka 4.1.1 with the same layout
+(CLUSTER_APACHE_KAFKA=1).
+
+Before this, a controller with `controller.quorum.bootstrap.servers` and no
+`controller.quorum.voters` was refused at start-up, and brokers did not
+serve AddRaftVoter/RemoveRaftVoter."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import compat_util as cu
+from conftest import APACHE, managed
+from split_roles import SplitCluster
+
+
+def _dynamic_cluster():
+    """Controllers 1-3 and brokers 4-5, all with
+    `controller.quorum.bootstrap.servers` and no `controller.quorum.voters`.
+    Controller 1 is formatted `--standalone`, 2 and 3
+    `--no-initial-controllers`."""
+    c = SplitCluster(3, 2)
+    bootstrap = ",".join(f"127.0.0.1:{n.cport}" for n in c.controllers)
+    for n in c.nodes:
+        n.voters = ""
+        # Empty overrides the launcher's default voters for Apache Kafka.
+        n.extra_props.update({"controller.quorum.voters": "", "controller.quorum.bootstrap.servers": bootstrap})
+    c.controllers[0].format_args = ["--standalone"]
+    for n in c.controllers[1:]:
+        n.format_args = ["--no-initial-controllers"]
+    return c
+
+
+def _start(c):
+    """Controller 1 and the brokers only; 2 and 3 are started by the test."""
+    c.controllers[0].start()
+    for b in c.brokers:
+        b.start()
+    c.wait_brokers(len(c.brokers))
+
+
+@pytest.fixture(scope="module")
+def dyn(request):
+    yield from managed(request, _dynamic_cluster, start=_start)
+
+
+def _quorum(c, *args, check=True, timeout=90):
+    return cu.kafka_tool("metadata-quorum", "--bootstrap-server", c.bootstrap, *args, timeout=timeout, check=check)
+
+
+def _status(c):
+    p = _quorum(c, "describe", "--status", check=False)
+    return dict(line.split(":", 1) for line in p.stdout_text.splitlines() if ":" in line), p
+
+
+def _voters(fields):
+    return {e["id"]: e for e in json.loads(fields["CurrentVoters"])}
+
+
+def _wait_status(c, ok, what, timeout=90):
+    deadline = time.time() + timeout
+    fields, p = {}, None
+    while time.time() < deadline:
+        try:
+            fields, p = _status(c)
+            if "CurrentVoters" in fields and ok(fields):
+                return fields
+        except (ValueError, KeyError):
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{what}: {fields}\n{p.stdout_text if p else ''}{p.stderr_text if p else ''}")
+
+
+def _replication(c):
+    """`describe --replication` rows: node id -> (directory id, role)."""
+    p = _quorum(c, "describe", "--replication")
+    rows = {}
+    for line in p.stdout_text.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 7:
+            rows.setdefault(int(cols[0]), (cols[1], cols[-1]))
+    return rows
+
+
+def _dir_id(node):
+    """`directory.id` of the node's meta.properties (Kafka's and Runnel's)."""
+    text = (node.data_dir / "meta.properties").read_text()
+    props = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    return props["directory.id"].strip()
+
+
+def _config_file(node):
+    """The controller's own configuration, as add-controller reads it."""
+    f = node.work / "add-controller.properties"
+    props = dict(node._props(), **{"log.dirs": str(node.data_dir)})
+    f.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    return f
+
+
+def _add_controller(c, node, timeout=90):
+    """add-controller until the new controller has caught up as an observer
+    (Kafka answers REQUEST_TIMED_OUT until then)."""
+    deadline = time.time() + timeout
+    while True:
+        p = _quorum(c, "--command-config", _config_file(node), "add-controller", check=False)
+        if p.returncode == 0:
+            return p
+        if "TimeoutException" not in p.stderr_text + p.stdout_text or time.time() > deadline:
+            raise AssertionError(f"add-controller {node.node_id} failed:\n{p.stdout_text}\n{p.stderr_text}")
+        time.sleep(1)
+
+
+def _produce_consume(c, topic, n=20):
+    adm = AdminClient({"bootstrap.servers": c.bootstrap, "socket.timeout.ms": 30000})
+    fut = adm.create_topics([NewTopic(topic, num_partitions=1, replication_factor=2,
+                                      config={"min.insync.replicas": "2"})], operation_timeout=30, request_timeout=30)
+    fut[topic].result(timeout=60)
+    cu.wait_topic_ready(c.bootstrap, topic, 1, timeout=60)
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "message.timeout.ms": 60000})
+    acked = []
+    for i in range(n):
+        p.produce(topic, value=f"v{i}".encode(),
+                  on_delivery=lambda err, m: acked.append(m.value()) if err is None else None)
+    assert p.flush(60) == 0
+    assert len(acked) == n
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": f"g-{uuid.uuid4().hex[:6]}",
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    cons.subscribe([topic])
+    got = []
+    deadline = time.time() + 60
+    while len(got) < n and time.time() < deadline:
+        m = cons.poll(1)
+        if m is not None and m.error() is None:
+            got.append(m.value())
+    cons.close()
+    assert sorted(got) == sorted(acked)
+
+
+def test_standalone_controller_forms_a_quorum_of_one(dyn):
+    fields = _wait_status(dyn, lambda f: f["LeaderId"].strip() == "1", "controller 1 leads")
+    voters = _voters(fields)
+    assert list(voters) == [1]
+    assert voters[1]["directoryId"] == _dir_id(dyn.controllers[0]), fields
+    # The last voter cannot be removed: VOTER_NOT_FOUND, as Kafka.
+    p = _quorum(dyn, "remove-controller", "--controller-id", "1",
+                "--controller-directory-id", _dir_id(dyn.controllers[0]), check=False)
+    assert p.returncode != 0 and "VoterNotFoundException" in p.stderr_text, p.stderr_text
+
+
+def test_add_two_controllers(dyn):
+    for n in dyn.controllers[1:]:
+        n.start()
+    for n in dyn.controllers[1:]:
+        out = _add_controller(dyn, n).stdout_text
+        assert f"controller {n.node_id} with directory id {_dir_id(n)}" in out, out
+    fields = _wait_status(dyn, lambda f: len(_voters(f)) == 3, "three voters")
+    voters = _voters(fields)
+    for n in dyn.controllers:
+        assert voters[n.node_id]["directoryId"] == _dir_id(n)
+        assert f"CONTROLLER://127.0.0.1:{n.cport}" in voters[n.node_id]["endpoints"][0], voters
+    rows = _replication(dyn)
+    roles = sorted(r[1] for nid, r in rows.items() if nid in (1, 2, 3))
+    assert roles == ["Follower", "Follower", "Leader"], rows
+    _produce_consume(dyn, "after-add")
+
+
+def test_bad_voter_changes_get_kafka_errors(dyn):
+    n2 = dyn.controllers[1]
+    # A voter that is already one: DUPLICATE_VOTER.
+    p = _quorum(dyn, "--command-config", _config_file(n2), "add-controller", check=False)
+    assert p.returncode != 0 and "DuplicateVoterException" in p.stderr_text, p.stderr_text
+    # A voter id with another directory id, and an unknown voter: VOTER_NOT_FOUND.
+    for nid, d in ((2, "AAAAAAAAAAAAAAAAAAAAAQ"), (99, _dir_id(n2))):
+        p = _quorum(dyn, "remove-controller", "--controller-id", str(nid),
+                    "--controller-directory-id", d, check=False)
+        assert p.returncode != 0 and "VoterNotFoundException" in p.stderr_text, p.stderr_text
+    assert len(_voters(_wait_status(dyn, lambda f: True, "status"))) == 3
+
+
+def test_quorum_serves_after_kill9_of_its_leader(dyn):
+    leader = int(_wait_status(dyn, lambda f: int(f["LeaderId"]) > 0, "a leader")["LeaderId"])
+    dyn.node(leader).kill9()
+    _wait_status(dyn, lambda f: int(f["LeaderId"]) not in (-1, leader), "a new leader")
+    _produce_consume(dyn, "after-leader-kill")
+    dyn.node(leader).start()
+
+
+def test_remove_controller_and_restart_everything(dyn):
+    n3 = dyn.controllers[2]
+    deadline = time.time() + 90
+    while True:
+        p = _quorum(dyn, "remove-controller", "--controller-id", "3",
+                    "--controller-directory-id", _dir_id(n3), check=False)
+        if p.returncode == 0:
+            break
+        # A restarted controller may still be catching up: the previous
+        # change (or the leader's election) can make Kafka answer
+        # REQUEST_TIMED_OUT; anything else is a failure.
+        assert "TimeoutException" in p.stderr_text and time.time() < deadline, p.stderr_text
+        time.sleep(1)
+    assert f"KRaft controller 3 with directory id {_dir_id(n3)}" in p.stdout_text, p.stdout_text
+    _wait_status(dyn, lambda f: sorted(_voters(f)) == [1, 2], "voters 1 and 2")
+    for n in dyn.nodes:
+        n.kill9()
+    for n in dyn.nodes:
+        n.start()
+    dyn.wait_brokers(len(dyn.brokers))
+    fields = _wait_status(dyn, lambda f: int(f["LeaderId"]) in (1, 2), "a leader after the restart")
+    assert sorted(_voters(fields)) == [1, 2], fields
+    _produce_consume(dyn, "after-restart")
