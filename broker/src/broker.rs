@@ -339,6 +339,21 @@ impl Broker {
             published: watch::channel(Arc::new(ClusterImage::default())).0,
             config,
         });
+        if state.config.is_controller() {
+            // Kafka requests on the controller listener (KIP-919,
+            // `--bootstrap-controller`). Weak: the quorum lives in the state.
+            let weak = Arc::downgrade(&state);
+            state
+                .quorum
+                .set_kafka_handler(Arc::new(move |stream, peer| {
+                    let weak = weak.clone();
+                    Box::pin(async move {
+                        if let Some(st) = weak.upgrade() {
+                            crate::server::serve_controller_connection(st, stream, peer).await;
+                        }
+                    })
+                }));
+        }
         if !state.config.is_broker() {
             return Ok(Self::start_controller_only(state, shutdown_tx));
         }
@@ -423,6 +438,7 @@ impl Broker {
         info!(
             node_id = state.node_id,
             voters = ?state.config.voters,
+            bootstrap = ?state.config.bootstrap_servers,
             "controller started (process.roles=controller: a metadata quorum voter; no client listener, not a broker)"
         );
         Self {

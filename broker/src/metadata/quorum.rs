@@ -117,6 +117,8 @@ struct Inner {
     cluster_id: String,
     /// The active controller's handler for requests forwarded to this node.
     forward: network::ForwardSlot,
+    /// The handler of Kafka-protocol connections on the controller listener.
+    kafka: network::KafkaSlot,
     /// Set (once) when the raft core stopped on its own: a storage error or
     /// another fatal condition. The broker must not go on as if healthy.
     fatal: watch::Sender<Option<String>>,
@@ -464,10 +466,12 @@ impl MetadataQuorum {
 
         let (fatal, _) = watch::channel(None);
         let forward: network::ForwardSlot = Arc::new(std::sync::OnceLock::new());
+        let kafka: network::KafkaSlot = Arc::new(std::sync::OnceLock::new());
         let mut tasks = vec![network::serve(
             listener,
             raft.clone(),
             forward.clone(),
+            kafka.clone(),
             opts.cluster_id.clone(),
             tx.subscribe(),
         )];
@@ -522,6 +526,7 @@ impl MetadataQuorum {
                 raft: raft.clone(),
                 cluster_id: opts.cluster_id.clone(),
                 forward,
+                kafka,
                 fatal,
                 tx,
                 tasks: Mutex::new(tasks),
@@ -699,6 +704,12 @@ impl MetadataQuorum {
     /// this node (once; later calls are ignored).
     pub fn set_forward_handler(&self, h: network::ForwardHandler) {
         let _ = self.inner.forward.set(h);
+    }
+
+    /// Installs the handler of Kafka-protocol connections arriving on the
+    /// controller listener (once; later calls are ignored).
+    pub fn set_kafka_handler(&self, h: network::KafkaHandler) {
+        let _ = self.inner.kafka.set(h);
     }
 
     /// The current quorum leader (the active controller), if known.
@@ -1201,6 +1212,154 @@ mod tests {
         for q in &nodes {
             q.shutdown().await.expect("shutdown");
         }
+    }
+
+    fn dynamic_node(addr: &str) -> QuorumNode {
+        let (host, port) = addr.rsplit_once(':').expect("host:port");
+        QuorumNode {
+            addr: addr.to_string(),
+            directory_id: Some(crate::log::new_kafka_uuid()),
+            endpoints: vec![(
+                "CONTROLLER".to_string(),
+                host.to_string(),
+                port.parse().expect("port"),
+            )],
+        }
+    }
+
+    async fn wait_until(what: &str, f: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn voter_ids(q: &MetadataQuorum) -> Vec<i32> {
+        q.status().voters.iter().map(|v| v.node_id).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dynamic_quorum_grows_from_a_standalone_voter_and_keeps_its_voters() {
+        let (dirs, voters) = three_voters_on_loopback();
+        let nodes: Vec<QuorumNode> = voters.iter().map(|(_, addr)| dynamic_node(addr)).collect();
+        let addrs: Vec<String> = voters.iter().map(|(_, a)| a.clone()).collect();
+        let contact = |i: usize| -> Vec<String> {
+            addrs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, a)| a.clone())
+                .collect()
+        };
+        let open = |i: usize, standalone: bool| {
+            MetadataQuorum::open_dynamic(
+                dirs[i].path(),
+                i32::try_from(i + 1).unwrap_or(0),
+                nodes[i].clone(),
+                contact(i),
+                standalone,
+                QuorumOptions::default(),
+            )
+        };
+        let q1 = open(0, true).await.expect("open standalone");
+        assert_eq!(q1.leader(), Some(1));
+        assert!(q1.is_dynamic());
+        assert!(q1.newly_formatted());
+        q1.propose(vec![topic("before")]).await.expect("propose");
+        let dir = |i: usize| nodes[i].directory_id.unwrap_or_default();
+        // The last voter cannot go.
+        assert!(matches!(
+            q1.remove_voter(1, dir(0)).await,
+            Err(VoterChangeError::NotFound(_))
+        ));
+        let q2 = open(1, false).await.expect("open observer 2");
+        let q3 = open(2, false).await.expect("open observer 3");
+        wait_until("2 and 3 observe", || {
+            let s = q1.status();
+            s.observers.len() == 2 && s.observers.iter().all(|o| o.directory_id.is_some())
+        })
+        .await;
+        let eps = |i: usize| nodes[i].endpoints.clone();
+        // Another directory id: not the observer that follows the log.
+        assert!(matches!(
+            q1.add_voter(2, crate::log::new_kafka_uuid(), eps(1), "CONTROLLER")
+                .await,
+            Err(VoterChangeError::TimedOut(_))
+        ));
+        assert!(matches!(
+            q1.add_voter(2, dir(1), eps(1), "OTHER").await,
+            Err(VoterChangeError::Invalid(_))
+        ));
+        assert!(matches!(
+            q2.add_voter(2, dir(1), eps(1), "CONTROLLER").await,
+            Err(VoterChangeError::NotLeader)
+        ));
+        q1.add_voter(2, dir(1), eps(1), "CONTROLLER")
+            .await
+            .expect("add 2");
+        assert!(matches!(
+            q1.add_voter(2, dir(1), eps(1), "CONTROLLER").await,
+            Err(VoterChangeError::Duplicate(_))
+        ));
+        q1.add_voter(3, dir(2), eps(2), "CONTROLLER")
+            .await
+            .expect("add 3");
+        assert_eq!(voter_ids(&q1), vec![1, 2, 3]);
+        for (id, d) in [(3, crate::log::new_kafka_uuid()), (9, dir(2))] {
+            assert!(matches!(
+                q1.remove_voter(id, d).await,
+                Err(VoterChangeError::NotFound(_))
+            ));
+        }
+        // The leader removes itself: 2 and 3 elect a new one.
+        q1.remove_voter(1, dir(0)).await.expect("remove 1");
+        wait_until("a new leader among 2 and 3", || {
+            matches!(q2.leader(), Some(2) | Some(3)) && q2.leader() == q3.leader()
+        })
+        .await;
+        let leader = if q2.leader() == Some(2) { &q2 } else { &q3 };
+        leader.propose(vec![topic("after")]).await.expect("serves");
+        for q in [&q1, &q2, &q3] {
+            q.shutdown().await.expect("shutdown");
+        }
+        drop((q1, q2, q3));
+        // The voter set is in the log: it survives a restart of everyone
+        // (and --standalone on a non-empty log changes nothing).
+        let q1 = open(0, true).await.expect("reopen 1");
+        let q2 = open(1, false).await.expect("reopen 2");
+        let q3 = open(2, false).await.expect("reopen 3");
+        wait_until("a leader after the restart", || {
+            matches!(q2.leader(), Some(2) | Some(3))
+        })
+        .await;
+        assert_eq!(voter_ids(&q2), vec![2, 3]);
+        for q in [&q1, &q2, &q3] {
+            q.shutdown().await.expect("shutdown");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_static_quorum_refuses_voter_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("open");
+        assert!(!q.is_dynamic());
+        let eps = vec![("CONTROLLER".to_string(), "127.0.0.1".to_string(), 1)];
+        assert!(matches!(
+            q.add_voter(2, crate::log::new_kafka_uuid(), eps, "CONTROLLER")
+                .await,
+            Err(VoterChangeError::Unsupported(_))
+        ));
+        assert!(matches!(
+            q.remove_voter(1, crate::log::new_kafka_uuid()).await,
+            Err(VoterChangeError::Unsupported(_))
+        ));
+        q.shutdown().await.expect("shutdown");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

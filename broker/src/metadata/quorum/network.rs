@@ -87,6 +87,43 @@ pub type ForwardHandler = std::sync::Arc<
 /// Where the forward handler is installed (after the quorum opened).
 pub type ForwardSlot = std::sync::Arc<std::sync::OnceLock<ForwardHandler>>;
 
+/// Serves a Kafka-protocol connection that arrived on the controller
+/// listener (`kafka-metadata-quorum --bootstrap-controller`).
+pub type KafkaHandler = std::sync::Arc<
+    dyn Fn(
+            TcpStream,
+            std::net::SocketAddr,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Where the Kafka handler is installed (once the broker state exists).
+pub type KafkaSlot = std::sync::Arc<std::sync::OnceLock<KafkaHandler>>;
+
+/// Whether a new connection speaks the Kafka protocol rather than this
+/// transport: both start with a 4-byte length, then this transport's JSON
+/// opens with `{` while a Kafka request header opens with its 2-byte API
+/// key, whose first byte is 0 for every API. `None`: closed before 5 bytes.
+async fn speaks_kafka(stream: &TcpStream) -> io::Result<Option<bool>> {
+    let mut head = [0u8; 5];
+    for _ in 0..2000 {
+        let n = stream.peek(&mut head).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if n >= 5 {
+            return Ok(Some(head[4] != b'{'));
+        }
+        // Fewer than 5 bytes so far (peek returns at once): wait for more.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "no request header within 10 s",
+    ))
+}
+
 #[derive(Serialize, Deserialize)]
 enum RpcResponse {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
@@ -165,6 +202,7 @@ pub fn serve(
     listener: TcpListener,
     raft: Raft,
     forward: ForwardSlot,
+    kafka: KafkaSlot,
     cluster: String,
     image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
 ) -> JoinHandle<()> {
@@ -181,7 +219,23 @@ pub fn serve(
                     let forward = forward.clone();
                     let (cluster, last_refusal) = (cluster.clone(), last_refusal.clone());
                     let image = image.clone();
+                    let kafka = kafka.clone();
                     conns.spawn(async move {
+                        match speaks_kafka(&stream).await {
+                            Ok(Some(true)) => {
+                                match kafka.get() {
+                                    Some(h) => h(stream, peer).await,
+                                    None => tracing::debug!(%peer, "a Kafka request on the controller listener before the node serves them; closed"),
+                                }
+                                return;
+                            }
+                            Ok(Some(false)) => {}
+                            Ok(None) => return,
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "controller connection closed");
+                                return;
+                            }
+                        }
                         let served =
                             serve_conn(stream, raft, forward, &cluster, &last_refusal, image);
                         if let Err(e) = served.await {

@@ -55,7 +55,7 @@ pub enum VoterChangeError {
 fn replica_key(id: i32, dir: Option<Uuid>) -> String {
     match dir {
         Some(d) => format!(
-            "ReplicaKey(id={id}, directoryId=Optional[{}])",
+            "ReplicaKey(id={id}, directoryId={})",
             crate::log::topic_id_string(&d)
         ),
         None => format!("ReplicaKey(id={id}, directoryId=<undefined>)"),
