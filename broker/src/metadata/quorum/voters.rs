@@ -87,15 +87,31 @@ impl View {
     }
 }
 
+/// How long a change waits for the previous one to be committed and applied
+/// before it is refused as in progress.
+const SETTLE: Duration = Duration::from_secs(2);
+
+fn pending(m: &openraft::RaftMetrics<u64, QuorumNode>) -> bool {
+    let stored = &m.membership_config;
+    let applied = m.last_applied.map(|l| l.index);
+    stored.membership().get_joint_config().len() > 1
+        || stored.log_id().is_some_and(|l| Some(l.index) > applied)
+}
+
 impl MetadataQuorum {
+    /// Waits (up to [`SETTLE`]) until no membership change is pending, so a
+    /// change right after another (whose metrics lag its answer) is not
+    /// refused for nothing.
+    async fn settle(&self) {
+        let mut m = self.inner.raft.metrics();
+        let _ = tokio::time::timeout(SETTLE, m.wait_for(|x| !pending(x))).await;
+    }
+
     fn view(&self) -> View {
         let m = self.inner.raft.metrics();
         let b = m.borrow();
-        let stored = &b.membership_config;
-        let mem = stored.membership();
-        let applied = b.last_applied.map(|l| l.index);
-        let pending = mem.get_joint_config().len() > 1
-            || stored.log_id().is_some_and(|l| Some(l.index) > applied);
+        let mem = b.membership_config.membership();
+        let pending = pending(&b);
         let node = |id: u64| (id, mem.get_node(&id).cloned().unwrap_or_default());
         View {
             leads: b.current_leader == Some(b.id),
@@ -143,6 +159,7 @@ impl MetadataQuorum {
                 eps.join(", ")
             )));
         }
+        self.settle().await;
         let view = self.view();
         if !view.leads {
             return Err(VoterChangeError::NotLeader);
@@ -213,6 +230,7 @@ impl MetadataQuorum {
     /// RemoveRaftVoter, on the leader: removes voter `id` whose metadata
     /// directory is `dir`.
     pub async fn remove_voter(&self, id: i32, dir: Uuid) -> Result<(), VoterChangeError> {
+        self.settle().await;
         let view = self.view();
         if !view.leads {
             return Err(VoterChangeError::NotLeader);
