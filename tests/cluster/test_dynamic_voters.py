@@ -210,6 +210,17 @@ def test_bad_voter_changes_get_kafka_errors(dyn):
         p = _quorum(dyn, "remove-controller", "--controller-id", str(nid),
                     "--controller-directory-id", d, check=False, controllers=nid == 99)
         assert p.returncode != 0 and "VoterNotFoundException" in p.stderr_text, p.stderr_text
+    # A controller that does not follow the log (never started): Kafka's
+    # REQUEST_TIMED_OUT ("not ready" / "lagging behind"), nothing changes.
+    ghost = dyn.work / "ghost"
+    (ghost / "data").mkdir(parents=True)
+    (ghost / "data" / "meta.properties").write_text(
+        f"version=1\ncluster.id={n2.cluster_id}\nnode.id=9\ndirectory.id=AAAAAAAAAAAAAAAAAAAAAw\n")
+    cfg = ghost / "ghost.properties"
+    cfg.write_text(f"node.id=9\nprocess.roles=controller\ncontroller.listener.names=CONTROLLER\n"
+                   f"listeners=CONTROLLER://127.0.0.1:{cu.free_port()}\nlog.dirs={ghost / 'data'}\n")
+    p = _quorum(dyn, "--command-config", cfg, "add-controller", check=False)
+    assert p.returncode != 0 and "TimeoutException" in p.stderr_text, p.stderr_text
     assert len(_voters(_wait_status(dyn, lambda f: True, "status"))) == 3
 
 
