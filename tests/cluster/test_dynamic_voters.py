@@ -24,8 +24,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import compat_util as cu
-from conftest import APACHE, managed
-from split_roles import SplitCluster
+from conftest import APACHE, _cluster_id, managed
+from split_roles import SplitCluster, SplitNode
 
 
 def _dynamic_cluster():
@@ -265,3 +265,21 @@ def test_remove_controller_and_restart_everything(dyn):
     fields = _wait_status(dyn, lambda f: int(f["LeaderId"]) in keep, "a leader after the restart")
     assert sorted(_voters(fields)) == keep, fields
     _produce_consume(dyn, "after-restart")
+
+
+def test_a_dynamic_controller_must_be_formatted_standalone_or_without_initial_controllers(tmp_path):
+    """A controller with controller.quorum.bootstrap.servers and neither
+    --standalone nor --no-initial-controllers is not formatted: Kafka's
+    kafka-storage message, and nothing starts."""
+    port = cu.free_port()
+    node = SplitNode(1, "controller", port, port, "", _cluster_id(), tmp_path,
+                     {"controller.quorum.voters": "", "controller.quorum.bootstrap.servers": f"127.0.0.1:{port}"})
+    node.start()
+    try:
+        assert node.proc.wait(120) != 0
+    finally:
+        node.stop()
+    log = (tmp_path / ("launcher.log" if APACHE else "node.log")).read_text(errors="replace")
+    assert ("Because controller.quorum.voters is not set on this controller, you must specify one of the "
+            "following: --standalone, --initial-controllers, or --no-initial-controllers.") in log, log
+    assert not cu.port_open("127.0.0.1", port)
