@@ -473,6 +473,10 @@ impl MetadataQuorum {
             forward.clone(),
             kafka.clone(),
             opts.cluster_id.clone(),
+            match &role {
+                QuorumRole::Dynamic { own, .. } => own.directory_id,
+                _ => opts.directory_id,
+            },
             tx.subscribe(),
         )];
         tasks.push(tokio::spawn({
@@ -1338,6 +1342,67 @@ mod tests {
         .await;
         assert_eq!(voter_ids(&q2), vec![2, 3]);
         for q in [&q1, &q2, &q3] {
+            q.shutdown().await.expect("shutdown");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reformatted_voter_is_refused_as_the_voter_it_replaces() {
+        let (dirs, voters) = three_voters_on_loopback();
+        let nodes: Vec<QuorumNode> = voters.iter().map(|(_, a)| dynamic_node(a)).collect();
+        let q1 = MetadataQuorum::open_dynamic(
+            dirs[0].path(),
+            1,
+            nodes[0].clone(),
+            vec![nodes[1].addr.clone()],
+            true,
+            QuorumOptions::default(),
+        )
+        .await
+        .expect("open 1");
+        let contact2 = vec![nodes[0].addr.clone()];
+        let q2 = MetadataQuorum::open_dynamic(
+            dirs[1].path(),
+            2,
+            nodes[1].clone(),
+            contact2.clone(),
+            false,
+            QuorumOptions::default(),
+        )
+        .await
+        .expect("open 2");
+        wait_until("2 observes", || q1.status().observers.len() == 1).await;
+        let d2 = nodes[1].directory_id.unwrap_or_default();
+        q1.add_voter(2, d2, nodes[1].endpoints.clone(), "CONTROLLER")
+            .await
+            .expect("add 2");
+        q1.propose(vec![topic("committed")]).await.expect("propose");
+        q2.shutdown().await.expect("shutdown 2");
+        drop(q2);
+        // Node 2's storage is lost and formatted again: a new directory id.
+        let wiped = tempfile::tempdir().expect("tempdir");
+        let reformatted = QuorumNode {
+            directory_id: Some(crate::log::new_kafka_uuid()),
+            ..nodes[1].clone()
+        };
+        let q2 = MetadataQuorum::open_dynamic(
+            wiped.path(),
+            2,
+            reformatted,
+            contact2,
+            false,
+            QuorumOptions::default(),
+        )
+        .await
+        .expect("reopen 2");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            !q2.image().topics.contains_key("committed"),
+            "the re-formatted node took entries as voter 2"
+        );
+        assert_eq!(q2.leader(), None, "it follows no leader");
+        assert_eq!(voter_ids(&q1), vec![1, 2]);
+        for q in [&q1, &q2] {
             q.shutdown().await.expect("shutdown");
         }
     }

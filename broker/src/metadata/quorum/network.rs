@@ -57,6 +57,12 @@ enum RpcRequest {
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     cluster: String,
+    /// The directory id the sender's membership holds for the receiver
+    /// (KIP-853's `ReplicaKey`): a node whose metadata directory is another
+    /// one (re-formatted, or a wiped disk) refuses, so it can neither vote
+    /// nor count towards a commit as the voter it replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to_directory: Option<uuid::Uuid>,
     req: RpcRequest,
 }
 
@@ -141,6 +147,17 @@ enum RpcResponse {
 
 /// Whether a request from cluster `theirs` may be served by a node of
 /// cluster `mine`; `Err` holds the refusal.
+fn check_directory(mine: Option<uuid::Uuid>, expected: Option<uuid::Uuid>) -> Result<(), String> {
+    match (mine, expected) {
+        (Some(m), Some(e)) if m != e => Err(format!(
+            "a quorum member expects this node's metadata directory to be {}, but it is {} (re-formatted storage?); refused: remove the old voter and add this one (kafka-metadata-quorum remove-controller / add-controller)",
+            crate::log::topic_id_string(&e),
+            crate::log::topic_id_string(&m)
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_cluster(mine: &str, theirs: &str) -> Result<(), String> {
     if mine.is_empty() || theirs.is_empty() || mine == theirs {
         return Ok(());
@@ -204,6 +221,7 @@ pub fn serve(
     forward: ForwardSlot,
     kafka: KafkaSlot,
     cluster: String,
+    directory: Option<uuid::Uuid>,
     image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
 ) -> JoinHandle<()> {
     let cluster: std::sync::Arc<str> = cluster.into();
@@ -236,8 +254,14 @@ pub fn serve(
                                 return;
                             }
                         }
-                        let served =
-                            serve_conn(stream, raft, forward, &cluster, &last_refusal, image);
+                        let served = serve_conn(
+                            stream,
+                            raft,
+                            forward,
+                            (&cluster, directory),
+                            &last_refusal,
+                            image,
+                        );
                         if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "controller connection closed");
                         }
@@ -256,13 +280,15 @@ async fn serve_conn(
     mut stream: TcpStream,
     raft: Raft,
     forward: ForwardSlot,
-    cluster: &str,
+    (cluster, directory): (&str, Option<uuid::Uuid>),
     last_refusal: &std::sync::Mutex<Option<std::time::Instant>>,
     image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     while let Some(env) = read_msg::<_, Envelope>(&mut stream).await? {
-        if let Err(why) = check_cluster(cluster, &env.cluster) {
+        let checked = check_cluster(cluster, &env.cluster)
+            .and_then(|()| check_directory(directory, env.to_directory));
+        if let Err(why) = checked {
             let log_it = {
                 let mut last = last_refusal.lock().unwrap_or_else(|e| e.into_inner());
                 let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
@@ -404,6 +430,7 @@ async fn call(
         s.set_nodelay(true)?;
         let env = Envelope {
             cluster: cluster.to_string(),
+            to_directory: None,
             req,
         };
         write_msg(&mut s, &env).await?;
@@ -445,6 +472,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             node_id: self.node_id,
             target,
             addr: (target != self.node_id).then(|| node.addr.clone()),
+            to_directory: node.directory_id,
             cluster: self.cluster.clone(),
             conn: None,
         }
@@ -457,6 +485,8 @@ pub struct PeerClient {
     target: NodeId,
     /// The peer's address; `None` for a (refused) client to ourselves.
     addr: Option<String>,
+    /// The peer's directory id as the membership holds it.
+    to_directory: Option<uuid::Uuid>,
     cluster: String,
     conn: Option<TcpStream>,
 }
@@ -486,6 +516,7 @@ impl PeerClient {
         };
         let env = Envelope {
             cluster: self.cluster.clone(),
+            to_directory: self.to_directory,
             req,
         };
         write_msg(stream, &env).await.map_err(CallError::Network)?;
