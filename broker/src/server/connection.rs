@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tracing::{debug, error, warn};
 
-use super::dispatch::{self, Request};
+use super::dispatch::{self, Request, Surface};
 use crate::broker::BrokerState;
 use crate::protocol::request;
 
@@ -27,7 +27,12 @@ enum Close {
     Invalid(String),
 }
 
-pub(super) async fn serve(state: Arc<BrokerState>, stream: TcpStream, peer: SocketAddr) {
+pub(super) async fn serve(
+    state: Arc<BrokerState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    surface: Surface,
+) {
     let max = state
         .config
         .get_i64("socket.request.max.bytes", 104_857_600);
@@ -43,7 +48,7 @@ pub(super) async fn serve(state: Arc<BrokerState>, stream: TcpStream, peer: Sock
         // The frame's share of the request-memory budget is held until its
         // response is written.
         let result = match frame {
-            Ok((frame, _budget)) => handle_frame(&state, frame, &mut writer, peer).await,
+            Ok((frame, _budget)) => handle_frame(&state, frame, &mut writer, peer, surface).await,
             Err(e) => Err(e),
         };
         match result {
@@ -93,18 +98,19 @@ async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
     frame: BytesMut,
     w: &mut W,
     peer: SocketAddr,
+    surface: Surface,
 ) -> Result<(), Close> {
     let buf = frame.freeze();
     let p = request::prefix(&buf).map_err(|e| Close::Invalid(e.to_string()))?;
     let (version, correlation_id) = (p.version, p.correlation_id);
     let api_key = request::api_key(p.api_key).map_err(|e| Close::Invalid(e.to_string()))?;
-    let Some(spec) = dispatch::find(api_key) else {
+    let Some(spec) = dispatch::find_in(surface, api_key) else {
         return Err(Close::Invalid(format!("unsupported API {api_key:?}")));
     };
     if version < spec.min || version > spec.max {
         if api_key == ApiKey::ApiVersions {
             // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges.
-            let resp = dispatch::unsupported_api_versions();
+            let resp = dispatch::unsupported_api_versions(surface);
             return write_response(w, correlation_id, ApiKey::ApiVersions, 0, &resp).await;
         }
         return Err(Close::Invalid(format!(
