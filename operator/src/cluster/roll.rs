@@ -229,7 +229,10 @@ pub fn plan(
                 .filter(|v| *v != t.node_id)
                 .count();
             let majority = q.voters.len() / 2 + 1;
-            if others < majority {
+            // One or two voters: no restart of a voter can keep a majority, so waiting
+            // would deadlock; the restart is unavoidable (as with one broker).
+            let avoidable = q.voters.len().saturating_sub(1) >= majority;
+            if avoidable && others < majority {
                 return RollDecision::Wait(format!(
                     "without controller {} only {others} caught-up voter(s) of {} would remain (a majority is {majority})",
                     t.node_id,
