@@ -21,6 +21,7 @@ class Load:
         self.acked, self.failed, self.seen = set(), [], set()
         self.sent = 0
         self._stop = threading.Event()
+        self._produced = threading.Event()  # set once the producer flushed: no more acks
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._produce, daemon=True),
                          threading.Thread(target=self._consume, daemon=True)]
@@ -47,6 +48,7 @@ class Load:
             p.poll(0)
             time.sleep(1 / self.rate)
         p.flush(130)
+        self._produced.set()
 
     def _consume(self):
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -66,15 +68,21 @@ class Load:
             c.close()
 
     def _draining(self):
+        # Until the producer has flushed (acks may still come) and every acked record
+        # was read, or the deadline.
+        if time.time() >= self._drain_deadline:
+            return False
+        if not self._produced.is_set():
+            return True
         with self._lock:
-            return not self.acked <= self.seen and time.time() < self._drain_deadline
+            return not self.acked <= self.seen
 
     def stop(self, drain=120):
         """Stops producing, waits until the checker consumed every acked record (or
         `drain` seconds); returns (acked, lost, failed deliveries)."""
-        self._drain_deadline = time.time() + drain
+        self._drain_deadline = time.time() + 140 + drain
         self._stop.set()
         self._threads[0].join(140)
-        self._threads[1].join(drain + 10)
+        self._threads[1].join(150 + drain)
         with self._lock:
             return len(self.acked), sorted(self.acked - self.seen, key=int), list(self.failed)
