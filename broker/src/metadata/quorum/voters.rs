@@ -122,6 +122,29 @@ impl MetadataQuorum {
         }
     }
 
+    /// Once no change is pending (see [`Self::settle`]): the membership as
+    /// seen by a leader of a dynamic quorum, or Kafka's error for `verb`
+    /// ("adding" / "removing") a voter now.
+    async fn ready_for_change(&self, verb: &str) -> Result<View, VoterChangeError> {
+        self.settle().await;
+        let view = self.view();
+        if !view.leads {
+            return Err(VoterChangeError::NotLeader);
+        }
+        if view.pending {
+            return Err(VoterChangeError::TimedOut(
+                "Request timed out waiting for leader to handle previous voter change request"
+                    .into(),
+            ));
+        }
+        if !view.dynamic() {
+            return Err(VoterChangeError::Unsupported(format!(
+                "Cluster doesn't support {verb} voter because the kraft.version feature is 0"
+            )));
+        }
+        Ok(view)
+    }
+
     /// Whether the quorum's voter set can change (every voter has a
     /// directory id: Kafka's kraft.version 1).
     pub fn is_dynamic(&self) -> bool {
@@ -159,23 +182,7 @@ impl MetadataQuorum {
                 eps.join(", ")
             )));
         }
-        self.settle().await;
-        let view = self.view();
-        if !view.leads {
-            return Err(VoterChangeError::NotLeader);
-        }
-        if view.pending {
-            return Err(VoterChangeError::TimedOut(
-                "Request timed out waiting for leader to handle previous voter change request"
-                    .into(),
-            ));
-        }
-        if !view.dynamic() {
-            return Err(VoterChangeError::Unsupported(
-                "Cluster doesn't support adding voter because the kraft.version feature is 0"
-                    .into(),
-            ));
-        }
+        let view = self.ready_for_change("adding").await?;
         let key = replica_key(id, Some(dir));
         if view.voters.iter().any(|(v, _)| *v == rid) {
             return Err(VoterChangeError::Duplicate(format!(
@@ -230,23 +237,7 @@ impl MetadataQuorum {
     /// RemoveRaftVoter, on the leader: removes voter `id` whose metadata
     /// directory is `dir`.
     pub async fn remove_voter(&self, id: i32, dir: Uuid) -> Result<(), VoterChangeError> {
-        self.settle().await;
-        let view = self.view();
-        if !view.leads {
-            return Err(VoterChangeError::NotLeader);
-        }
-        if view.pending {
-            return Err(VoterChangeError::TimedOut(
-                "Request timed out waiting for leader to handle previous voter change request"
-                    .into(),
-            ));
-        }
-        if !view.dynamic() {
-            return Err(VoterChangeError::Unsupported(
-                "Cluster doesn't support removing voter because the kraft.version feature is 0"
-                    .into(),
-            ));
-        }
+        let view = self.ready_for_change("removing").await?;
         let rid = to_raft_id(id);
         let found = view
             .voters
