@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, error, warn};
 
 use super::dispatch::{self, Request};
-use super::file_region::{self, FileRegions, RegionSender};
+use super::file_region::{self, FileRegions, Piece, RegionSender};
 use crate::broker::BrokerState;
 use crate::log::ReadSlice;
 use crate::protocol::request;
@@ -207,42 +207,56 @@ async fn write_response(
         Close::Invalid(format!("{api_key:?} response of {size} bytes is too large"))
     })?;
     out[0..4].copy_from_slice(&len.to_be_bytes());
-    let placeholders = shared
-        .iter()
-        .filter(|(_, b)| file_region::is_placeholder(b))
-        .count();
-    if placeholders != regions.len() {
-        return Err(Close::Invalid(format!(
-            "{api_key:?} response has {placeholders} record placeholders for {} file regions",
-            regions.len()
-        )));
+    if !regions.is_empty() || shared.iter().any(|(_, b)| file_region::is_placeholder(b)) {
+        // Records sent from their files: the whole frame is written by
+        // `RegionSender`, on the blocking pool.
+        let pieces = pieces(out.freeze(), shared, regions)
+            .map_err(|why| Close::Invalid(format!("{api_key:?} response: {why}")))?;
+        w.flush().await?;
+        if let Err(e) = sender.send(w.get_ref().as_ref(), pieces).await {
+            error!(error = %e, "sending records from a segment file failed");
+            return Err(e.into());
+        }
+        return Ok(());
     }
-    let mut regions = regions.iter();
     let mut at = 0;
     for (offset, bytes) in &shared {
         w.write_all(&out[at..*offset]).await?;
-        if file_region::is_placeholder(bytes) {
-            let region = regions
-                .next()
-                .filter(|r| r.len == bytes.len())
-                .ok_or_else(|| {
-                    Close::Invalid(format!(
-                        "{api_key:?} response: a record placeholder does not match its file region"
-                    ))
-                })?;
-            w.flush().await?;
-            if let Err(e) = sender.send(w.get_ref().as_ref(), region).await {
-                error!(error = %e, "sending records from a segment file failed");
-                return Err(e.into());
-            }
-        } else {
-            w.write_all(bytes).await?;
-        }
+        w.write_all(bytes).await?;
         at = *offset;
     }
     w.write_all(&out[at..]).await?;
     w.flush().await?;
     Ok(())
+}
+
+/// The frame in order: the encoded buffer cut where the shared `bytes`
+/// fields go, each placeholder replaced by its file region (in order).
+fn pieces(
+    out: bytes::Bytes,
+    shared: Vec<(usize, bytes::Bytes)>,
+    regions: &[ReadSlice],
+) -> Result<Vec<Piece>, String> {
+    let mut regions = regions.iter();
+    let mut pieces = Vec::with_capacity(shared.len() * 2 + 1);
+    let mut at = 0;
+    for (offset, bytes) in shared {
+        pieces.push(Piece::Bytes(out.slice(at..offset)));
+        if file_region::is_placeholder(&bytes) {
+            match regions.next() {
+                Some(r) if r.len == bytes.len() => pieces.push(Piece::Region(r.clone())),
+                _ => return Err("a record placeholder does not match its file region".into()),
+            }
+        } else {
+            pieces.push(Piece::Bytes(bytes));
+        }
+        at = offset;
+    }
+    if regions.next().is_some() {
+        return Err("a file region has no record placeholder".into());
+    }
+    pieces.push(Piece::Bytes(out.slice(at..)));
+    Ok(pieces)
 }
 
 /// `bytes` fields from this size on are written from their own buffers

@@ -77,7 +77,36 @@ impl FileRegions {
     }
 }
 
-/// Sends file regions to one connection's socket.
+/// One piece of a response being written: encoded bytes, or a file region.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    /// Bytes from memory.
+    Bytes(Bytes),
+    /// A region of a segment file, sent with `sendfile`.
+    Region(ReadSlice),
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Bytes(b) => b.len(),
+            Piece::Region(r) => r.len,
+        }
+    }
+}
+
+/// How long a blocking-pool thread waits for room in the socket before it
+/// hands the wait back to the async side (which holds no thread).
+const BLOCKING_WAIT_MS: i64 = 10;
+
+/// A response's pieces and how far they have been sent.
+struct Progress {
+    pieces: Vec<Piece>,
+    index: usize,
+    sent: usize,
+}
+
+/// Writes responses that carry file regions to one connection's socket.
 #[derive(Debug, Default)]
 pub struct RegionSender {
     /// The socket, duplicated for the blocking pool (the duplicate shares
@@ -86,10 +115,13 @@ pub struct RegionSender {
 }
 
 impl RegionSender {
-    /// Sends `region` to `stream`, whose buffered writes must have been
-    /// flushed. An error leaves the response half-written: the connection
+    /// Writes `pieces` in order to `stream`, whose buffered writes must have
+    /// been flushed. The writing runs on the blocking pool (a `sendfile` may
+    /// read the disk), one task for the whole response while the socket
+    /// keeps taking bytes; when it stays full the wait moves to the async
+    /// side. An error leaves the response half-written: the connection
     /// must close.
-    pub async fn send(&mut self, stream: &TcpStream, region: &ReadSlice) -> io::Result<()> {
+    pub async fn send(&mut self, stream: &TcpStream, pieces: Vec<Piece>) -> io::Result<()> {
         let fd = match &self.fd {
             Some(fd) => fd.clone(),
             None => {
@@ -98,70 +130,102 @@ impl RegionSender {
                 fd
             }
         };
-        let end = region.position + region.len as u64;
-        let mut pos = region.position;
-        while pos < end {
-            stream.writable().await?;
-            // The readiness may be stale: check the socket itself, so that
-            // tokio forgets it only when there really is no room.
-            match stream.try_io(Interest::WRITABLE, || has_room(&fd)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+        let mut progress = Progress {
+            pieces,
+            index: 0,
+            sent: 0,
+        };
+        loop {
+            let sock = fd.clone();
+            progress = tokio::task::spawn_blocking(move || {
+                send_some(&sock, &mut progress).map(|()| progress)
+            })
+            .await
+            .map_err(io::Error::other)??;
+            if progress.index >= progress.pieces.len() {
+                return Ok(());
             }
-            let (sock, file) = (fd.clone(), region.file.clone());
-            pos = tokio::task::spawn_blocking(move || send_until_full(&sock, &file, pos, end))
-                .await
-                .map_err(io::Error::other)??;
+            loop {
+                stream.writable().await?;
+                // The readiness may be stale: check the socket itself, so
+                // that tokio forgets it only when there really is no room.
+                match stream.try_io(Interest::WRITABLE, || has_room(&fd, 0)) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(e) => return Err(e),
+                }
+            }
         }
-        Ok(())
     }
 }
 
-/// `Ok` when the socket can take bytes now (or has failed, which the next
-/// `sendfile` reports), `WouldBlock` when it is full.
-fn has_room(fd: &OwnedFd) -> io::Result<()> {
+/// Whether the socket can take bytes (or has failed, which the next write
+/// reports), waiting up to `wait_ms`. With no wait, "no room" is
+/// `WouldBlock`, for `try_io`.
+fn has_room(fd: &OwnedFd, wait_ms: i64) -> io::Result<bool> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let mut fds = [PollFd::new(fd, PollFlags::OUT)];
-    let zero = Timespec {
+    let timeout = Timespec {
         tv_sec: 0,
-        tv_nsec: 0,
+        tv_nsec: wait_ms * 1_000_000,
     };
-    poll(&mut fds, Some(&zero))?;
-    if fds[0].revents().is_empty() {
+    loop {
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !fds[0].revents().is_empty() {
+        Ok(true)
+    } else if wait_ms == 0 {
         Err(io::ErrorKind::WouldBlock.into())
     } else {
-        Ok(())
+        Ok(false)
     }
 }
 
-/// Sends `[pos, end)` of `file` until done or the socket is full
-/// (blocking: may read the disk). Returns the position reached.
-fn send_until_full(
-    sock: &OwnedFd,
-    file: &std::fs::File,
-    mut pos: u64,
-    end: u64,
-) -> io::Result<u64> {
+/// Sends pieces until all are sent or the socket stays full for
+/// [`BLOCKING_WAIT_MS`] (blocking: a `sendfile` may read the disk).
+fn send_some(sock: &OwnedFd, p: &mut Progress) -> io::Result<()> {
     use rustix::io::Errno;
-    while pos < end {
-        let want = usize::try_from(end - pos).unwrap_or(usize::MAX);
-        match rustix::fs::sendfile(sock, file, Some(&mut pos), want) {
-            // The file ended before the planned region: it was truncated
-            // after the read was planned. The frame cannot be completed.
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "segment file ended inside a planned fetch region",
-                ))
+    while let Some(piece) = p.pieces.get(p.index) {
+        let left = piece.len() - p.sent;
+        if left == 0 {
+            p.index += 1;
+            p.sent = 0;
+            continue;
+        }
+        let r = match piece {
+            Piece::Bytes(b) => rustix::io::write(sock, &b[p.sent..]),
+            Piece::Region(r) => {
+                let mut pos = r.position + p.sent as u64;
+                match rustix::fs::sendfile(sock, &*r.file, Some(&mut pos), left) {
+                    // The file ended before the planned region: it was
+                    // truncated after the read was planned, and the frame
+                    // cannot be completed.
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "segment file ended inside a planned fetch region",
+                        ))
+                    }
+                    r => r,
+                }
             }
-            Ok(_) => {}
-            Err(Errno::AGAIN) => break,
+        };
+        match r {
+            Ok(n) => p.sent += n,
+            Err(Errno::AGAIN) => {
+                if !has_room(sock, BLOCKING_WAIT_MS)? {
+                    return Ok(());
+                }
+            }
             Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(pos)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -224,7 +288,37 @@ mod tests {
             }
             assert!(got == want, "bytes differ");
         });
-        RegionSender::default().send(&a, &r).await.unwrap();
+        RegionSender::default()
+            .send(&a, vec![Piece::Region(r)])
+            .await
+            .unwrap();
+        reader.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bytes_and_regions_arrive_in_order() {
+        let data: Vec<u8> = (0..300_000).map(|i| (i % 253) as u8).collect();
+        let (_f, r) = region(&data, 1000, 200_000);
+        let (a, mut b) = pair().await;
+        let pieces = vec![
+            Piece::Bytes(Bytes::from_static(b"head")),
+            Piece::Region(r.clone()),
+            Piece::Bytes(Bytes::from_static(b"")),
+            Piece::Bytes(Bytes::from_static(b"mid")),
+            Piece::Region(r),
+            Piece::Bytes(Bytes::from_static(b"tail")),
+        ];
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&data[1000..201_000]);
+        want.extend_from_slice(b"mid");
+        want.extend_from_slice(&data[1000..201_000]);
+        want.extend_from_slice(b"tail");
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0u8; want.len()];
+            b.read_exact(&mut got).await.unwrap();
+            assert!(got == want, "bytes differ");
+        });
+        RegionSender::default().send(&a, pieces).await.unwrap();
         reader.await.unwrap();
     }
 
@@ -232,7 +326,10 @@ mod tests {
     async fn a_region_past_the_end_of_its_file_is_an_error() {
         let (_f, r) = region(&[1u8; 100], 0, MIN_REGION);
         let (a, _b) = pair().await;
-        let e = RegionSender::default().send(&a, &r).await.unwrap_err();
+        let e = RegionSender::default()
+            .send(&a, vec![Piece::Region(r)])
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
