@@ -235,9 +235,9 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     fn region(bytes: &[u8], position: u64, len: usize) -> (tempfile::NamedTempFile, ReadSlice) {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(bytes).unwrap();
-        let file = Arc::new(std::fs::File::open(f.path()).unwrap());
+        let mut f = tempfile::NamedTempFile::new().expect("test setup");
+        f.write_all(bytes).expect("test setup");
+        let file = Arc::new(std::fs::File::open(f.path()).expect("test setup"));
         (
             f,
             ReadSlice {
@@ -249,9 +249,13 @@ mod tests {
     }
 
     async fn pair() -> (TcpStream, TcpStream) {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-        let (b, _) = l.accept().await.unwrap();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("test setup");
+        let a = TcpStream::connect(l.local_addr().expect("test setup"))
+            .await
+            .expect("test setup");
+        let (b, _) = l.accept().await.expect("test setup");
         (a, b)
     }
 
@@ -279,7 +283,7 @@ mod tests {
                 let n = b
                     .read(&mut got[at..(at + 4096).min(want.len())])
                     .await
-                    .unwrap();
+                    .expect("test setup");
                 assert!(n > 0);
                 at += n;
                 if at % (1 << 20) < 4096 {
@@ -291,8 +295,8 @@ mod tests {
         RegionSender::default()
             .send(&a, vec![Piece::Region(r)])
             .await
-            .unwrap();
-        reader.await.unwrap();
+            .expect("test setup");
+        reader.await.expect("test setup");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,11 +319,14 @@ mod tests {
         want.extend_from_slice(b"tail");
         let reader = tokio::spawn(async move {
             let mut got = vec![0u8; want.len()];
-            b.read_exact(&mut got).await.unwrap();
+            b.read_exact(&mut got).await.expect("test setup");
             assert!(got == want, "bytes differ");
         });
-        RegionSender::default().send(&a, pieces).await.unwrap();
-        reader.await.unwrap();
+        RegionSender::default()
+            .send(&a, pieces)
+            .await
+            .expect("test setup");
+        reader.await.expect("test setup");
     }
 
     #[tokio::test]
@@ -329,7 +336,7 @@ mod tests {
         let e = RegionSender::default()
             .send(&a, vec![Piece::Region(r)])
             .await
-            .unwrap_err();
+            .expect_err("an error");
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
