@@ -150,8 +150,8 @@ impl RegionSender {
                 // The readiness may be stale: check the socket itself, so
                 // that tokio forgets it only when there really is no room.
                 match stream.try_io(Interest::WRITABLE, || has_room(&fd, 0)) {
-                    Ok(true) => break,
-                    Ok(false) => {}
+                    Ok(_) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
                 }
             }
