@@ -16,13 +16,15 @@
 # KAFKA_START_TIMEOUT (seconds, default 90), KAFKA_CLUSTER_ID (format with this
 # cluster id, e.g. for the nodes of one multi-node cluster; default random),
 # KAFKA_HOST (the address the readiness check connects to, default 127.0.0.1:
-# set it when the listeners given as key=value bind another address).
+# set it when the listeners given as key=value bind another address),
+# KAFKA_FORMAT_ARGS (extra `kafka-storage format` options, e.g. --standalone
+# or --no-initial-controllers for a controller of a dynamic quorum).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
 . "$here/env.sh"
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 is_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
@@ -145,7 +147,7 @@ while True:
         print(s); break')}"
     # shellcheck disable=SC2086
     "$JAVA" $KAFKA_TOOL_JVM_OPTS "${common_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool \
-        format --cluster-id "$cluster_id" --config "$dir/server.properties" --ignore-formatted \
+        format --cluster-id "$cluster_id" --config "$dir/server.properties" --ignore-formatted ${KAFKA_FORMAT_ARGS:-} \
         >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; exit 1; }
 fi
 

@@ -31,7 +31,7 @@ use crate::types::{
 };
 
 /// DescribeConfigs / IncrementalAlterConfigs resource type of a topic.
-const RESOURCE_TOPIC: i8 = 2;
+pub(crate) const RESOURCE_TOPIC: i8 = 2;
 /// DescribeConfigs / IncrementalAlterConfigs resource type of a broker.
 const RESOURCE_BROKER: i8 = 4;
 
@@ -417,7 +417,7 @@ impl AdminClient {
     }
 
     /// `request_timeout` in milliseconds, for the requests that carry a timeout.
-    fn timeout_ms(&self) -> i32 {
+    pub(crate) fn timeout_ms(&self) -> i32 {
         i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX)
     }
 
@@ -454,7 +454,11 @@ impl AdminClient {
     /// Sends the request `build` makes for the negotiated version (at least
     /// `min_version`) and returns that version and the response. Reconnects
     /// and re-sends once if the connection broke.
-    async fn call<R, F>(&self, min_version: i16, build: F) -> Result<(i16, R::Response), AdminError>
+    pub(crate) async fn call<R, F>(
+        &self,
+        min_version: i16,
+        build: F,
+    ) -> Result<(i16, R::Response), AdminError>
     where
         R: Request,
         F: Fn(i16) -> Result<R, AdminError>,
@@ -547,7 +551,7 @@ fn describe_topic(
 }
 
 /// A DescribeConfigs request for one whole resource, without synonyms.
-fn describe_configs_request(resource_type: i8, name: &str) -> DescribeConfigsRequest {
+pub(crate) fn describe_configs_request(resource_type: i8, name: &str) -> DescribeConfigsRequest {
     DescribeConfigsRequest::default()
         .with_resources(vec![DescribeConfigsResource::default()
             .with_resource_type(resource_type)
@@ -558,7 +562,7 @@ fn describe_configs_request(resource_type: i8, name: &str) -> DescribeConfigsReq
 }
 
 /// The config entries of resource `name` in a DescribeConfigs response.
-fn config_entries(
+pub(crate) fn config_entries(
     results: Vec<DescribeConfigsResult>,
     resource_type: i8,
     name: &str,
@@ -587,12 +591,12 @@ fn config_entries(
         .collect())
 }
 
-fn topic_name(name: &str) -> TopicName {
+pub(crate) fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
 /// A broker error message; an empty one counts as none.
-fn message(m: Option<StrBytes>) -> Option<String> {
+pub(crate) fn message(m: Option<StrBytes>) -> Option<String> {
     m.filter(|m| !m.is_empty()).map(|m| m.to_string())
 }
 

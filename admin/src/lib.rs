@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod cluster_ops;
 mod config;
 mod connection;
 mod error;
@@ -31,9 +32,10 @@ mod types;
 mod versions;
 
 pub use client::{AdminClient, TopicDescriptions};
+pub use cluster_ops::{ElectionResults, TopicConfigs};
 pub use config::AdminConfig;
 pub use error::{error_name, AdminError};
 pub use types::{
     AlterConfigOp, BrokerNode, ClusterDescription, ConfigEntry, ConfigSource, CreatedTopic,
-    NewTopic, PartitionDescription, TopicDescription,
+    NewTopic, PartitionDescription, QuorumDescription, TopicDescription,
 };

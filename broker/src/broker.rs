@@ -184,8 +184,15 @@ pub struct Broker {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Reads or creates `meta.properties` in the log dir, returning the cluster id.
-fn format_storage(config: &BrokerConfig) -> Result<String, StartError> {
+/// What `meta.properties` says about this node's storage.
+struct Formatted {
+    cluster_id: String,
+    /// `directory.id` (Kafka's metadata directory id), when present.
+    directory_id: Option<uuid::Uuid>,
+}
+
+/// Reads or creates `meta.properties` in the log dir.
+fn format_storage(config: &BrokerConfig) -> Result<Formatted, StartError> {
     let dir = &config.log_dirs[0];
     std::fs::create_dir_all(dir)
         .map_err(|e| StartError::Storage(format!("{}: {e}", dir.display())))?;
@@ -210,30 +217,67 @@ fn format_storage(config: &BrokerConfig) -> Result<String, StartError> {
                     )));
                 }
             }
-            return Ok(c.clone());
+            return Ok(Formatted {
+                cluster_id: c.clone(),
+                directory_id: props
+                    .get("directory.id")
+                    .and_then(|d| crate::log::parse_kafka_uuid(d)),
+            });
         }
     }
+    check_format_options(config)?;
     let cluster_id = config
         .format_cluster_id
         .clone()
         .unwrap_or_else(|| crate::log::topic_id_string(&crate::log::new_kafka_uuid()));
+    let directory_id = crate::log::new_kafka_uuid();
     let text = format!(
         "#\n#Formatted by runnel-broker\nnode.id={}\ndirectory.id={}\nversion=1\ncluster.id={cluster_id}\n",
         config.node_id,
-        crate::log::topic_id_string(&crate::log::new_kafka_uuid())
+        crate::log::topic_id_string(&directory_id)
     );
     let tmp = dir.join("meta.properties.tmp");
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|e| StartError::Storage(format!("{}: {e}", path.display())))?;
     info!(cluster_id, dir = %dir.display(), "formatted storage");
-    Ok(cluster_id)
+    Ok(Formatted {
+        cluster_id,
+        directory_id: Some(directory_id),
+    })
+}
+
+/// The checks `kafka-storage format` makes of `--standalone` and
+/// `--no-initial-controllers`, with its messages: a controller of a dynamic
+/// quorum needs exactly one of them; a static quorum takes neither.
+fn check_format_options(config: &BrokerConfig) -> Result<(), StartError> {
+    let (standalone, none) = (
+        config.format_standalone,
+        config.format_no_initial_controllers,
+    );
+    if standalone && none {
+        return Err(StartError::Storage(
+            "Only one of --standalone, --initial-controllers, or --no-initial-controllers may be specified".into(),
+        ));
+    }
+    if (standalone || none) && !config.voters.is_empty() && config.is_controller() {
+        return Err(StartError::Storage(
+            "You cannot specify controller.quorum.voters and format the node with --initial-controllers or --standalone. If you want to use dynamic quorum, please remove controller.quorum.voters and specify controller.quorum.bootstrap.servers instead.".into(),
+        ));
+    }
+    if config.is_dynamic_controller() && !standalone && !none {
+        return Err(StartError::Storage(
+            "Because controller.quorum.voters is not set on this controller, you must specify one of the following: --standalone, --initial-controllers, or --no-initial-controllers.".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl Broker {
     /// Starts the broker: storage, quorum, registration, listeners.
     pub async fn start(config: BrokerConfig) -> Result<Self, StartError> {
-        let cluster_id = format_storage(&config)?;
+        let formatted = format_storage(&config)?;
+        let cluster_id = formatted.cluster_id.clone();
         let logs = LogManager::open(&config.log_dirs[0])
             .map_err(|e| StartError::Storage(e.to_string()))?;
         // Bind client listeners first, so port 0 resolves before registration.
@@ -268,7 +312,7 @@ impl Broker {
             listeners.push(tcp);
         }
         let meta_dir = config.metadata_dir().join("__cluster_metadata-0");
-        let quorum = open_quorum(&config, &meta_dir, &cluster_id).await?;
+        let quorum = open_quorum(&config, &meta_dir, &formatted).await?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let replicas = ReplicaManager::new(config.node_id, logs, config.props.clone());
         let controller = ControllerChannel::new(
@@ -295,6 +339,21 @@ impl Broker {
             published: watch::channel(Arc::new(ClusterImage::default())).0,
             config,
         });
+        if state.config.is_controller() {
+            // Kafka requests on the controller listener (KIP-919,
+            // `--bootstrap-controller`). Weak: the quorum lives in the state.
+            let weak = Arc::downgrade(&state);
+            state
+                .quorum
+                .set_kafka_handler(Arc::new(move |stream, peer| {
+                    let weak = weak.clone();
+                    Box::pin(async move {
+                        if let Some(st) = weak.upgrade() {
+                            crate::server::serve_controller_connection(st, stream, peer).await;
+                        }
+                    })
+                }));
+        }
         if !state.config.is_broker() {
             return Ok(Self::start_controller_only(state, shutdown_tx));
         }
@@ -379,6 +438,7 @@ impl Broker {
         info!(
             node_id = state.node_id,
             voters = ?state.config.voters,
+            bootstrap = ?state.config.bootstrap_servers,
             "controller started (process.roles=controller: a metadata quorum voter; no client listener, not a broker)"
         );
         Self {
@@ -591,12 +651,52 @@ impl BrokerState {
 async fn open_quorum(
     config: &BrokerConfig,
     meta_dir: &std::path::Path,
-    cluster_id: &str,
+    formatted: &Formatted,
 ) -> Result<MetadataQuorum, StartError> {
     let opts = crate::metadata::QuorumOptions {
-        cluster_id: cluster_id.to_string(),
+        cluster_id: formatted.cluster_id.clone(),
+        directory_id: formatted.directory_id,
         ..Default::default()
     };
+    if config.is_dynamic_controller() {
+        let endpoints = config.controller_endpoints();
+        let Some((_, host, port)) = endpoints.first().cloned() else {
+            return Err(StartError::Storage(
+                "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role".into(),
+            ));
+        };
+        let Some(directory_id) = formatted.directory_id else {
+            return Err(StartError::Storage(format!(
+                "{}/meta.properties has no directory.id, which a controller of a dynamic quorum needs",
+                config.log_dirs[0].display()
+            )));
+        };
+        let addr = format!("{host}:{port}");
+        // Never ask this node itself to join.
+        let contact: Vec<String> = config
+            .bootstrap_servers
+            .iter()
+            .filter(|b| **b != addr)
+            .cloned()
+            .collect();
+        let own = crate::metadata::QuorumNode {
+            addr,
+            directory_id: Some(directory_id),
+            endpoints,
+        };
+        // Honoured while the metadata log is empty (a crash between writing
+        // meta.properties and initializing the log does not lose it).
+        let standalone = config.format_standalone;
+        return Ok(MetadataQuorum::open_dynamic(
+            meta_dir,
+            config.node_id,
+            own,
+            contact,
+            standalone,
+            opts,
+        )
+        .await?);
+    }
     if config.is_controller() {
         return Ok(MetadataQuorum::open_with(
             meta_dir,

@@ -12,12 +12,14 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
 const USAGE: &str =
-    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster";
+    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID] [--standalone | --no-initial-controllers]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster\n  --standalone     format empty storage of a controller with controller.quorum.bootstrap.servers\n                   as a dynamic quorum of one (as `kafka-storage format --standalone`)\n  --no-initial-controllers\n                   format empty storage of such a controller as an observer, to be added with\n                   `kafka-metadata-quorum add-controller` (as `kafka-storage format --no-initial-controllers`)";
 
 /// Command-line arguments: the broker properties and the cluster id to format with.
 struct Args {
     props: BTreeMap<String, String>,
     cluster_id: Option<String>,
+    standalone: bool,
+    no_initial_controllers: bool,
 }
 
 /// Checks a Kafka cluster id: a UUID in unpadded base64url (22 characters).
@@ -37,6 +39,7 @@ fn check_cluster_id(id: &str) -> Result<()> {
 fn parse_args(args: Vec<String>) -> Result<Args> {
     let mut file = None;
     let mut cluster_id = None;
+    let (mut standalone, mut no_initial_controllers) = (false, false);
     let mut overrides = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -54,6 +57,8 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
                 check_cluster_id(&id)?;
                 cluster_id = Some(id);
             }
+            "--standalone" | "-s" => standalone = true,
+            "--no-initial-controllers" | "-N" => no_initial_controllers = true,
             s if s.starts_with("--override=") => {
                 overrides.push(s["--override=".len()..].to_string())
             }
@@ -80,7 +85,12 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
         };
         props.insert(k.trim().to_string(), v.trim().to_string());
     }
-    Ok(Args { props, cluster_id })
+    Ok(Args {
+        props,
+        cluster_id,
+        standalone,
+        no_initial_controllers,
+    })
 }
 
 fn main() {
@@ -102,6 +112,8 @@ fn run() -> Result<()> {
     let (mut config, warnings) =
         BrokerConfig::from_props(args.props).map_err(|e| anyhow::anyhow!("{e}"))?;
     config.format_cluster_id = args.cluster_id;
+    config.format_standalone = args.standalone;
+    config.format_no_initial_controllers = args.no_initial_controllers;
     for w in warnings {
         warn!("{w}");
     }

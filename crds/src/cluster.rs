@@ -27,10 +27,20 @@ pub const MANAGED_BROKER_KEYS: &[&str] = &[
     "broker.rack",
 ];
 
+/// Node id of dedicated controller 0 (controller `n` is this plus `n`): brokers keep
+/// their pod ordinals as node ids, so ids never collide while brokers number fewer.
+pub const CONTROLLER_NODE_ID_BASE: i32 = 1000;
+
 /// The port of the KRaft controller listener (reserved).
 pub const CONTROLLER_PORT: i32 = 9093;
 
-/// A Runnel Kafka cluster: brokers that are also KRaft controllers, in a StatefulSet.
+/// The annotation that pauses a KafkaCluster's reconciliation (Strimzi's
+/// `strimzi.io/pause-reconciliation`): with `"true"` the operator applies nothing and
+/// restarts nothing, but still reports status, with `status.plan` saying what it would do.
+pub const PAUSE_RECONCILIATION_ANNOTATION: &str = "kafka.runnel.dev/pause-reconciliation";
+
+/// A Runnel Kafka cluster: brokers (that are also the KRaft controllers unless
+/// `spec.controllers` gives a dedicated controller pool), in StatefulSets.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "kafka.runnel.dev",
@@ -72,8 +82,12 @@ pub const CONTROLLER_PORT: i32 = 9093;
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.controllers) == has(oldSelf.controllers)").message("spec.controllers cannot be added or removed: moving between combined brokers and a dedicated controller pool is not supported"))]
 pub struct KafkaClusterSpec {
-    /// Number of brokers (each is also a KRaft controller voter).
+    /// Number of brokers. Without `controllers` each broker is also a KRaft controller
+    /// voter (combined mode: changing this count rewrites every broker's voter list and
+    /// restarts them all); with `controllers` the brokers are `process.roles=broker` and
+    /// scaling them restarts none of the others.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = 64))]
     pub replicas: i32,
@@ -125,6 +139,31 @@ pub struct KafkaClusterSpec {
     /// Kafka Connect workers attached to this cluster (reconciled by a later release).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect: Option<ConnectSpec>,
+
+    /// A dedicated pool of KRaft controllers (`process.roles=controller`, their own
+    /// StatefulSet). Absent: the brokers are the controllers (combined mode). Can only be
+    /// set when the cluster is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controllers: Option<ControllerPoolSpec>,
+}
+
+/// A dedicated pool of KRaft controllers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.replicas == oldSelf.replicas").message("controllers.replicas is immutable: the voter set is static (controller.quorum.voters) until dynamic quorums (KIP-853) are supported"))]
+pub struct ControllerPoolSpec {
+    /// Number of controllers: the KRaft voters. Odd (1, 3, 5, 7 or 9): a quorum of 2k
+    /// voters tolerates no more failures than one of 2k-1 but needs one more vote.
+    #[schemars(range(min = 1, max = 9))]
+    #[x_kube(validation = Rule::new("self % 2 == 1").message("controllers.replicas must be odd (1, 3, 5, 7 or 9): an even quorum tolerates no more failures than the odd one below it"))]
+    pub replicas: i32,
+
+    /// Persistent storage of each controller (the metadata log).
+    pub storage: StorageSpec,
+
+    /// Compute resources of the controller container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
 }
 
 fn default_replicas() -> i32 {
@@ -325,13 +364,53 @@ pub struct KafkaClusterStatus {
     /// Runnel version all brokers run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Per-controller state (the dedicated controller pool, when there is one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controllers: Vec<BrokerStatus>,
+    /// Partitions whose in-sync replicas are fewer than their topic's
+    /// `min.insync.replicas` (acks=all produce to them fails); absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_min_isr_partitions: Option<i32>,
+    /// What the operator is about to do and why: the restarts of its rolling restart,
+    /// in order, and what the next one waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
+}
+
+/// The operator's plan of pod restarts.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatus {
+    /// The pods to restart, in the order they will be restarted (the first is next).
+    #[serde(default)]
+    pub restarts: Vec<PlannedRestart>,
+    /// Why the next restart waits, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// Reconciliation is paused (`kafka.runnel.dev/pause-reconciliation: "true"`):
+    /// nothing of the plan happens until the annotation is removed.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// One restart of the plan.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedRestart {
+    /// Pod name.
+    pub pod: String,
+    /// Kafka node id.
+    pub node_id: i32,
+    /// Why it restarts and why at this place in the order.
+    pub reason: String,
 }
 
 /// One broker's state.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerStatus {
-    /// Kafka node id (the pod ordinal).
+    /// Kafka node id (a broker's pod ordinal; a dedicated controller's ordinal plus
+    /// [`CONTROLLER_NODE_ID_BASE`]).
     pub id: i32,
     /// Pod name.
     pub pod: String,
@@ -340,4 +419,17 @@ pub struct BrokerStatus {
     /// Why it is not ready, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A broker registered but fenced (or not registered): clients cannot use it.
+    /// Absent when the cluster metadata is unavailable, and for controllers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced: Option<bool>,
+    /// The node is a KRaft voter.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub controller: bool,
+    /// The node is the active controller (the quorum leader).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub active_controller: bool,
+    /// Partitions this broker hosts a replica of but is not in the ISR of (0: caught up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_sync_partitions: Option<i32>,
 }

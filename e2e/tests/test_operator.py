@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -27,6 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 import kube  # noqa: E402
+from load import Load, create_topic  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_NS = "runnel-system"
@@ -196,6 +198,14 @@ def apply_obj(doc, check=True):
                         input=yaml.safe_dump(doc), check=check)
 
 
+def apply_refused(doc):
+    """Applies `doc` expecting the API server to refuse it; returns its message."""
+    r = subprocess.run(["kubectl", "apply", "--server-side", "--field-manager", "e2e-test", "-f", "-"],
+                       input=yaml.safe_dump(doc), capture_output=True, text=True)
+    assert r.returncode != 0, f"accepted: {r.stdout}"
+    return r.stderr
+
+
 def cond(obj, type_):
     for c in (obj or {}).get("status", {}).get("conditions", []):
         if c["type"] == type_:
@@ -253,7 +263,12 @@ def test_chart_render_applies_twice_without_drift(installed):
     assert diff.returncode == 0, f"drift after re-apply:\n{diff.stdout}{diff.stderr}"
     after = json.loads(kube.kubectl("get", "crd,clusterrole,clusterrolebinding,serviceaccount,service,deployment",
                                     "-A", "-l", "app.kubernetes.io/name=runnel", "-o", "json"))
-    rv = lambda items: {(i["kind"], i["metadata"]["name"]): i["metadata"]["resourceVersion"] for i in items}  # noqa: E731
+    # Only the chart's own objects: children of a KafkaCluster carry the same
+    # label, and another scenario's may be going away while this runs.
+    ours = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(installed) if d}
+    rv = lambda items: {(i["kind"], i["metadata"]["name"]): i["metadata"]["resourceVersion"]  # noqa: E731
+                        for i in items if (i["kind"], i["metadata"]["name"]) in ours}
+    assert rv(before["items"]), "none of the chart's objects found"
     assert rv(before["items"]) == rv(after["items"])
 
 
@@ -452,8 +467,53 @@ def test_deleting_a_topic_deletes_it_in_kafka_unless_retained(ns):
     assert kafka_topic(ns, "burst-2") is not None, "Retain keeps the topic"
 
 
+class PodWatch:
+    """Samples the pods of `selector` and remembers the most that were down at once."""
+
+    def __init__(self, ns, selector, expected):
+        self.ns, self.selector, self.expected = ns, selector, expected
+        self.max_down, self.down_sets, self.plans = 0, [], []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                pods = json.loads(kube.kubectl("get", "pods", "-n", self.ns, "-l", self.selector, "-o", "json"))["items"]
+                up = {p["metadata"]["name"] for p in pods
+                      if kube.pod_ready(p) and not p["metadata"].get("deletionTimestamp")}
+                down = sorted(set(self.expected) - up)
+                if len(down) > self.max_down:
+                    self.max_down = len(down)
+                if down and down not in self.down_sets:
+                    self.down_sets.append(down)
+                plan = (kube.get("kafkacluster", CLUSTER, self.ns) or {}).get("status", {}).get("plan")
+                if plan and plan.get("restarts") and plan not in self.plans:
+                    self.plans.append(plan)
+            except Exception:  # noqa: BLE001 - a failed sample is skipped
+                pass
+            time.sleep(0.5)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(10)
+
+
 def test_broker_config_change_rolls_brokers_without_losing_data(ns, replicas):
+    """A config change rolls one broker at a time (the active controller last) while an
+    acks=all producer and a checker run: no acknowledged record is lost, no delivery fails."""
     before = {p: kube.get("pod", f"{CLUSTER}-broker-{p}", ns)["metadata"]["uid"] for p in range(replicas)}
+    load = None
+    if replicas >= 3 and not IN_CLUSTER:
+        create_topic(bootstrap(ns), "roll-load", partitions=3, rf=3, min_isr=2)
+        load = Load(bootstrap(ns), "roll-load").start()
+        kube.wait_for("load flowing", lambda: len(load.acked) > 50, 60)
+    pods = [f"{CLUSTER}-broker-{p}" for p in range(replicas)]
+    watch = PodWatch(ns, "app.kubernetes.io/instance=demo,app.kubernetes.io/component=broker", pods).start()
     kc = sample("kafkacluster.yaml", ns, replicas=replicas)
     kc["spec"]["config"]["log.retention.hours"] = 100
     apply_obj(kc)
@@ -462,14 +522,33 @@ def test_broker_config_change_rolls_brokers_without_losing_data(ns, replicas):
         pods = [kube.get("pod", f"{CLUSTER}-broker-{p}", ns) for p in range(replicas)]
         return all(p and p["metadata"]["uid"] != before[i] and kube.pod_ready(p) for i, p in enumerate(pods))
 
-    kube.wait_for("every broker restarted once", rolled, 240)
-    wait_cond("kafkacluster", CLUSTER, ns, "Ready", timeout=120)
+    try:
+        kube.wait_for("every broker restarted once", rolled, 300)
+        wait_cond("kafkacluster", CLUSTER, ns, "Ready", timeout=120)
+    finally:
+        watch.stop()
+        result = load.stop() if load else None
+    assert watch.max_down <= 1, f"more than one broker down at once: {watch.down_sets}"
+    if replicas > 1:
+        assert watch.plans, "status.plan showed the restarts while rolling"
+        first = watch.plans[0]["restarts"]
+        assert {r["pod"] for r in first} <= set(pods) and all(r["reason"] for r in first), first
+    if result:
+        acked, lost, failed = result
+        print(f"roll under load: {acked} acked, {len(lost)} lost, {len(failed)} failed deliveries")
+        assert acked > 100
+        assert not lost, f"{len(lost)} acknowledged records lost, e.g. {lost[:5]}"
+        assert not failed, f"{len(failed)} deliveries failed during the roll, e.g. {failed[:3]}"
     cm = kube.get("configmap", f"{CLUSTER}-broker-config", ns)
     assert "log.retention.hours=100\n" in cm["data"][f"{CLUSTER}-broker-0.properties"]
     out = kube.kcat("-b", bootstrap(ns), "-C", "-t", "e2e-kcat", "-p", "0", "-o", "beginning", "-e", "-K:", "-q")
     assert len(out.splitlines()) == 50, "records written before the restart are still there"
     events = json.loads(kube.kubectl("get", "events", "-n", ns, "-o", "json"))["items"]
     assert sum(e.get("reason") == "BrokerRestarted" for e in events) >= 1
+    st = kube.get("kafkacluster", CLUSTER, ns)["status"]
+    assert st["underMinIsrPartitions"] == 0
+    assert sum(b.get("activeController", False) for b in st["brokers"]) == 1
+    assert all(b["outOfSyncPartitions"] == 0 and b["fenced"] is False for b in st["brokers"])
 
 
 def test_metrics_and_health(operator):
@@ -533,3 +612,86 @@ def test_namespace_scoping(operator):
                   lambda: cond(kube.get("kafkatopic", "orders", other), "Ready"), 60)
     for n in (watched, other):
         kube.kubectl("delete", "namespace", n, "--wait=false")
+
+
+@pytest.mark.skipif(IN_CLUSTER, reason="the process-mode run covers node pools")
+def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(operator, replicas):
+    """spec.controllers: 3 dedicated controllers + 3 brokers serve acks=all RF=3 traffic;
+    scaling the brokers 3->4 restarts no existing pod; the CRD refuses an even or changed
+    controller count; pause-reconciliation shows the plan and changes nothing."""
+    if replicas < 3:
+        pytest.skip("needs three nodes")
+    # Free the nodes of the module's combined cluster (its tests are done).
+    for n in kube.kubectl("get", "kafkacluster", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}").split():
+        ns_, name = n.split("/")
+        kube.kubectl("delete", "kafkacluster", name, "-n", ns_, "--wait=false", check=False)
+    pool_ns = f"pool-{uuid.uuid4().hex[:5]}"
+    kube.create_namespace(pool_ns)
+    try:
+        kc = sample("kafkacluster.yaml", pool_ns, replicas=3)
+        kc["spec"]["config"] = {"num.partitions": 3, "auto.create.topics.enable": False}
+        kc["spec"]["controllers"] = {"replicas": 2, "storage": {"size": "1Gi"}}
+        out = apply_refused(kc)
+        assert "controllers.replicas must be odd" in out, out
+        kc["spec"]["controllers"]["replicas"] = 3
+        apply_obj(kc)
+        st = wait_cond("kafkacluster", CLUSTER, pool_ns, "Ready", timeout=300)["status"]
+        assert [c["id"] for c in st["controllers"]] == [1000, 1001, 1002]
+        assert sum(c.get("activeController", False) for c in st["controllers"]) == 1
+        assert not any(b.get("controller") for b in st["brokers"]), "brokers are process.roles=broker"
+        assert [b["id"] for b in st["brokers"]] == [0, 1, 2]
+        cm = kube.get("configmap", f"{CLUSTER}-broker-config", pool_ns)["data"]
+        assert "process.roles=controller\n" in cm[f"{CLUSTER}-controller-0.properties"]
+        assert "process.roles=broker\n" in cm[f"{CLUSTER}-broker-0.properties"]
+        # The voter set is fixed: the API server refuses a change.
+        kc2 = json.loads(json.dumps(kc))
+        kc2["spec"]["controllers"]["replicas"] = 5
+        out = apply_refused(kc2)
+        assert "controllers.replicas is immutable" in out, out
+        # acks=all, RF=3, min.insync.replicas=2 through the brokers' bootstrap.
+        bs = f"{CLUSTER}-kafka-bootstrap.{pool_ns}.svc:9092"
+        create_topic(bs, "pool-traffic", partitions=3, rf=3, min_isr=2)
+        load = Load(bs, "pool-traffic").start()
+        kube.wait_for("traffic acked", lambda: len(load.acked) > 200, 60)
+
+        def uids():
+            pods = json.loads(kube.kubectl("get", "pods", "-n", pool_ns, "-l", "app.kubernetes.io/instance=demo", "-o", "json"))["items"]
+            return {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods}
+        before = uids()
+        assert len(before) == 6, before
+        kc["spec"]["replicas"] = 4
+        apply_obj(kc)
+        kube.wait_for("4 ready brokers", lambda: (kube.get("kafkacluster", CLUSTER, pool_ns)["status"].get("readyReplicas") == 4
+                                                 and cond(kube.get("kafkacluster", CLUSTER, pool_ns), "Ready")["status"] == "True"), 240)
+        after = uids()
+        assert {n: after.get(n) for n in before} == before, "scaling the brokers restarted an existing pod"
+        assert f"{CLUSTER}-broker-3" in after
+        acked, lost, failed = load.stop()
+        print(f"pool traffic: {acked} acked, {len(lost)} lost, {len(failed)} failed")
+        assert acked > 200 and not lost and not failed, (lost[:5], failed[:3])
+        # Paused: a config change is planned (every pod, controllers first) but not applied.
+        kube.kubectl("annotate", "kafkacluster", CLUSTER, "-n", pool_ns, "kafka.runnel.dev/pause-reconciliation=true")
+        kc["spec"]["config"]["log.retention.hours"] = 100
+        apply_obj(kc)
+
+        def planned():
+            plan = kube.get("kafkacluster", CLUSTER, pool_ns)["status"].get("plan") or {}
+            return plan if plan.get("paused") and len(plan.get("restarts", [])) == 7 else None
+        plan = kube.wait_for("status.plan of the paused change", planned, 60)
+        order = [r["pod"] for r in plan["restarts"]]
+        assert all(p.startswith(f"{CLUSTER}-controller-") for p in order[:3]), order
+        assert "active controller" in plan["restarts"][2]["reason"], plan
+        assert all(p.startswith(f"{CLUSTER}-broker-") for p in order[3:]), order
+        rec = cond(kube.get("kafkacluster", CLUSTER, pool_ns), "Reconciling")
+        assert rec["reason"] == "ReconciliationPaused", rec
+        cm = kube.get("configmap", f"{CLUSTER}-broker-config", pool_ns)["data"]
+        assert "log.retention.hours" not in cm[f"{CLUSTER}-broker-0.properties"], "paused: nothing applied"
+        # Revert while paused, resume: nothing to do, nothing restarted.
+        del kc["spec"]["config"]["log.retention.hours"]
+        apply_obj(kc)
+        kube.kubectl("annotate", "kafkacluster", CLUSTER, "-n", pool_ns, "kafka.runnel.dev/pause-reconciliation-")
+        wait_cond("kafkacluster", CLUSTER, pool_ns, "Ready", timeout=60)
+        time.sleep(3)
+        assert uids() == after, "resuming with no change restarts nothing"
+    finally:
+        kube.kubectl("delete", "namespace", pool_ns, "--wait=false", check=False)

@@ -1,6 +1,7 @@
 //! Kafka access for the reconcilers: cached admin connections per cluster and the
 //! topic state the topic plan compares against.
 
+use crate::cluster::view::PartitionView;
 use runnel_admin::{AdminClient, AdminConfig, ConfigSource, TopicDescriptions};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -102,26 +103,54 @@ pub async fn topic_state(
     }))
 }
 
-/// Number of under-replicated partitions in the whole cluster (for safe rolling).
+/// Every partition with its ISR and its topic's effective `min.insync.replicas`
+/// (Metadata for all topics, then one DescribeConfigs for their min.insync.replicas).
 ///
-/// `Ok(Err(why))` when the brokers answered but could not describe some topic: the
-/// count is then unknown, and a restart must not rely on it.
-pub async fn under_replicated_partitions(
+/// `Ok(Err(why))` when the brokers answered but could not describe some topic or its
+/// configs: the partition state is then unknown, and a restart must not rely on it.
+pub async fn partition_views(
     admin: &AdminClient,
-) -> Result<Result<usize, String>, KafkaError> {
+) -> Result<Result<Vec<PartitionView>, String>, KafkaError> {
     let all = admin.describe_topics(None).await?;
-    Ok(count_under_replicated(&all))
+    let names: Vec<String> = all
+        .iter()
+        .filter(|(_, t)| t.is_ok())
+        .map(|(n, _)| n.clone())
+        .collect();
+    let configs = admin
+        .describe_topics_configs(&names, Some(&["min.insync.replicas"]))
+        .await?;
+    let mut min_isr = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (name, entries) in configs {
+        match entries {
+            Ok(es) => {
+                let v = es
+                    .iter()
+                    .find(|e| e.name == "min.insync.replicas")
+                    .and_then(|e| e.value.as_deref())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .unwrap_or(1);
+                min_isr.insert(name, v);
+            }
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
+    }
+    Ok(to_partition_views(&all, &min_isr, failed))
 }
 
-/// Counts the partitions that a broker restart could make unavailable: those whose
-/// ISR is shorter than their replica list, and those without a leader. A topic the
-/// brokers failed to describe makes the count unknown (`Err`, naming the topics): it
-/// must never be read as "no under-replicated partition there".
-pub fn count_under_replicated(all: &TopicDescriptions) -> Result<usize, String> {
-    let failed: Vec<String> = all
-        .iter()
-        .filter_map(|(name, t)| t.as_ref().err().map(|e| format!("{name}: {e}")))
-        .collect();
+/// Joins topic descriptions with their `min.insync.replicas`. A topic the brokers
+/// failed to describe (or whose configs failed, in `failed`) makes the result unknown
+/// (`Err`, naming the topics): it must never be read as "nothing there".
+pub fn to_partition_views(
+    all: &TopicDescriptions,
+    min_isr: &BTreeMap<String, i32>,
+    mut failed: Vec<String>,
+) -> Result<Vec<PartitionView>, String> {
+    failed.extend(
+        all.iter()
+            .filter_map(|(name, t)| t.as_ref().err().map(|e| format!("{name}: {e}"))),
+    );
     if !failed.is_empty() {
         const SHOWN: usize = 5;
         let more = failed.len().saturating_sub(SHOWN);
@@ -138,9 +167,18 @@ pub fn count_under_replicated(all: &TopicDescriptions) -> Result<usize, String> 
     Ok(all
         .values()
         .filter_map(|t| t.as_ref().ok())
-        .flat_map(|t| t.partitions.iter())
-        .filter(|p| p.leader.is_none() || p.isr.len() < p.replicas.len())
-        .count())
+        .flat_map(|t| {
+            let m = min_isr.get(&t.name).copied().unwrap_or(1);
+            t.partitions.iter().map(move |p| PartitionView {
+                topic: t.name.clone(),
+                partition: p.id,
+                leader: p.leader,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+                min_isr: m,
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -170,26 +208,44 @@ mod tests {
     }
 
     #[test]
-    fn counts_short_isr_and_leaderless_partitions() {
+    fn partitions_carry_their_topics_min_isr() {
         let mut all = TopicDescriptions::new();
         all.insert(
             "a".into(),
             Ok(topic("a", &[(Some(0), 3, 3), (Some(1), 3, 2)])),
         );
-        all.insert("b".into(), Ok(topic("b", &[(None, 3, 3), (Some(2), 1, 1)])));
-        assert_eq!(count_under_replicated(&all), Ok(2));
+        all.insert("b".into(), Ok(topic("b", &[(None, 3, 3)])));
+        let min = BTreeMap::from([("a".to_string(), 2)]);
+        let v = to_partition_views(&all, &min, vec![]).expect("known");
+        assert_eq!(v.len(), 3);
+        assert_eq!(
+            (
+                v[1].topic.as_str(),
+                v[1].partition,
+                v[1].min_isr,
+                v[1].isr.len()
+            ),
+            ("a", 1, 2, 2)
+        );
+        assert_eq!(v[2].min_isr, 1, "the default when unknown");
+        assert_eq!(v[2].leader, None);
     }
 
     #[test]
-    fn a_topic_that_failed_to_describe_makes_the_count_unknown() {
+    fn a_topic_that_failed_to_describe_makes_the_state_unknown() {
         let mut all = TopicDescriptions::new();
         all.insert("ok".into(), Ok(topic("ok", &[(Some(0), 3, 3)])));
         all.insert(
             "broken".into(),
             Err(runnel_admin::AdminError::kafka("Metadata", 5, None)),
         );
-        let why = count_under_replicated(&all).expect_err("unknown count");
+        let why = to_partition_views(&all, &BTreeMap::new(), vec![]).expect_err("unknown");
         assert!(why.contains("broken"), "{why}");
         assert!(why.contains("1 topic(s)"), "{why}");
+        let mut all = TopicDescriptions::new();
+        all.insert("ok".into(), Ok(topic("ok", &[(Some(0), 3, 3)])));
+        let why = to_partition_views(&all, &BTreeMap::new(), vec!["ok: configs failed".into()])
+            .expect_err("unknown");
+        assert!(why.contains("configs failed"), "{why}");
     }
 }

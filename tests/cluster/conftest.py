@@ -87,7 +87,9 @@ class Node:
                                          stderr=subprocess.STDOUT)
         else:
             binary = os.environ.get("RUNNEL_BROKER_BIN") or str(REPO / "target" / "release" / "runnel-broker")
-            args = [binary, "--cluster-id", self.cluster_id]
+            # format_args: `--standalone` / `--no-initial-controllers` (used
+            # only when the storage is formatted, as kafka-storage format's).
+            args = [binary, "--cluster-id", self.cluster_id, *getattr(self, "format_args", [])]
             props = dict(self._props(), **{"log.dirs": str(self.work / "data")})
             for k, v in props.items():
                 args += ["--override", f"{k}={v}"]

@@ -56,7 +56,8 @@ class SplitNode(Node):
             # The launcher waits for its PORT: the client port of a broker,
             # the controller port of a controller. Six JVMs: a smaller heap.
             env = dict(os.environ, KAFKA_CONTROLLER_PORT=str(self.cport), KAFKA_CLUSTER_ID=self.cluster_id,
-                       KAFKA_START_TIMEOUT=str(int(START_TIMEOUT)))
+                       KAFKA_START_TIMEOUT=str(int(START_TIMEOUT)),
+                       KAFKA_FORMAT_ARGS=" ".join(getattr(self, "format_args", [])))
             env.setdefault("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m")
             port = self.port if self.is_broker else self.cport
             args = [str(REPO / "scripts" / "run-apache-kafka.sh"), str(self.work), str(port)]

@@ -118,6 +118,21 @@ def test_metadata_quorum_shows_voters_and_observers(split):
     assert {rows[i] for i in (4, 5, 6)} == {"Observer"}, p.stdout_text
 
 
+def test_a_static_quorum_refuses_voter_changes(split):
+    """Static `controller.quorum.voters` (Kafka's kraft.version 0): add and
+    remove-controller get UNSUPPORTED_VERSION, and the voters stay."""
+    n1 = split.controllers[0]
+    meta = dict(line.split("=", 1) for line in (n1.data_dir / "meta.properties").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+    p = cu.kafka_tool("metadata-quorum", "--bootstrap-server", split.bootstrap, "remove-controller",
+                      "--controller-id", "1", "--controller-directory-id", meta["directory.id"].strip(),
+                      timeout=90, check=False)
+    assert p.returncode != 0 and "UnsupportedVersionException" in p.stderr_text, p.stderr_text
+    assert "kraft.version feature is 0" in p.stderr_text, p.stderr_text
+    fields = _wait_quorum(split.bootstrap, lambda f: True, "no quorum status")
+    assert _ids(fields["CurrentVoters"]) == [1, 2, 3]
+
+
 def test_rf3_survives_kill9_of_the_active_controller(split):
     """RF=3 produce/consume on the brokers; kill -9 the active controller:
     another controller takes over, the brokers keep serving, and requests

@@ -340,3 +340,102 @@ def test_replicas_beyond_the_live_brokers_are_refused(cluster, tmp_path):
     time.sleep(2)
     after = sorted(adm.list_topics(topic, timeout=10).topics[topic].partitions[0].replicas)
     assert after == before
+
+
+def _configs(bootstrap, rtype, name):
+    from confluent_kafka.admin import ConfigResource
+    adm = _admin(bootstrap)
+    res = ConfigResource(rtype, name)
+    got = adm.describe_configs([res], request_timeout=30)[res].result(timeout=40)
+    return {k: v.value for k, v in got.items()}
+
+
+def _set_configs(bootstrap, rtype, name, values):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    adm = _admin(bootstrap)
+    res = ConfigResource(rtype, name, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in values.items()])
+    adm.incremental_alter_configs([res], request_timeout=30)[res].result(timeout=40)
+
+
+# 2 MB at 200 kB/s: at least ~8 s throttled, well under a second unthrottled.
+THROTTLE_RATE = 200_000
+THROTTLE_DATA = 2_000_000
+
+
+@pytest.mark.parametrize("side", ["tool", "leader", "follower"])
+def test_replication_throttle_slows_a_reassignment(cluster, tmp_path, side):
+    """Replication throttles (KIP-73) act: a new replica of a partition
+    holding 2 MB catches up no faster than the throttle allows. `tool`:
+    `kafka-reassign-partitions --throttle` sets both sides' rates and
+    throttled-replica lists, and `--verify` clears them once done;
+    `leader` / `follower`: only that side is configured (kafka-configs'
+    keys set through IncrementalAlterConfigs), so each side is shown to
+    throttle on its own. Without throttles the move takes well under the
+    bound checked here."""
+    import json
+    from confluent_kafka.admin import ConfigResource
+    topic = cu.unique_topic(f"throttle-{side}")
+    adm = _admin(cluster.bootstrap)
+    adm.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+                      request_timeout=30)[topic].result(timeout=60)
+    md = _wait_partitions(cluster.bootstrap, topic, lambda ps: len(ps) == 1 and ps[0][0] >= 0,
+                          "no leader")
+    src = md[0][0]
+    dst = next(b for b in (1, 2, 3) if b != src)
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 20})
+    value = b"x" * 1000
+    for _ in range(THROTTLE_DATA // len(value)):
+        p.produce(topic, value, partition=0)
+        p.poll(0)
+    assert p.flush(60) == 0
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 0, "replicas": [src, dst]}]}))
+    extra = []
+    if side == "tool":
+        extra = ["--throttle", str(THROTTLE_RATE)]
+    elif side == "leader":
+        _set_configs(cluster.bootstrap, ConfigResource.Type.BROKER, str(src),
+                     {"leader.replication.throttled.rate": str(THROTTLE_RATE)})
+        _set_configs(cluster.bootstrap, ConfigResource.Type.TOPIC, topic,
+                     {"leader.replication.throttled.replicas": f"0:{src}"})
+    else:
+        _set_configs(cluster.bootstrap, ConfigResource.Type.BROKER, str(dst),
+                     {"follower.replication.throttled.rate": str(THROTTLE_RATE)})
+        _set_configs(cluster.bootstrap, ConfigResource.Type.TOPIC, topic,
+                     {"follower.replication.throttled.replicas": f"0:{dst}"})
+    r = cu.kafka_tool("reassign-partitions", "--bootstrap-server", cluster.bootstrap,
+                      "--reassignment-json-file", str(plan), "--execute", *extra, timeout=90)
+    assert "Successfully started partition reassignment" in r.stdout_text, r.stdout_text
+    t0 = time.time()  # the reassignment has started (not earlier: the tool's own start-up)
+    if side == "tool":
+        # the tool set the rates on both brokers, and the replica lists
+        for b, key in ((src, "leader.replication.throttled.rate"),
+                       (dst, "follower.replication.throttled.rate")):
+            got = _configs(f"127.0.0.1:{cluster.nodes[b - 1].port}", ConfigResource.Type.BROKER, str(b))
+            assert got.get(key) == str(THROTTLE_RATE), (b, key, got.get(key))
+        tc = _configs(cluster.bootstrap, ConfigResource.Type.TOPIC, topic)
+        assert tc["leader.replication.throttled.replicas"] == f"0:{src}", tc
+        assert tc["follower.replication.throttled.replicas"] == f"0:{dst}", tc
+    _wait_partitions(cluster.bootstrap, topic, lambda ps: sorted(ps[0][1]) == sorted([src, dst]),
+                     "the new replica never joined the ISR", timeout=120)
+    took = time.time() - t0
+    print(f"{side}: {THROTTLE_DATA} bytes moved at {THROTTLE_RATE} B/s in {took:.1f}s")
+    # The rate is measured over windows, so the first fetch (up to
+    # replica.fetch.max.bytes, 1 MiB) goes through at once: the rest is paced,
+    # so the floor is (data - 1 MiB) / rate (~5 s; unthrottled: ~1 s).
+    floor = 0.8 * (THROTTLE_DATA - 1_048_576) / THROTTLE_RATE
+    assert took >= floor, f"caught up in {took:.1f}s (< {floor:.1f}s): not throttled"
+    if side == "tool":
+        r = cu.kafka_tool("reassign-partitions", "--bootstrap-server", cluster.bootstrap,
+                          "--reassignment-json-file", str(plan), "--verify", timeout=90)
+        assert "is completed" in r.stdout_text, r.stdout_text
+        tc = _configs(cluster.bootstrap, ConfigResource.Type.TOPIC, topic)
+        assert tc.get("leader.replication.throttled.replicas", "") == "", tc
+        got = _configs(f"127.0.0.1:{cluster.nodes[src - 1].port}", ConfigResource.Type.BROKER, str(src))
+        assert "leader.replication.throttled.rate" not in got, got
+    else:
+        key = f"{side}.replication.throttled.rate"
+        b = src if side == "leader" else dst
+        _set_configs(cluster.bootstrap, ConfigResource.Type.BROKER, str(b), {key: "9223372036854775807"})

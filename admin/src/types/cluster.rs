@@ -25,3 +25,19 @@ pub struct BrokerNode {
     /// The broker's `broker.rack`, if set.
     pub rack: Option<String>,
 }
+
+/// The answer of [`AdminClient::describe_quorum`](crate::AdminClient::describe_quorum):
+/// the KRaft metadata quorum (`__cluster_metadata-0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumDescription {
+    /// The active controller (quorum leader), if there is one.
+    pub leader_id: Option<i32>,
+    /// The leader's epoch.
+    pub leader_epoch: i32,
+    /// The metadata log's high watermark.
+    pub high_watermark: i64,
+    /// The voters: node id and log end offset (-1 when unknown).
+    pub voters: Vec<(i32, i64)>,
+    /// The observers (brokers that are not voters): node id and log end offset.
+    pub observers: Vec<(i32, i64)>,
+}

@@ -4,6 +4,6 @@ mod cluster;
 mod config_entry;
 mod topic;
 
-pub use cluster::{BrokerNode, ClusterDescription};
+pub use cluster::{BrokerNode, ClusterDescription, QuorumDescription};
 pub use config_entry::{AlterConfigOp, ConfigEntry, ConfigSource};
 pub use topic::{CreatedTopic, NewTopic, PartitionDescription, TopicDescription};

@@ -71,6 +71,13 @@ pub struct BrokerConfig {
     /// The cluster id to format empty storage with (`--cluster-id`, as
     /// `kafka-storage format --cluster-id`); a random one when absent.
     pub format_cluster_id: Option<String>,
+    /// `--standalone` (as `kafka-storage format --standalone`): empty
+    /// storage of a controller of a dynamic quorum forms a quorum of one.
+    pub format_standalone: bool,
+    /// `--no-initial-controllers` (as `kafka-storage format
+    /// --no-initial-controllers`): empty storage of a controller of a
+    /// dynamic quorum starts as an observer, to be added with AddRaftVoter.
+    pub format_no_initial_controllers: bool,
 }
 
 fn get<'a>(props: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
@@ -265,7 +272,7 @@ impl BrokerConfig {
             &voters,
             &bootstrap_servers,
         )?;
-        if voters.is_empty() && is_controller {
+        if voters.is_empty() && is_controller && bootstrap_servers.is_empty() {
             // KIP-853 style: a lone controller votes for itself on its controller listener.
             if let Some(l) = listeners
                 .iter()
@@ -310,6 +317,8 @@ impl BrokerConfig {
                 log_dirs,
                 rack,
                 format_cluster_id: None,
+                format_standalone: false,
+                format_no_initial_controllers: false,
                 props,
             },
             warnings,
@@ -324,6 +333,39 @@ impl BrokerConfig {
     /// Whether this node runs the controller role (a metadata quorum voter).
     pub fn is_controller(&self) -> bool {
         self.process_roles.iter().any(|r| r == "controller")
+    }
+
+    /// Whether this node is a controller of a dynamic quorum (KIP-853):
+    /// `controller.quorum.bootstrap.servers` and no `controller.quorum.voters`.
+    pub fn is_dynamic_controller(&self) -> bool {
+        self.is_controller() && self.voters.is_empty() && !self.bootstrap_servers.is_empty()
+    }
+
+    /// This controller's listeners as other nodes reach them, `(name, host,
+    /// port)` in `controller.listener.names` order: the advertised listener
+    /// of that name, else the listener (an empty host is `localhost`), as
+    /// Kafka's `kafka-metadata-quorum add-controller` reads them.
+    pub fn controller_endpoints(&self) -> Vec<(String, String, u16)> {
+        let advertised = self
+            .props
+            .get("advertised.listeners")
+            .and_then(|a| parse_listeners("advertised.listeners", a).ok())
+            .unwrap_or_default();
+        self.controller_listener_names
+            .iter()
+            .filter_map(|name| {
+                let l = advertised
+                    .iter()
+                    .find(|l| &l.name == name)
+                    .or_else(|| self.listeners.iter().find(|l| &l.name == name))?;
+                let host = if l.host.is_empty() {
+                    "localhost".to_string()
+                } else {
+                    l.host.clone()
+                };
+                Some((l.name.clone(), host, l.port))
+            })
+            .collect()
     }
 
     /// The static value of a broker key, or its default.
@@ -434,12 +476,6 @@ fn validate_roles(
         return Err(invalid(
             "controller.quorum.voters",
             format!("If process.roles contains {roles}, the node id {node_id} must be included in the set of voters controller.quorum.voters={voter_ids:?}"),
-        ));
-    }
-    if voters.is_empty() && !bootstrap_servers.is_empty() {
-        return Err(invalid(
-            "controller.quorum.bootstrap.servers",
-            "a controller with controller.quorum.bootstrap.servers and no controller.quorum.voters (a dynamic quorum, KIP-853) is not supported yet: set controller.quorum.voters".into(),
         ));
     }
     if !is_broker && listeners.len() != controller_listeners.len() {

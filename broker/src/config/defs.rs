@@ -819,9 +819,38 @@ pub fn broker_defs() -> impl Iterator<Item = &'static ConfigDef> {
         .chain(super::more_broker_defs::MORE_BROKER_CONFIGS)
 }
 
-/// Looks up a broker config definition.
+/// Kafka's broker quota configs (`QuotaConfig.brokerQuotaConfigs`): dynamic
+/// only, so a broker describes them only where they are set.
+pub const BROKER_QUOTA_CONFIGS: &[ConfigDef] = &[
+    def(
+        "leader.replication.throttled.rate",
+        ConfigType::Long,
+        Some("9223372036854775807"),
+        Validator::AtLeast(0),
+        true,
+    ),
+    def(
+        "follower.replication.throttled.rate",
+        ConfigType::Long,
+        Some("9223372036854775807"),
+        Validator::AtLeast(0),
+        true,
+    ),
+    def(
+        "replica.alter.log.dirs.io.max.bytes.per.second",
+        ConfigType::Long,
+        Some("9223372036854775807"),
+        Validator::AtLeast(0),
+        true,
+    ),
+];
+
+/// Looks up a broker config definition (the described ones and the quota
+/// configs).
 pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
-    broker_defs().find(|d| d.name == name)
+    broker_defs()
+        .chain(BROKER_QUOTA_CONFIGS)
+        .find(|d| d.name == name)
 }
 
 /// Whether Kafka allows `name` only per broker, never as a cluster default.

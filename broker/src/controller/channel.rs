@@ -317,6 +317,38 @@ impl ControllerChannel {
         }
     }
 
+    /// AddRaftVoter, on the active controller.
+    pub async fn add_raft_voter(
+        &self,
+        voter_id: i32,
+        directory_id: Uuid,
+        endpoints: Vec<(String, String, u16)>,
+    ) -> Result<(), ApiError> {
+        done(
+            self.call(ControllerRequest::AddRaftVoter {
+                voter_id,
+                directory_id,
+                endpoints,
+            })
+            .await,
+        )
+    }
+
+    /// RemoveRaftVoter, on the active controller.
+    pub async fn remove_raft_voter(
+        &self,
+        voter_id: i32,
+        directory_id: Uuid,
+    ) -> Result<(), ApiError> {
+        done(
+            self.call(ControllerRequest::RemoveRaftVoter {
+                voter_id,
+                directory_id,
+            })
+            .await,
+        )
+    }
+
     /// AlterPartition: returns the partition as committed.
     pub async fn alter_partition(&self, req: AlterIsr) -> Result<PartitionImage, ApiError> {
         match self

@@ -10,6 +10,7 @@ pub mod placement;
 pub mod reassign;
 pub mod reassignments;
 pub mod rpc;
+mod voters;
 
 use std::collections::BTreeMap;
 

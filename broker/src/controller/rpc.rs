@@ -91,6 +91,22 @@ pub enum ControllerRequest {
     AlterPartition(AlterIsr),
     /// The quorum's state as its leader sees it (DescribeQuorum).
     DescribeQuorum,
+    /// AddRaftVoter (KIP-853): promote an observing controller.
+    AddRaftVoter {
+        /// Its node id.
+        voter_id: i32,
+        /// Its metadata directory id.
+        directory_id: Uuid,
+        /// Its controller listeners, `(name, host, port)`.
+        endpoints: Vec<(String, String, u16)>,
+    },
+    /// RemoveRaftVoter (KIP-853).
+    RemoveRaftVoter {
+        /// Its node id.
+        voter_id: i32,
+        /// Its metadata directory id.
+        directory_id: Uuid,
+    },
     /// AlterPartitionReassignments: `Some(target)` starts, `None` cancels.
     AlterReassignments(Vec<(String, i32, Option<Vec<i32>>)>),
     /// ElectLeaders (`None`: every partition).
@@ -250,6 +266,17 @@ impl Controller {
             ControllerRequest::DescribeQuorum => {
                 ControllerResponse::Quorum(Ok(self.quorum().status()))
             }
+            ControllerRequest::AddRaftVoter {
+                voter_id,
+                directory_id,
+                endpoints,
+            } => ControllerResponse::Done(
+                self.add_raft_voter(voter_id, directory_id, endpoints).await,
+            ),
+            ControllerRequest::RemoveRaftVoter {
+                voter_id,
+                directory_id,
+            } => ControllerResponse::Done(self.remove_raft_voter(voter_id, directory_id).await),
             ControllerRequest::AlterReassignments(changes) => {
                 ControllerResponse::Reassignments(self.alter_reassignments(changes).await)
             }

@@ -102,6 +102,35 @@ pub fn topic_id_string(id: &Uuid) -> String {
     out
 }
 
+/// Decodes an id printed by [`topic_id_string`] (Kafka's `Uuid.fromString`).
+pub fn parse_kafka_uuid(s: &str) -> Option<Uuid> {
+    if s.len() != 22 {
+        return None;
+    }
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        })
+    };
+    let mut bits: u128 = 0;
+    let bytes = s.as_bytes();
+    for &c in &bytes[..21] {
+        bits = (bits << 6) | u128::from(val(c)?);
+    }
+    // The last character holds the final 2 bits (and 4 zero bits).
+    let last = val(bytes[21])?;
+    if last & 0xF != 0 {
+        return None;
+    }
+    bits = (bits << 2) | u128::from(last >> 4);
+    Some(Uuid::from_u128(bits))
+}
+
 /// A random id as Kafka's `Uuid.randomUuid()` makes them: never nil, never
 /// the reserved all-but-one-zero id, and never printing with a leading '-'
 /// (command-line tools would take it for an option).

@@ -12,7 +12,8 @@ mod partition_log;
 mod segment;
 
 pub use manager::{
-    new_kafka_uuid, topic_id_string, LogManager, TopicPartition, DELETE_SUFFIX, STRAY_SUFFIX,
+    new_kafka_uuid, parse_kafka_uuid, topic_id_string, LogManager, TopicPartition, DELETE_SUFFIX,
+    STRAY_SUFFIX,
 };
 pub use partition_log::{AppendInfo, FlushJob, Log, ReadPlan, ReadSlice};
 

@@ -6,5 +6,8 @@ pub mod quorum;
 mod record;
 
 pub use image::{AdvertisedBroker, BrokerImage, ClusterImage, PartitionImage, TopicImage};
-pub use quorum::{MetadataError, MetadataQuorum, QuorumOptions, QuorumStatus, VoterStatus};
+pub use quorum::{
+    MetadataError, MetadataQuorum, QuorumNode, QuorumOptions, QuorumStatus, VoterChangeError,
+    VoterStatus,
+};
 pub use record::{Endpoint, MetadataRecord, PartitionAssignment};

@@ -14,6 +14,7 @@ mod log_store;
 mod network;
 mod state_machine;
 mod types;
+mod voters;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{Config, SnapshotPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -30,7 +31,9 @@ use super::{ClusterImage, MetadataRecord};
 use log_store::LogStore;
 use network::NetworkFactory;
 use state_machine::StateMachine;
+pub use types::QuorumNode;
 use types::{to_kafka_id, to_raft_id, Raft, RecordBatch};
+pub use voters::VoterChangeError;
 
 /// Errors from the metadata quorum.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,11 @@ pub struct QuorumOptions {
     /// request, and requests from another cluster are refused. Empty: not
     /// checked.
     pub cluster_id: String,
+    /// This node's metadata directory id (`directory.id` in
+    /// `meta.properties`): an observer tells the leader (DescribeQuorum
+    /// shows it). The members of a dynamic quorum carry theirs in
+    /// [`QuorumNode`].
+    pub directory_id: Option<uuid::Uuid>,
 }
 
 impl Default for QuorumOptions {
@@ -94,6 +102,7 @@ impl Default for QuorumOptions {
             snapshot_every: 1000,
             logs_kept_after_snapshot: 1000,
             cluster_id: String::new(),
+            directory_id: None,
         }
     }
 }
@@ -108,6 +117,8 @@ struct Inner {
     cluster_id: String,
     /// The active controller's handler for requests forwarded to this node.
     forward: network::ForwardSlot,
+    /// The handler of Kafka-protocol connections on the controller listener.
+    kafka: network::KafkaSlot,
     /// Set (once) when the raft core stopped on its own: a storage error or
     /// another fatal condition. The broker must not go on as if healthy.
     fatal: watch::Sender<Option<String>>,
@@ -135,6 +146,12 @@ pub struct VoterStatus {
     pub node_id: i32,
     /// Controller listener address.
     pub addr: String,
+    /// Its metadata directory id, when known (KIP-853).
+    #[serde(default)]
+    pub directory_id: Option<uuid::Uuid>,
+    /// A dynamic voter's controller listeners, `(name, host, port)`.
+    #[serde(default)]
+    pub endpoints: Vec<(String, String, u16)>,
     /// The end of its metadata log as the leader knows it (-1 unknown).
     pub log_end: i64,
 }
@@ -166,12 +183,22 @@ enum QuorumRole {
         bind_host: String,
         advertised_host: String,
     },
+    /// A controller of a dynamic quorum (KIP-853,
+    /// `controller.quorum.bootstrap.servers`): it listens on its controller
+    /// listener (`own.addr`), follows the log as an observer until
+    /// AddRaftVoter makes it a voter; `standalone` forms a quorum of one
+    /// with it on first start (`kafka-storage format --standalone`).
+    Dynamic {
+        own: QuorumNode,
+        contact: Vec<String>,
+        standalone: bool,
+    },
 }
 
 /// An observer's loop: while the membership it has does not list this node
 /// at `own` (first start, a new port after a restart, or not replicated to
 /// yet), ask the voters at `contact` (following leader hints) to add it.
-async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>, cluster: String) {
+async fn follow(raft: Raft, me: u64, own: QuorumNode, contact: Vec<String>, cluster: String) {
     use std::collections::VecDeque;
     let mut failures: u64 = 0;
     loop {
@@ -179,7 +206,9 @@ async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>, cluster:
             let m = raft.metrics();
             let b = m.borrow();
             let mem = b.membership_config.membership();
-            mem.get_node(&me).is_some_and(|n| n.addr == own) && b.current_leader.is_some()
+            // A voter (of a dynamic quorum) takes part in elections itself.
+            mem.voter_ids().any(|v| v == me)
+                || (mem.get_node(&me) == Some(&own) && b.current_leader.is_some())
         };
         if joined {
             failures = 0;
@@ -223,10 +252,7 @@ async fn follow(raft: Raft, me: u64, own: String, contact: Vec<String>, cluster:
                 let _ = tokio::time::timeout(
                     Duration::from_secs(5),
                     m.wait_for(|b| {
-                        b.membership_config
-                            .membership()
-                            .get_node(&me)
-                            .is_some_and(|n| n.addr == own)
+                        b.membership_config.membership().get_node(&me) == Some(&own)
                             && b.current_leader.is_some()
                     }),
                 )
@@ -306,6 +332,29 @@ impl MetadataQuorum {
         Self::open_as(dir, node_id, role, opts).await
     }
 
+    /// Opens the quorum as a controller of a dynamic quorum (KIP-853): it
+    /// serves the quorum on `own.addr` (its controller listener) and asks
+    /// the controllers at `contact` (`controller.quorum.bootstrap.servers`)
+    /// to let it follow the log as an observer until AddRaftVoter makes it a
+    /// voter. `standalone`: on an empty log, form a quorum of one with this
+    /// node (`kafka-storage format --standalone`); ignored once the log
+    /// holds a membership.
+    pub async fn open_dynamic(
+        dir: &Path,
+        node_id: i32,
+        own: QuorumNode,
+        contact: Vec<String>,
+        standalone: bool,
+        opts: QuorumOptions,
+    ) -> Result<Self, MetadataError> {
+        let role = QuorumRole::Dynamic {
+            own,
+            contact,
+            standalone,
+        };
+        Self::open_as(dir, node_id, role, opts).await
+    }
+
     async fn open_as(
         dir: &Path,
         node_id: i32,
@@ -318,13 +367,13 @@ impl MetadataQuorum {
         let mut members = BTreeMap::new();
         let voters = match &role {
             QuorumRole::Voter(v) => v.clone(),
-            QuorumRole::Observer { .. } => Vec::new(),
+            QuorumRole::Observer { .. } | QuorumRole::Dynamic { .. } => Vec::new(),
         };
         for (id, addr) in &voters {
             let rid = to_raft_id(*id).ok_or_else(|| {
                 MetadataError::InvalidConfig(format!("voter id {id} is negative"))
             })?;
-            if members.insert(rid, BasicNode::new(addr)).is_some() {
+            if members.insert(rid, QuorumNode::new(addr.clone())).is_some() {
                 return Err(MetadataError::InvalidConfig(format!(
                     "voter {id} is listed twice"
                 )));
@@ -361,6 +410,15 @@ impl MetadataQuorum {
                     .map_err(|e| MetadataError::Network(e.to_string()))?
                     .port();
                 (l, format!("{advertised_host}:{port}"))
+            }
+            QuorumRole::Dynamic { own, .. } => {
+                let l = network::bind(&own.addr).await.map_err(|e| {
+                    MetadataError::Network(format!(
+                        "cannot bind controller listener {}: {e}",
+                        own.addr
+                    ))
+                })?;
+                (l, own.addr.clone())
             }
         };
 
@@ -408,11 +466,17 @@ impl MetadataQuorum {
 
         let (fatal, _) = watch::channel(None);
         let forward: network::ForwardSlot = Arc::new(std::sync::OnceLock::new());
+        let kafka: network::KafkaSlot = Arc::new(std::sync::OnceLock::new());
         let mut tasks = vec![network::serve(
             listener,
             raft.clone(),
             forward.clone(),
+            kafka.clone(),
             opts.cluster_id.clone(),
+            match &role {
+                QuorumRole::Dynamic { own, .. } => own.directory_id,
+                _ => opts.directory_id,
+            },
             tx.subscribe(),
         )];
         tasks.push(tokio::spawn({
@@ -423,7 +487,7 @@ impl MetadataQuorum {
             // the voter set the metadata log holds.
             let configured: Option<std::collections::BTreeSet<u64>> = match &role {
                 QuorumRole::Voter(_) => Some(members.keys().copied().collect()),
-                QuorumRole::Observer { .. } => None,
+                QuorumRole::Observer { .. } | QuorumRole::Dynamic { .. } => None,
             };
             let mut reported = None;
             async move {
@@ -466,6 +530,7 @@ impl MetadataQuorum {
                 raft: raft.clone(),
                 cluster_id: opts.cluster_id.clone(),
                 forward,
+                kafka,
                 fatal,
                 tx,
                 tasks: Mutex::new(tasks),
@@ -474,12 +539,75 @@ impl MetadataQuorum {
             }),
         };
 
-        if let QuorumRole::Observer { contact, .. } = role {
-            tracing::info!(node_id, addr = %own_addr, ?contact, "metadata quorum: this node is an observer (process.roles=broker)");
+        if let QuorumRole::Dynamic {
+            own,
+            contact,
+            standalone,
+        } = &role
+        {
+            let initialized = raft
+                .is_initialized()
+                .await
+                .map_err(|e| MetadataError::Storage(e.to_string()))?;
+            if !initialized && *standalone {
+                tracing::info!(node_id, addr = %own.addr, "initializing a dynamic metadata quorum with this controller as its only voter (standalone)");
+                match raft
+                    .initialize(BTreeMap::from([(raft_id, own.clone())]))
+                    .await
+                {
+                    Ok(()) => quorum.inner.formatted.store(true, Ordering::SeqCst),
+                    Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                    Err(e) => return Err(MetadataError::Storage(e.to_string())),
+                }
+            }
+            let lone_voter = raft
+                .with_raft_state(move |st| {
+                    let v: Vec<u64> = st.membership_state.effective().voter_ids().collect();
+                    v == [raft_id]
+                })
+                .await
+                .map_err(|e| MetadataError::Storage(e.to_string()))?;
+            if lone_voter {
+                let wait = raft.wait(Some(Duration::from_secs(10)));
+                match wait
+                    .current_leader(raft_id, "lone voter becomes leader")
+                    .await
+                {
+                    Ok(m) => {
+                        set_controller(&quorum.inner.tx, m.current_leader.and_then(to_kafka_id))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the lone metadata voter did not become leader")
+                    }
+                }
+            }
+            tracing::info!(node_id, addr = %own.addr, ?contact, "metadata quorum: a controller of a dynamic quorum (controller.quorum.bootstrap.servers)");
             let task = tokio::spawn(follow(
                 raft.clone(),
                 raft_id,
-                own_addr,
+                own.clone(),
+                contact.clone(),
+                opts.cluster_id.clone(),
+            ));
+            quorum
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+            return Ok(quorum);
+        }
+        if let QuorumRole::Observer { contact, .. } = role {
+            tracing::info!(node_id, addr = %own_addr, ?contact, "metadata quorum: this node is an observer (process.roles=broker)");
+            let own = QuorumNode {
+                addr: own_addr,
+                directory_id: opts.directory_id,
+                endpoints: Vec::new(),
+            };
+            let task = tokio::spawn(follow(
+                raft.clone(),
+                raft_id,
+                own,
                 contact,
                 opts.cluster_id.clone(),
             ));
@@ -582,6 +710,12 @@ impl MetadataQuorum {
         let _ = self.inner.forward.set(h);
     }
 
+    /// Installs the handler of Kafka-protocol connections arriving on the
+    /// controller listener (once; later calls are ignored).
+    pub fn set_kafka_handler(&self, h: network::KafkaHandler) {
+        let _ = self.inner.kafka.set(h);
+    }
+
     /// The current quorum leader (the active controller), if known.
     pub fn leader(&self) -> Option<i32> {
         self.inner
@@ -601,10 +735,7 @@ impl MetadataQuorum {
         let replication = b.replication.clone().unwrap_or_default();
         let describe = |id: u64| {
             let kid = to_kafka_id(id)?;
-            let addr = membership
-                .get_node(&id)
-                .map(|n| n.addr.clone())
-                .unwrap_or_default();
+            let node = membership.get_node(&id).cloned().unwrap_or_default();
             let end = if Some(id) == b.current_leader {
                 b.last_log_index.map(|i| i as i64 + 1)
             } else {
@@ -615,7 +746,9 @@ impl MetadataQuorum {
             };
             Some(VoterStatus {
                 node_id: kid,
-                addr,
+                addr: node.addr,
+                directory_id: node.directory_id,
+                endpoints: node.endpoints,
                 log_end: end.unwrap_or(-1),
             })
         };
@@ -1083,6 +1216,215 @@ mod tests {
         for q in &nodes {
             q.shutdown().await.expect("shutdown");
         }
+    }
+
+    fn dynamic_node(addr: &str) -> QuorumNode {
+        let (host, port) = addr.rsplit_once(':').expect("host:port");
+        QuorumNode {
+            addr: addr.to_string(),
+            directory_id: Some(crate::log::new_kafka_uuid()),
+            endpoints: vec![(
+                "CONTROLLER".to_string(),
+                host.to_string(),
+                port.parse().expect("port"),
+            )],
+        }
+    }
+
+    async fn wait_until(what: &str, f: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn voter_ids(q: &MetadataQuorum) -> Vec<i32> {
+        q.status().voters.iter().map(|v| v.node_id).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dynamic_quorum_grows_from_a_standalone_voter_and_keeps_its_voters() {
+        let (dirs, voters) = three_voters_on_loopback();
+        let nodes: Vec<QuorumNode> = voters.iter().map(|(_, addr)| dynamic_node(addr)).collect();
+        let addrs: Vec<String> = voters.iter().map(|(_, a)| a.clone()).collect();
+        let contact = |i: usize| -> Vec<String> {
+            addrs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, a)| a.clone())
+                .collect()
+        };
+        let open = |i: usize, standalone: bool| {
+            MetadataQuorum::open_dynamic(
+                dirs[i].path(),
+                i32::try_from(i + 1).unwrap_or(0),
+                nodes[i].clone(),
+                contact(i),
+                standalone,
+                QuorumOptions::default(),
+            )
+        };
+        let q1 = open(0, true).await.expect("open standalone");
+        assert_eq!(q1.leader(), Some(1));
+        assert!(q1.is_dynamic());
+        assert!(q1.newly_formatted());
+        q1.propose(vec![topic("before")]).await.expect("propose");
+        let dir = |i: usize| nodes[i].directory_id.unwrap_or_default();
+        // The last voter cannot go.
+        assert!(matches!(
+            q1.remove_voter(1, dir(0)).await,
+            Err(VoterChangeError::NotFound(_))
+        ));
+        let q2 = open(1, false).await.expect("open observer 2");
+        let q3 = open(2, false).await.expect("open observer 3");
+        wait_until("2 and 3 observe", || {
+            let s = q1.status();
+            s.observers.len() == 2 && s.observers.iter().all(|o| o.directory_id.is_some())
+        })
+        .await;
+        let eps = |i: usize| nodes[i].endpoints.clone();
+        // Another directory id: not the observer that follows the log.
+        assert!(matches!(
+            q1.add_voter(2, crate::log::new_kafka_uuid(), eps(1), "CONTROLLER")
+                .await,
+            Err(VoterChangeError::TimedOut(_))
+        ));
+        assert!(matches!(
+            q1.add_voter(2, dir(1), eps(1), "OTHER").await,
+            Err(VoterChangeError::Invalid(_))
+        ));
+        assert!(matches!(
+            q2.add_voter(2, dir(1), eps(1), "CONTROLLER").await,
+            Err(VoterChangeError::NotLeader)
+        ));
+        q1.add_voter(2, dir(1), eps(1), "CONTROLLER")
+            .await
+            .expect("add 2");
+        assert!(matches!(
+            q1.add_voter(2, dir(1), eps(1), "CONTROLLER").await,
+            Err(VoterChangeError::Duplicate(_))
+        ));
+        q1.add_voter(3, dir(2), eps(2), "CONTROLLER")
+            .await
+            .expect("add 3");
+        assert_eq!(voter_ids(&q1), vec![1, 2, 3]);
+        for (id, d) in [(3, crate::log::new_kafka_uuid()), (9, dir(2))] {
+            assert!(matches!(
+                q1.remove_voter(id, d).await,
+                Err(VoterChangeError::NotFound(_))
+            ));
+        }
+        // The leader removes itself: 2 and 3 elect a new one.
+        q1.remove_voter(1, dir(0)).await.expect("remove 1");
+        wait_until("a new leader among 2 and 3", || {
+            matches!(q2.leader(), Some(2) | Some(3)) && q2.leader() == q3.leader()
+        })
+        .await;
+        let leader = if q2.leader() == Some(2) { &q2 } else { &q3 };
+        leader.propose(vec![topic("after")]).await.expect("serves");
+        for q in [&q1, &q2, &q3] {
+            q.shutdown().await.expect("shutdown");
+        }
+        drop((q1, q2, q3));
+        // The voter set is in the log: it survives a restart of everyone
+        // (and --standalone on a non-empty log changes nothing).
+        let q1 = open(0, true).await.expect("reopen 1");
+        let q2 = open(1, false).await.expect("reopen 2");
+        let q3 = open(2, false).await.expect("reopen 3");
+        wait_until("a leader after the restart", || {
+            matches!(q2.leader(), Some(2) | Some(3))
+        })
+        .await;
+        assert_eq!(voter_ids(&q2), vec![2, 3]);
+        for q in [&q1, &q2, &q3] {
+            q.shutdown().await.expect("shutdown");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reformatted_voter_is_refused_as_the_voter_it_replaces() {
+        let (dirs, voters) = three_voters_on_loopback();
+        let nodes: Vec<QuorumNode> = voters.iter().map(|(_, a)| dynamic_node(a)).collect();
+        let q1 = MetadataQuorum::open_dynamic(
+            dirs[0].path(),
+            1,
+            nodes[0].clone(),
+            vec![nodes[1].addr.clone()],
+            true,
+            QuorumOptions::default(),
+        )
+        .await
+        .expect("open 1");
+        let contact2 = vec![nodes[0].addr.clone()];
+        let q2 = MetadataQuorum::open_dynamic(
+            dirs[1].path(),
+            2,
+            nodes[1].clone(),
+            contact2.clone(),
+            false,
+            QuorumOptions::default(),
+        )
+        .await
+        .expect("open 2");
+        wait_until("2 observes", || q1.status().observers.len() == 1).await;
+        let d2 = nodes[1].directory_id.unwrap_or_default();
+        q1.add_voter(2, d2, nodes[1].endpoints.clone(), "CONTROLLER")
+            .await
+            .expect("add 2");
+        q1.propose(vec![topic("committed")]).await.expect("propose");
+        q2.shutdown().await.expect("shutdown 2");
+        drop(q2);
+        // Node 2's storage is lost and formatted again: a new directory id.
+        let wiped = tempfile::tempdir().expect("tempdir");
+        let reformatted = QuorumNode {
+            directory_id: Some(crate::log::new_kafka_uuid()),
+            ..nodes[1].clone()
+        };
+        let q2 = MetadataQuorum::open_dynamic(
+            wiped.path(),
+            2,
+            reformatted,
+            contact2,
+            false,
+            QuorumOptions::default(),
+        )
+        .await
+        .expect("reopen 2");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            !q2.image().topics.contains_key("committed"),
+            "the re-formatted node took entries as voter 2"
+        );
+        assert_eq!(q2.leader(), None, "it follows no leader");
+        assert_eq!(voter_ids(&q1), vec![1, 2]);
+        for q in [&q1, &q2] {
+            q.shutdown().await.expect("shutdown");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_static_quorum_refuses_voter_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = MetadataQuorum::open(dir.path(), 1, single("127.0.0.1:0"))
+            .await
+            .expect("open");
+        assert!(!q.is_dynamic());
+        let eps = vec![("CONTROLLER".to_string(), "127.0.0.1".to_string(), 1)];
+        assert!(matches!(
+            q.add_voter(2, crate::log::new_kafka_uuid(), eps, "CONTROLLER")
+                .await,
+            Err(VoterChangeError::Unsupported(_))
+        ));
+        assert!(matches!(
+            q.remove_voter(1, crate::log::new_kafka_uuid()).await,
+            Err(VoterChangeError::Unsupported(_))
+        ));
+        q.shutdown().await.expect("shutdown");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,6 +185,8 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
     let mut shutdown = state.shutdown.clone();
     let mut conn: Option<Conn> = None;
     let mut delayed: HashMap<(Uuid, i32), tokio::time::Instant> = HashMap::new();
+    // The leader's high watermark per partition, as its last answer said.
+    let mut leader_hw: HashMap<(Uuid, i32), i64> = HashMap::new();
     info!(leader, "replica fetcher started");
     loop {
         if *shutdown.borrow() {
@@ -228,11 +230,53 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
         // metadata moves them on), as Kafka's fetcher delays them.
         let now = tokio::time::Instant::now();
         delayed.retain(|_, until| *until > now);
+        // Kafka's shouldFollowerThrottle: while the follower quota is
+        // exceeded, throttled partitions this broker is not in the ISR of
+        // sit this fetch out.
+        let quota = &state.replicas.quotas.follower;
+        // A replica already at the leader's last reported high watermark
+        // has nothing to take, and its fetch is what lets the leader add it
+        // to the ISR: it is not held back.
+        let held: Vec<bool> = if quota.any_throttled() {
+            let image = state.image();
+            let now = std::time::Instant::now();
+            set.iter()
+                .map(|p| {
+                    let in_sync = image
+                        .topics
+                        .get(&p.tp.topic)
+                        .and_then(|t| t.partitions.get(p.tp.partition as usize))
+                        .is_some_and(|pi| pi.isr.contains(&state.node_id));
+                    let behind = leader_hw
+                        .get(&(p.topic_id, p.tp.partition))
+                        .is_none_or(|hw| p.fetch_position().fetch_offset < *hw);
+                    behind && quota.hold_back(&p.tp.topic, p.tp.partition, in_sync, now)
+                })
+                .collect()
+        } else {
+            vec![false; set.len()]
+        };
+        if leader_hw.len() > set.len() {
+            let followed: std::collections::HashSet<(Uuid, i32)> =
+                set.iter().map(|p| (p.topic_id, p.tp.partition)).collect();
+            leader_hw.retain(|k, _| followed.contains(k));
+        }
+        let throttled_out = held.iter().any(|h| *h);
         let positions: Vec<(Arc<Partition>, FetchPosition)> = set
             .iter()
-            .filter(|p| !delayed.contains_key(&(p.topic_id, p.tp.partition)))
-            .map(|p| (p.clone(), p.fetch_position()))
+            .zip(&held)
+            .filter(|(p, h)| !**h && !delayed.contains_key(&(p.topic_id, p.tp.partition)))
+            .map(|(p, _)| (p.clone(), p.fetch_position()))
             .collect();
+        if positions.is_empty() && throttled_out {
+            // As Kafka's fetcher with nothing to fetch: wait a backoff.
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.min(Duration::from_millis(100)).max(Duration::from_millis(10))) => {}
+                r = parts.changed() => { if r.is_err() { return } }
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        }
         if positions.is_empty() {
             let next = delayed.values().min().copied().unwrap_or(now + backoff);
             tokio::select! {
@@ -290,6 +334,30 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
             warn!(leader, code = resp.error_code, "replica fetch refused");
             tokio::time::sleep(backoff).await;
             continue;
+        }
+        for t in &resp.responses {
+            for pd in &t.partitions {
+                if pd.error_code == 0 {
+                    leader_hw.insert((t.topic_id, pd.partition_index), pd.high_watermark);
+                }
+            }
+        }
+        // Every throttled partition's bytes count toward the follower rate.
+        if quota.any_throttled() {
+            let bytes: usize = resp
+                .responses
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(move |pd| (t.topic_id, pd)))
+                .filter(|(id, pd)| {
+                    positions.iter().any(|(p, _)| {
+                        p.topic_id == *id
+                            && p.tp.partition == pd.partition_index
+                            && quota.is_throttled(&p.tp.topic, p.tp.partition)
+                    })
+                })
+                .map(|(_, pd)| pd.records.as_ref().map_or(0, |r| r.len()))
+                .sum();
+            quota.record(bytes as u64, std::time::Instant::now());
         }
         let outcome =
             tokio::task::spawn_blocking(move || apply_response(leader, &positions, resp)).await;

@@ -8,6 +8,7 @@ pub mod isr;
 pub mod leader_state;
 mod partition;
 mod producer_state;
+pub mod quota;
 mod replica_manager;
 
 pub use partition::{FetchPosition, FollowerRead, HwState, Partition, ReadResult, Role};

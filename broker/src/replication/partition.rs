@@ -301,6 +301,14 @@ impl Partition {
         }
     }
 
+    /// Whether `replica` is in the committed ISR (false when following).
+    pub fn in_isr(&self, replica: i32) -> bool {
+        match &self.lock().role {
+            Role::Leader(s) => s.isr.contains(&replica),
+            Role::Follower { .. } => false,
+        }
+    }
+
     /// Appends a produce request's records as leader. With `min_isr`
     /// (acks=all), refuses with NOT_ENOUGH_REPLICAS when the ISR is smaller.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, ApiError> {

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use super::partition::Partition;
+use super::quota::ReplicationQuotas;
 use crate::config::{LogConfig, TopicConfigResolver};
 use crate::log::{LogError, LogManager, TopicPartition, DELETE_SUFFIX, STRAY_SUFFIX};
 use crate::metadata::{ClusterImage, TopicImage};
@@ -41,9 +43,15 @@ pub struct ReplicaManager {
     static_props: BTreeMap<String, String>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// The last image applied (its `last_applied` is the metadata offset).
+    /// Held for a whole [`ReplicaManager::apply`], which may open thousands
+    /// of logs: async code reads [`Self::applied_offset`] instead.
     applied: Mutex<Option<Arc<ClusterImage>>>,
+    /// `last_applied` of the last image applied; `u64::MAX` before the first.
+    applied_offset: AtomicU64,
     /// Directories renamed for deletion, with when they were renamed.
     doomed_dirs: Mutex<Vec<(PathBuf, Instant)>>,
+    /// The replication throttles, as of the last image applied.
+    pub quotas: ReplicationQuotas,
 }
 
 impl ReplicaManager {
@@ -62,7 +70,9 @@ impl ReplicaManager {
             static_props,
             partitions: RwLock::new(HashMap::new()),
             applied: Mutex::new(None),
+            applied_offset: AtomicU64::new(u64::MAX),
             doomed_dirs: Mutex::new(doomed),
+            quotas: ReplicationQuotas::default(),
         }
     }
 
@@ -152,12 +162,13 @@ impl ReplicaManager {
 
     /// The metadata offset (`last_applied`) of the last image applied, or
     /// `None` before the first.
+    /// Never waits for an apply in progress (heartbeats call it on async
+    /// workers).
     pub fn applied_offset(&self) -> Option<u64> {
-        self.applied
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|i| i.last_applied)
+        match self.applied_offset.load(Ordering::Acquire) {
+            u64::MAX => None,
+            o => Some(o),
+        }
     }
 
     /// Brings the hosted partitions in line with `image`: opens partitions
@@ -183,6 +194,7 @@ impl ReplicaManager {
                 return out;
             }
         }
+        self.quotas.update(image, self.node_id, &self.static_props);
         let configs_changed = prev.as_ref().is_none_or(|p| {
             p.cluster_configs != image.cluster_configs
                 || p.broker_configs.get(&self.node_id) != image.broker_configs.get(&self.node_id)
@@ -248,6 +260,8 @@ impl ReplicaManager {
             }
         }
         *applied = Some(image.clone());
+        self.applied_offset
+            .store(image.last_applied, Ordering::Release);
         out
     }
 

@@ -13,7 +13,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tracing::{debug, error, warn};
 
-use super::dispatch::{self, Request};
+use super::dispatch::{self, Request, Surface};
 use super::file_region::{self, FileRegions, Piece, RegionSender};
 use crate::broker::BrokerState;
 use crate::log::ReadSlice;
@@ -30,7 +30,12 @@ enum Close {
     Invalid(String),
 }
 
-pub(super) async fn serve(state: Arc<BrokerState>, stream: TcpStream, peer: SocketAddr) {
+pub(super) async fn serve(
+    state: Arc<BrokerState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    surface: Surface,
+) {
     let max = state
         .config
         .get_i64("socket.request.max.bytes", 104_857_600);
@@ -48,7 +53,7 @@ pub(super) async fn serve(state: Arc<BrokerState>, stream: TcpStream, peer: Sock
         // response is written.
         let result = match frame {
             Ok((frame, _budget)) => {
-                handle_frame(&state, frame, &mut writer, &mut sender, peer).await
+                handle_frame(&state, frame, &mut writer, &mut sender, peer, surface).await
             }
             Err(e) => Err(e),
         };
@@ -100,18 +105,19 @@ async fn handle_frame(
     w: &mut Writer,
     sender: &mut RegionSender,
     peer: SocketAddr,
+    surface: Surface,
 ) -> Result<(), Close> {
     let buf = frame.freeze();
     let p = request::prefix(&buf).map_err(|e| Close::Invalid(e.to_string()))?;
     let (version, correlation_id) = (p.version, p.correlation_id);
     let api_key = request::api_key(p.api_key).map_err(|e| Close::Invalid(e.to_string()))?;
-    let Some(spec) = dispatch::find(api_key) else {
+    let Some(spec) = dispatch::find_in(surface, api_key) else {
         return Err(Close::Invalid(format!("unsupported API {api_key:?}")));
     };
     if version < spec.min || version > spec.max {
         if api_key == ApiKey::ApiVersions {
             // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges.
-            let resp = dispatch::unsupported_api_versions();
+            let resp = dispatch::unsupported_api_versions(surface);
             return write_response(
                 w,
                 sender,

@@ -84,6 +84,18 @@ static APIS: &[ApiSpec] = &[
     ),
     api(ApiKey::ElectLeaders, 0, 2, handlers::elect_leaders::handle),
     api(
+        ApiKey::AddRaftVoter,
+        0,
+        0,
+        handlers::raft_voters::handle_add,
+    ),
+    api(
+        ApiKey::RemoveRaftVoter,
+        0,
+        0,
+        handlers::raft_voters::handle_remove,
+    ),
+    api(
         ApiKey::AlterPartitionReassignments,
         0,
         1,
@@ -189,19 +201,77 @@ static APIS: &[ApiSpec] = &[
     ),
 ];
 
+/// The APIs a controller listener answers (KIP-919 direct-to-controller
+/// admin, `kafka-metadata-quorum --bootstrap-controller`): a subset of
+/// Kafka's controller APIs, and nothing a broker serves.
+static CONTROLLER_APIS: &[ApiSpec] = &[
+    api(
+        ApiKey::ApiVersions,
+        0,
+        4,
+        handlers::api_versions::handle_controller,
+    ),
+    api(
+        ApiKey::DescribeCluster,
+        0,
+        2,
+        handlers::describe_cluster::handle_controller,
+    ),
+    api(
+        ApiKey::DescribeQuorum,
+        0,
+        2,
+        handlers::describe_quorum::handle,
+    ),
+    api(
+        ApiKey::AddRaftVoter,
+        0,
+        0,
+        handlers::raft_voters::handle_add,
+    ),
+    api(
+        ApiKey::RemoveRaftVoter,
+        0,
+        0,
+        handlers::raft_voters::handle_remove,
+    ),
+];
+
+/// Which listener a connection came in on, and so which API table serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// A client (broker) listener: `APIS`.
+    Broker,
+    /// The controller listener: `CONTROLLER_APIS`.
+    Controller,
+}
+
 /// Every served API.
 pub fn api_table() -> &'static [ApiSpec] {
     APIS
 }
 
-/// Looks an API up.
-pub fn find(key: ApiKey) -> Option<&'static ApiSpec> {
-    APIS.iter().find(|a| a.key == key)
+fn table(s: Surface) -> &'static [ApiSpec] {
+    match s {
+        Surface::Broker => APIS,
+        Surface::Controller => CONTROLLER_APIS,
+    }
+}
+
+/// Looks an API up in the table of `surface`.
+pub fn find_in(surface: Surface, key: ApiKey) -> Option<&'static ApiSpec> {
+    table(surface).iter().find(|a| a.key == key)
 }
 
 /// The advertised version ranges.
 pub fn advertised() -> Vec<ApiVersion> {
-    APIS.iter()
+    advertised_in(Surface::Broker)
+}
+
+/// The advertised version ranges of `surface`.
+pub fn advertised_in(surface: Surface) -> Vec<ApiVersion> {
+    table(surface)
+        .iter()
         .map(|a| {
             ApiVersion::default()
                 .with_api_key(a.key as i16)
@@ -212,11 +282,11 @@ pub fn advertised() -> Vec<ApiVersion> {
 }
 
 /// The v0 answer to an ApiVersions request at a version we do not support.
-pub fn unsupported_api_versions() -> ResponseKind {
+pub fn unsupported_api_versions(surface: Surface) -> ResponseKind {
     ResponseKind::ApiVersions(
         ApiVersionsResponse::default()
             .with_error_code(kafka_protocol::error::ResponseError::UnsupportedVersion.code())
-            .with_api_keys(advertised()),
+            .with_api_keys(advertised_in(surface)),
     )
 }
 

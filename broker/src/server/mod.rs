@@ -52,7 +52,7 @@ pub async fn accept_loop(state: Arc<BrokerState>, listener: TcpListener) {
                 let st = state.clone();
                 st.open_connections.fetch_add(1, Ordering::AcqRel);
                 tokio::spawn(async move {
-                    connection::serve(st.clone(), stream, peer).await;
+                    connection::serve(st.clone(), stream, peer, dispatch::Surface::Broker).await;
                     st.open_connections.fetch_sub(1, Ordering::AcqRel);
                     drop(slot);
                 });
@@ -63,6 +63,19 @@ pub async fn accept_loop(state: Arc<BrokerState>, listener: TcpListener) {
             }
         }
     }
+}
+
+/// Serves one Kafka-protocol connection that arrived on the controller
+/// listener (the quorum transport hands it over): only the controller APIs
+/// (`CONTROLLER_APIS` in `dispatch.rs`).
+pub async fn serve_controller_connection(
+    state: Arc<BrokerState>,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    debug!(%peer, "accepted a Kafka connection on the controller listener");
+    connection::serve(state, stream, peer, dispatch::Surface::Controller).await;
 }
 
 /// Waits until every connection has finished its in-flight request and

@@ -5,6 +5,7 @@ mod reconcile;
 pub mod render;
 pub mod roll;
 pub mod status;
+pub mod view;
 
 use crate::context::Context;
 use futures::StreamExt;

@@ -1,18 +1,21 @@
 //! `reconcile` and `error_policy` of the KafkaCluster controller.
 
-use super::render::{self, names::FIELD_MANAGER, statefulset::BROKER_CONTAINER, Names};
+use super::render::{self, names::FIELD_MANAGER, statefulset::BROKER_CONTAINER, Names, Pool};
 use super::roll::{self, RollDecision};
-use super::status::{self, KafkaView, Observed, PodView, UnderReplicated};
+use super::status::{self, Observed};
+use super::view::{KafkaView, Partitions, PodView, QuorumView};
 use super::CONTROLLER;
 use crate::context::{apply_status, Context};
-use crate::kafka::under_replicated_partitions;
+use crate::kafka::partition_views;
 use crate::Error;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
+use runnel_crds::cluster::PAUSE_RECONCILIATION_ANNOTATION;
 use runnel_crds::condition::{find, is_true, types};
 use runnel_crds::KafkaCluster;
 use serde::de::DeserializeOwned;
@@ -22,6 +25,13 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
+
+/// Whether `kc` carries `kafka.runnel.dev/pause-reconciliation: "true"`.
+pub fn paused(kc: &KafkaCluster) -> bool {
+    kc.annotations()
+        .get(PAUSE_RECONCILIATION_ANNOTATION)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
 
 /// Reconciles one KafkaCluster.
 pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -37,6 +47,8 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     let bootstrap = Names::bootstrap_of(&kc);
     let version = render::statefulset::version(&kc, &ctx.settings.broker_image);
     let image = render::statefulset::image(&kc, &ctx.settings.broker_image);
+    let paused = paused(&kc);
+    let controllers = kc.spec.controllers.as_ref().map(|c| c.replicas);
 
     let children = match render::children(&kc, &ctx.settings.broker_image) {
         Ok(c) => c,
@@ -60,12 +72,13 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
             let obs = Observed {
                 generation: kc.metadata.generation,
                 replicas: kc.spec.replicas,
+                controllers,
                 spec_error: Some(message),
-                update_revision: None,
                 pods: vec![],
                 kafka: Err("spec not applied".into()),
+                plan: None,
                 rolling: None,
-                roll_wait: None,
+                paused,
                 bootstrap,
                 image,
                 version,
@@ -76,22 +89,52 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         }
     };
 
-    apply(&ctx, &kc, &ns, &children.config_map).await?;
-    apply(&ctx, &kc, &ns, &children.headless_service).await?;
-    apply(&ctx, &kc, &ns, &children.bootstrap_service).await?;
-    apply(&ctx, &kc, &ns, &children.pdb).await?;
-    let sts = apply(&ctx, &kc, &ns, &children.statefulset).await?;
-    let update_revision = sts.status.as_ref().and_then(|s| s.update_revision.clone());
+    // The StatefulSets with the pod template their pods should run: applied, or (paused)
+    // as they are, with whether applying the spec would change their pod template.
+    let mut sets: Vec<(Pool, StatefulSet, bool)> = Vec::new();
+    let mut wanted = vec![(Pool::Brokers, &children.statefulset)];
+    if let Some(c) = &children.controllers {
+        wanted.insert(0, (Pool::Controllers, &c.statefulset));
+    }
+    if paused {
+        info!(cluster = %name, "reconciliation paused: applying nothing, restarting nothing");
+        let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+        for (pool, sts) in wanted {
+            let sts_name = names.statefulset_of(pool);
+            let live = sts_api.get_opt(&sts_name).await?;
+            let dry = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+            let would = sts_api.patch(&sts_name, &dry, &Patch::Apply(sts)).await;
+            // Not created yet (a dry run of a create fails without the object): nothing
+            // runs, nothing restarts.
+            if let (Some(live), Ok(would)) = (live, would) {
+                let changes = live.spec.as_ref().map(|s| &s.template)
+                    != would.spec.as_ref().map(|s| &s.template);
+                sets.push((pool, live, changes));
+            }
+        }
+    } else {
+        apply(&ctx, &kc, &ns, &children.config_map).await?;
+        if let Some(c) = &children.controllers {
+            apply(&ctx, &kc, &ns, &c.headless_service).await?;
+            apply(&ctx, &kc, &ns, &c.pdb).await?;
+        }
+        apply(&ctx, &kc, &ns, &children.headless_service).await?;
+        apply(&ctx, &kc, &ns, &children.bootstrap_service).await?;
+        apply(&ctx, &kc, &ns, &children.pdb).await?;
+        for (pool, sts) in wanted {
+            sets.push((pool, apply(&ctx, &kc, &ns, sts).await?, false));
+        }
+    }
 
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let pods = pods_api
-        .list(&ListParams::default().labels(&names.selector_string()))
-        .await?;
-    let prefix = format!("{}-", names.statefulset());
-    let mut views: Vec<PodView> = pods
-        .items
-        .iter()
-        .filter_map(|p| {
+    let mut views: Vec<PodView> = Vec::new();
+    for (pool, sts, template_changes) in &sets {
+        let update_revision = sts.status.as_ref().and_then(|s| s.update_revision.clone());
+        let pods = pods_api
+            .list(&ListParams::default().labels(&names.selector_string_of(*pool)))
+            .await?;
+        let prefix = format!("{}-", names.statefulset_of(*pool));
+        views.extend(pods.items.iter().filter_map(|p| {
             let pname = p.name_any();
             let ordinal = pname.strip_prefix(&prefix)?.parse::<i32>().ok()?;
             let ready = p
@@ -106,86 +149,105 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
                 .and_then(|cs| cs.iter().find(|c| c.name == BROKER_CONTAINER))
                 .map(|c| c.image.clone())
                 .filter(|i| !i.is_empty());
+            let revision = p.labels().get("controller-revision-hash").cloned();
+            let outdated =
+                *template_changes || (update_revision.is_some() && revision != update_revision);
             Some(PodView {
+                pool: *pool,
                 ordinal,
+                node_id: pool.node_id(ordinal),
                 name: pname,
                 ready,
-                revision: p.labels().get("controller-revision-hash").cloned(),
+                revision,
+                outdated,
                 terminating: p.metadata.deletion_timestamp.is_some(),
                 image,
+                voter: controllers.is_none() || *pool == Pool::Controllers,
+                broker: *pool == Pool::Brokers,
             })
-        })
-        .collect();
-    views.sort_by_key(|p| p.ordinal);
+        }));
+    }
+    views.sort_by_key(|p| (p.pool, p.ordinal));
 
-    // Only the roller reads under-replicated partitions, and only for an outdated pod:
-    // listing every topic's partitions is skipped otherwise.
-    let outdated = update_revision.is_some() && views.iter().any(|p| p.revision != update_revision);
-    let kafka = if views.iter().any(|p| p.ready) {
-        kafka_view(&ctx, &bootstrap, outdated).await
+    let kafka = if views.iter().any(|p| p.ready && p.broker) {
+        kafka_view(&ctx, &bootstrap).await
     } else {
         Err("no broker pod is ready".to_string())
     };
 
+    let expected = render::config::pools(&kc);
+    let elect_preferred = render::config::user_config(&kc)
+        .ok()
+        .and_then(|c| c.get("auto.leader.rebalance.enable").cloned())
+        .is_none_or(|v| v != "false");
+    let plan = roll::plan(&expected, &views, kafka.as_ref().ok(), elect_preferred);
+
     let mut rolling = None;
-    let mut roll_wait = None;
-    match roll::next(
-        kc.spec.replicas,
-        update_revision.as_deref(),
-        &views,
-        kafka.as_ref().ok(),
-    ) {
-        RollDecision::UpToDate => {}
-        RollDecision::Wait(why) => {
-            info!(cluster = %name, why, "rolling restart waits");
-            // An error that blocks the roll is a warning, once per distinct message.
-            let said = kc
-                .status
-                .as_ref()
-                .and_then(|s| find(&s.conditions, types::READY))
-                .is_some_and(|c| c.message.contains(&why));
-            if why.starts_with(roll::UNKNOWN_URP) && !said {
-                warn!(cluster = %name, why, "rolling restart blocked");
+    if !paused {
+        if !plan.elect.is_empty() {
+            elect_preferred_leaders(&ctx, &kc, &bootstrap, &plan.elect).await;
+        }
+        match &plan.decision {
+            RollDecision::UpToDate => {}
+            RollDecision::Wait(why) => {
+                info!(cluster = %name, why, "rolling restart waits");
+                // An error that blocks the roll is a warning, once per distinct message.
+                let said = kc
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.plan.as_ref())
+                    .and_then(|p| p.waiting_for.as_deref())
+                    == Some(why.as_str());
+                if why.starts_with(roll::UNKNOWN_PARTITIONS) && !said {
+                    warn!(cluster = %name, why, "rolling restart blocked");
+                    ctx.event(
+                        &*kc,
+                        CONTROLLER,
+                        true,
+                        "RollingRestartBlocked",
+                        "RollingRestart",
+                        format!("no pod is restarted while {why}"),
+                    )
+                    .await;
+                }
+            }
+            RollDecision::Restart(pod) => {
+                let reason = plan
+                    .steps
+                    .iter()
+                    .find(|s| &s.pod == pod)
+                    .map_or("", |s| s.reason.as_str());
+                info!(cluster = %name, pod, reason, "restarting to apply the new pod template");
+                pods_api.delete(pod, &DeleteParams::default()).await?;
                 ctx.event(
                     &*kc,
                     CONTROLLER,
-                    true,
-                    "RollingRestartBlocked",
+                    false,
+                    "BrokerRestarted",
                     "RollingRestart",
-                    format!("no broker is restarted while {why}"),
+                    format!(
+                        "deleted pod {pod} so it restarts with the new configuration ({reason})"
+                    ),
                 )
                 .await;
+                if let Some(v) = views.iter_mut().find(|v| &v.name == pod) {
+                    v.terminating = true;
+                }
+                rolling = Some(pod.clone());
             }
-            roll_wait = Some(why);
-        }
-        RollDecision::Restart(pod) => {
-            info!(cluster = %name, pod, "restarting broker to apply the new pod template");
-            pods_api.delete(&pod, &DeleteParams::default()).await?;
-            ctx.event(
-                &*kc,
-                CONTROLLER,
-                false,
-                "BrokerRestarted",
-                "RollingRestart",
-                format!("deleted pod {pod} so it restarts with the new configuration"),
-            )
-            .await;
-            if let Some(v) = views.iter_mut().find(|v| v.name == pod) {
-                v.terminating = true;
-            }
-            rolling = Some(pod);
         }
     }
 
     let obs = Observed {
         generation: kc.metadata.generation,
         replicas: kc.spec.replicas,
+        controllers,
         spec_error: None,
-        update_revision,
         pods: views,
         kafka,
+        plan: Some(plan),
         rolling,
-        roll_wait,
+        paused,
         bootstrap,
         image,
         version,
@@ -213,6 +275,42 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     } else {
         Action::requeue(Duration::from_secs(5))
     })
+}
+
+/// Runs a preferred leader election for `partitions`, logging (and reporting as a
+/// warning event) the partitions it failed for; the next reconcile retries them.
+async fn elect_preferred_leaders(
+    ctx: &Context,
+    kc: &KafkaCluster,
+    bootstrap: &str,
+    partitions: &[(String, i32)],
+) {
+    let result = async {
+        let admin = ctx.kafka.get(bootstrap).await?;
+        admin.elect_preferred_leaders(partitions).await
+    }
+    .await;
+    match result {
+        Ok(results) => {
+            let failed: Vec<String> = results
+                .iter()
+                .filter_map(|((t, p), r)| r.as_ref().err().map(|e| format!("{t}-{p}: {e}")))
+                .collect();
+            info!(
+                cluster = %kc.name_any(),
+                partitions = partitions.len(),
+                failed = failed.len(),
+                "preferred leader election"
+            );
+            if !failed.is_empty() {
+                warn!(cluster = %kc.name_any(), ?failed, "preferred leader election failed for some partitions");
+            }
+        }
+        Err(e) => {
+            warn!(cluster = %kc.name_any(), error = %e, "preferred leader election failed");
+            ctx.kafka.on_error(bootstrap, &e).await;
+        }
+    }
 }
 
 /// Retries a failed reconcile after a pause.
@@ -270,19 +368,24 @@ where
     Ok(after)
 }
 
-/// What the brokers report: cluster id, registered brokers and, with `count_urp`,
-/// under-replicated partitions.
-async fn kafka_view(ctx: &Context, bootstrap: &str, count_urp: bool) -> Result<KafkaView, String> {
+/// What the brokers report: cluster id, registered unfenced brokers, the quorum, and
+/// every partition's ISR with its topic's min.insync.replicas.
+async fn kafka_view(ctx: &Context, bootstrap: &str) -> Result<KafkaView, String> {
     let result = async {
         let admin = ctx.kafka.get(bootstrap).await?;
         let cluster = admin.describe_cluster().await?;
-        let urp = if count_urp {
-            match under_replicated_partitions(&admin).await? {
-                Ok(n) => UnderReplicated::Count(n),
-                Err(why) => UnderReplicated::Unknown(why),
-            }
-        } else {
-            UnderReplicated::NotCounted
+        let quorum = match admin.describe_quorum().await {
+            Ok(q) => Ok(QuorumView {
+                leader: q.leader_id,
+                voters: q.voters.into_iter().collect(),
+                high_watermark: q.high_watermark,
+            }),
+            Err(e) if e.kafka_code().is_some() => Err(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        let partitions = match partition_views(&admin).await? {
+            Ok(ps) => Partitions::Known(ps),
+            Err(why) => Partitions::Unknown(why),
         };
         Ok::<_, crate::kafka::KafkaError>(KafkaView {
             cluster_id: cluster.cluster_id,
@@ -291,7 +394,8 @@ async fn kafka_view(ctx: &Context, bootstrap: &str, count_urp: bool) -> Result<K
                 .iter()
                 .map(|b| b.id)
                 .collect::<BTreeSet<_>>(),
-            under_replicated: urp,
+            quorum,
+            partitions,
         })
     }
     .await;

@@ -2,50 +2,12 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
-use runnel_crds::cluster::{BrokerStatus, KafkaClusterStatus};
+use runnel_crds::cluster::{BrokerStatus, KafkaClusterStatus, PlanStatus, PlannedRestart};
 use runnel_crds::condition::{condition, types};
-use std::collections::BTreeSet;
 
-/// One broker pod as observed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodView {
-    /// Ordinal (= node id).
-    pub ordinal: i32,
-    /// Pod name.
-    pub name: String,
-    /// Pod Ready condition.
-    pub ready: bool,
-    /// Its StatefulSet revision (`controller-revision-hash` label).
-    pub revision: Option<String>,
-    /// Being deleted.
-    pub terminating: bool,
-    /// The image its broker container runs, as the kubelet reports it
-    /// (`status.containerStatuses[broker].image`); `None` until reported.
-    pub image: Option<String>,
-}
-
-/// What the brokers say, queried over the Kafka protocol.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KafkaView {
-    /// Cluster id.
-    pub cluster_id: Option<String>,
-    /// Registered broker ids.
-    pub brokers: BTreeSet<i32>,
-    /// Partitions whose ISR is short or that have no leader.
-    pub under_replicated: UnderReplicated,
-}
-
-/// The under-replicated partition count, as far as it is known.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UnderReplicated {
-    /// Not counted: no broker needs a restart.
-    NotCounted,
-    /// Counted.
-    Count(usize),
-    /// The brokers answered, but could not describe every topic: the count is
-    /// unknown (why), and no restart may rely on it.
-    Unknown(String),
-}
+use super::render::Pool;
+use super::roll::Plan;
+pub use super::view::{KafkaView, PodView};
 
 /// Everything the status is made from.
 #[derive(Clone, Debug)]
@@ -54,24 +16,35 @@ pub struct Observed {
     pub generation: Option<i64>,
     /// `spec.replicas`.
     pub replicas: i32,
+    /// `spec.controllers.replicas`, when there is a dedicated controller pool.
+    pub controllers: Option<i32>,
     /// The spec cannot be rendered (message), so nothing was applied.
     pub spec_error: Option<String>,
-    /// The StatefulSet's update revision.
-    pub update_revision: Option<String>,
-    /// Broker pods.
+    /// Broker and controller pods.
     pub pods: Vec<PodView>,
     /// Kafka's view, or why it could not be had.
     pub kafka: Result<KafkaView, String>,
-    /// A broker restart in progress (pod name), if the operator is rolling.
+    /// The roller's plan, when one was made.
+    pub plan: Option<Plan>,
+    /// A restart in progress (pod name), if the operator is rolling.
     pub rolling: Option<String>,
-    /// Why the rolling restart of an outdated broker waits, if it does.
-    pub roll_wait: Option<String>,
+    /// Reconciliation is paused by the annotation.
+    pub paused: bool,
     /// `host:port` of the bootstrap Service.
     pub bootstrap: String,
     /// The image the spec asks for.
     pub image: String,
     /// The version the spec asks for (`spec.version`, else the tag of `image`).
     pub version: String,
+}
+
+impl Observed {
+    fn roll_wait(&self) -> Option<&str> {
+        match self.plan.as_ref().map(|p| &p.decision) {
+            Some(super::roll::RollDecision::Wait(w)) => Some(w),
+            _ => None,
+        }
+    }
 }
 
 /// The tag of an image reference (`repo:tag`, not a registry port, not a digest).
@@ -89,7 +62,8 @@ fn image_tag(image: &str) -> Option<&str> {
 /// while they differ (a rolling restart), while a pod is missing or has not
 /// reported its image, or when the image has no tag that says it.
 pub fn running_version(obs: &Observed) -> Option<String> {
-    if obs.replicas <= 0 || obs.pods.len() as i32 != obs.replicas {
+    let expected = obs.replicas + obs.controllers.unwrap_or(0);
+    if obs.replicas <= 0 || obs.pods.len() as i32 != expected {
         return None;
     }
     let mut tags = obs
@@ -114,41 +88,73 @@ pub fn status(
     now: Timestamp,
 ) -> KafkaClusterStatus {
     let prev_conds: &[Condition] = previous.map_or(&[], |p| &p.conditions);
-    let registered = obs
-        .kafka
-        .as_ref()
-        .map(|k| k.brokers.clone())
-        .unwrap_or_default();
-    let mut brokers = Vec::new();
-    for ordinal in 0..obs.replicas.max(0) {
-        let pod = obs.pods.iter().find(|p| p.ordinal == ordinal);
-        let (ready, message) = match pod {
-            None => (false, Some("pod not created yet".to_string())),
-            Some(p) if p.terminating => (false, Some("restarting".to_string())),
-            Some(p) if !p.ready => (false, Some("pod not ready".to_string())),
-            Some(_) if obs.kafka.is_ok() && !registered.contains(&ordinal) => (
-                false,
-                Some("broker not registered in the cluster metadata".to_string()),
-            ),
-            Some(_) if obs.kafka.is_err() => {
-                (false, Some("cluster metadata unavailable".to_string()))
-            }
-            Some(_) => (true, None),
+    let kafka = obs.kafka.as_ref().ok();
+    let active = kafka
+        .and_then(|k| k.quorum.as_ref().ok())
+        .and_then(|q| q.leader);
+    let caught_up_voters = kafka
+        .and_then(|k| k.quorum.as_ref().ok())
+        .map(|q| q.caught_up_voters());
+    let node = |pool: Pool, ordinal: i32| -> BrokerStatus {
+        let node_id = pool.node_id(ordinal);
+        let pod = obs
+            .pods
+            .iter()
+            .find(|p| p.pool == pool && p.ordinal == ordinal);
+        let is_broker = pool == Pool::Brokers;
+        let voter = pod.map_or(pool == Pool::Controllers, |p| p.voter);
+        let fenced = match kafka {
+            Some(k) if is_broker => Some(!k.brokers.contains(&node_id)),
+            _ => None,
         };
-        brokers.push(BrokerStatus {
-            id: ordinal,
+        let out_of_sync = match kafka {
+            Some(k) if is_broker => k.out_of_sync(node_id).map(|v| v.len() as i32),
+            _ => None,
+        };
+        let message = match pod {
+            None => Some("pod not created yet".to_string()),
+            Some(p) if p.terminating => Some("restarting".to_string()),
+            Some(p) if !p.ready => Some("pod not ready".to_string()),
+            Some(_) if obs.kafka.is_err() => Some("cluster metadata unavailable".to_string()),
+            Some(_) if fenced == Some(true) => {
+                Some("broker not registered in the cluster metadata, or fenced".to_string())
+            }
+            Some(_) if out_of_sync.is_some_and(|n| n > 0) => Some(format!(
+                "catching up: not in the ISR of {} partition(s)",
+                out_of_sync.unwrap_or(0)
+            )),
+            Some(_)
+                if !is_broker
+                    && caught_up_voters
+                        .as_ref()
+                        .is_some_and(|v| !v.contains(&node_id)) =>
+            {
+                Some("controller not caught up with the metadata log".to_string())
+            }
+            Some(_) => None,
+        };
+        BrokerStatus {
+            id: node_id,
             pod: pod.map_or_else(String::new, |p| p.name.clone()),
-            ready,
+            ready: message.is_none(),
             message,
-        });
-    }
+            fenced,
+            controller: voter,
+            active_controller: voter && active == Some(node_id),
+            out_of_sync_partitions: out_of_sync,
+        }
+    };
+    let brokers: Vec<BrokerStatus> = (0..obs.replicas.max(0))
+        .map(|i| node(Pool::Brokers, i))
+        .collect();
+    let controllers: Vec<BrokerStatus> = (0..obs.controllers.unwrap_or(0).max(0))
+        .map(|i| node(Pool::Controllers, i))
+        .collect();
     let ready_count = brokers.iter().filter(|b| b.ready).count() as i32;
-    let outdated = obs
-        .pods
-        .iter()
-        .filter(|p| obs.update_revision.is_some() && p.revision != obs.update_revision)
-        .count();
-    let up_to_date = outdated == 0 && obs.pods.len() as i32 == obs.replicas;
+    let controllers_ready = controllers.iter().filter(|c| c.ready).count() as i32;
+    let outdated = obs.pods.iter().filter(|p| p.outdated).count();
+    let expected = obs.replicas + obs.controllers.unwrap_or(0);
+    let up_to_date = outdated == 0 && obs.pods.len() as i32 == expected;
 
     let (ready, reason, message): (bool, &str, String) = if let Some(e) = &obs.spec_error {
         (false, "InvalidSpec", e.clone())
@@ -164,6 +170,15 @@ pub fn status(
             "BrokersNotReady",
             format!("{ready_count} of {} brokers ready", obs.replicas),
         )
+    } else if controllers_ready < obs.controllers.unwrap_or(0) {
+        (
+            false,
+            "ControllersNotReady",
+            format!(
+                "{controllers_ready} of {} controllers ready",
+                obs.controllers.unwrap_or(0)
+            ),
+        )
     } else if let Some(pod) = &obs.rolling {
         (
             false,
@@ -171,8 +186,10 @@ pub fn status(
             format!("restarting {pod} to apply a new configuration"),
         )
     } else if !up_to_date {
-        let mut m = format!("{outdated} broker(s) still run an old configuration");
-        if let Some(why) = &obs.roll_wait {
+        let mut m = format!("{outdated} pod(s) still run an old configuration");
+        if obs.paused {
+            m.push_str("; reconciliation is paused");
+        } else if let Some(why) = obs.roll_wait() {
             m.push_str(&format!("; the next restart waits: {why}"));
         }
         (false, "RollingRestart", m)
@@ -185,6 +202,24 @@ pub fn status(
     };
     let degraded = obs.spec_error.is_some();
     let generation = obs.generation;
+    let (reconciling, reconciling_reason, reconciling_message) = if obs.paused {
+        (
+            false,
+            "ReconciliationPaused",
+            format!(
+                "{} is \"true\": nothing is applied or restarted; status.plan shows what would be",
+                runnel_crds::cluster::PAUSE_RECONCILIATION_ANNOTATION
+            ),
+        )
+    } else if ready {
+        (
+            false,
+            "Reconciled",
+            "the cluster matches the spec".to_string(),
+        )
+    } else {
+        (!degraded, reason, message.clone())
+    };
     let conditions = vec![
         condition(
             prev_conds,
@@ -198,13 +233,9 @@ pub fn status(
         condition(
             prev_conds,
             types::RECONCILING,
-            !ready && !degraded,
-            if ready { "Reconciled" } else { reason },
-            if ready {
-                "the cluster matches the spec".to_string()
-            } else {
-                message.clone()
-            },
+            reconciling,
+            reconciling_reason,
+            reconciling_message,
             generation,
             now,
         ),
@@ -222,11 +253,23 @@ pub fn status(
             now,
         ),
     ];
-    let kafka = obs.kafka.as_ref().ok();
+    let plan = obs.plan.as_ref().map(|p| PlanStatus {
+        restarts: p
+            .steps
+            .iter()
+            .map(|s| PlannedRestart {
+                pod: s.pod.clone(),
+                node_id: s.node_id,
+                reason: s.reason.clone(),
+            })
+            .collect(),
+        waiting_for: obs.roll_wait().map(str::to_string),
+        paused: obs.paused,
+    });
     KafkaClusterStatus {
         observed_generation: generation,
         conditions,
-        replicas: obs.pods.len() as i32,
+        replicas: obs.pods.iter().filter(|p| p.pool == Pool::Brokers).count() as i32,
         ready_replicas: ready_count,
         brokers,
         bootstrap_servers: Some(obs.bootstrap.clone()),
@@ -234,20 +277,30 @@ pub fn status(
             .and_then(|k| k.cluster_id.clone())
             .or_else(|| previous.and_then(|p| p.cluster_id.clone())),
         version: running_version(obs),
+        controllers,
+        under_min_isr_partitions: kafka.and_then(|k| k.under_min_isr()).map(|n| n as i32),
+        plan,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::roll::RollDecision;
+    use crate::cluster::view::{PartitionView, Partitions, QuorumView};
     use runnel_crds::condition::{find, is_true};
 
     fn pod(ordinal: i32, ready: bool, rev: &str) -> PodView {
         PodView {
+            pool: Pool::Brokers,
             ordinal,
+            node_id: ordinal,
             name: format!("demo-broker-{ordinal}"),
             ready,
             revision: Some(rev.into()),
+            outdated: rev != "r2",
+            voter: true,
+            broker: true,
             terminating: false,
             image: Some(format!(
                 "docker.io/runnel/runnel:{}",
@@ -260,16 +313,22 @@ mod tests {
         Observed {
             generation: Some(2),
             replicas: 3,
+            controllers: None,
             spec_error: None,
-            update_revision: Some("r2".into()),
             pods,
             kafka: Ok(KafkaView {
                 cluster_id: Some("cid".into()),
                 brokers: brokers.iter().copied().collect(),
-                under_replicated: UnderReplicated::Count(0),
+                quorum: Ok(QuorumView {
+                    leader: Some(0),
+                    voters: [(0, 5), (1, 5), (2, 5)].into(),
+                    high_watermark: 5,
+                }),
+                partitions: Partitions::Known(vec![]),
             }),
+            plan: None,
             rolling: None,
-            roll_wait: None,
+            paused: false,
             bootstrap: "demo-kafka-bootstrap.ns.svc:9092".into(),
             image: "runnel/runnel:0.1.0".into(),
             version: "0.1.0".into(),
@@ -305,7 +364,7 @@ mod tests {
         assert_eq!(s.ready_replicas, 2);
         assert_eq!(
             s.brokers[2].message.as_deref(),
-            Some("broker not registered in the cluster metadata")
+            Some("broker not registered in the cluster metadata, or fenced")
         );
         let r = find(&s.conditions, types::READY).expect("ready");
         assert_eq!(
@@ -321,7 +380,11 @@ mod tests {
             vec![pod(0, true, "r1"), pod(1, true, "r2"), pod(2, true, "r2")],
             &[0, 1, 2],
         );
-        o.roll_wait = Some("cannot count under-replicated partitions: boom".into());
+        o.plan = Some(Plan {
+            steps: vec![],
+            decision: RollDecision::Wait("cannot count under-replicated partitions: boom".into()),
+            elect: vec![],
+        });
         let prev = KafkaClusterStatus {
             version: Some("0.0.9".into()),
             ..Default::default()
@@ -381,5 +444,91 @@ mod tests {
         let r = find(&s.conditions, types::READY).expect("r");
         assert_eq!(r.reason, "KafkaUnavailable");
         assert!(r.message.contains("connection refused"));
+    }
+
+    #[test]
+    fn per_broker_state_isr_health_controllers_and_the_plan() {
+        let mut o = obs(
+            vec![pod(0, true, "r2"), pod(1, true, "r2"), pod(2, true, "r1")],
+            &[0, 1, 2],
+        );
+        if let Ok(k) = &mut o.kafka {
+            k.partitions = Partitions::Known(vec![
+                PartitionView {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader: Some(0),
+                    replicas: vec![0, 1, 2],
+                    isr: vec![0],
+                    min_isr: 2,
+                },
+                PartitionView {
+                    topic: "t".into(),
+                    partition: 1,
+                    leader: Some(1),
+                    replicas: vec![1, 2, 0],
+                    isr: vec![1, 2, 0],
+                    min_isr: 2,
+                },
+            ]);
+        }
+        o.plan = Some(Plan {
+            steps: vec![crate::cluster::roll::Step {
+                pod: "demo-broker-2".into(),
+                node_id: 2,
+                reason: "outdated pod template; a broker".into(),
+            }],
+            decision: RollDecision::Wait("broker 1 is catching up".into()),
+            elect: vec![],
+        });
+        o.paused = true;
+        let s = status(&o, None, now());
+        assert_eq!(s.under_min_isr_partitions, Some(1));
+        assert_eq!(s.brokers[0].out_of_sync_partitions, Some(0));
+        assert!(s.brokers[0].active_controller && s.brokers[0].controller);
+        assert!(!s.brokers[1].active_controller);
+        assert_eq!(s.brokers[1].out_of_sync_partitions, Some(1));
+        assert!(!s.brokers[1].ready, "caught up is part of ready");
+        assert_eq!(s.brokers[1].fenced, Some(false));
+        let plan = s.plan.expect("plan");
+        assert_eq!(plan.restarts[0].pod, "demo-broker-2");
+        assert_eq!(plan.waiting_for.as_deref(), Some("broker 1 is catching up"));
+        assert!(plan.paused);
+        let r = find(&s.conditions, types::RECONCILING).expect("r");
+        assert_eq!(r.reason, "ReconciliationPaused");
+        // A dedicated controller pool: its own entries, with node ids from 1000.
+        let mut o = obs(vec![pod(0, true, "r2")], &[0]);
+        o.replicas = 1;
+        o.controllers = Some(1);
+        o.pods[0].voter = false;
+        o.pods.push(PodView {
+            pool: Pool::Controllers,
+            ordinal: 0,
+            node_id: 1000,
+            name: "demo-controller-0".into(),
+            ready: true,
+            revision: None,
+            outdated: false,
+            terminating: false,
+            image: o.pods[0].image.clone(),
+            voter: true,
+            broker: false,
+        });
+        if let Ok(k) = &mut o.kafka {
+            k.quorum = Ok(QuorumView {
+                leader: Some(1000),
+                voters: [(1000, 5)].into(),
+                high_watermark: 5,
+            });
+        }
+        let s = status(&o, None, now());
+        assert_eq!(s.controllers.len(), 1);
+        assert_eq!(s.controllers[0].id, 1000);
+        assert!(s.controllers[0].active_controller && s.controllers[0].ready);
+        assert_eq!(s.controllers[0].fenced, None);
+        assert!(!s.brokers[0].controller);
+        assert_eq!(s.replicas, 1);
+        assert!(is_true(&s.conditions, types::READY));
+        assert_eq!(s.version.as_deref(), Some("0.1.0"));
     }
 }

@@ -15,13 +15,13 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::{RPCTypes, RaftNetwork, RaftNetworkFactory};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::types::{NodeId, Raft, TypeConfig};
+use super::types::{NodeId, QuorumNode, Raft, TypeConfig};
 
 /// The largest message accepted from the network.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -40,6 +40,13 @@ enum RpcRequest {
     Join {
         node_id: NodeId,
         addr: String,
+        /// Its metadata directory id (KIP-853 `ReplicaKey`).
+        #[serde(default)]
+        directory_id: Option<uuid::Uuid>,
+        /// A controller's listeners (a controller observer that may become
+        /// a voter through AddRaftVoter).
+        #[serde(default)]
+        endpoints: Vec<(String, String, u16)>,
     },
 }
 
@@ -50,6 +57,12 @@ enum RpcRequest {
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     cluster: String,
+    /// The directory id the sender's membership holds for the receiver
+    /// (KIP-853's `ReplicaKey`): a node whose metadata directory is another
+    /// one (re-formatted, or a wiped disk) refuses, so it can neither vote
+    /// nor count towards a commit as the voter it replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to_directory: Option<uuid::Uuid>,
     req: RpcRequest,
 }
 
@@ -80,6 +93,43 @@ pub type ForwardHandler = std::sync::Arc<
 /// Where the forward handler is installed (after the quorum opened).
 pub type ForwardSlot = std::sync::Arc<std::sync::OnceLock<ForwardHandler>>;
 
+/// Serves a Kafka-protocol connection that arrived on the controller
+/// listener (`kafka-metadata-quorum --bootstrap-controller`).
+pub type KafkaHandler = std::sync::Arc<
+    dyn Fn(
+            TcpStream,
+            std::net::SocketAddr,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Where the Kafka handler is installed (once the broker state exists).
+pub type KafkaSlot = std::sync::Arc<std::sync::OnceLock<KafkaHandler>>;
+
+/// Whether a new connection speaks the Kafka protocol rather than this
+/// transport: both start with a 4-byte length, then this transport's JSON
+/// opens with `{` while a Kafka request header opens with its 2-byte API
+/// key, whose first byte is 0 for every API. `None`: closed before 5 bytes.
+async fn speaks_kafka(stream: &TcpStream) -> io::Result<Option<bool>> {
+    let mut head = [0u8; 5];
+    for _ in 0..2000 {
+        let n = stream.peek(&mut head).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if n >= 5 {
+            return Ok(Some(head[4] != b'{'));
+        }
+        // Fewer than 5 bytes so far (peek returns at once): wait for more.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "no request header within 10 s",
+    ))
+}
+
 #[derive(Serialize, Deserialize)]
 enum RpcResponse {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
@@ -97,6 +147,17 @@ enum RpcResponse {
 
 /// Whether a request from cluster `theirs` may be served by a node of
 /// cluster `mine`; `Err` holds the refusal.
+fn check_directory(mine: Option<uuid::Uuid>, expected: Option<uuid::Uuid>) -> Result<(), String> {
+    match (mine, expected) {
+        (Some(m), Some(e)) if m != e => Err(format!(
+            "a quorum member expects this node's metadata directory to be {}, but it is {} (re-formatted storage?); refused: remove the old voter and add this one (kafka-metadata-quorum remove-controller / add-controller)",
+            crate::log::topic_id_string(&e),
+            crate::log::topic_id_string(&m)
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_cluster(mine: &str, theirs: &str) -> Result<(), String> {
     if mine.is_empty() || theirs.is_empty() || mine == theirs {
         return Ok(());
@@ -158,7 +219,9 @@ pub fn serve(
     listener: TcpListener,
     raft: Raft,
     forward: ForwardSlot,
+    kafka: KafkaSlot,
     cluster: String,
+    directory: Option<uuid::Uuid>,
     image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
 ) -> JoinHandle<()> {
     let cluster: std::sync::Arc<str> = cluster.into();
@@ -174,9 +237,31 @@ pub fn serve(
                     let forward = forward.clone();
                     let (cluster, last_refusal) = (cluster.clone(), last_refusal.clone());
                     let image = image.clone();
+                    let kafka = kafka.clone();
                     conns.spawn(async move {
-                        let served =
-                            serve_conn(stream, raft, forward, &cluster, &last_refusal, image);
+                        match speaks_kafka(&stream).await {
+                            Ok(Some(true)) => {
+                                match kafka.get() {
+                                    Some(h) => h(stream, peer).await,
+                                    None => tracing::debug!(%peer, "a Kafka request on the controller listener before the node serves them; closed"),
+                                }
+                                return;
+                            }
+                            Ok(Some(false)) => {}
+                            Ok(None) => return,
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "controller connection closed");
+                                return;
+                            }
+                        }
+                        let served = serve_conn(
+                            stream,
+                            raft,
+                            forward,
+                            (&cluster, directory),
+                            &last_refusal,
+                            image,
+                        );
                         if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "controller connection closed");
                         }
@@ -195,13 +280,15 @@ async fn serve_conn(
     mut stream: TcpStream,
     raft: Raft,
     forward: ForwardSlot,
-    cluster: &str,
+    (cluster, directory): (&str, Option<uuid::Uuid>),
     last_refusal: &std::sync::Mutex<Option<std::time::Instant>>,
     image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     while let Some(env) = read_msg::<_, Envelope>(&mut stream).await? {
-        if let Err(why) = check_cluster(cluster, &env.cluster) {
+        let checked = check_cluster(cluster, &env.cluster)
+            .and_then(|()| check_directory(directory, env.to_directory));
+        if let Err(why) = checked {
             let log_it = {
                 let mut last = last_refusal.lock().unwrap_or_else(|e| e.into_inner());
                 let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
@@ -232,13 +319,23 @@ async fn serve_conn(
                 Some(h) => RpcResponse::Forward(Some(h(v).await)),
                 None => RpcResponse::Forward(None),
             },
-            RpcRequest::Join { node_id, addr } => {
+            RpcRequest::Join {
+                node_id,
+                addr,
+                directory_id,
+                endpoints,
+            } => {
+                let node = QuorumNode {
+                    addr,
+                    directory_id,
+                    endpoints,
+                };
                 // A live (unfenced) broker of that id keeps its address: a
                 // second process with its node.id must not take its place.
                 let live = i32::try_from(node_id)
                     .ok()
                     .is_some_and(|id| image.borrow().brokers.get(&id).is_some_and(|b| !b.fenced));
-                RpcResponse::Join(join(&raft, node_id, addr, live).await)
+                RpcResponse::Join(join(&raft, node_id, node, live).await)
             }
         };
         write_msg(&mut stream, &resp).await?;
@@ -247,7 +344,7 @@ async fn serve_conn(
 }
 
 /// Serves an observer's [`RpcRequest::Join`] on this node.
-async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
+async fn join(raft: &Raft, id: NodeId, node: QuorumNode, live: bool) -> JoinReply {
     use openraft::error::ClientWriteError;
     use openraft::ChangeMembers;
     let (me, is_voter, known, leader_addr, leads) = {
@@ -260,7 +357,7 @@ async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
         (
             b.id,
             mem.voter_ids().any(|v| v == id),
-            mem.get_node(&id).map(|n| n.addr.clone()),
+            mem.get_node(&id).cloned(),
             leader_addr,
             b.current_leader == Some(b.id),
         )
@@ -273,9 +370,11 @@ async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
     if !leads {
         return JoinReply::NotLeader(leader_addr);
     }
-    if known.as_deref() == Some(addr.as_str()) {
+    if known.as_ref() == Some(&node) {
         return JoinReply::Added;
     }
+    let addr = node.addr.clone();
+    let known = known.map(|n| n.addr);
     if let (Some(old), true) = (&known, live) {
         tracing::warn!(node_id = id, live = %old, new = %addr, "an observer asks to take the place of a live broker with the same node.id (a duplicate node.id, or a restart within its session); refused until that broker is fenced");
         return JoinReply::Retry(format!(
@@ -287,10 +386,7 @@ async fn join(raft: &Raft, id: NodeId, addr: String, live: bool) -> JoinReply {
     } else {
         tracing::info!(node_id = id, %addr, "adding a metadata observer (learner)");
     }
-    let change = ChangeMembers::SetNodes(std::collections::BTreeMap::from([(
-        id,
-        openraft::BasicNode::new(addr),
-    )]));
+    let change = ChangeMembers::SetNodes(std::collections::BTreeMap::from([(id, node)]));
     match raft.change_membership(change, true).await {
         Ok(_) => JoinReply::Added,
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -305,12 +401,14 @@ pub async fn request_join(
     addr: &str,
     cluster: &str,
     node_id: NodeId,
-    own_addr: &str,
+    own: &QuorumNode,
     timeout: Duration,
 ) -> io::Result<JoinReply> {
     let req = RpcRequest::Join {
         node_id,
-        addr: own_addr.to_string(),
+        addr: own.addr.clone(),
+        directory_id: own.directory_id,
+        endpoints: own.endpoints.clone(),
     };
     match call(addr, cluster, req, timeout).await? {
         RpcResponse::Join(r) => Ok(r),
@@ -332,6 +430,7 @@ async fn call(
         s.set_nodelay(true)?;
         let env = Envelope {
             cluster: cluster.to_string(),
+            to_directory: None,
             req,
         };
         write_msg(&mut s, &env).await?;
@@ -362,7 +461,7 @@ pub struct NetworkFactory {
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+    async fn new_client(&mut self, target: NodeId, node: &QuorumNode) -> PeerClient {
         if target == self.node_id {
             tracing::error!(
                 target,
@@ -373,6 +472,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             node_id: self.node_id,
             target,
             addr: (target != self.node_id).then(|| node.addr.clone()),
+            to_directory: node.directory_id,
             cluster: self.cluster.clone(),
             conn: None,
         }
@@ -385,6 +485,8 @@ pub struct PeerClient {
     target: NodeId,
     /// The peer's address; `None` for a (refused) client to ourselves.
     addr: Option<String>,
+    /// The peer's directory id as the membership holds it.
+    to_directory: Option<uuid::Uuid>,
     cluster: String,
     conn: Option<TcpStream>,
 }
@@ -414,6 +516,7 @@ impl PeerClient {
         };
         let env = Envelope {
             cluster: self.cluster.clone(),
+            to_directory: self.to_directory,
             req,
         };
         write_msg(stream, &env).await.map_err(CallError::Network)?;
@@ -435,7 +538,7 @@ impl PeerClient {
         action: RPCTypes,
         req: RpcRequest,
         option: &RPCOption,
-    ) -> Result<RpcResponse, RPCError<NodeId, BasicNode, E>> {
+    ) -> Result<RpcResponse, RPCError<NodeId, QuorumNode, E>> {
         let ttl = option.hard_ttl();
         let res = match tokio::time::timeout(ttl, self.roundtrip(req)).await {
             Ok(r) => r,
@@ -457,12 +560,12 @@ impl PeerClient {
         })
     }
 
-    fn unexpected<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
+    fn unexpected<E: std::error::Error>() -> RPCError<NodeId, QuorumNode, E> {
         RPCError::Network(NetworkError::new(&unexpected_response()))
     }
 }
 
-fn remote<E: std::error::Error>(target: NodeId, e: E) -> RPCError<NodeId, BasicNode, E> {
+fn remote<E: std::error::Error>(target: NodeId, e: E) -> RPCError<NodeId, QuorumNode, E> {
     RPCError::RemoteError(RemoteError::new(target, e))
 }
 
@@ -471,7 +574,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, QuorumNode, RaftError<NodeId>>>
+    {
         match self
             .call(
                 RPCTypes::AppendEntries,
@@ -491,7 +595,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+        RPCError<NodeId, QuorumNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
         match self
             .call(
@@ -510,7 +614,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, QuorumNode, RaftError<NodeId>>> {
         match self
             .call(RPCTypes::Vote, RpcRequest::Vote(rpc), &option)
             .await?

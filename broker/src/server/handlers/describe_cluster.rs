@@ -16,6 +16,57 @@ pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
     Box::pin(run(state, req))
 }
 
+/// Handles DescribeCluster on the controller listener (KIP-919): endpoint
+/// type 2 only, listing the quorum's voters at their controller endpoint and
+/// the quorum leader as the controller.
+pub fn handle_controller(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
+    Box::pin(async move {
+        let body = body!(req, DescribeCluster);
+        if body.endpoint_type != 2 {
+            return Ok(Some(ResponseKind::DescribeCluster(
+                DescribeClusterResponse::default()
+                    .with_error_code(ResponseError::UnsupportedEndpointType.code())
+                    .with_error_message(Some(sb(
+                        "Only controllers can be described through this listener",
+                    )))
+                    .with_endpoint_type(body.endpoint_type),
+            )));
+        }
+        let listener = state.config.controller_listener_names.first().cloned();
+        let status = state.quorum.status();
+        let controllers = status
+            .voters
+            .iter()
+            .filter_map(|v| {
+                let (host, port) = match v
+                    .endpoints
+                    .iter()
+                    .find(|(n, _, _)| Some(n) == listener.as_ref())
+                {
+                    Some((_, h, p)) => (h.clone(), i32::from(*p)),
+                    None => {
+                        let (h, p) = v.addr.rsplit_once(':')?;
+                        (h.to_string(), p.parse().ok()?)
+                    }
+                };
+                Some(
+                    DescribeClusterBroker::default()
+                        .with_broker_id(broker(v.node_id))
+                        .with_host(sb(&host))
+                        .with_port(port),
+                )
+            })
+            .collect();
+        Ok(Some(ResponseKind::DescribeCluster(
+            DescribeClusterResponse::default()
+                .with_endpoint_type(2)
+                .with_cluster_id(sb(&state.cluster_id))
+                .with_controller_id(broker(status.leader.unwrap_or(-1)))
+                .with_brokers(controllers),
+        )))
+    })
+}
+
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
     let body = body!(req, DescribeCluster);
     // Endpoint type 1 is brokers; 2 (controllers) is for KIP-919 clients.

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{DescribeConfigsResponse, ResponseKind};
 use super::sb;
 use crate::body;
 use crate::broker::BrokerState;
-use crate::config::defs::{broker_defs, TOPIC_CONFIGS};
+use crate::config::defs::{broker_defs, BROKER_QUOTA_CONFIGS, TOPIC_CONFIGS};
 use crate::config::{ConfigEntry, TopicConfigResolver};
 use crate::group::group_configs;
 use crate::server::dispatch::{HandlerFuture, Request};
@@ -164,6 +164,12 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 ),
                 Ok(Some(_)) => base.with_configs(
                     broker_defs()
+                        // the quota configs only where they are set, as Kafka
+                        .chain(BROKER_QUOTA_CONFIGS.iter().filter(|d| {
+                            resolver
+                                .broker_entry(d.name)
+                                .is_some_and(|e| e.source != crate::config::ConfigSource::Default)
+                        }))
                         .filter(|d| wanted(d.name))
                         .filter_map(|d| resolver.broker_entry(d.name))
                         .map(|e| to_result(e, body.include_synonyms, version))

@@ -64,6 +64,12 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         let r = ReplicaState::default()
             .with_replica_id(broker(v.node_id))
             .with_log_end_offset(v.log_end);
+        // v2+ carries directory ids (KIP-853); none: Kafka's ZERO_UUID.
+        let r = if version >= 2 {
+            r.with_replica_directory_id(v.directory_id.unwrap_or_default())
+        } else {
+            r
+        };
         if version < 1 {
             // v0 has no fetch timestamps: setting them fails the encode
             return r;
@@ -77,6 +83,24 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         .voters
         .iter()
         .filter_map(|v| {
+            if !v.endpoints.is_empty() {
+                // A dynamic voter: the listeners AddRaftVoter gave.
+                let listeners = v
+                    .endpoints
+                    .iter()
+                    .map(|(name, host, port)| {
+                        Listener::default()
+                            .with_name(sb(name))
+                            .with_host(sb(host))
+                            .with_port(*port)
+                    })
+                    .collect();
+                return Some(
+                    Node::default()
+                        .with_node_id(broker(v.node_id))
+                        .with_listeners(listeners),
+                );
+            }
             let (host, port) = v.addr.rsplit_once(':')?;
             let port: u16 = port.parse().ok()?;
             Some(

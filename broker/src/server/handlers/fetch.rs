@@ -264,7 +264,24 @@ fn read_once(
                             if let Some(isr) = r.expand_isr {
                                 crate::replication::isr::request(state, part.clone(), isr);
                             }
+                            // Kafka's shouldLeaderThrottle: an out-of-sync
+                            // replica of a throttled partition gets no
+                            // records while the leader's quota is exceeded
+                            // (its position was still recorded above).
+                            let quota = &state.replicas.quotas.leader;
+                            let hold = quota.hold_back(
+                                name,
+                                index,
+                                part.in_isr(replica),
+                                std::time::Instant::now(),
+                            );
                             r.read
+                                .map(|mut read| {
+                                    if hold {
+                                        read.slice = None;
+                                    }
+                                    read
+                                })
                                 .ok_or_else(|| ApiError::code(ResponseError::UnknownServerError))
                         }
                         Err(e) => Err(e),
@@ -299,6 +316,12 @@ fn read_once(
                 }) {
                     Ok(b) => {
                         total += b.len();
+                        // Every throttled partition's bytes to a follower
+                        // count toward the leader's rate, in sync or not.
+                        let quota = &state.replicas.quotas.leader;
+                        if fetcher.is_some() && quota.is_throttled(name, index) {
+                            quota.record(b.len() as u64, std::time::Instant::now());
+                        }
                         b
                     }
                     Err(e) => {

@@ -35,6 +35,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod raft_voters;
 pub mod sync_group;
 
 use kafka_protocol::messages::{BrokerId, TopicName};

@@ -1,6 +1,6 @@
 //! Per-broker `server.properties` and the ConfigMap holding them.
 
-use super::names::{Names, CONTROLLER_LISTENER, DATA_MOUNT, FIELD_MANAGER};
+use super::names::{Names, Pool, CONTROLLER_LISTENER, DATA_MOUNT, FIELD_MANAGER};
 use k8s_openapi::api::core::v1::ConfigMap;
 use runnel_crds::cluster::{ListenerSpec, CONTROLLER_PORT, MANAGED_BROKER_KEYS};
 use runnel_crds::KafkaCluster;
@@ -40,33 +40,84 @@ pub fn broker_properties(
     names: &Names,
     ordinal: i32,
 ) -> Result<String, SpecError> {
+    node_properties(kc, names, Pool::Brokers, ordinal)
+}
+
+/// The `controller.quorum.voters` of `kc`: the dedicated controllers, or (combined
+/// mode) every broker.
+pub fn voters(kc: &KafkaCluster, names: &Names) -> String {
+    let (pool, count) = match &kc.spec.controllers {
+        Some(c) => (Pool::Controllers, c.replicas.max(1)),
+        None => (Pool::Brokers, kc.spec.replicas.max(1)),
+    };
+    (0..count)
+        .map(|i| {
+            format!(
+                "{}@{}:{CONTROLLER_PORT}",
+                pool.node_id(i),
+                names.pod_host_of(pool, i)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The `server.properties` of `pool`'s member `ordinal`: a combined broker+controller
+/// without a controller pool, else `process.roles=broker` or `controller`.
+/// Deterministic: same spec, same bytes. Nothing in it depends on the size of another
+/// pool, nor (with a controller pool) on the broker count but through the internal
+/// topics' replication defaults, so scaling brokers leaves every other node's file as is.
+pub fn node_properties(
+    kc: &KafkaCluster,
+    names: &Names,
+    pool: Pool,
+    ordinal: i32,
+) -> Result<String, SpecError> {
     let user = user_config(kc)?;
     let replicas = kc.spec.replicas.max(1);
-    let listeners: &[ListenerSpec] = &kc.spec.listeners;
+    let combined = kc.spec.controllers.is_none();
+    let listeners: &[ListenerSpec] = match pool {
+        Pool::Brokers => &kc.spec.listeners,
+        Pool::Controllers => &[],
+    };
+    let node_id = pool.node_id(ordinal);
     let mut managed: BTreeMap<&str, String> = BTreeMap::new();
-    managed.insert("process.roles", "broker,controller".into());
-    managed.insert("node.id", ordinal.to_string());
     managed.insert(
-        "controller.quorum.voters",
-        (0..replicas)
-            .map(|i| format!("{i}@{}:{CONTROLLER_PORT}", names.pod_host(i)))
-            .collect::<Vec<_>>()
-            .join(","),
+        "process.roles",
+        match (combined, pool) {
+            (true, _) => "broker,controller",
+            (false, Pool::Brokers) => "broker",
+            (false, Pool::Controllers) => "controller",
+        }
+        .into(),
     );
+    managed.insert("node.id", node_id.to_string());
+    managed.insert("controller.quorum.voters", voters(kc, names));
     let mut bind: Vec<String> = listeners
         .iter()
         .map(|l| format!("{}://0.0.0.0:{}", l.name, l.port))
         .collect();
-    bind.push(format!("{CONTROLLER_LISTENER}://0.0.0.0:{CONTROLLER_PORT}"));
+    if combined || pool == Pool::Controllers {
+        bind.push(format!("{CONTROLLER_LISTENER}://0.0.0.0:{CONTROLLER_PORT}"));
+    }
     managed.insert("listeners", bind.join(","));
-    managed.insert(
-        "advertised.listeners",
-        listeners
-            .iter()
-            .map(|l| format!("{}://{}:{}", l.name, names.pod_host(ordinal), l.port))
-            .collect::<Vec<_>>()
-            .join(","),
-    );
+    if !listeners.is_empty() {
+        managed.insert(
+            "advertised.listeners",
+            listeners
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}://{}:{}",
+                        l.name,
+                        names.pod_host_of(pool, ordinal),
+                        l.port
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
     let mut map: Vec<String> = listeners
         .iter()
         .map(|l| format!("{}:PLAINTEXT", l.name))
@@ -81,17 +132,20 @@ pub fn broker_properties(
 
     // Kafka's defaults for internal topics assume three brokers; fit them to the cluster
     // unless the user chose.
+    // (Only brokers host them: a controller's file does not depend on the broker count.)
     let mut defaults: BTreeMap<&str, String> = BTreeMap::new();
-    let rf = replicas.min(3);
-    defaults.insert("offsets.topic.replication.factor", rf.to_string());
-    defaults.insert("transaction.state.log.replication.factor", rf.to_string());
-    defaults.insert("transaction.state.log.min.isr", replicas.min(2).to_string());
+    if pool == Pool::Brokers {
+        let rf = replicas.min(3);
+        defaults.insert("offsets.topic.replication.factor", rf.to_string());
+        defaults.insert("transaction.state.log.replication.factor", rf.to_string());
+        defaults.insert("transaction.state.log.min.isr", replicas.min(2).to_string());
+    }
 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Generated by {FIELD_MANAGER} for KafkaCluster {}/{}, broker {ordinal}. Edit the KafkaCluster, not this file.",
-        names.namespace, names.cluster
+        "# Generated by {FIELD_MANAGER} for KafkaCluster {}/{}, {} {ordinal}. Edit the KafkaCluster, not this file.",
+        names.namespace, names.cluster, pool.component()
     );
     let _ = writeln!(out, "\n# Managed by the operator");
     for (k, v) in &managed {
@@ -114,6 +168,16 @@ pub fn broker_properties(
         }
     }
     Ok(out)
+}
+
+/// The pools of `kc` with their sizes: the controllers (when dedicated) first.
+pub fn pools(kc: &KafkaCluster) -> Vec<(Pool, i32)> {
+    let mut out = Vec::new();
+    if let Some(c) = &kc.spec.controllers {
+        out.push((Pool::Controllers, c.replicas.max(1)));
+    }
+    out.push((Pool::Brokers, kc.spec.replicas.max(1)));
+    out
 }
 
 /// Escapes a value for a Java properties file.
@@ -147,14 +211,17 @@ fn escape_key(k: &str) -> String {
     s
 }
 
-/// The ConfigMap `<cluster>-broker-config`: one `<pod>.properties` per broker.
+/// The ConfigMap `<cluster>-broker-config`: one `<pod>.properties` per broker and
+/// per dedicated controller.
 pub fn config_map(kc: &KafkaCluster, names: &Names) -> Result<ConfigMap, SpecError> {
     let mut data = BTreeMap::new();
-    for ordinal in 0..kc.spec.replicas.max(1) {
-        data.insert(
-            format!("{}.properties", names.pod(ordinal)),
-            broker_properties(kc, names, ordinal)?,
-        );
+    for (pool, count) in pools(kc) {
+        for ordinal in 0..count {
+            data.insert(
+                format!("{}.properties", names.pod_of(pool, ordinal)),
+                node_properties(kc, names, pool, ordinal)?,
+            );
+        }
     }
     Ok(ConfigMap {
         metadata: names.child_meta(kc, names.config_map()),
@@ -260,5 +327,41 @@ mod tests {
         assert!(a.contains("x.y=a\\nb\n"));
         assert!(a.contains("z=\\ lead\n"));
         assert_eq!(a, broker_properties(&kc, &n, 0).expect("render"));
+    }
+
+    #[test]
+    fn a_controller_pool_splits_the_roles() {
+        let kc = cluster(json!({
+            "replicas": 3, "storage": {"size": "1Gi"}, "config": {"num.partitions": 6},
+            "controllers": {"replicas": 3, "storage": {"size": "1Gi"}}
+        }));
+        let n = Names::of(&kc);
+        let voters = "1000@demo-controller-0.demo-controllers.kafka.svc.cluster.local:9093,1001@demo-controller-1.demo-controllers.kafka.svc.cluster.local:9093,1002@demo-controller-2.demo-controllers.kafka.svc.cluster.local:9093";
+        let b = props(&node_properties(&kc, &n, Pool::Brokers, 1).expect("render"));
+        assert_eq!(b["process.roles"], "broker");
+        assert_eq!(b["node.id"], "1");
+        assert_eq!(b["controller.quorum.voters"], voters);
+        assert_eq!(b["listeners"], "PLAINTEXT://0.0.0.0:9092");
+        assert_eq!(b["controller.listener.names"], "CONTROLLER");
+        assert_eq!(
+            b["listener.security.protocol.map"],
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        );
+        assert_eq!(b["offsets.topic.replication.factor"], "3");
+        let c = props(&node_properties(&kc, &n, Pool::Controllers, 2).expect("render"));
+        assert_eq!(c["process.roles"], "controller");
+        assert_eq!(c["node.id"], "1002");
+        assert_eq!(c["controller.quorum.voters"], voters);
+        assert_eq!(c["listeners"], "CONTROLLER://0.0.0.0:9093");
+        assert!(!c.contains_key("advertised.listeners"));
+        assert!(!c.contains_key("inter.broker.listener.name"));
+        assert!(!c.contains_key("offsets.topic.replication.factor"));
+        assert_eq!(
+            c["num.partitions"], "6",
+            "spec.config applies to every node"
+        );
+        let data = config_map(&kc, &n).expect("cm").data.expect("data");
+        assert_eq!(data.len(), 6);
+        assert!(data.contains_key("demo-controller-0.properties"));
     }
 }

@@ -16,6 +16,32 @@ pub const CONFIG_HASH_ANNOTATION: &str = "kafka.runnel.dev/config-hash";
 /// The field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "runnel-operator";
 
+/// A KafkaCluster's node pools: each is one StatefulSet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pool {
+    /// The dedicated KRaft controllers (`spec.controllers`).
+    Controllers,
+    /// The brokers (`spec.replicas`); also the controllers when there is no controller pool.
+    Brokers,
+}
+
+impl Pool {
+    /// The `app.kubernetes.io/component` label of its pods.
+    pub fn component(self) -> &'static str {
+        match self {
+            Pool::Controllers => "controller",
+            Pool::Brokers => "broker",
+        }
+    }
+    /// Kafka node id of the pod with `ordinal`.
+    pub fn node_id(self, ordinal: i32) -> i32 {
+        match self {
+            Pool::Controllers => runnel_crds::cluster::CONTROLLER_NODE_ID_BASE + ordinal,
+            Pool::Brokers => ordinal,
+        }
+    }
+}
+
 /// Names derived from a KafkaCluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Names {
@@ -38,13 +64,21 @@ impl Names {
         }
     }
 
-    /// The StatefulSet (and PDB) name; pods are `<this>-<ordinal>`.
+    /// The brokers' StatefulSet (and PDB) name; pods are `<this>-<ordinal>`.
     pub fn statefulset(&self) -> String {
-        format!("{}-broker", self.cluster)
+        self.statefulset_of(Pool::Brokers)
+    }
+    /// The StatefulSet (and PDB) of `pool`: `<cluster>-broker` or `<cluster>-controller`.
+    pub fn statefulset_of(&self, pool: Pool) -> String {
+        format!("{}-{}", self.cluster, pool.component())
     }
     /// The headless Service giving each broker a stable DNS name.
     pub fn headless_service(&self) -> String {
-        format!("{}-brokers", self.cluster)
+        self.headless_service_of(Pool::Brokers)
+    }
+    /// The headless Service of `pool`: `<cluster>-brokers` or `<cluster>-controllers`.
+    pub fn headless_service_of(&self, pool: Pool) -> String {
+        format!("{}-{}s", self.cluster, pool.component())
     }
     /// The bootstrap Service clients connect to.
     pub fn bootstrap_service(&self) -> String {
@@ -56,14 +90,22 @@ impl Names {
     }
     /// Pod name of broker `ordinal`.
     pub fn pod(&self, ordinal: i32) -> String {
-        format!("{}-{ordinal}", self.statefulset())
+        self.pod_of(Pool::Brokers, ordinal)
+    }
+    /// Pod name of `pool`'s member `ordinal`.
+    pub fn pod_of(&self, pool: Pool, ordinal: i32) -> String {
+        format!("{}-{ordinal}", self.statefulset_of(pool))
     }
     /// Stable DNS name of broker `ordinal`.
     pub fn pod_host(&self, ordinal: i32) -> String {
+        self.pod_host_of(Pool::Brokers, ordinal)
+    }
+    /// Stable DNS name of `pool`'s member `ordinal`.
+    pub fn pod_host_of(&self, pool: Pool, ordinal: i32) -> String {
         format!(
             "{}.{}.{}.svc.cluster.local",
-            self.pod(ordinal),
-            self.headless_service(),
+            self.pod_of(pool, ordinal),
+            self.headless_service_of(pool),
             self.namespace
         )
     }
@@ -78,10 +120,17 @@ impl Names {
     }
     /// Labels every child carries.
     pub fn labels(&self) -> BTreeMap<String, String> {
+        self.labels_of(Pool::Brokers)
+    }
+    /// Labels of `pool`'s children.
+    pub fn labels_of(&self, pool: Pool) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("app.kubernetes.io/name".into(), "runnel".into()),
             ("app.kubernetes.io/instance".into(), self.cluster.clone()),
-            ("app.kubernetes.io/component".into(), "broker".into()),
+            (
+                "app.kubernetes.io/component".into(),
+                pool.component().into(),
+            ),
             (
                 "app.kubernetes.io/managed-by".into(),
                 "runnel-operator".into(),
@@ -91,20 +140,36 @@ impl Names {
     }
     /// The labels selecting this cluster's broker pods (a stable subset of [`Names::labels`]).
     pub fn selector(&self) -> BTreeMap<String, String> {
+        self.selector_of(Pool::Brokers)
+    }
+    /// The labels selecting `pool`'s pods.
+    pub fn selector_of(&self, pool: Pool) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("app.kubernetes.io/name".into(), "runnel".into()),
             ("app.kubernetes.io/instance".into(), self.cluster.clone()),
-            ("app.kubernetes.io/component".into(), "broker".into()),
+            (
+                "app.kubernetes.io/component".into(),
+                pool.component().into(),
+            ),
         ])
     }
     /// Metadata of a child named `name`: namespace, labels, and `kc` as controlling owner
     /// (so garbage collection removes it with the cluster).
     pub fn child_meta(&self, kc: &KafkaCluster, name: String) -> kube::api::ObjectMeta {
+        self.child_meta_of(kc, Pool::Brokers, name)
+    }
+    /// [`Names::child_meta`] with `pool`'s labels.
+    pub fn child_meta_of(
+        &self,
+        kc: &KafkaCluster,
+        pool: Pool,
+        name: String,
+    ) -> kube::api::ObjectMeta {
         use kube::Resource as _;
         kube::api::ObjectMeta {
             name: Some(name),
             namespace: Some(self.namespace.clone()),
-            labels: Some(self.labels()),
+            labels: Some(self.labels_of(pool)),
             owner_references: kc.controller_owner_ref(&()).map(|o| vec![o]),
             ..Default::default()
         }
@@ -112,7 +177,11 @@ impl Names {
 
     /// [`Names::selector`] as a label selector string.
     pub fn selector_string(&self) -> String {
-        self.selector()
+        self.selector_string_of(Pool::Brokers)
+    }
+    /// [`Names::selector_of`] as a label selector string.
+    pub fn selector_string_of(&self, pool: Pool) -> String {
+        self.selector_of(pool)
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()

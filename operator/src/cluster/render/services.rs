@@ -1,6 +1,6 @@
 //! The headless Service (stable broker DNS names) and the bootstrap Service.
 
-use super::names::Names;
+use super::names::{Names, Pool};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use runnel_crds::cluster::CONTROLLER_PORT;
@@ -32,14 +32,24 @@ fn client_ports(kc: &KafkaCluster) -> Vec<ServicePort> {
 /// `<cluster>-brokers`: headless, publishing not-ready addresses so brokers find
 /// each other (and the quorum forms) before any is ready.
 pub fn headless_service(kc: &KafkaCluster, names: &Names) -> Service {
-    let mut ports = client_ports(kc);
-    ports.push(port("tcp-controller".into(), CONTROLLER_PORT));
+    headless_service_of(kc, Pool::Brokers, names)
+}
+
+/// The headless Service of `pool` (`<cluster>-brokers` or `<cluster>-controllers`).
+pub fn headless_service_of(kc: &KafkaCluster, pool: Pool, names: &Names) -> Service {
+    let mut ports = match pool {
+        Pool::Brokers => client_ports(kc),
+        Pool::Controllers => Vec::new(),
+    };
+    if kc.spec.controllers.is_none() || pool == Pool::Controllers {
+        ports.push(port("tcp-controller".into(), CONTROLLER_PORT));
+    }
     Service {
-        metadata: names.child_meta(kc, names.headless_service()),
+        metadata: names.child_meta_of(kc, pool, names.headless_service_of(pool)),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             publish_not_ready_addresses: Some(true),
-            selector: Some(names.selector()),
+            selector: Some(names.selector_of(pool)),
             ports: Some(ports),
             ..Default::default()
         }),

@@ -5,7 +5,7 @@
 
 use super::config::SpecError;
 use super::names::{
-    cluster_id, Names, BROKER_BIN, CONFIG_HASH_ANNOTATION, CONFIG_MOUNT, DATA_MOUNT,
+    cluster_id, Names, Pool, BROKER_BIN, CONFIG_HASH_ANNOTATION, CONFIG_MOUNT, DATA_MOUNT,
 };
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
@@ -62,6 +62,30 @@ pub fn version(kc: &KafkaCluster, default_image: &str) -> String {
     }
 }
 
+/// The config hash of `pool`'s pod template: what its members need a restart for.
+///
+/// Combined mode: every file (each broker's voter list names every broker, so any
+/// scale change rewrites them all). With a controller pool: the file of the pool's
+/// member 0, which differs from the others' only in the node's own identity (node id,
+/// advertised host); a file added for a new broker changes no existing member's hash.
+pub fn pool_config_hash(
+    kc: &KafkaCluster,
+    pool: Pool,
+    names: &Names,
+    config_data: &BTreeMap<String, String>,
+) -> String {
+    if kc.spec.controllers.is_none() {
+        return config_hash(config_data);
+    }
+    let key = format!("{}.properties", names.pod_of(pool, 0));
+    let one: BTreeMap<String, String> = config_data
+        .get_key_value(&key)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .into_iter()
+        .collect();
+    config_hash(&one)
+}
+
 /// Hash of the broker configs: a change needs a broker restart, so it goes into the pod template.
 pub fn config_hash(config_data: &BTreeMap<String, String>) -> String {
     let mut h = Sha256::new();
@@ -110,7 +134,27 @@ pub fn statefulset(
     default_image: &str,
     config_data: &BTreeMap<String, String>,
 ) -> Result<StatefulSet, SpecError> {
+    statefulset_of(kc, Pool::Brokers, names, default_image, config_data)
+}
+
+/// The StatefulSet of `pool`: `<cluster>-broker` or `<cluster>-controller`.
+pub fn statefulset_of(
+    kc: &KafkaCluster,
+    pool: Pool,
+    names: &Names,
+    default_image: &str,
+    config_data: &BTreeMap<String, String>,
+) -> Result<StatefulSet, SpecError> {
     let spec = &kc.spec;
+    let (replicas, storage, resources, listeners) = match (pool, &spec.controllers) {
+        (Pool::Controllers, Some(c)) => (c.replicas, &c.storage, &c.resources, &[][..]),
+        _ => (
+            spec.replicas,
+            &spec.storage,
+            &spec.resources,
+            &spec.listeners[..],
+        ),
+    };
     let pod_tpl = spec
         .template
         .as_ref()
@@ -122,7 +166,7 @@ pub fn statefulset(
         .and_then(|t| t.container.clone())
         .unwrap_or_default();
 
-    let mut labels = names.labels();
+    let mut labels = names.labels_of(pool);
     let mut annotations = BTreeMap::new();
     if let Some(m) = &pod_tpl.metadata {
         for (k, v) in m.labels.iter().flatten() {
@@ -130,7 +174,10 @@ pub fn statefulset(
         }
         annotations.extend(m.annotations.clone().unwrap_or_default());
     }
-    annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash(config_data));
+    annotations.insert(
+        CONFIG_HASH_ANNOTATION.into(),
+        pool_config_hash(kc, pool, names, config_data),
+    );
 
     let mut command = vec![
         BROKER_BIN.to_string(),
@@ -147,8 +194,7 @@ pub fn statefulset(
     ];
     env.extend(ctr_tpl.env.clone().unwrap_or_default());
 
-    let mut ports: Vec<ContainerPort> = spec
-        .listeners
+    let mut ports: Vec<ContainerPort> = listeners
         .iter()
         .map(|l| ContainerPort {
             name: Some(
@@ -162,13 +208,23 @@ pub fn statefulset(
             ..Default::default()
         })
         .collect();
-    ports.push(ContainerPort {
-        name: Some("controller".into()),
-        container_port: CONTROLLER_PORT,
-        protocol: Some("TCP".into()),
-        ..Default::default()
-    });
-    let client_port = spec.client_port();
+    let controller_port = spec.controllers.is_none() || pool == Pool::Controllers;
+    if controller_port {
+        ports.push(ContainerPort {
+            name: Some("controller".into()),
+            container_port: CONTROLLER_PORT,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        });
+    }
+    // A broker is probed on its client port, a dedicated controller on its controller
+    // port. (Readiness in Kafka's sense, registered, unfenced and caught up, is what
+    // the operator reads over the Admin API for the status and the roll gate.)
+    let (ready_port, live_port) = match pool {
+        Pool::Controllers => (CONTROLLER_PORT, CONTROLLER_PORT),
+        Pool::Brokers if controller_port => (spec.client_port(), CONTROLLER_PORT),
+        Pool::Brokers => (spec.client_port(), spec.client_port()),
+    };
 
     let container = Container {
         name: BROKER_CONTAINER.into(),
@@ -177,9 +233,9 @@ pub fn statefulset(
         command: Some(command),
         env: Some(env),
         ports: Some(ports),
-        readiness_probe: Some(tcp_probe(client_port, 2, 5, 3)),
-        liveness_probe: Some(tcp_probe(CONTROLLER_PORT, 30, 10, 6)),
-        resources: spec.resources.clone(),
+        readiness_probe: Some(tcp_probe(ready_port, 2, 5, 3)),
+        liveness_probe: Some(tcp_probe(live_port, 30, 10, 6)),
+        resources: resources.clone(),
         volume_mounts: Some(vec![
             VolumeMount {
                 name: "data".into(),
@@ -212,7 +268,7 @@ pub fn statefulset(
             topology_key: r.topology_key.clone(),
             when_unsatisfiable: "ScheduleAnyway".into(),
             label_selector: Some(LabelSelector {
-                match_labels: Some(names.selector()),
+                match_labels: Some(names.selector_of(pool)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -258,16 +314,16 @@ pub fn statefulset(
     let claim = PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some("data".into()),
-            labels: Some(names.selector()),
+            labels: Some(names.selector_of(pool)),
             ..Default::default()
         },
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
-            storage_class_name: spec.storage.storage_class_name.clone(),
+            storage_class_name: storage.storage_class_name.clone(),
             resources: Some(VolumeResourceRequirements {
                 requests: Some(BTreeMap::from([(
                     "storage".to_string(),
-                    Quantity(spec.storage.size.clone()),
+                    Quantity(storage.size.clone()),
                 )])),
                 ..Default::default()
             }),
@@ -277,10 +333,10 @@ pub fn statefulset(
     };
 
     Ok(StatefulSet {
-        metadata: names.child_meta(kc, names.statefulset()),
+        metadata: names.child_meta_of(kc, pool, names.statefulset_of(pool)),
         spec: Some(StatefulSetSpec {
-            replicas: Some(spec.replicas),
-            service_name: Some(names.headless_service()),
+            replicas: Some(replicas),
+            service_name: Some(names.headless_service_of(pool)),
             pod_management_policy: Some("Parallel".into()),
             update_strategy: Some(StatefulSetUpdateStrategy {
                 type_: Some("OnDelete".into()),
@@ -289,7 +345,7 @@ pub fn statefulset(
             persistent_volume_claim_retention_policy: Some(
                 StatefulSetPersistentVolumeClaimRetentionPolicy {
                     when_deleted: Some(
-                        if spec.storage.delete_claim {
+                        if storage.delete_claim {
                             "Delete"
                         } else {
                             "Retain"
@@ -300,7 +356,7 @@ pub fn statefulset(
                 },
             ),
             selector: LabelSelector {
-                match_labels: Some(names.selector()),
+                match_labels: Some(names.selector_of(pool)),
                 ..Default::default()
             },
             template: PodTemplateSpec {
