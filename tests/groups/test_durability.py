@@ -77,7 +77,10 @@ def test_offsets_and_group_state_survive_restart(restartable_broker, workers, na
 
     # 4. a real consumer that stays up across the restart
     g_worker = names("worker")
-    w = workers("ck", g_worker, topic, "survivor")
+    # A session longer than the restart plus librdkafka's reconnect backoff
+    # (which grows while the broker is down): this member is meant to
+    # survive the restart, not to be expired by it.
+    w = workers("ck", g_worker, topic, "survivor", session_timeout_ms=30000)
     w.wait(lambda w: w.assignment == set(range(P)), 60, "assignment")
     gu.wait_consumed([w], pre, 60)
     w.wait(lambda w: w.committed == {0: 10, 1: 10, 2: 10}, 30, "commits of everything")
