@@ -9,11 +9,14 @@ use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tracing::{debug, error, warn};
 
 use super::dispatch::{self, Request, Surface};
+use super::file_region::{self, FileRegions, Piece, RegionSender};
 use crate::broker::BrokerState;
+use crate::log::ReadSlice;
 use crate::protocol::request;
 
 /// Why a connection is closed instead of answered, as Kafka closes it.
@@ -39,6 +42,7 @@ pub(super) async fn serve(
     let (r, w) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut writer = BufWriter::with_capacity(64 * 1024, w);
+    let mut sender = RegionSender::default();
     let mut shutdown = state.shutdown.clone();
     loop {
         let frame = tokio::select! {
@@ -48,7 +52,9 @@ pub(super) async fn serve(
         // The frame's share of the request-memory budget is held until its
         // response is written.
         let result = match frame {
-            Ok((frame, _budget)) => handle_frame(&state, frame, &mut writer, peer, surface).await,
+            Ok((frame, _budget)) => {
+                handle_frame(&state, frame, &mut writer, &mut sender, peer, surface).await
+            }
             Err(e) => Err(e),
         };
         match result {
@@ -93,10 +99,11 @@ async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
     Ok((buf, budget))
 }
 
-async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
+async fn handle_frame(
     state: &Arc<BrokerState>,
     frame: BytesMut,
-    w: &mut W,
+    w: &mut Writer,
+    sender: &mut RegionSender,
     peer: SocketAddr,
     surface: Surface,
 ) -> Result<(), Close> {
@@ -111,7 +118,16 @@ async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
         if api_key == ApiKey::ApiVersions {
             // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges.
             let resp = dispatch::unsupported_api_versions(surface);
-            return write_response(w, correlation_id, ApiKey::ApiVersions, 0, &resp).await;
+            return write_response(
+                w,
+                sender,
+                correlation_id,
+                ApiKey::ApiVersions,
+                0,
+                &resp,
+                &[],
+            )
+            .await;
         }
         return Err(Close::Invalid(format!(
             "{api_key:?} v{version} is not supported (supported {}..={})",
@@ -130,20 +146,26 @@ async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
             if api_key == ApiKey::ApiVersions {
                 // Kafka still answers a malformed ApiVersions with INVALID_REQUEST.
                 let resp = dispatch::invalid_api_versions();
-                return write_response(w, correlation_id, api_key, version, &resp).await;
+                return write_response(w, sender, correlation_id, api_key, version, &resp, &[])
+                    .await;
             }
             return Err(Close::Invalid(e.to_string()));
         }
     };
+    let regions = FileRegions::default();
     let req = Request {
         api_key,
         version,
         header,
         body,
         peer,
+        regions: regions.clone(),
     };
     match (spec.handler)(state.clone(), req).await {
-        Ok(Some(resp)) => write_response(w, correlation_id, api_key, version, &resp).await,
+        Ok(Some(resp)) => {
+            let regions = regions.take();
+            write_response(w, sender, correlation_id, api_key, version, &resp, &regions).await
+        }
         Ok(None) => Ok(()),
         Err(e) => {
             error!(api = ?api_key, version, error = %e, "request handler failed");
@@ -152,12 +174,16 @@ async fn handle_frame<W: tokio::io::AsyncWrite + Unpin>(
     }
 }
 
-async fn write_response<W: tokio::io::AsyncWrite + Unpin>(
-    w: &mut W,
+type Writer = BufWriter<OwnedWriteHalf>;
+
+async fn write_response(
+    w: &mut Writer,
+    sender: &mut RegionSender,
     correlation_id: i32,
     api_key: ApiKey,
     version: i16,
     resp: &kafka_protocol::messages::ResponseKind,
+    regions: &[ReadSlice],
 ) -> Result<(), Close> {
     let mut out = BytesMut::with_capacity(256);
     out.put_i32(0);
@@ -170,9 +196,10 @@ async fn write_response<W: tokio::io::AsyncWrite + Unpin>(
     header
         .encode(&mut out, hv)
         .map_err(|e| Close::Invalid(format!("cannot encode response header: {e}")))?;
-    // Large `bytes` fields (a fetch response's records, read from the log)
-    // are not copied into the response buffer: they are written from their
-    // own memory between the encoded pieces.
+    // Large `bytes` fields (a fetch response's records) are not copied into
+    // the response buffer: they are written from their own memory between
+    // the encoded pieces, or, for placeholders, sent from their segment
+    // files (`file_region.rs`).
     let (encoded, shared) = kafka_protocol::protocol::buf::encode_sharing(SHARE_FROM, || {
         resp.encode(&mut out, version)
     });
@@ -186,6 +213,18 @@ async fn write_response<W: tokio::io::AsyncWrite + Unpin>(
         Close::Invalid(format!("{api_key:?} response of {size} bytes is too large"))
     })?;
     out[0..4].copy_from_slice(&len.to_be_bytes());
+    if !regions.is_empty() || shared.iter().any(|(_, b)| file_region::is_placeholder(b)) {
+        // Records sent from their files: the whole frame is written by
+        // `RegionSender`, on the blocking pool.
+        let pieces = pieces(out.freeze(), shared, regions)
+            .map_err(|why| Close::Invalid(format!("{api_key:?} response: {why}")))?;
+        w.flush().await?;
+        if let Err(e) = sender.send(w.get_ref().as_ref(), pieces).await {
+            error!(error = %e, "sending records from a segment file failed");
+            return Err(e.into());
+        }
+        return Ok(());
+    }
     let mut at = 0;
     for (offset, bytes) in &shared {
         w.write_all(&out[at..*offset]).await?;
@@ -197,6 +236,36 @@ async fn write_response<W: tokio::io::AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// The frame in order: the encoded buffer cut where the shared `bytes`
+/// fields go, each placeholder replaced by its file region (in order).
+fn pieces(
+    out: bytes::Bytes,
+    shared: Vec<(usize, bytes::Bytes)>,
+    regions: &[ReadSlice],
+) -> Result<Vec<Piece>, String> {
+    let mut regions = regions.iter();
+    let mut pieces = Vec::with_capacity(shared.len() * 2 + 1);
+    let mut at = 0;
+    for (offset, bytes) in shared {
+        pieces.push(Piece::Bytes(out.slice(at..offset)));
+        if file_region::is_placeholder(&bytes) {
+            match regions.next() {
+                Some(r) if r.len == bytes.len() => pieces.push(Piece::Region(r.clone())),
+                _ => return Err("a record placeholder does not match its file region".into()),
+            }
+        } else {
+            pieces.push(Piece::Bytes(bytes));
+        }
+        at = offset;
+    }
+    if regions.next().is_some() {
+        return Err("a file region has no record placeholder".into());
+    }
+    pieces.push(Piece::Bytes(out.slice(at..)));
+    Ok(pieces)
+}
+
 /// `bytes` fields from this size on are written from their own buffers
-/// rather than copied into the encoded response.
-const SHARE_FROM: usize = 16 * 1024;
+/// rather than copied into the encoded response (the size from which fetch
+/// records are sent from their files, so no placeholder is ever copied).
+const SHARE_FROM: usize = file_region::MIN_REGION;

@@ -27,6 +27,9 @@ pub struct Request {
     pub body: RequestKind,
     /// The client's address.
     pub peer: std::net::SocketAddr,
+    /// File regions the response's record placeholders stand for (Fetch:
+    /// records sent from segment files, `server/file_region.rs`).
+    pub regions: super::file_region::FileRegions,
 }
 
 /// A handler failure that is not a Kafka error code: the connection closes.

@@ -16,8 +16,10 @@ use uuid::Uuid;
 use crate::body;
 use crate::broker::BrokerState;
 use crate::error::ApiError;
+use crate::log::ReadSlice;
 use crate::replication::{FetchPosition, FollowerRead, HwState};
 use crate::server::dispatch::{HandlerFuture, Request};
+use crate::server::file_region;
 
 /// Handles Fetch.
 pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
@@ -43,6 +45,7 @@ fn partition_error(index: i32, e: &ApiError) -> PartitionData {
 
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
     let version = req.version;
+    let attached = req.regions.clone();
     let body = body!(req, Fetch);
     if body.session_id != 0 || body.session_epoch > 0 {
         // We never hand out fetch sessions, so an incremental fetch names an unknown one.
@@ -125,7 +128,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         // The reads (batch scans and file reads) run on a blocking thread;
         // each partition's lock is held only to plan its read, never
         // across the I/O.
-        let (resp, total, errors) = {
+        let (resp, total, errors, regions) = {
             let (state, image, wanted) = (state.clone(), image.clone(), wanted.clone());
             tokio::task::spawn_blocking(move || {
                 read_once(&state, &image, &wanted, version, max_bytes, fetcher)
@@ -140,6 +143,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             || watchers.is_empty()
             || *state.shutdown.borrow()
         {
+            attached.attach(regions);
             return Ok(Some(ResponseKind::Fetch(resp)));
         }
         let changed = futures::future::select_all(watchers.iter_mut().map(Watcher::changed));
@@ -193,8 +197,10 @@ fn read_once(
     version: i16,
     max_bytes: usize,
     fetcher: Option<i32>,
-) -> Result<(FetchResponse, usize, bool), String> {
+) -> Result<(FetchResponse, usize, bool, Vec<ReadSlice>), String> {
     let mut total = 0usize;
+    // Record sets sent from their segment files, in response order.
+    let mut regions = Vec::new();
     let mut errors = false;
     let mut responses = Vec::with_capacity(wanted.len());
     for w in wanted {
@@ -296,8 +302,18 @@ fn read_once(
                     continue;
                 }
             };
+            // Large record sets are sent from the file (sendfile) by the
+            // connection; small ones are read here.
             let records = match &data.slice {
-                Some(s) => match s.read() {
+                Some(s) => match s.resolve().and_then(|slice| match slice {
+                    Some(slice) if file_region::sendable(slice.len) => {
+                        let b = file_region::placeholder(slice.len);
+                        regions.push(slice);
+                        Ok(b)
+                    }
+                    Some(slice) => slice.read(),
+                    None => Ok(Bytes::new()),
+                }) {
                     Ok(b) => {
                         total += b.len();
                         // Every throttled partition's bytes to a follower
@@ -341,5 +357,6 @@ fn read_once(
         FetchResponse::default().with_responses(responses),
         total,
         errors,
+        regions,
     ))
 }
