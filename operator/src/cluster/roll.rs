@@ -294,6 +294,7 @@ mod tests {
     fn c(ordinal: i32, ready: bool, outdated: bool) -> PodView {
         pod(Pool::Controllers, ordinal, ready, outdated, false)
     }
+    /// A partition 0 of `topic` led by `leader`.
     fn part(
         topic: &str,
         leader: i32,
@@ -301,14 +302,7 @@ mod tests {
         isr: &[i32],
         min_isr: i32,
     ) -> PartitionView {
-        PartitionView {
-            topic: topic.into(),
-            partition: 0,
-            leader: Some(leader),
-            replicas: replicas.to_vec(),
-            isr: isr.to_vec(),
-            min_isr,
-        }
+        crate::cluster::view::tests::part(topic, Some(leader), replicas, isr, min_isr)
     }
     fn kafka(brokers: &[i32], leader: i32, parts: Vec<PartitionView>) -> KafkaView {
         KafkaView {

@@ -153,9 +153,10 @@ impl KafkaView {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A partition 0 of `topic` (shared with `roll`'s tests).
     pub(crate) fn part(
         topic: &str,
         leader: Option<i32>,
