@@ -202,8 +202,12 @@ def test_oversized_member_does_not_break_group(bootstrap, names, workers):
         j = big.join(timeout=60)
         assert j.error_code == rp.NONE and j.leader != big.member_id, rp.err_name(j.error_code)
         s = big.sync(timeout=60)
-        # storing the group failed: every pending SyncGroup gets the error
-        assert s.error_code == rp.UNKNOWN_SERVER_ERROR, rp.err_name(s.error_code)
+        # Storing the group failed: a SyncGroup pending then gets the error;
+        # one that arrives after the leader's (the store already failed and
+        # the group went back to rebalancing, as Kafka's
+        # resetAndPropagateAssignmentError + maybePrepareRebalance) gets
+        # REBALANCE_IN_PROGRESS. Which one depends on who syncs first.
+        assert s.error_code in (rp.UNKNOWN_SERVER_ERROR, rp.REBALANCE_IN_PROGRESS), rp.err_name(s.error_code)
         assert big.leave() == (0, [0])
     finally:
         big.close()
