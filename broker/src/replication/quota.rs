@@ -193,10 +193,9 @@ impl ReplicationQuota {
         }
     }
 
-    /// The measured rate, bytes per second.
-    pub fn rate(&self, now: Instant) -> f64 {
-        let mut g = self.lock();
-        Self::purge(&mut g, now);
+    /// The measured rate under the lock held by the caller.
+    fn rate_locked(g: &mut Inner, now: Instant) -> f64 {
+        Self::purge(g, now);
         let Some((oldest, _)) = g.recorded.front() else {
             return 0.0;
         };
@@ -205,12 +204,18 @@ impl ReplicationQuota {
         total as f64 / elapsed.as_secs_f64()
     }
 
+    /// The measured rate, bytes per second.
+    pub fn rate(&self, now: Instant) -> f64 {
+        Self::rate_locked(&mut self.lock(), now)
+    }
+
     /// Whether the measured rate is above the bound (never when unbounded).
     pub fn exceeded(&self, now: Instant) -> bool {
-        let Some(bound) = self.lock().bound else {
-            return false;
-        };
-        self.rate(now) > bound as f64
+        let mut g = self.lock();
+        match g.bound {
+            Some(bound) => Self::rate_locked(&mut g, now) > bound as f64,
+            None => false,
+        }
     }
 
     /// Counts `bytes` of throttled-partition traffic toward the rate (even
