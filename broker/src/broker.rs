@@ -618,6 +618,13 @@ impl BrokerState {
 }
 
 impl BrokerState {
+    /// This node's id while it is in its own controlled shutdown (it still
+    /// answers the requests it has read, and lists itself to clients: see
+    /// `ClusterImage::client_brokers`), else None.
+    pub fn stopping_self(&self) -> Option<i32> {
+        (*self.want_shutdown.borrow()).then_some(self.node_id)
+    }
+
     /// Waits until the controller unfences this broker (it has applied the
     /// metadata up to its registration) and this broker has applied the
     /// elections that follow, as a Kafka broker waits before serving.

@@ -122,3 +122,53 @@ def test_offsets_and_group_state_survive_restart(restartable_broker, workers, na
     w.wait(lambda w: w.committed == {0: 20, 1: 20, 2: 20}, 60, "commits after the restart")
     w.close()
     assert gu.committed_offsets(bs, g_worker, topic) == {(topic, p): 20 for p in range(P)}
+
+
+def test_metadata_answered_during_a_graceful_shutdown_lists_the_broker(restartable_broker):
+    """Every Metadata response a stopping broker still sends lists a broker
+    to go back to. The controller fences a broker as its controlled shutdown
+    completes, and the broker answers the requests it has already read until
+    its connections close; a response listing no broker made librdkafka
+    (2.10+) forget every broker it knew and wait minutes to re-bootstrap, so a
+    consumer that stayed up across a restart never came back (the restart
+    test above failed one run in four).
+
+    This goes beyond Kafka: Apache Kafka 4.1.1 itself answers about 1% of the
+    Metadata requests it gets during a graceful shutdown with no broker
+    (measured here: 78 of 8,740 and 178 of 8,931), because its metadata
+    publishers apply its own fencing before it stops processing requests. So
+    the oracle run skips it, saying why."""
+    from kafka.protocol.metadata import MetadataRequest
+    import threading
+
+    b = restartable_broker
+    if b.kind == "apache":
+        pytest.skip("Apache Kafka 4.1.1 lists no broker in ~1% of Metadata answers during its own "
+                    "graceful shutdown; Runnel deliberately does better (see the docstring)")
+    answers, stop = [], threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            try:
+                with rp.RawConn(b.bootstrap, client_id="metadata-hammer", timeout=10) as c:
+                    while not stop.is_set():
+                        r = c.send(MetadataRequest, 12, topics=None, allow_auto_topic_creation=False,
+                                   include_topic_authorized_operations=False)
+                        answers.append(sorted(x.node_id for x in r.brokers))
+            except (ConnectionError, OSError):
+                time.sleep(0.001)
+
+    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(4):  # the window is short: a few restarts make a miss likely to show
+        time.sleep(0.5)
+        before = len(answers)
+        b.restart(kill=False)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(15)
+    assert before > 0 and len(answers) > before, (before, len(answers))
+    empty = sum(1 for a in answers if not a)
+    assert empty == 0, f"{empty} of {len(answers)} Metadata responses listed no broker"

@@ -148,8 +148,25 @@ pub struct AdvertisedBroker<'a> {
 impl ClusterImage {
     /// Registered brokers with their first advertised endpoint.
     pub fn advertised_brokers(&self) -> impl Iterator<Item = AdvertisedBroker<'_>> {
-        // Fenced brokers are not alive to clients (Kafka's metadata cache).
-        self.brokers.values().filter(|b| !b.fenced).filter_map(|b| {
+        self.client_brokers(None)
+    }
+
+    /// The brokers a client is told about: the unfenced ones (Kafka's
+    /// metadata cache), plus `stopping`, the answering broker itself when it
+    /// is in its own controlled shutdown. The controller fences a broker as
+    /// its controlled shutdown completes, and the broker goes on answering
+    /// the requests it has already read until its connections close. A
+    /// Kafka broker only ever answers while unfenced (it serves after it is
+    /// unfenced and stops right after its controlled shutdown), so a response
+    /// from it always lists itself; one that lists no broker makes librdkafka
+    /// (2.10+) drop every broker it knows and wait minutes to re-bootstrap.
+    pub fn client_brokers(
+        &self,
+        stopping: Option<i32>,
+    ) -> impl Iterator<Item = AdvertisedBroker<'_>> {
+        let alive =
+            move |b: &&BrokerImage| !b.fenced || (Some(b.node_id) == stopping && b.shutting_down);
+        self.brokers.values().filter(alive).filter_map(|b| {
             let ep = b.endpoints.first()?;
             Some(AdvertisedBroker {
                 node_id: b.node_id,
@@ -448,5 +465,44 @@ mod tests {
         assert_eq!(img.topics["t"].partitions[0].leader_epoch, 1);
         img.apply(&MetadataRecord::DeleteTopic { topic_id: id });
         assert!(img.topics.is_empty() && img.topic_names.is_empty());
+    }
+
+    fn broker(node_id: i32, fenced: bool, shutting_down: bool) -> BrokerImage {
+        BrokerImage {
+            node_id,
+            incarnation_id: Uuid::nil(),
+            endpoints: vec![Endpoint {
+                listener: "PLAINTEXT".into(),
+                host: "h".into(),
+                port: 9092,
+                security_protocol: "PLAINTEXT".into(),
+            }],
+            rack: None,
+            epoch: 1,
+            fenced,
+            shutting_down,
+        }
+    }
+
+    #[test]
+    fn clients_see_unfenced_brokers_and_the_answering_one_while_it_stops() {
+        let mut img = ClusterImage::default();
+        // 1 finished its controlled shutdown (fenced), 2 is live, 3 was
+        // fenced by the controller (missed heartbeats).
+        for b in [
+            broker(1, true, true),
+            broker(2, false, false),
+            broker(3, true, false),
+        ] {
+            img.brokers.insert(b.node_id, b);
+        }
+        let ids =
+            |stopping| -> Vec<i32> { img.client_brokers(stopping).map(|b| b.node_id).collect() };
+        assert_eq!(ids(None), vec![2]);
+        assert_eq!(img.advertised_brokers().count(), 1);
+        // Broker 1 answering during its own shutdown lists itself.
+        assert_eq!(ids(Some(1)), vec![1, 2]);
+        // A broker fenced for another reason stays hidden, even from itself.
+        assert_eq!(ids(Some(3)), vec![2]);
     }
 }

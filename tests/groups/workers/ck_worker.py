@@ -16,6 +16,8 @@ stdout: one JSON event per line (flushed), each with "t" (epoch ms):
   | commit offsets ok err | status member gen assignment | closed
 stdin commands: "status", "close" (graceful close: leaves the group unless
 static), "exit-noclose" (exit without closing).
+GROUPS_CK_DEBUG=<librdkafka debug contexts> turns on librdkafka's debug log
+(to the worker's stderr file).
 """
 
 import json
@@ -65,6 +67,9 @@ def main():
     if cfg.get("instance_id"):
         conf["group.instance.id"] = cfg["instance_id"]
     conf.update(cfg.get("extra", {}))
+    if os.environ.get("GROUPS_CK_DEBUG"):  # e.g. "broker,cgrp,protocol": to stderr
+        conf["debug"] = os.environ["GROUPS_CK_DEBUG"]
+        conf["log_level"] = 7
 
     c = Consumer(conf)
     pending = {}  # (topic, partition) -> next offset to commit

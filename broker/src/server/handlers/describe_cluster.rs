@@ -82,7 +82,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     }
     let image = state.image();
     let brokers = image
-        .advertised_brokers()
+        .client_brokers(state.stopping_self())
         .map(|b| {
             DescribeClusterBroker::default()
                 .with_broker_id(broker(b.node_id))

@@ -143,7 +143,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             .collect(),
     };
     let brokers = image
-        .advertised_brokers()
+        .client_brokers(state.stopping_self())
         .map(|b| {
             MetadataResponseBroker::default()
                 .with_node_id(broker(b.node_id))
