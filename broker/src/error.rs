@@ -10,6 +10,10 @@ pub struct ApiError {
     pub code: i16,
     /// A human-readable message, where the API carries one.
     pub message: Option<String>,
+    /// Produce only: the records that made a batch fail validation, as
+    /// (index in the batch, why) (Kafka's `RecordError`s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub record_errors: Vec<(i32, String)>,
 }
 
 fn name(code: i16) -> String {
@@ -25,6 +29,7 @@ impl ApiError {
         Self {
             code: e.code(),
             message: Some(message.into()),
+            record_errors: Vec::new(),
         }
     }
 
@@ -33,6 +38,7 @@ impl ApiError {
         Self {
             code: e.code(),
             message: None,
+            record_errors: Vec::new(),
         }
     }
 }

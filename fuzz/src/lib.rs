@@ -51,7 +51,16 @@ pub fn decode_request(data: &[u8]) {
 pub fn validate_batch(data: &[u8]) {
     if let Ok(batches) = batch::split_batches(data) {
         for (h, range) in batches {
-            let _ = batch::validate_produced(&data[range.clone()], &h, 1 << 20);
+            let _ = batch::validate_produced(
+                &data[range.clone()],
+                &h,
+                1 << 20,
+                &batch::RecordChecks {
+                    require_key: true,
+                    timestamps: Some((0, i64::MAX)),
+                    partition: "t-0".into(),
+                },
+            );
             let _ = batch::record_timestamps(&data[range]);
         }
     }

@@ -15,7 +15,7 @@ use super::epoch_cache::LeaderEpochCache;
 use super::segment::{file_stem, Segment, SegmentView};
 use super::LogError;
 use crate::config::LogConfig;
-use crate::protocol::batch::{split_batches, stamp, validate_produced, BatchHeader};
+use crate::protocol::batch::{split_batches, stamp, validate_produced, BatchHeader, RecordChecks};
 
 /// What an append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,25 +352,28 @@ impl Log {
                 ),
             ));
         }
-        for (h, range) in batches {
-            validate_produced(&records[range.clone()], h, self.config.max_message_bytes)?;
-        }
         let now = now_ms();
-        if !self.config.log_append_time {
-            for (h, _) in batches {
-                if h.max_timestamp >= 0 {
-                    let skew_before = now - h.max_timestamp;
-                    let skew_after = h.max_timestamp - now;
-                    if skew_before > self.config.timestamp_before_max_ms
-                        || skew_after > self.config.timestamp_after_max_ms
-                    {
-                        return Err(LogError::Batch(crate::protocol::batch::BatchError::Invalid(format!(
-                            "timestamp {} of a record is out of range (message.timestamp.before/after.max.ms)",
-                            h.max_timestamp
-                        ))));
-                    }
-                }
-            }
+        let checks = RecordChecks {
+            require_key: self.config.compact,
+            timestamps: (!self.config.log_append_time).then(|| {
+                (
+                    now.saturating_sub(self.config.timestamp_before_max_ms),
+                    now.saturating_add(self.config.timestamp_after_max_ms),
+                )
+            }),
+            partition: self
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        for (h, range) in batches {
+            validate_produced(
+                &records[range.clone()],
+                h,
+                self.config.max_message_bytes,
+                &checks,
+            )?;
         }
         let append_time = self.config.log_append_time.then_some(now);
         let mut next = self.end_offset();

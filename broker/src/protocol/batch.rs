@@ -36,6 +36,19 @@ pub enum BatchError {
     /// A codec this broker does not know (UNSUPPORTED_COMPRESSION_TYPE).
     #[error("unsupported compression codec {0}")]
     UnsupportedCompression(i16),
+    /// Records that fail the topic's per-record rules (Kafka's
+    /// `RecordValidationException`): INVALID_TIMESTAMP when a timestamp is
+    /// out of range, else INVALID_RECORD; `records` are (index in the batch,
+    /// why), sent back as the produce response's record errors.
+    #[error("{message}")]
+    Records {
+        /// A timestamp was out of range (INVALID_TIMESTAMP).
+        timestamp: bool,
+        /// Kafka's message for the partition response.
+        message: String,
+        /// (index in the batch, why) of each refused record.
+        records: Vec<(i32, String)>,
+    },
 }
 
 impl BatchError {
@@ -46,6 +59,10 @@ impl BatchError {
             BatchError::Invalid(_) => 87,
             BatchError::TooLarge { .. } => 10,
             BatchError::UnsupportedCompression(_) => 76,
+            BatchError::Records {
+                timestamp: true, ..
+            } => 32,
+            BatchError::Records { .. } => 87,
         }
     }
 }
@@ -210,6 +227,7 @@ pub fn validate_produced(
     batch: &[u8],
     h: &BatchHeader,
     max_message_bytes: i64,
+    checks: &RecordChecks,
 ) -> Result<(), BatchError> {
     if batch.len() as i64 > max_message_bytes {
         return Err(BatchError::TooLarge {
@@ -234,12 +252,116 @@ pub fn validate_produced(
             h.last_offset_delta, h.records_count
         )));
     }
+    let mut errors = RecordErrors::new(h, checks);
     if h.compression() == 0 {
         // The hot path: no copy for uncompressed batches.
-        return walk_records(&batch[HEADER_LEN..], h.records_count);
+        visit_records(&batch[HEADER_LEN..], h.records_count, &mut |r| {
+            errors.check(r)
+        })?;
+    } else {
+        let records = decompress_bounded(h.compression(), &batch[HEADER_LEN..], MAX_DECOMPRESSED)?;
+        visit_records(&records, h.records_count, &mut |r| errors.check(r))?;
     }
-    let records = decompress_bounded(h.compression(), &batch[HEADER_LEN..], MAX_DECOMPRESSED)?;
-    walk_records(&records, h.records_count)
+    errors.into_result()
+}
+
+/// The per-record rules of a topic a produced batch is checked against
+/// (Kafka's `LogValidator.validateRecord`).
+#[derive(Debug, Clone, Default)]
+pub struct RecordChecks {
+    /// `cleanup.policy` has `compact`: every record needs a key.
+    pub require_key: bool,
+    /// With `message.timestamp.type=CreateTime`: the accepted range of record
+    /// timestamps, `[now - message.timestamp.before.max.ms, now +
+    /// message.timestamp.after.max.ms]`.
+    pub timestamps: Option<(i64, i64)>,
+    /// The partition, as Kafka names it in its messages (`topic-0`).
+    pub partition: String,
+}
+
+/// What [`visit_records`] reports of one record.
+struct RecordView {
+    index: i32,
+    offset_delta: i64,
+    timestamp_delta: i64,
+    key_len: i64,
+}
+
+/// The record errors of one batch, collected as Kafka's validator does.
+struct RecordErrors<'a> {
+    h: &'a BatchHeader,
+    checks: &'a RecordChecks,
+    errors: Vec<(i32, String)>,
+    timestamp: bool,
+}
+
+impl<'a> RecordErrors<'a> {
+    fn new(h: &'a BatchHeader, checks: &'a RecordChecks) -> Self {
+        Self {
+            h,
+            checks,
+            errors: Vec::new(),
+            timestamp: false,
+        }
+    }
+
+    fn check(&mut self, r: &RecordView) {
+        if self.checks.require_key && r.key_len < 0 {
+            self.errors.push((
+                r.index,
+                format!(
+                    "Compacted topic cannot accept message without key in topic partition {}",
+                    self.checks.partition
+                ),
+            ));
+            return;
+        }
+        // A producer's LogAppendTime batch, or a record without a
+        // timestamp (-1), is not checked (as Kafka).
+        let Some((lo, hi)) = self.checks.timestamps else {
+            return;
+        };
+        if self.h.log_append_time() {
+            return;
+        }
+        let ts = self.h.base_timestamp.wrapping_add(r.timestamp_delta);
+        if ts != -1 && (ts < lo || ts > hi) {
+            self.timestamp = true;
+            self.errors.push((
+                r.index,
+                format!(
+                    "Timestamp {ts} of message with offset {} is out of range. The timestamp should be within [{lo}, {hi}]",
+                    self.h.base_offset.wrapping_add(r.offset_delta)
+                ),
+            ));
+        }
+    }
+
+    fn into_result(self) -> Result<(), BatchError> {
+        if self.errors.is_empty() {
+            return Ok(());
+        }
+        let message = if self.timestamp {
+            "One or more records have been rejected due to invalid timestamp".to_string()
+        } else {
+            let shown: Vec<String> = self
+                .errors
+                .iter()
+                .take(3)
+                .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+                .collect();
+            format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                self.errors.len(),
+                shown.join(", ")
+            )
+        };
+        Err(BatchError::Records {
+            timestamp: self.timestamp,
+            message,
+            records: self.errors,
+        })
+    }
 }
 
 /// The most a produced batch may decompress to. Kafka streams records out
@@ -333,14 +455,14 @@ pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, BatchError> {
         return Err(BatchError::Corrupt("truncated batch".into()));
     }
     let mut out = Vec::new();
-    let mut f = |od: i64, td: i64| {
+    let mut f = |r: &RecordView| {
         // Wrapping, as Kafka's DefaultRecord does: hostile deltas must not panic.
         let ts = if h.log_append_time() {
             h.max_timestamp
         } else {
-            h.base_timestamp.wrapping_add(td)
+            h.base_timestamp.wrapping_add(r.timestamp_delta)
         };
-        out.push((h.base_offset.wrapping_add(od), ts));
+        out.push((h.base_offset.wrapping_add(r.offset_delta), ts));
     };
     let records = decompress_bounded(
         h.compression(),
@@ -386,16 +508,11 @@ fn skip(b: &mut &[u8], n: i64, what: &str) -> Result<(), BatchError> {
 }
 
 /// Walks the records of an uncompressed payload, checking lengths, offset
-/// deltas and the record count.
-fn walk_records(payload: &[u8], count: i32) -> Result<(), BatchError> {
-    visit_records(payload, count, &mut |_, _| {})
-}
-
-/// Walks records, calling `f(offset_delta, timestamp_delta)` for each.
+/// deltas and the record count, and calls `f` for each record.
 fn visit_records(
     payload: &[u8],
     count: i32,
-    f: &mut dyn FnMut(i64, i64),
+    f: &mut dyn FnMut(&RecordView),
 ) -> Result<(), BatchError> {
     let mut b = payload;
     for i in 0..count {
@@ -413,13 +530,18 @@ fn visit_records(
         rec = &rec[1..]; // attributes
         let ts_delta = varint(&mut rec)?;
         let offset_delta = varint(&mut rec)?;
-        f(offset_delta, ts_delta);
         if offset_delta != i64::from(i) {
             return Err(BatchError::Invalid(format!(
                 "record {i} has offset delta {offset_delta}; deltas must run 0, 1, 2, ..."
             )));
         }
         let klen = varint(&mut rec)?;
+        f(&RecordView {
+            index: i,
+            offset_delta,
+            timestamp_delta: ts_delta,
+            key_len: klen,
+        });
         skip(&mut rec, klen, "key")?;
         let vlen = varint(&mut rec)?;
         skip(&mut rec, vlen, "value")?;
@@ -533,7 +655,7 @@ pub(crate) mod tests {
             assert_eq!(parts.len(), 1);
             let h = parts[0].0;
             assert_eq!(h.records_count, 5);
-            validate_produced(&b, &h, 1 << 20).expect("valid");
+            validate_produced(&b, &h, 1 << 20, &RecordChecks::default()).expect("valid");
             stamp(&mut b, 42, 7, None);
             let h2 = BatchHeader::parse(&b).expect("parse");
             assert_eq!((h2.base_offset, h2.partition_leader_epoch), (42, 7));
@@ -553,10 +675,14 @@ pub(crate) mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 0xff;
         assert_eq!(
-            validate_produced(&flipped, &h, 1 << 20).map_err(|e| e.code()),
+            validate_produced(&flipped, &h, 1 << 20, &RecordChecks::default())
+                .map_err(|e| e.code()),
             Err(2)
         );
-        assert_eq!(validate_produced(&b, &h, 10).map_err(|e| e.code()), Err(10));
+        assert_eq!(
+            validate_produced(&b, &h, 10, &RecordChecks::default()).map_err(|e| e.code()),
+            Err(10)
+        );
         assert!(split_batches(&b[..b.len() - 1]).is_err());
         let mut magic1 = b.clone();
         magic1[16] = 1;
@@ -568,7 +694,7 @@ pub(crate) mod tests {
         let crc = crc32c::crc32c(&lying[21..]);
         lying[17..21].copy_from_slice(&crc.to_be_bytes());
         let h = BatchHeader::parse(&lying).expect("parse");
-        assert!(validate_produced(&lying, &h, 1 << 20).is_err());
+        assert!(validate_produced(&lying, &h, 1 << 20, &RecordChecks::default()).is_err());
     }
 }
 

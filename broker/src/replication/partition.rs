@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::log::{AppendInfo, FlushJob, Log, LogError, ReadPlan, TopicPartition};
 use crate::metadata::PartitionImage;
 use crate::protocol::batch::split_batches;
+use crate::protocol::batch::BatchError;
 use kafka_protocol::error::ResponseError;
 
 /// The replica's role, from the last committed metadata applied.
@@ -139,9 +140,17 @@ fn log_error(e: LogError) -> ApiError {
             tracing::error!(error = %e, "log I/O error");
             ApiError::new(ResponseError::KafkaStorageError, e.to_string())
         }
+        LogError::Batch(BatchError::Records {
+            message, records, ..
+        }) => ApiError {
+            code: e.code(),
+            message: Some(message.clone()),
+            record_errors: records.clone(),
+        },
         _ => ApiError {
             code: e.code(),
             message: Some(e.to_string()),
+            record_errors: Vec::new(),
         },
     }
 }

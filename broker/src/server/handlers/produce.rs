@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceResponse, ResponseKind};
 
 use super::{sb, topic_name};
@@ -30,6 +32,16 @@ fn error_response(index: i32, e: &ApiError) -> PartitionProduceResponse {
         .with_error_code(e.code)
         .with_base_offset(-1)
         .with_error_message(e.message.as_deref().map(sb))
+        .with_record_errors(
+            e.record_errors
+                .iter()
+                .map(|(i, m)| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(*i)
+                        .with_batch_index_error_message(Some(sb(m)))
+                })
+                .collect(),
+        )
 }
 
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
