@@ -70,6 +70,8 @@ pub struct BrokerState {
     pub open_connections: std::sync::atomic::AtomicUsize,
     /// Connection caps and the request-memory budget.
     pub limits: Arc<crate::server::Limits>,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::server::fetch_sessions::FetchSessions,
     /// This broker's producer id block: `[next, end)`.
     producer_ids: std::sync::Mutex<(i64, i64)>,
     /// The broker epoch of this process's registration (-1 before it).
@@ -331,6 +333,11 @@ impl Broker {
             shutdown,
             open_connections: std::sync::atomic::AtomicUsize::new(0),
             limits: crate::server::Limits::new(config.get_i64("queued.max.request.bytes", -1)),
+            fetch_sessions: crate::server::fetch_sessions::FetchSessions::new(
+                usize::try_from(config.get_i64("max.incremental.fetch.session.cache.slots", 1000))
+                    .unwrap_or(0),
+                crate::server::fetch_sessions::EVICTION,
+            ),
             producer_ids: std::sync::Mutex::new((0, 0)),
             epoch: std::sync::atomic::AtomicI64::new(-1),
             incarnation: std::sync::OnceLock::new(),

@@ -2,6 +2,7 @@
 
 mod connection;
 mod dispatch;
+pub mod fetch_sessions;
 pub(crate) mod file_region;
 pub mod handlers;
 mod limits;

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::log::ReadSlice;
 use crate::replication::{FetchPosition, FollowerRead, HwState};
 use crate::server::dispatch::{HandlerFuture, Request};
+use crate::server::fetch_sessions::{FetchContext, SessionPartition};
 use crate::server::file_region;
 
 /// Handles Fetch.
@@ -47,43 +48,59 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let version = req.version;
     let attached = req.regions.clone();
     let body = body!(req, Fetch);
-    if body.session_id != 0 || body.session_epoch > 0 {
-        // We never hand out fetch sessions, so an incremental fetch names an unknown one.
-        return Ok(Some(ResponseKind::Fetch(
-            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code()),
-        )));
-    }
-    let image = state.image();
-    let wanted: Arc<[Wanted]> = body
-        .topics
-        .into_iter()
-        .map(|t| {
-            let name = if version >= 13 {
-                image.topic_by_id(&t.topic_id).map(|x| x.name.clone())
-            } else {
-                Some(t.topic.0.to_string())
-            };
-            Wanted {
-                topic: t.topic,
-                topic_id: t.topic_id,
-                name,
-                partitions: t
-                    .partitions
+    let ctx = match state.fetch_sessions.begin(&body) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            tracing::debug!(session = body.session_id, epoch = body.session_epoch, error = ?e, "fetch session refused");
+            return Ok(Some(ResponseKind::Fetch(
+                FetchResponse::default().with_error_code(e.code()),
+            )));
+        }
+    };
+    // What to fetch: the request's partitions, or (incremental) the
+    // session's, with the request's changes applied.
+    let requested: Vec<SessionPartition> = match &ctx {
+        FetchContext::Incremental { partitions, .. } => partitions.clone(),
+        _ => body
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
                     .iter()
-                    .map(|p| {
-                        (
-                            p.partition,
-                            p.fetch_offset,
-                            p.partition_max_bytes,
-                            p.current_leader_epoch,
-                            p.last_fetched_epoch,
-                        )
-                    })
-                    .collect(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .into();
+                    .map(|p| SessionPartition::from_request(&t.topic, t.topic_id, p))
+            })
+            .collect(),
+    };
+    let image = state.image();
+    let mut grouped: Vec<Wanted> = Vec::new();
+    for p in &requested {
+        let same = grouped
+            .last()
+            .is_some_and(|w| w.topic == p.topic && w.topic_id == p.topic_id);
+        if !same {
+            let name = if version >= 13 {
+                image.topic_by_id(&p.topic_id).map(|x| x.name.clone())
+            } else {
+                Some(p.topic.0.to_string())
+            };
+            grouped.push(Wanted {
+                topic: p.topic.clone(),
+                topic_id: p.topic_id,
+                name,
+                partitions: Vec::new(),
+            });
+        }
+        if let Some(w) = grouped.last_mut() {
+            w.partitions.push((
+                p.partition,
+                p.fetch_offset,
+                p.max_bytes,
+                p.current_leader_epoch,
+                p.last_fetched_epoch,
+            ));
+        }
+    }
+    let wanted: Arc<[Wanted]> = grouped.into();
     let max_wait = Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let min_bytes = body.min_bytes.max(0) as usize;
     // A follower's fetch (Kafka's replica fetch): `replica_id` names it.
@@ -128,7 +145,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         // The reads (batch scans and file reads) run on a blocking thread;
         // each partition's lock is held only to plan its read, never
         // across the I/O.
-        let (resp, total, errors, regions) = {
+        let (mut resp, total, errors, regions) = {
             let (state, image, wanted) = (state.clone(), image.clone(), wanted.clone());
             tokio::task::spawn_blocking(move || {
                 read_once(&state, &image, &wanted, version, max_bytes, fetcher)
@@ -143,6 +160,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             || watchers.is_empty()
             || *state.shutdown.borrow()
         {
+            // Only partitions without records are left out of an
+            // incremental response, so `regions` keep their order.
+            state.fetch_sessions.finish(&ctx, &requested, &mut resp);
             attached.attach(regions);
             return Ok(Some(ResponseKind::Fetch(resp)));
         }
