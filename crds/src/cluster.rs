@@ -109,10 +109,10 @@ pub struct KafkaClusterSpec {
     /// Kafka broker configuration (`server.properties` keys). Keys the operator manages
     /// (node.id, process.roles, listeners, controller.*, log.dirs, ...) are refused with a
     /// Degraded condition. (A CEL rule cannot see into untyped map values, so the operator
-    /// checks these.) `log.retention.ms` and `message.max.bytes` apply without a restart:
-    /// the operator sets them as cluster-wide dynamic broker configs with
-    /// IncrementalAlterConfigs (and deletes them there when removed from here); a change
-    /// of any other key restarts the brokers one at a time.
+    /// checks these.) `log.retention.ms`, `log.retention.bytes` and `message.max.bytes`
+    /// apply without a restart: the operator sets them as cluster-wide dynamic broker
+    /// configs with IncrementalAlterConfigs (and deletes them there when removed from
+    /// here); a change of any other key restarts the brokers one at a time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "config_map::schema")]
     pub config: ConfigMap,

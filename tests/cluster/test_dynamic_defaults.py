@@ -134,21 +134,22 @@ def test_message_max_bytes_default_changes_what_every_leader_accepts(cluster):
     assert e.source == ConfigSource.DEFAULT_CONFIG.value, (e.value, e.source)
 
 
-def test_log_retention_ms_default_deletes_segments_of_topics_without_override(cluster):
+@pytest.mark.parametrize("key,value", [("log.retention.ms", "1000"), ("log.retention.bytes", "100")])
+def test_retention_default_deletes_segments_of_topics_without_override(cluster, key, value):
     topic = cu.unique_topic("dyn-ret")
     parts = 3
-    # segment.ms rolls a segment per batch below; retention.ms is not overridden
+    # segment.ms rolls a segment per batch below; retention is not overridden
     _create(cluster.bootstrap, topic, parts, {"segment.ms": "100"})
     _leaders(cluster.bootstrap, topic, parts)
     for _ in range(3):
         assert _produce_each(cluster.bootstrap, topic, parts, 100) == {p: None for p in range(parts)}
         time.sleep(0.3)
-    # the default retention (7 days) keeps everything
+    # the default retention (7 days, unlimited bytes) keeps everything
     time.sleep(4 * CHECK_MS / 1000)
     assert _earliest(cluster.bootstrap, topic, parts) == {p: 0 for p in range(parts)}
     try:
-        _alter_default(cluster.bootstrap, "log.retention.ms", "1000")
-        _wait_default_everywhere(cluster, "log.retention.ms", "1000")
+        _alter_default(cluster.bootstrap, key, value)
+        _wait_default_everywhere(cluster, key, value)
         deadline = time.time() + 30
         while True:
             got = _earliest(cluster.bootstrap, topic, parts)
@@ -157,7 +158,7 @@ def test_log_retention_ms_default_deletes_segments_of_topics_without_override(cl
             assert time.time() < deadline, got
             time.sleep(0.5)
     finally:
-        _alter_default(cluster.bootstrap, "log.retention.ms", None)
+        _alter_default(cluster.bootstrap, key, None)
 
 
 def test_a_restarted_broker_keeps_the_cluster_default(cluster):

@@ -12,7 +12,7 @@
 //! Why only these keys (an audit of `broker/src`, issue 11): of the keys Kafka allows
 //! at the cluster-default level,
 //! - Runnel resolves at runtime, through the dynamic cluster default, the other topic
-//!   config synonyms of its log config (`log.retention.bytes`, `log.segment.bytes`,
+//!   config synonyms of its log config (`log.segment.bytes`,
 //!   `log.roll.ms`, `log.roll.jitter.ms`, `log.cleanup.policy`,
 //!   `log.flush.interval.*`, `log.index.*`, `log.message.timestamp.*`,
 //!   `log.segment.delete.delay.ms`, `min.insync.replicas`), the replication
@@ -47,6 +47,8 @@ use tracing::{info, warn};
 pub const DYNAMIC_KEYS: &[&str] = &[
     // the retention of every topic without its own retention.ms
     "log.retention.ms",
+    // the size retention of every topic without its own retention.bytes
+    "log.retention.bytes",
     // the largest record batch every topic without its own max.message.bytes accepts
     "message.max.bytes",
 ];
@@ -268,10 +270,15 @@ mod tests {
             // dynamic in Kafka, but not (yet) claimed: restart
             ("log.cleaner.threads", "2"),
             ("log.retention.hours", "1"),
+            ("log.retention.bytes", "-1"),
         ]));
         assert_eq!(
             s.dynamic,
-            map(&[("log.retention.ms", "1000"), ("message.max.bytes", "2000")])
+            map(&[
+                ("log.retention.bytes", "-1"),
+                ("log.retention.ms", "1000"),
+                ("message.max.bytes", "2000")
+            ])
         );
         assert_eq!(
             s.restart,
