@@ -98,6 +98,9 @@ pub fn alter_ops(
     ops
 }
 
+/// How long [`apply`] waits for DescribeConfigs to show a change it made.
+const VERIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What [`apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -166,14 +169,22 @@ pub async fn apply(
             api: "IncrementalAlterConfigs",
             source,
         })?;
-    let described = describe(admin).await?;
-    if &described != wanted {
-        return Err(DynamicError::Mismatch {
-            described,
-            wanted: wanted.clone(),
-        });
+    // The broker that answers DescribeConfigs may not have applied the metadata record
+    // of the change yet (on Runnel and on Kafka alike): poll for a short while.
+    let deadline = tokio::time::Instant::now() + VERIFY_TIMEOUT;
+    loop {
+        let described = describe(admin).await?;
+        if &described == wanted {
+            return Ok(Applied { ops, described });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(DynamicError::Mismatch {
+                described,
+                wanted: wanted.clone(),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    Ok(Applied { ops, described })
 }
 
 /// Applies the keys of `kc`'s `spec.config` that need no restart (an event when
