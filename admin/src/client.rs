@@ -33,7 +33,7 @@ use crate::types::{
 /// DescribeConfigs / IncrementalAlterConfigs resource type of a topic.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 /// DescribeConfigs / IncrementalAlterConfigs resource type of a broker.
-const RESOURCE_BROKER: i8 = 4;
+pub(crate) const RESOURCE_BROKER: i8 = 4;
 
 /// The result of [`AdminClient::describe_topics`]: each topic, by name, with
 /// its description or its own error (e.g. UNKNOWN_TOPIC_OR_PARTITION).
@@ -604,7 +604,7 @@ fn non_nil(id: Uuid) -> Option<Uuid> {
     (!id.is_nil()).then_some(id)
 }
 
-fn missing(api: &'static str, what: &str, name: &str) -> AdminError {
+pub(crate) fn missing(api: &'static str, what: &str, name: &str) -> AdminError {
     AdminError::Protocol(format!("{api} response has no result for {what} {name:?}"))
 }
 

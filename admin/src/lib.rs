@@ -27,6 +27,7 @@ mod client;
 mod cluster_ops;
 mod config;
 mod connection;
+mod default_broker_configs;
 mod error;
 mod types;
 mod versions;

@@ -184,3 +184,60 @@ async fn reconnects_after_the_broker_drops_the_connection() {
         other => panic!("expected an I/O error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn default_broker_configs_are_set_described_and_deleted() {
+    use runnel_admin::AlterConfigOp;
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    let key = "log.retention.ms";
+    let default_value = |entries: &[runnel_admin::ConfigEntry]| {
+        entries
+            .iter()
+            .find(|e| e.name == key)
+            .map(|e| (e.value.clone(), e.source))
+    };
+    assert_eq!(
+        default_value(&admin.describe_default_broker_configs().await.unwrap()),
+        None
+    );
+    admin
+        .incremental_alter_default_broker_configs(
+            &[AlterConfigOp::Set(key.into(), "3600001".into())],
+            false,
+        )
+        .await
+        .unwrap();
+    let want = Some((
+        Some("3600001".to_string()),
+        ConfigSource::DynamicDefaultBrokerConfig,
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = default_value(&admin.describe_default_broker_configs().await.unwrap());
+        let on_broker = default_value(&admin.describe_broker_configs(b.node_id).await.unwrap());
+        if d == want && on_broker == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{d:?} {on_broker:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // a static key cannot be changed at runtime: Kafka's INVALID_REQUEST
+    let e = admin
+        .incremental_alter_default_broker_configs(
+            &[AlterConfigOp::Set("num.partitions".into(), "3".into())],
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kafka_code(), Some(42), "{e}");
+    admin
+        .incremental_alter_default_broker_configs(&[AlterConfigOp::Delete(key.into())], false)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while default_value(&admin.describe_default_broker_configs().await.unwrap()).is_some() {
+        assert!(Instant::now() < deadline, "{key} still set");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -109,7 +109,10 @@ pub struct KafkaClusterSpec {
     /// Kafka broker configuration (`server.properties` keys). Keys the operator manages
     /// (node.id, process.roles, listeners, controller.*, log.dirs, ...) are refused with a
     /// Degraded condition. (A CEL rule cannot see into untyped map values, so the operator
-    /// checks these.)
+    /// checks these.) `log.retention.ms`, `log.retention.bytes` and `message.max.bytes`
+    /// apply without a restart: the operator sets them as cluster-wide dynamic broker
+    /// configs with IncrementalAlterConfigs (and deletes them there when removed from
+    /// here); a change of any other key restarts the brokers one at a time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "config_map::schema")]
     pub config: ConfigMap,
@@ -375,6 +378,26 @@ pub struct KafkaClusterStatus {
     /// in order, and what the next one waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
+    /// The `spec.config` keys applied without a restart, as cluster-wide dynamic broker
+    /// configs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_config: Option<DynamicConfigStatus>,
+}
+
+/// Broker configs applied without a restart (IncrementalAlterConfigs on the
+/// cluster-default broker resource).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DynamicConfigStatus {
+    /// The generation whose `spec.config` these are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The keys set, with their values as DescribeConfigs reports them after the change.
+    #[serde(default)]
+    pub applied: BTreeMap<String, String>,
+    /// Why the last attempt failed (the brokers keep their previous values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The operator's plan of pod restarts.

@@ -503,6 +503,66 @@ class PodWatch:
         self._t.join(10)
 
 
+def broker_config(ns, broker_id, key):
+    """(value, source) of broker config `key` as broker `broker_id` describes it."""
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource("BROKER", str(broker_id))
+    a = admin(ns)  # keep the client alive until the future resolves
+    e = a.describe_configs([res])[res].result(timeout=20)[key]
+    return e.value, e.source
+
+
+def pod_identities(ns, replicas):
+    """Per broker pod: (uid, restart count of its containers)."""
+    out = {}
+    for p in range(replicas):
+        pod = kube.get("pod", f"{CLUSTER}-broker-{p}", ns)
+        restarts = sum(c.get("restartCount", 0) for c in pod["status"].get("containerStatuses", []))
+        out[pod["metadata"]["name"]] = (pod["metadata"]["uid"], restarts)
+    return out
+
+
+def test_dynamic_broker_config_applies_without_restart(ns, replicas):
+    """log.retention.ms and message.max.bytes are set as cluster-default dynamic configs
+    (IncrementalAlterConfigs on BROKER ""): every broker describes the new value, no pod
+    restarts, the config hash and the ConfigMap do not change."""
+    before = pod_identities(ns, replicas)
+    sts = kube.get("statefulset", f"{CLUSTER}-broker", ns)
+    hash_before = sts["spec"]["template"]["metadata"]["annotations"]["kafka.runnel.dev/config-hash"]
+    cm_before = kube.get("configmap", f"{CLUSTER}-broker-config", ns)["data"]
+    kc = sample("kafkacluster.yaml", ns, replicas=replicas)
+    kc["spec"]["config"]["log.retention.ms"] = 123456789
+    kc["spec"]["config"]["message.max.bytes"] = 2000000
+    apply_obj(kc)
+    gen = kube.get("kafkacluster", CLUSTER, ns)["metadata"]["generation"]
+
+    def applied():
+        st = kube.get("kafkacluster", CLUSTER, ns)["status"].get("dynamicConfig") or {}
+        return st if st.get("observedGeneration") == gen else None
+    st = kube.wait_for("status.dynamicConfig of the new generation", applied, 120)
+    assert st["applied"] == {"log.retention.ms": "123456789", "message.max.bytes": "2000000"}, st
+    assert "error" not in st, st
+
+    def everywhere():
+        got = {b: (broker_config(ns, b, "log.retention.ms"), broker_config(ns, b, "message.max.bytes"))
+               for b in range(replicas)}
+        want = (("123456789", 3), ("2000000", 3))  # DYNAMIC_DEFAULT_BROKER_CONFIG
+        return got if all(v == want for v in got.values()) else None
+    kube.wait_for("every broker describes the new values", everywhere, 60)
+    # Give a (wrong) roll time to start: the operator reconciles every few seconds.
+    time.sleep(20)
+    wait_cond("kafkacluster", CLUSTER, ns, "Ready", timeout=60)
+    assert pod_identities(ns, replicas) == before, "no broker pod was restarted or replaced"
+    sts = kube.get("statefulset", f"{CLUSTER}-broker", ns)
+    assert sts["spec"]["template"]["metadata"]["annotations"]["kafka.runnel.dev/config-hash"] == hash_before
+    assert kube.get("configmap", f"{CLUSTER}-broker-config", ns)["data"] == cm_before
+    assert not (kube.get("kafkacluster", CLUSTER, ns)["status"].get("plan") or {}).get("restarts")
+    events = json.loads(kube.kubectl("get", "events", "-n", ns, "-o", "json"))["items"]
+    notes = [e.get("note") or e.get("message") or "" for e in events if e.get("reason") == "DynamicConfigApplied"]
+    assert any("SET log.retention.ms=123456789" in n for n in notes), notes
+    assert not [e for e in events if e.get("reason") == "BrokerRestarted"]
+
+
 def test_broker_config_change_rolls_brokers_without_losing_data(ns, replicas):
     """A config change rolls one broker at a time (the active controller last) while an
     acks=all producer and a checker run: no acknowledged record is lost, no delivery fails."""
@@ -541,6 +601,15 @@ def test_broker_config_change_rolls_brokers_without_losing_data(ns, replicas):
         assert not failed, f"{len(failed)} deliveries failed during the roll, e.g. {failed[:3]}"
     cm = kube.get("configmap", f"{CLUSTER}-broker-config", ns)
     assert "log.retention.hours=100\n" in cm["data"][f"{CLUSTER}-broker-0.properties"]
+    # The keys applied without restart that the new spec dropped are DELETEd from the
+    # cluster default (the previous test set them).
+    for b in range(replicas):
+        v, source = broker_config(ns, b, "log.retention.ms")
+        assert source != 3, (b, v, source)
+        v, source = broker_config(ns, b, "message.max.bytes")
+        assert (v, source) == ("1048588", 5), (b, v, source)
+    dyn = kube.get("kafkacluster", CLUSTER, ns)["status"]["dynamicConfig"]
+    assert dyn["applied"] == {}, dyn
     out = kube.kcat("-b", bootstrap(ns), "-C", "-t", "e2e-kcat", "-p", "0", "-o", "beginning", "-e", "-K:", "-q")
     assert len(out.splitlines()) == 50, "records written before the restart are still there"
     events = json.loads(kube.kubectl("get", "events", "-n", ns, "-o", "json"))["items"]

@@ -1,6 +1,7 @@
 //! The KafkaCluster controller: renders and applies the brokers' children, rolls
 //! brokers safely, and reports status from pods and from the brokers themselves.
 
+pub mod dynamic;
 mod reconcile;
 pub mod render;
 pub mod roll;

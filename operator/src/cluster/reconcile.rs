@@ -181,6 +181,11 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         .and_then(|c| c.get("auto.leader.rebalance.enable").cloned())
         .is_none_or(|v| v != "false");
     let plan = roll::plan(&expected, &views, kafka.as_ref().ok(), elect_preferred);
+    // Keys Kafka changes at runtime: no restart (they are not in the config hash).
+    let dynamic_config = match (&kafka, paused) {
+        (Ok(_), false) => super::dynamic::reconcile(&ctx, &kc, &bootstrap).await,
+        _ => None,
+    };
 
     let mut rolling = None;
     if !paused {
@@ -253,7 +258,10 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         version,
     };
     let prev = kc.status.as_ref();
-    let st = status::status(&obs, prev, Timestamp::now());
+    let mut st = status::status(&obs, prev, Timestamp::now());
+    if dynamic_config.is_some() {
+        st.dynamic_config = dynamic_config;
+    }
     let was_ready = prev.is_some_and(|s| is_true(&s.conditions, types::READY));
     let ready = is_true(&st.conditions, types::READY);
     if ready && !was_ready {

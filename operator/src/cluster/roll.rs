@@ -370,6 +370,49 @@ mod tests {
     }
 
     #[test]
+    fn only_keys_applied_without_restart_changed_plans_no_restart() {
+        use crate::cluster::render::{children, names::test_cluster};
+        use serde_json::json;
+        let spec = |config: serde_json::Value| {
+            test_cluster(json!({"replicas": 3, "storage": {"size": "1Gi"}, "config": config}))
+        };
+        let template = |config: serde_json::Value| {
+            children(&spec(config), "img:1")
+                .expect("render")
+                .statefulset
+                .spec
+                .expect("spec")
+                .template
+        };
+        let before = template(json!({"num.partitions": 6, "log.retention.ms": 1000}));
+        let plan_after = |config: serde_json::Value| {
+            // a pod is outdated when the StatefulSet's pod template changes
+            let outdated = template(config) != before;
+            let pods: Vec<PodView> = (0..3)
+                .map(|i| pod(Pool::Brokers, i, true, outdated, true))
+                .collect();
+            let k = kafka(&[0, 1, 2], 0, healthy());
+            plan(&[(Pool::Brokers, 3)], &pods, Some(&k), true)
+        };
+        for config in [
+            json!({"num.partitions": 6, "log.retention.ms": 5000}),
+            json!({"num.partitions": 6, "log.retention.ms": 1000, "message.max.bytes": 2000}),
+            json!({"num.partitions": 6}),
+        ] {
+            let p = plan_after(config.clone());
+            assert_eq!(p.decision, RollDecision::UpToDate, "{config}");
+            assert!(p.steps.is_empty(), "{config}");
+        }
+        let p = plan_after(json!({"num.partitions": 7, "log.retention.ms": 1000}));
+        assert!(
+            matches!(p.decision, RollDecision::Restart(_)),
+            "{:?}",
+            p.decision
+        );
+        assert_eq!(p.steps.len(), 3);
+    }
+
+    #[test]
     fn up_to_date_pods_are_not_in_the_plan() {
         let pods = [c(0, true, false), b(0, true, false), b(1, true, true)];
         let k = kafka(&[0, 1], 1000, vec![]);

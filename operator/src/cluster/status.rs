@@ -280,6 +280,8 @@ pub fn status(
         controllers,
         under_min_isr_partitions: kafka.and_then(|k| k.under_min_isr()).map(|n| n as i32),
         plan,
+        // set by the reconcile that applies it (super::dynamic)
+        dynamic_config: previous.and_then(|p| p.dynamic_config.clone()),
     }
 }
 

@@ -64,8 +64,10 @@ pub fn voters(kc: &KafkaCluster, names: &Names) -> String {
 
 /// The `server.properties` of `pool`'s member `ordinal`: a combined broker+controller
 /// without a controller pool, else `process.roles=broker` or `controller`.
-/// Deterministic: same spec, same bytes. Nothing in it depends on the size of another
-/// pool, nor (with a controller pool) on the broker count but through the internal
+/// Deterministic: same spec, same bytes. The keys applied without a restart
+/// ([`crate::cluster::dynamic::DYNAMIC_KEYS`]) are not in it: they are cluster-default
+/// dynamic configs in the metadata log, so changing them changes no config hash.
+/// Nothing in it depends on the size of another pool, nor (with a controller pool) on the broker count but through the internal
 /// topics' replication defaults, so scaling brokers leaves every other node's file as is.
 pub fn node_properties(
     kc: &KafkaCluster,
@@ -73,7 +75,7 @@ pub fn node_properties(
     pool: Pool,
     ordinal: i32,
 ) -> Result<String, SpecError> {
-    let user = user_config(kc)?;
+    let user = crate::cluster::dynamic::split(&user_config(kc)?).restart;
     let replicas = kc.spec.replicas.max(1);
     let combined = kc.spec.controllers.is_none();
     let listeners: &[ListenerSpec] = match pool {
@@ -327,6 +329,20 @@ mod tests {
         assert!(a.contains("x.y=a\\nb\n"));
         assert!(a.contains("z=\\ lead\n"));
         assert_eq!(a, broker_properties(&kc, &n, 0).expect("render"));
+    }
+
+    #[test]
+    fn keys_applied_without_restart_stay_out_of_the_file() {
+        let kc = cluster(json!({"replicas": 3, "storage": {"size": "1Gi"},
+            "config": {"log.retention.ms": 1000, "message.max.bytes": 2000, "num.partitions": 6}}));
+        let n = Names::of(&kc);
+        let p = props(&broker_properties(&kc, &n, 0).expect("render"));
+        assert_eq!(p["num.partitions"], "6");
+        assert!(!p.contains_key("log.retention.ms"));
+        assert!(!p.contains_key("message.max.bytes"));
+        let plain = cluster(json!({"replicas": 3, "storage": {"size": "1Gi"},
+            "config": {"num.partitions": 6}}));
+        assert_eq!(config_map(&kc, &n), config_map(&plain, &Names::of(&plain)));
     }
 
     #[test]
