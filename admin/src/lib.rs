@@ -28,6 +28,7 @@ mod cluster_ops;
 mod config;
 mod connection;
 mod error;
+mod reassignments;
 mod types;
 mod versions;
 
@@ -35,6 +36,7 @@ pub use client::{AdminClient, TopicDescriptions};
 pub use cluster_ops::{ElectionResults, TopicConfigs};
 pub use config::AdminConfig;
 pub use error::{error_name, AdminError};
+pub use reassignments::{OngoingReassignment, OngoingReassignments, ReassignmentResults};
 pub use types::{
     AlterConfigOp, BrokerNode, ClusterDescription, ConfigEntry, ConfigSource, CreatedTopic,
     NewTopic, PartitionDescription, QuorumDescription, TopicDescription,
