@@ -4,6 +4,7 @@
 mod reconcile;
 pub mod render;
 pub mod roll;
+pub mod scale;
 pub mod status;
 pub mod view;
 
