@@ -20,6 +20,13 @@ use crate::AdminClient;
 /// (3), NO_REASSIGNMENT_IN_PROGRESS (85) for a cancel with nothing to cancel).
 pub type ReassignmentResults = BTreeMap<(String, i32), Result<(), AdminError>>;
 
+/// One partition (topic, index) and its target replicas (`None`: cancel its
+/// reassignment in progress).
+pub type ReassignmentTarget = ((String, i32), Option<Vec<i32>>);
+
+/// Targets grouped by topic.
+type ByTopic<'a> = BTreeMap<&'a str, Vec<(i32, &'a Option<Vec<i32>>)>>;
+
 /// A reassignment in progress, as ListPartitionReassignments reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OngoingReassignment {
@@ -44,9 +51,9 @@ impl AdminClient {
     /// partition's own error is in its result.
     pub async fn alter_partition_reassignments(
         &self,
-        targets: &[((String, i32), Option<Vec<i32>>)],
+        targets: &[ReassignmentTarget],
     ) -> Result<ReassignmentResults, AdminError> {
-        let mut by_topic: BTreeMap<&str, Vec<(i32, &Option<Vec<i32>>)>> = BTreeMap::new();
+        let mut by_topic: ByTopic<'_> = BTreeMap::new();
         for ((t, p), replicas) in targets {
             by_topic.entry(t).or_default().push((*p, replicas));
         }
@@ -103,14 +110,11 @@ impl AdminClient {
             }
         }
         for ((t, p), _) in targets {
-            if !out.contains_key(&(t.clone(), *p)) {
-                out.insert(
-                    (t.clone(), *p),
-                    Err(AdminError::Protocol(format!(
-                        "AlterPartitionReassignments response has no result for {t}-{p}"
-                    ))),
-                );
-            }
+            out.entry((t.clone(), *p)).or_insert_with(|| {
+                Err(AdminError::Protocol(format!(
+                    "AlterPartitionReassignments response has no result for {t}-{p}"
+                )))
+            });
         }
         Ok(out)
     }

@@ -2,11 +2,14 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
-use runnel_crds::cluster::{BrokerStatus, KafkaClusterStatus, PlanStatus, PlannedRestart};
+use runnel_crds::cluster::{
+    BrokerStatus, KafkaClusterStatus, PlanStatus, PlannedMove, PlannedRestart,
+};
 use runnel_crds::condition::{condition, types};
 
 use super::render::Pool;
 use super::roll::Plan;
+use super::scale::ScaleStatus;
 pub use super::view::{KafkaView, PodView};
 
 /// Everything the status is made from.
@@ -36,6 +39,8 @@ pub struct Observed {
     pub image: String,
     /// The version the spec asks for (`spec.version`, else the tag of `image`).
     pub version: String,
+    /// Scaling's moves and state.
+    pub scale: ScaleStatus,
 }
 
 impl Observed {
@@ -253,6 +258,40 @@ pub fn status(
             now,
         ),
     ];
+    let mut conditions = conditions;
+    let was_blocked = prev_conds
+        .iter()
+        .any(|c| c.type_ == types::SCALE_DOWN_BLOCKED);
+    if obs.scale.blocked.is_some() || was_blocked {
+        conditions.push(condition(
+            prev_conds,
+            types::SCALE_DOWN_BLOCKED,
+            obs.scale.blocked.is_some(),
+            if obs.scale.blocked.is_some() {
+                "ReplicationFactorTooHigh"
+            } else {
+                "NotBlocked"
+            },
+            obs.scale
+                .blocked
+                .clone()
+                .unwrap_or_else(|| "no scale-down is refused".to_string()),
+            generation,
+            now,
+        ));
+    }
+    let moves: Vec<PlannedMove> = obs
+        .scale
+        .moves
+        .iter()
+        .map(|m| PlannedMove {
+            topic: m.topic.clone(),
+            partition: m.partition,
+            from: m.from.clone(),
+            to: m.to.clone(),
+            reason: m.reason.clone(),
+        })
+        .collect();
     let plan = obs.plan.as_ref().map(|p| PlanStatus {
         restarts: p
             .steps
@@ -265,6 +304,13 @@ pub fn status(
             .collect(),
         waiting_for: obs.roll_wait().map(str::to_string),
         paused: obs.paused,
+        moves,
+        rebalance_id: obs.scale.rebalance_id.clone(),
+        scaling: obs
+            .scale
+            .scaling
+            .clone()
+            .or_else(|| obs.scale.blocked.clone()),
     });
     KafkaClusterStatus {
         observed_generation: generation,
@@ -319,6 +365,7 @@ mod tests {
             kafka: Ok(KafkaView {
                 cluster_id: Some("cid".into()),
                 brokers: brokers.iter().copied().collect(),
+                racks: Default::default(),
                 quorum: Ok(QuorumView {
                     leader: Some(0),
                     voters: [(0, 5), (1, 5), (2, 5)].into(),
@@ -332,6 +379,7 @@ mod tests {
             bootstrap: "demo-kafka-bootstrap.ns.svc:9092".into(),
             image: "runnel/runnel:0.1.0".into(),
             version: "0.1.0".into(),
+            scale: ScaleStatus::default(),
         }
     }
 
