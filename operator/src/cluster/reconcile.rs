@@ -2,7 +2,8 @@
 
 use super::render::{self, names::FIELD_MANAGER, statefulset::BROKER_CONTAINER, Names, Pool};
 use super::roll::{self, RollDecision};
-use super::scale::{ScaleAction, ScaleStatus};
+use super::scale::ScaleStatus;
+use super::scale_decide::ScaleAction;
 use super::scaling;
 use super::status::{self, Observed};
 use super::view::{KafkaView, Partitions, PodView, QuorumView};

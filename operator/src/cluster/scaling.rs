@@ -3,7 +3,8 @@
 //! reconciler holds the broker StatefulSet at its current size while a drain runs and
 //! lowers it only on [`ScaleAction::Shrink`].
 
-use super::scale::{self, ScaleAction, ScaleInput, ScaleStatus};
+use super::scale::ScaleStatus;
+use super::scale_decide::{self, ScaleAction, ScaleInput};
 use super::view::KafkaView;
 use super::CONTROLLER;
 use crate::context::Context;
@@ -53,7 +54,7 @@ pub async fn run(
             .get(APPROVE_REBALANCE_ANNOTATION)
             .map(String::as_str),
     };
-    let (action, status) = scale::decide(&input);
+    let (action, status) = scale_decide::decide(&input);
     if paused {
         return (action, status);
     }
