@@ -349,6 +349,69 @@ fn balance_leaders(
     }
 }
 
+/// The reassignment that gives every partition of `topic` `rf` replicas on `brokers`:
+/// an increase adds the least-loaded brokers (by replicas in `all`, a rack the partition
+/// does not use first), a decrease drops the most-loaded replicas other than the
+/// preferred leader. Refused (the message) when `rf` exceeds the brokers.
+pub fn replication_factor_plan(
+    topic: &str,
+    rf: usize,
+    all: &[PartitionView],
+    brokers: &[i32],
+    racks: &BTreeMap<i32, String>,
+) -> Result<Vec<Move>, String> {
+    if rf == 0 || rf > brokers.len() {
+        return Err(format!(
+            "replication factor {rf} of topic {topic} cannot be placed on the {} registered broker(s)",
+            brokers.len()
+        ));
+    }
+    let targets: Vec<Vec<i32>> = all.iter().map(|p| p.replicas.clone()).collect();
+    let mut load = Load::of(brokers, &targets);
+    let mut parts: Vec<&PartitionView> = all.iter().filter(|p| p.topic == topic).collect();
+    parts.sort_by_key(|p| p.partition);
+    let mut moves = Vec::new();
+    for p in parts {
+        let mut to = p.replicas.clone();
+        while to.len() < rf {
+            let pick = brokers
+                .iter()
+                .filter(|b| !to.contains(b))
+                .min_by_key(|b| (!rack_free(racks, &to, **b), load.replicas[*b], **b))
+                .copied();
+            let Some(pick) = pick else { break };
+            to.push(pick);
+            load.add(pick, false, 1);
+        }
+        while to.len() > rf {
+            let Some((i, b)) = to
+                .iter()
+                .enumerate()
+                .skip(1)
+                .max_by_key(|(i, b)| (load.replicas.get(b).copied().unwrap_or(usize::MAX), *i))
+                .map(|(i, b)| (i, *b))
+            else {
+                break;
+            };
+            to.remove(i);
+            load.add(b, false, -1);
+        }
+        if to != p.replicas {
+            moves.push(Move {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                from: p.replicas.clone(),
+                reason: format!(
+                    "replication factor {} -> {rf} (KafkaTopic spec.replicas)",
+                    p.replicas.len()
+                ),
+                to,
+            });
+        }
+    }
+    Ok(moves)
+}
+
 /// A short stable id of a plan (FNV-1a of its moves), for approving exactly the plan a
 /// user reviewed: a changed plan has another id.
 pub fn plan_id(moves: &[Move]) -> String {
@@ -542,6 +605,33 @@ pub(crate) mod tests {
         assert_eq!(replicas, [4, 4]);
         assert_eq!(leaders, [2, 2]);
         assert!(moves.iter().all(|m| m.reason.contains("preferred leader")));
+    }
+
+    #[test]
+    fn replication_factor_plan_adds_and_removes() {
+        let mut all: Vec<_> = (0..3).map(|i| part("t", i, &[i])).collect();
+        all.push(part("other", 0, &[0, 1]));
+        let moves =
+            replication_factor_plan("t", 3, &all, &[0, 1, 2], &BTreeMap::new()).expect("plan");
+        assert_eq!(moves.len(), 3);
+        for (m, p) in moves.iter().zip(&all) {
+            assert_eq!(m.to[0], p.replicas[0], "preferred leader kept");
+            let d: BTreeSet<_> = m.to.iter().collect();
+            assert_eq!(d.len(), 3);
+        }
+        let done = after(&all, &moves);
+        assert!(
+            replication_factor_plan("t", 3, &done, &[0, 1, 2], &BTreeMap::new())
+                .expect("plan")
+                .is_empty()
+        );
+        let down =
+            replication_factor_plan("t", 1, &done, &[0, 1, 2], &BTreeMap::new()).expect("plan");
+        for (m, p) in down.iter().zip(&all) {
+            assert_eq!(m.to, p.replicas, "back to the preferred leader alone");
+        }
+        let err = replication_factor_plan("t", 4, &all, &[0, 1, 2], &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("3 registered broker"), "{err}");
     }
 
     #[test]
