@@ -630,7 +630,8 @@ pub(crate) mod tests {
         for (m, p) in down.iter().zip(&all) {
             assert_eq!(m.to, p.replicas, "back to the preferred leader alone");
         }
-        let err = replication_factor_plan("t", 4, &all, &[0, 1, 2], &BTreeMap::new()).unwrap_err();
+        let err = replication_factor_plan("t", 4, &all, &[0, 1, 2], &BTreeMap::new())
+            .expect_err("4 replicas on 3 brokers");
         assert!(err.contains("3 registered broker"), "{err}");
     }
 
