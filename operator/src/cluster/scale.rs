@@ -214,8 +214,9 @@ pub fn drained(partitions: &[PartitionView], removing: &BTreeSet<i32>) -> bool {
         .all(|p| !p.replicas.iter().any(|r| removing.contains(r)))
 }
 
-/// The reassignment that balances `brokers`: replicas move from the most- to the
-/// least-loaded broker until replica counts differ by at most one (as far as the
+/// The reassignment that balances `brokers`, topic by topic: a topic's replicas move
+/// from its most- to its least-loaded broker until its replica counts differ by at most
+/// one (as far as the
 /// one-replica-per-broker and rack rules allow), then replicas are reordered so that
 /// preferred-leader counts differ by at most one too. Partitions with a replica outside
 /// `brokers` are left alone. Empty for a balanced cluster.
@@ -233,51 +234,24 @@ pub fn balance_plan(
         .collect();
     sorted.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     let mut to: Vec<Vec<i32>> = sorted.iter().map(|p| p.replicas.clone()).collect();
-    let mut load = Load::of(brokers, &to);
-    let total: usize = to.iter().map(Vec::len).sum();
-
-    // Replica counts.
-    for _ in 0..=total {
-        let mut order: Vec<i32> = brokers.to_vec();
-        order.sort_by_key(|b| (load.replicas[b], *b));
-        let mut moved = false;
-        'pairs: for hi in order.iter().rev() {
-            for lo in &order {
-                if load.replicas[hi] <= load.replicas[lo] + 1 {
-                    break;
-                }
-                // A partition on `hi` but not on `lo`, whose other replicas leave
-                // `lo`'s rack free; prefer one not yet moved, then a non-leader slot.
-                let cand = to
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(k, t)| {
-                        let i = t.iter().position(|b| b == hi)?;
-                        if t.contains(lo) {
-                            return None;
-                        }
-                        let others: Vec<i32> = t.iter().copied().filter(|b| b != hi).collect();
-                        if !rack_free(racks, &others, *lo) && racks.get(hi) != racks.get(lo) {
-                            return None;
-                        }
-                        Some((t != &sorted[k].replicas, i == 0, k, i))
-                    })
-                    .min();
-                if let Some((_, leader, k, i)) = cand {
-                    to[k][i] = *lo;
-                    load.add(*hi, leader, -1);
-                    load.add(*lo, leader, 1);
-                    moved = true;
-                    break 'pairs;
-                }
-            }
-        }
-        if !moved {
-            break;
-        }
+    let mut global = Load::of(brokers, &to);
+    // Each topic on its own (so every topic spreads over the brokers), ties broken
+    // towards the globally least-loaded broker.
+    let mut start = 0;
+    while start < sorted.len() {
+        let topic = &sorted[start].topic;
+        let end = start
+            + sorted[start..]
+                .iter()
+                .take_while(|p| &p.topic == topic)
+                .count();
+        let group = &mut to[start..end];
+        let original: Vec<&Vec<i32>> = sorted[start..end].iter().map(|p| &p.replicas).collect();
+        let mut load = Load::of(brokers, group);
+        balance_replicas(group, &original, &mut load, &mut global, brokers, racks);
+        balance_leaders(group, &mut load, brokers, |_| true);
+        start = end;
     }
-
-    balance_leaders(&mut to, &mut load, brokers, |_| true);
 
     sorted
         .iter()
@@ -306,6 +280,62 @@ pub fn balance_plan(
             }
         })
         .collect()
+}
+
+/// Moves replicas of one topic's partitions (`to`, `original` their current lists)
+/// from its most- to its least-loaded broker (by `load`, ties by `global`) until its
+/// counts differ by at most one, as far as the one-replica-per-broker and rack rules
+/// allow.
+fn balance_replicas(
+    to: &mut [Vec<i32>],
+    original: &[&Vec<i32>],
+    load: &mut Load,
+    global: &mut Load,
+    brokers: &[i32],
+    racks: &BTreeMap<i32, String>,
+) {
+    let total: usize = to.iter().map(Vec::len).sum();
+    for _ in 0..=total {
+        let mut order: Vec<i32> = brokers.to_vec();
+        order.sort_by_key(|b| (load.replicas[b], global.replicas[b], *b));
+        let mut moved = false;
+        'pairs: for hi in order.iter().rev() {
+            for lo in &order {
+                if load.replicas[hi] <= load.replicas[lo] + 1 {
+                    break;
+                }
+                // A partition on `hi` but not on `lo`, whose other replicas leave
+                // `lo`'s rack free; prefer one not yet moved, then a non-leader slot.
+                let cand = to
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, t)| {
+                        let i = t.iter().position(|b| b == hi)?;
+                        if t.contains(lo) {
+                            return None;
+                        }
+                        let others: Vec<i32> = t.iter().copied().filter(|b| b != hi).collect();
+                        if !rack_free(racks, &others, *lo) && racks.get(hi) != racks.get(lo) {
+                            return None;
+                        }
+                        Some((t != original[k], i == 0, k, i))
+                    })
+                    .min();
+                if let Some((_, leader, k, i)) = cand {
+                    to[k][i] = *lo;
+                    for l in [&mut *load, &mut *global] {
+                        l.add(*hi, leader, -1);
+                        l.add(*lo, leader, 1);
+                    }
+                    moved = true;
+                    break 'pairs;
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
 }
 
 /// Reorders replicas of the partitions `movable` allows (by index into `to`) so that
@@ -583,6 +613,26 @@ pub(crate) mod tests {
         // Fewer moves than partitions: only what balancing needs.
         assert!(moves.len() <= 4, "{moves:?}");
         // Idempotent: the balanced result needs no further move.
+        assert!(balance_plan(&done, &brokers, &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn balance_spreads_every_topic() {
+        let mut parts: Vec<_> = (0..6)
+            .map(|i| part("a", i, &[i % 3, (i + 1) % 3]))
+            .collect();
+        parts.extend((0..50).map(|i| part("b", i, &[i % 3, (i + 1) % 3])));
+        let brokers = [0, 1, 2, 3];
+        let moves = balance_plan(&parts, &brokers, &BTreeMap::new());
+        let done = after(&parts, &moves);
+        for topic in ["a", "b"] {
+            let of: Vec<_> = done.iter().filter(|p| p.topic == topic).cloned().collect();
+            let (replicas, leaders) = counts(&of, &brokers);
+            assert!(spread(&replicas) <= 1, "{topic}: {replicas:?}");
+            assert!(spread(&leaders) <= 1, "{topic}: {leaders:?}");
+        }
+        let (replicas, _) = counts(&done, &brokers);
+        assert!(spread(&replicas) <= 2, "{replicas:?}");
         assert!(balance_plan(&done, &brokers, &BTreeMap::new()).is_empty());
     }
 
