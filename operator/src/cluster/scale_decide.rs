@@ -103,19 +103,24 @@ pub fn decide(input: &ScaleInput<'_>) -> (ScaleAction, ScaleStatus) {
         let remaining: Vec<i32> = (0..input.desired).collect();
         let list: Vec<String> = removing.iter().map(i32::to_string).collect();
         let list = list.join(",");
+        // While partitions move, Metadata lists their old and new replicas together:
+        // wait for the moves to finish before judging replication factors.
+        if !ongoing.is_empty() {
+            st.moves = ongoing_moves(
+                ongoing,
+                &format!("draining broker(s) {list} before the scale-down"),
+            );
+            st.scaling = Some(format!(
+                "draining broker(s) {list}: {} reassignment(s) in progress; the StatefulSet shrinks to {} after",
+                ongoing.len(),
+                input.desired
+            ));
+            return (ScaleAction::Hold, st);
+        }
         match drain_plan(parts, &removing, &remaining, &kafka.racks) {
             Err(blockers) => {
                 st.blocked = Some(blocked_message(input.current, input.desired, &blockers));
                 (ScaleAction::Blocked, st)
-            }
-            Ok(_) if !ongoing.is_empty() => {
-                st.moves = ongoing_moves(ongoing, "draining before the scale-down");
-                st.scaling = Some(format!(
-                    "draining broker(s) {list}: {} reassignment(s) in progress; the StatefulSet shrinks to {} after",
-                    ongoing.len(),
-                    input.desired
-                ));
-                (ScaleAction::Hold, st)
             }
             Ok(moves) if moves.is_empty() => {
                 st.scaling = Some(format!(
@@ -241,6 +246,14 @@ mod tests {
         assert_eq!(a, ScaleAction::Hold);
         assert_eq!(st.moves[0].from, [0, 3]);
         assert_eq!(st.moves[0].to, [1, 0]);
+        assert!(
+            st.moves[0].reason.contains("scale-down"),
+            "{:?}",
+            st.moves[0]
+        );
+        // Mid-move, Metadata shows old and new replicas (RF 3 here): not refused, held.
+        let union = kview(&[0, 1, 2, 3], vec![part("t", 0, &[1, 0, 3])]);
+        assert_eq!(decide(&input(4, 2, &union, &ongoing)).0, ScaleAction::Hold);
         // Unknown partitions: hold.
         let mut k3 = k.clone();
         k3.partitions = Partitions::Unknown("x".into());
