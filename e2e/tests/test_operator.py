@@ -805,5 +805,26 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         kc["spec"]["replicas"] = 2
         apply_obj(kc)
         wait_cond("kafkacluster", CLUSTER, sns, "ScaleDownBlocked", status="False", timeout=60)
+
+        # KafkaTopic replication factor 1 -> 2 by reassignment; 3 on 2 brokers is refused.
+        t = sample("kafkatopic.yaml", sns, partitions=3, replicas=1)
+        t["metadata"]["name"] = "rf-change"
+        apply_obj(t)
+        wait_cond("kafkatopic", "rf-change", sns, "Ready", timeout=60)
+        kube.kcat("-b", bs, "-P", "-t", "rf-change", "-K:", "-p", "0",
+                  input="".join(f"k{i}:v{i}\n" for i in range(20)))
+        t["spec"]["replicas"] = 2
+        apply_obj(t)
+        kube.wait_for("rf-change has 2 replicas per partition",
+                      lambda: all(len(r) == 2 for r in replicas_of("rf-change").values()), 120)
+        wait_cond("kafkatopic", "rf-change", sns, "Ready", timeout=120)
+        out = kube.kcat("-b", bs, "-C", "-t", "rf-change", "-p", "0", "-o", "beginning", "-e", "-K:", "-q")
+        assert len(out.splitlines()) == 20, out
+        t["spec"]["replicas"] = 3
+        apply_obj(t)
+        kt = wait_cond("kafkatopic", "rf-change", sns, "Ready", status="False",
+                       reason="ReplicationFactorTooHigh", timeout=60)
+        assert "2 registered broker" in cond(kt, "Ready")["message"], cond(kt, "Ready")
+        assert all(len(r) == 2 for r in replicas_of("rf-change").values())
     finally:
         kube.kubectl("delete", "namespace", sns, "--wait=false", check=False)
