@@ -697,6 +697,38 @@ def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(opera
         kube.kubectl("delete", "namespace", pool_ns, "--wait=false", check=False)
 
 
+class PlanMovesWatch:
+    """Every `status.plan.moves` a KafkaCluster had, from a watch (each version of the
+    object, so moves shown for less than a poll interval are seen too)."""
+
+    def __init__(self, ns):
+        self.moves = []
+        self._p = subprocess.Popen(
+            ["kubectl", "get", "kafkacluster", CLUSTER, "-n", ns, "-w", "-o",
+             'jsonpath={.status.plan.moves}{"\\n"}'],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        for line in self._p.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                for m in json.loads(line):
+                    if m not in self.moves:
+                        self.moves.append(m)
+            except ValueError:
+                pass
+
+    def stop(self):
+        self._p.terminate()
+        self._p.wait(10)
+        self._t.join(10)
+        return self.moves
+
+
 @pytest.mark.skipif(IN_CLUSTER, reason="the process-mode run covers scaling")
 def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(operator, replicas):
     """Issue 11 part 3: 3 brokers (dedicated controllers) with an RF=2 topic under acks=all
@@ -713,9 +745,6 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
     kube.create_namespace(sns)
     from confluent_kafka.admin import AdminClient
     bs = f"{CLUSTER}-kafka-bootstrap.{sns}.svc:9092"
-
-    def kc_get():
-        return kube.get("kafkacluster", CLUSTER, sns)
 
     def replicas_of(topic):
         md = AdminClient({"bootstrap.servers": bs, "socket.timeout.ms": 10000}).list_topics(topic=topic, timeout=10)
@@ -740,11 +769,9 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         kube.wait_for("traffic acked", lambda: len(load.acked) > 200, 60)
 
         # Scale up: broker 3 joins and receives replicas.
-        moves_seen = []
+        watch = PlanMovesWatch(sns)
 
         def rebalanced():
-            plan = (kc_get().get("status") or {}).get("plan") or {}
-            moves_seen.extend(m for m in plan.get("moves", []) if m not in moves_seen)
             reps = replicas_of("scale-rf2")
             on3 = sum(3 in r for r in reps.values())
             counts = [sum(b in r for r in reps.values()) for b in range(4)]
@@ -752,17 +779,17 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         kc["spec"]["replicas"] = 4
         apply_obj(kc)
         counts = kube.wait_for("partitions moved onto broker 3", rebalanced, 300)
+        moves_seen = watch.stop()
         print(f"after 3->4: replicas per broker {counts}; moves shown {moves_seen}")
         assert any(3 in m["to"] and 3 not in m["from"] and m["reason"] for m in moves_seen), moves_seen
         events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
         assert any(e.get("reason") == "PartitionsReassigned" for e in events)
 
         # Scale down: drained before the StatefulSet shrinks.
-        violations, drain_moves = [], []
+        violations = []
+        watch = PlanMovesWatch(sns)
 
         def shrunk():
-            plan = (kc_get().get("status") or {}).get("plan") or {}
-            drain_moves.extend(m for m in plan.get("moves", []) if m not in drain_moves)
             n = sts_replicas()
             reps = replicas_of("scale-rf2")
             on_removed = [p for p, r in reps.items() if 2 in r or 3 in r]
@@ -773,6 +800,7 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         kc["spec"]["replicas"] = 2
         apply_obj(kc)
         kube.wait_for("brokers 2 and 3 drained, then removed", shrunk, 400)
+        drain_moves = watch.stop()
         assert not violations, f"StatefulSet shrank while replicas were on brokers 2/3: {violations[:2]}"
         # status.plan.moves showed the drain (Runnel moves small partitions within a
         # second or two, so the poll may see only some of it), and the event names it.
