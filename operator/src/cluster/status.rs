@@ -216,6 +216,8 @@ pub fn status(
                 runnel_crds::cluster::PAUSE_RECONCILIATION_ANNOTATION
             ),
         )
+    } else if let (true, Some(scaling), None) = (ready, &obs.scale.scaling, &obs.scale.blocked) {
+        (true, "Scaling", scaling.clone())
     } else if ready {
         (
             false,
@@ -385,6 +387,38 @@ mod tests {
 
     fn now() -> Timestamp {
         "2026-11-25T12:00:00Z".parse().expect("ts")
+    }
+
+    #[test]
+    fn scaling_reconciles_and_a_blocked_scale_down_is_a_condition() {
+        let pods = vec![pod(0, true, "r2"), pod(1, true, "r2"), pod(2, true, "r2")];
+        let mut o = obs(pods.clone(), &[0, 1, 2]);
+        o.plan = Some(Plan {
+            steps: vec![],
+            decision: RollDecision::UpToDate,
+            elect: vec![],
+        });
+        o.scale.scaling = Some("draining broker(s) 2".into());
+        let s = status(&o, None, now());
+        let rec = find(&s.conditions, types::RECONCILING).expect("reconciling");
+        assert_eq!(
+            (rec.status.as_str(), rec.reason.as_str()),
+            ("True", "Scaling")
+        );
+        assert!(find(&s.conditions, types::SCALE_DOWN_BLOCKED).is_none());
+        assert_eq!(
+            s.plan.as_ref().and_then(|p| p.scaling.as_deref()),
+            Some("draining broker(s) 2")
+        );
+        let mut o = obs(pods, &[0, 1, 2]);
+        o.scale.blocked = Some("refused: t (replication factor 2)".into());
+        let s = status(&o, None, now());
+        assert!(is_true(&s.conditions, types::SCALE_DOWN_BLOCKED));
+        // Resolved: the condition stays, False.
+        o.scale.blocked = None;
+        let s = status(&o, Some(&s), now());
+        let c = find(&s.conditions, types::SCALE_DOWN_BLOCKED).expect("kept");
+        assert_eq!(c.status, "False");
     }
 
     #[test]
