@@ -783,7 +783,7 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         print(f"after 3->4: replicas per broker {counts}; moves shown {moves_seen}")
         assert any(3 in m["to"] and 3 not in m["from"] and m["reason"] for m in moves_seen), moves_seen
         events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
-        assert any(e.get("reason") == "PartitionsReassigned" for e in events)
+        assert any(e.get("reason") == "RebalanceStarted" for e in events)
 
         # Scale down: drained before the StatefulSet shrinks.
         violations = []
@@ -808,7 +808,7 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         assert any("scale-down" in m["reason"] and ("2" in m["reason"] or "3" in m["reason"])
                    for m in drain_moves), drain_moves
         events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
-        assert any(e.get("reason") == "PartitionsReassigned" and e["message"].startswith("drain:") for e in events)
+        assert any(e.get("reason") == "DrainStarted" and e["message"].startswith("drain:") for e in events)
         assert not any(e.get("reason") == "ScaleDownBlocked" for e in events), "4->2 is not refused"
         assert all(set(r) <= {0, 1} for r in replicas_of("scale-rf2").values())
         acked, lost, failed = load.stop()

@@ -100,7 +100,13 @@ pub async fn run(
                         kc,
                         CONTROLLER,
                         !failed.is_empty(),
-                        "PartitionsReassigned",
+                        // (distinct reasons: the recorder folds same-reason events
+                        // into one series that keeps the first note)
+                        if *hold {
+                            "DrainStarted"
+                        } else {
+                            "RebalanceStarted"
+                        },
                         "Scale",
                         if failed.is_empty() {
                             format!("{kind}: reassigning {}", moved.join(", "))
