@@ -278,6 +278,8 @@ pub(crate) fn api_name(key: i16) -> &'static str {
         Ok(ApiKey::DeleteTopics) => "DeleteTopics",
         Ok(ApiKey::DescribeConfigs) => "DescribeConfigs",
         Ok(ApiKey::IncrementalAlterConfigs) => "IncrementalAlterConfigs",
+        Ok(ApiKey::AlterPartitionReassignments) => "AlterPartitionReassignments",
+        Ok(ApiKey::ListPartitionReassignments) => "ListPartitionReassignments",
         _ => "other",
     }
 }

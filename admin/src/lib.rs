@@ -29,6 +29,7 @@ mod config;
 mod connection;
 mod default_broker_configs;
 mod error;
+mod reassignments;
 mod types;
 mod versions;
 
@@ -36,6 +37,9 @@ pub use client::{AdminClient, TopicDescriptions};
 pub use cluster_ops::{ElectionResults, TopicConfigs};
 pub use config::AdminConfig;
 pub use error::{error_name, AdminError};
+pub use reassignments::{
+    OngoingReassignment, OngoingReassignments, ReassignmentResults, ReassignmentTarget,
+};
 pub use types::{
     AlterConfigOp, BrokerNode, ClusterDescription, ConfigEntry, ConfigSource, CreatedTopic,
     NewTopic, PartitionDescription, QuorumDescription, TopicDescription,

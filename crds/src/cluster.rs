@@ -39,6 +39,11 @@ pub const CONTROLLER_PORT: i32 = 9093;
 /// restarts nothing, but still reports status, with `status.plan` saying what it would do.
 pub const PAUSE_RECONCILIATION_ANNOTATION: &str = "kafka.runnel.dev/pause-reconciliation";
 
+/// The annotation that approves a rebalance in `spec.rebalance.mode: manual`: its value
+/// must be the `status.plan.rebalanceId` of the plan the user reviewed (a plan that
+/// changed since has another id and is not approved).
+pub const APPROVE_REBALANCE_ANNOTATION: &str = "kafka.runnel.dev/approve-rebalance";
+
 /// A Runnel Kafka cluster: brokers (that are also the KRaft controllers unless
 /// `spec.controllers` gives a dedicated controller pool), in StatefulSets.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -148,6 +153,38 @@ pub struct KafkaClusterSpec {
     /// set when the cluster is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controllers: Option<ControllerPoolSpec>,
+
+    /// Partition rebalancing after brokers are added. Scale-down always drains the
+    /// removed brokers first (and is refused while a topic's replication factor exceeds
+    /// the brokers that would remain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceSpec>,
+}
+
+/// How the operator rebalances partitions across brokers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceSpec {
+    /// `auto` (default): when replica counts of the brokers differ by more than one (new
+    /// brokers are empty), the operator reassigns partitions (AlterPartitionReassignments)
+    /// until they differ by at most one, and balances preferred leaders. `manual`: the
+    /// plan is shown in `status.plan.moves` with `status.plan.rebalanceId`, and applied
+    /// once the annotation `kafka.runnel.dev/approve-rebalance` carries that id.
+    #[serde(default)]
+    pub mode: RebalanceMode,
+}
+
+/// Whether a rebalance plan is applied without approval.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum RebalanceMode {
+    /// Applied as soon as it is made.
+    #[default]
+    Auto,
+    /// Applied when approved by the annotation.
+    Manual,
 }
 
 /// A dedicated pool of KRaft controllers.
@@ -414,6 +451,33 @@ pub struct PlanStatus {
     /// nothing of the plan happens until the annotation is removed.
     #[serde(default)]
     pub paused: bool,
+    /// The partition moves of a scale-down drain or a rebalance, submitted or about to be
+    /// (AlterPartitionReassignments); empty when none is needed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<PlannedMove>,
+    /// The id of the rebalance plan in `moves` (`spec.rebalance.mode: manual` applies it
+    /// once `kafka.runnel.dev/approve-rebalance` carries this id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance_id: Option<String>,
+    /// Where scaling stands, e.g. "draining brokers 3,4 before the StatefulSet shrinks".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<String>,
+}
+
+/// One partition's planned move.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedMove {
+    /// Topic.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Its replicas now (the first is the preferred leader).
+    pub from: Vec<i32>,
+    /// Its replicas after the move.
+    pub to: Vec<i32>,
+    /// Why it moves.
+    pub reason: String,
 }
 
 /// One restart of the plan.

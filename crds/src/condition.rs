@@ -11,6 +11,9 @@ pub mod types {
     pub const RECONCILING: &str = "Reconciling";
     /// Something is wrong that the operator cannot fix alone.
     pub const DEGRADED: &str = "Degraded";
+    /// A KafkaCluster scale-down is refused: some topic's replication factor exceeds the
+    /// brokers that would remain.
+    pub const SCALE_DOWN_BLOCKED: &str = "ScaleDownBlocked";
 }
 
 /// Builds a condition, keeping `lastTransitionTime` from `previous` when the status did not change

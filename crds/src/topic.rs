@@ -57,7 +57,8 @@ pub struct KafkaTopicSpec {
     #[schemars(range(min = 1, max = 100000))]
     pub partitions: i32,
 
-    /// Replication factor.
+    /// Replication factor. Changing it moves the partitions' replicas through partition
+    /// reassignment (refused while it exceeds the registered brokers).
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = 32767))]
     pub replicas: i32,

@@ -764,3 +764,164 @@ def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(opera
         assert uids() == after, "resuming with no change restarts nothing"
     finally:
         kube.kubectl("delete", "namespace", pool_ns, "--wait=false", check=False)
+
+
+class PlanMovesWatch:
+    """Every `status.plan.moves` a KafkaCluster had, from a watch (each version of the
+    object, so moves shown for less than a poll interval are seen too)."""
+
+    def __init__(self, ns):
+        self.moves = []
+        self._p = subprocess.Popen(
+            ["kubectl", "get", "kafkacluster", CLUSTER, "-n", ns, "-w", "-o",
+             'jsonpath={.status.plan.moves}{"\\n"}'],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        for line in self._p.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                for m in json.loads(line):
+                    if m not in self.moves:
+                        self.moves.append(m)
+            except ValueError:
+                pass
+
+    def stop(self):
+        self._p.terminate()
+        self._p.wait(10)
+        self._t.join(10)
+        return self.moves
+
+
+@pytest.mark.skipif(IN_CLUSTER, reason="the process-mode run covers scaling")
+def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(operator, replicas):
+    """Issue 11 part 3: 3 brokers (dedicated controllers) with an RF=2 topic under acks=all
+    load. 3->4: the rebalance moves replicas onto broker 3 (status.plan.moves shows it).
+    4->2: brokers 2 and 3 are drained first and the StatefulSet shrinks only after; no
+    acknowledged record is lost. 2->1: refused (ScaleDownBlocked condition and event),
+    nothing removed."""
+    if replicas < 3:
+        pytest.skip("needs three nodes")
+    for n in kube.kubectl("get", "kafkacluster", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}").split():
+        ns_, name = n.split("/")
+        kube.kubectl("delete", "kafkacluster", name, "-n", ns_, "--wait=false", check=False)
+    sns = f"scale-{uuid.uuid4().hex[:5]}"
+    kube.create_namespace(sns)
+    from confluent_kafka.admin import AdminClient
+    bs = f"{CLUSTER}-kafka-bootstrap.{sns}.svc:9092"
+
+    def replicas_of(topic):
+        md = AdminClient({"bootstrap.servers": bs, "socket.timeout.ms": 10000}).list_topics(topic=topic, timeout=10)
+        t = md.topics[topic]
+        return {p.id: list(p.replicas) for p in t.partitions.values()}
+
+    def sts_replicas():
+        return kube.get("statefulset", f"{CLUSTER}-broker", sns)["spec"]["replicas"]
+
+    try:
+        kc = sample("kafkacluster.yaml", sns, replicas=3)
+        # Internal topics with RF 2, so that 2 brokers can hold them.
+        kc["spec"]["config"] = {"num.partitions": 3, "auto.create.topics.enable": False,
+                                "offsets.topic.replication.factor": 2,
+                                "transaction.state.log.replication.factor": 2,
+                                "transaction.state.log.min.isr": 1}
+        kc["spec"]["controllers"] = {"replicas": 3, "storage": {"size": "1Gi"}}
+        apply_obj(kc)
+        wait_cond("kafkacluster", CLUSTER, sns, "Ready", timeout=300)
+        create_topic(bs, "scale-rf2", partitions=6, rf=2, min_isr=1)
+        load = Load(bs, "scale-rf2", partitions=6).start()
+        kube.wait_for("traffic acked", lambda: len(load.acked) > 200, 60)
+
+        # Scale up: broker 3 joins and receives replicas.
+        watch = PlanMovesWatch(sns)
+
+        def rebalanced():
+            reps = replicas_of("scale-rf2")
+            on3 = sum(3 in r for r in reps.values())
+            counts = [sum(b in r for r in reps.values()) for b in range(4)]
+            return counts if on3 >= 2 and max(counts) - min(counts) <= 1 else None
+        kc["spec"]["replicas"] = 4
+        apply_obj(kc)
+        counts = kube.wait_for("partitions moved onto broker 3", rebalanced, 300)
+        moves_seen = watch.stop()
+        print(f"after 3->4: replicas per broker {counts}; moves shown {moves_seen}")
+        assert any(3 in m["to"] and 3 not in m["from"] and m["reason"] for m in moves_seen), moves_seen
+        events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
+        assert any(e.get("reason") == "RebalanceStarted" for e in events)
+
+        # Scale down: drained before the StatefulSet shrinks.
+        violations = []
+        watch = PlanMovesWatch(sns)
+
+        def shrunk():
+            n = sts_replicas()
+            reps = replicas_of("scale-rf2")
+            on_removed = [p for p, r in reps.items() if 2 in r or 3 in r]
+            if n < 4 and on_removed:
+                violations.append((n, reps))
+            pods = json.loads(kube.kubectl("get", "pods", "-n", sns, "-l", "app.kubernetes.io/component=broker", "-o", "json"))["items"]
+            return n == 2 and len(pods) == 2 and not on_removed
+        kc["spec"]["replicas"] = 2
+        apply_obj(kc)
+        kube.wait_for("brokers 2 and 3 drained, then removed", shrunk, 400)
+        drain_moves = watch.stop()
+        assert not violations, f"StatefulSet shrank while replicas were on brokers 2/3: {violations[:2]}"
+        # status.plan.moves showed the drain (Runnel moves small partitions within a
+        # second or two, so the poll may see only some of it), and the event names it.
+        print(f"drain moves seen in status.plan: {len(drain_moves)}")
+        assert any("scale-down" in m["reason"] and ("2" in m["reason"] or "3" in m["reason"])
+                   for m in drain_moves), drain_moves
+        events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
+        assert any(e.get("reason") == "DrainStarted" and e["message"].startswith("drain:") for e in events)
+        assert not any(e.get("reason") == "ScaleDownBlocked" for e in events), "4->2 is not refused"
+        assert all(set(r) <= {0, 1} for r in replicas_of("scale-rf2").values())
+        acked, lost, failed = load.stop()
+        print(f"scale 3->4->2 under load: {acked} acked, {len(lost)} lost, {len(failed)} failed")
+        assert acked > 200 and not lost, lost[:5]
+        assert not failed, failed[:3]
+        events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
+        assert any(e.get("reason") == "ScaleDownDrained" for e in events)
+        wait_cond("kafkacluster", CLUSTER, sns, "Ready", timeout=120)
+
+        # RF=2 cannot fit one broker: refused, nothing removed.
+        kc["spec"]["replicas"] = 1
+        apply_obj(kc)
+        blocked = wait_cond("kafkacluster", CLUSTER, sns, "ScaleDownBlocked", timeout=60)
+        msg = cond(blocked, "ScaleDownBlocked")["message"]
+        assert "scale-rf2 (replication factor 2)" in msg, msg
+        time.sleep(5)
+        assert sts_replicas() == 2
+        events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
+        assert any(e.get("reason") == "ScaleDownBlocked" for e in events)
+        assert all(set(r) <= {0, 1} and len(r) == 2 for r in replicas_of("scale-rf2").values())
+        kc["spec"]["replicas"] = 2
+        apply_obj(kc)
+        wait_cond("kafkacluster", CLUSTER, sns, "ScaleDownBlocked", status="False", timeout=60)
+
+        # KafkaTopic replication factor 1 -> 2 by reassignment; 3 on 2 brokers is refused.
+        t = sample("kafkatopic.yaml", sns, partitions=3, replicas=1)
+        t["metadata"]["name"] = "rf-change"
+        apply_obj(t)
+        wait_cond("kafkatopic", "rf-change", sns, "Ready", timeout=60)
+        kube.kcat("-b", bs, "-P", "-t", "rf-change", "-K:", "-p", "0",
+                  input="".join(f"k{i}:v{i}\n" for i in range(20)))
+        t["spec"]["replicas"] = 2
+        apply_obj(t)
+        kube.wait_for("rf-change has 2 replicas per partition",
+                      lambda: all(len(r) == 2 for r in replicas_of("rf-change").values()), 120)
+        wait_cond("kafkatopic", "rf-change", sns, "Ready", timeout=120)
+        out = kube.kcat("-b", bs, "-C", "-t", "rf-change", "-p", "0", "-o", "beginning", "-e", "-K:", "-q")
+        assert len(out.splitlines()) == 20, out
+        t["spec"]["replicas"] = 3
+        apply_obj(t)
+        kt = wait_cond("kafkatopic", "rf-change", sns, "Ready", status="False",
+                       reason="ReplicationFactorTooHigh", timeout=60)
+        assert "2 registered broker" in cond(kt, "Ready")["message"], cond(kt, "Ready")
+        assert all(len(r) == 2 for r in replicas_of("rf-change").values())
+    finally:
+        kube.kubectl("delete", "namespace", sns, "--wait=false", check=False)

@@ -5,6 +5,9 @@ pub mod dynamic;
 mod reconcile;
 pub mod render;
 pub mod roll;
+pub mod scale;
+pub mod scale_decide;
+mod scaling;
 pub mod status;
 pub mod view;
 

@@ -2,6 +2,9 @@
 
 use super::render::{self, names::FIELD_MANAGER, statefulset::BROKER_CONTAINER, Names, Pool};
 use super::roll::{self, RollDecision};
+use super::scale::ScaleStatus;
+use super::scale_decide::ScaleAction;
+use super::scaling;
 use super::status::{self, Observed};
 use super::view::{KafkaView, Partitions, PodView, QuorumView};
 use super::CONTROLLER;
@@ -50,7 +53,7 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     let paused = paused(&kc);
     let controllers = kc.spec.controllers.as_ref().map(|c| c.replicas);
 
-    let children = match render::children(&kc, &ctx.settings.broker_image) {
+    let mut children = match render::children(&kc, &ctx.settings.broker_image) {
         Ok(c) => c,
         Err(e) => {
             let message = e.to_string();
@@ -82,12 +85,27 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
                 bootstrap,
                 image,
                 version,
+                scale: ScaleStatus::default(),
             };
             let st = status::status(&obs, prev, Timestamp::now());
             apply_status(&api, &name, &st).await?;
             return Ok(Action::await_change());
         }
     };
+
+    // A scale-down drains the brokers it removes first: the broker StatefulSet keeps its
+    // current size until `scaling` says they hold no replica (ScaleAction::Shrink).
+    let current_brokers = Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&names.statefulset_of(Pool::Brokers))
+        .await?
+        .and_then(|s| s.spec.and_then(|s| s.replicas))
+        .unwrap_or(kc.spec.replicas);
+    let shrunk = children.statefulset.clone();
+    if current_brokers > kc.spec.replicas {
+        if let Some(s) = children.statefulset.spec.as_mut() {
+            s.replicas = Some(current_brokers);
+        }
+    }
 
     // The StatefulSets with the pod template their pods should run: applied, or (paused)
     // as they are, with whether applying the spec would change their pod template.
@@ -187,6 +205,19 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         _ => None,
     };
 
+    let (scale_action, scale) = scaling::run(
+        &ctx,
+        &kc,
+        &bootstrap,
+        current_brokers,
+        kafka.as_ref().ok(),
+        paused,
+    )
+    .await;
+    if scale_action == ScaleAction::Shrink && !paused {
+        apply(&ctx, &kc, &ns, &shrunk).await?;
+    }
+
     let mut rolling = None;
     if !paused {
         if !plan.elect.is_empty() {
@@ -256,6 +287,7 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         bootstrap,
         image,
         version,
+        scale,
     };
     let prev = kc.status.as_ref();
     let mut st = status::status(&obs, prev, Timestamp::now());
@@ -278,7 +310,10 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     if prev != Some(&st) {
         apply_status(&api, &name, &st).await?;
     }
-    Ok(if ready {
+    // A drain or rebalance in flight is polled until the reassignments complete.
+    let scaling = !matches!(scale_action, ScaleAction::None | ScaleAction::Blocked)
+        || !obs.scale.moves.is_empty();
+    Ok(if ready && !scaling {
         Action::requeue(ctx.settings.cluster_resync)
     } else {
         Action::requeue(Duration::from_secs(5))
@@ -402,6 +437,11 @@ async fn kafka_view(ctx: &Context, bootstrap: &str) -> Result<KafkaView, String>
                 .iter()
                 .map(|b| b.id)
                 .collect::<BTreeSet<_>>(),
+            racks: cluster
+                .brokers
+                .iter()
+                .filter_map(|b| b.rack.clone().map(|r| (b.id, r)))
+                .collect(),
             quorum,
             partitions,
         })

@@ -308,6 +308,7 @@ mod tests {
         KafkaView {
             cluster_id: None,
             brokers: brokers.iter().copied().collect(),
+            racks: Default::default(),
             quorum: Ok(QuorumView {
                 leader: Some(leader),
                 voters: [(1000, 10), (1001, 10), (1002, 10)].into(),

@@ -2,11 +2,14 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
-use runnel_crds::cluster::{BrokerStatus, KafkaClusterStatus, PlanStatus, PlannedRestart};
+use runnel_crds::cluster::{
+    BrokerStatus, KafkaClusterStatus, PlanStatus, PlannedMove, PlannedRestart,
+};
 use runnel_crds::condition::{condition, types};
 
 use super::render::Pool;
 use super::roll::Plan;
+use super::scale::ScaleStatus;
 pub use super::view::{KafkaView, PodView};
 
 /// Everything the status is made from.
@@ -36,6 +39,8 @@ pub struct Observed {
     pub image: String,
     /// The version the spec asks for (`spec.version`, else the tag of `image`).
     pub version: String,
+    /// Scaling's moves and state.
+    pub scale: ScaleStatus,
 }
 
 impl Observed {
@@ -211,6 +216,8 @@ pub fn status(
                 runnel_crds::cluster::PAUSE_RECONCILIATION_ANNOTATION
             ),
         )
+    } else if let (true, Some(scaling), None) = (ready, &obs.scale.scaling, &obs.scale.blocked) {
+        (true, "Scaling", scaling.clone())
     } else if ready {
         (
             false,
@@ -253,6 +260,40 @@ pub fn status(
             now,
         ),
     ];
+    let mut conditions = conditions;
+    let was_blocked = prev_conds
+        .iter()
+        .any(|c| c.type_ == types::SCALE_DOWN_BLOCKED);
+    if obs.scale.blocked.is_some() || was_blocked {
+        conditions.push(condition(
+            prev_conds,
+            types::SCALE_DOWN_BLOCKED,
+            obs.scale.blocked.is_some(),
+            if obs.scale.blocked.is_some() {
+                "ReplicationFactorTooHigh"
+            } else {
+                "NotBlocked"
+            },
+            obs.scale
+                .blocked
+                .clone()
+                .unwrap_or_else(|| "no scale-down is refused".to_string()),
+            generation,
+            now,
+        ));
+    }
+    let moves: Vec<PlannedMove> = obs
+        .scale
+        .moves
+        .iter()
+        .map(|m| PlannedMove {
+            topic: m.topic.clone(),
+            partition: m.partition,
+            from: m.from.clone(),
+            to: m.to.clone(),
+            reason: m.reason.clone(),
+        })
+        .collect();
     let plan = obs.plan.as_ref().map(|p| PlanStatus {
         restarts: p
             .steps
@@ -265,6 +306,13 @@ pub fn status(
             .collect(),
         waiting_for: obs.roll_wait().map(str::to_string),
         paused: obs.paused,
+        moves,
+        rebalance_id: obs.scale.rebalance_id.clone(),
+        scaling: obs
+            .scale
+            .scaling
+            .clone()
+            .or_else(|| obs.scale.blocked.clone()),
     });
     KafkaClusterStatus {
         observed_generation: generation,
@@ -321,6 +369,7 @@ mod tests {
             kafka: Ok(KafkaView {
                 cluster_id: Some("cid".into()),
                 brokers: brokers.iter().copied().collect(),
+                racks: Default::default(),
                 quorum: Ok(QuorumView {
                     leader: Some(0),
                     voters: [(0, 5), (1, 5), (2, 5)].into(),
@@ -334,11 +383,44 @@ mod tests {
             bootstrap: "demo-kafka-bootstrap.ns.svc:9092".into(),
             image: "runnel/runnel:0.1.0".into(),
             version: "0.1.0".into(),
+            scale: ScaleStatus::default(),
         }
     }
 
     fn now() -> Timestamp {
         "2026-11-25T12:00:00Z".parse().expect("ts")
+    }
+
+    #[test]
+    fn scaling_reconciles_and_a_blocked_scale_down_is_a_condition() {
+        let pods = vec![pod(0, true, "r2"), pod(1, true, "r2"), pod(2, true, "r2")];
+        let mut o = obs(pods.clone(), &[0, 1, 2]);
+        o.plan = Some(Plan {
+            steps: vec![],
+            decision: RollDecision::UpToDate,
+            elect: vec![],
+        });
+        o.scale.scaling = Some("draining broker(s) 2".into());
+        let s = status(&o, None, now());
+        let rec = find(&s.conditions, types::RECONCILING).expect("reconciling");
+        assert_eq!(
+            (rec.status.as_str(), rec.reason.as_str()),
+            ("True", "Scaling")
+        );
+        assert!(find(&s.conditions, types::SCALE_DOWN_BLOCKED).is_none());
+        assert_eq!(
+            s.plan.as_ref().and_then(|p| p.scaling.as_deref()),
+            Some("draining broker(s) 2")
+        );
+        let mut o = obs(pods, &[0, 1, 2]);
+        o.scale.blocked = Some("refused: t (replication factor 2)".into());
+        let s = status(&o, None, now());
+        assert!(is_true(&s.conditions, types::SCALE_DOWN_BLOCKED));
+        // Resolved: the condition stays, False.
+        o.scale.blocked = None;
+        let s = status(&o, Some(&s), now());
+        let c = find(&s.conditions, types::SCALE_DOWN_BLOCKED).expect("kept");
+        assert_eq!(c.status, "False");
     }
 
     #[test]

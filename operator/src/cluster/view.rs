@@ -105,6 +105,8 @@ pub struct KafkaView {
     pub cluster_id: Option<String>,
     /// Registered, unfenced broker ids (DescribeCluster lists only those).
     pub brokers: BTreeSet<i32>,
+    /// Their `broker.rack`, for the brokers that set one.
+    pub racks: BTreeMap<i32, String>,
     /// The quorum, or why it could not be described.
     pub quorum: Result<QuorumView, String>,
     /// The partitions with their ISR and min.insync.replicas.
@@ -178,6 +180,7 @@ pub(crate) mod tests {
         KafkaView {
             cluster_id: None,
             brokers: [0, 1, 2].into(),
+            racks: BTreeMap::new(),
             quorum: Ok(QuorumView::default()),
             partitions: Partitions::Known(parts),
         }

@@ -4,6 +4,7 @@
 pub mod owner;
 pub mod plan;
 mod reconcile;
+mod replication;
 
 use crate::context::Context;
 use futures::StreamExt;

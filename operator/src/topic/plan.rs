@@ -26,7 +26,8 @@ pub enum Refusal {
         /// In Kafka.
         actual: i32,
     },
-    /// Changing the replication factor needs partition reassignment (not yet supported).
+    /// Changing the replication factor: done by partition reassignment
+    /// (`topic::replication`) when it is the only refusal, reported otherwise.
     ReplicationFactorChange {
         /// In the spec.
         desired: i32,
@@ -40,7 +41,7 @@ impl Refusal {
     pub fn reason(&self) -> &'static str {
         match self {
             Refusal::PartitionDecrease { .. } => "PartitionDecreaseRefused",
-            Refusal::ReplicationFactorChange { .. } => "ReplicationFactorChangeUnsupported",
+            Refusal::ReplicationFactorChange { .. } => "ReplicationFactorChangeWaits",
         }
     }
 
@@ -51,7 +52,7 @@ impl Refusal {
                 "spec.partitions is {desired} but the topic has {actual} partitions; Kafka cannot remove partitions, so nothing was changed. Set spec.partitions to {actual} or more"
             ),
             Refusal::ReplicationFactorChange { desired, actual } => format!(
-                "spec.replicas is {desired} but the topic's replication factor is {actual}; changing it needs partition reassignment, which this operator version does not do. Set spec.replicas to {actual}"
+                "spec.replicas is {desired} but the topic's replication factor is {actual}; it is changed by partition reassignment once nothing else is refused"
             ),
         }
     }

@@ -1,7 +1,8 @@
 //! `reconcile` and `error_policy` of the KafkaTopic controller.
 
 use super::owner::owner;
-use super::plan::{plan, Desired, Plan};
+use super::plan::{plan, Desired, Plan, Refusal};
+use super::replication::{self, RfOutcome};
 use super::{TopicContext, CONTROLLER, FINALIZER};
 use crate::cluster::render::Names;
 use crate::context::apply_status;
@@ -397,6 +398,22 @@ async fn converge(
             Some(Duration::from_secs(2)),
         ));
     };
+    // A replication-factor change alone goes through reassignment.
+    if let [Refusal::ReplicationFactorChange { desired: rf, .. }] = p.refusals.as_slice() {
+        let (reason, message, requeue) =
+            match replication::change(ctx, kt, admin, topic, *rf).await? {
+                RfOutcome::Refused(m) => ("ReplicationFactorTooHigh", m, resync),
+                RfOutcome::Moving(m) => ("Reassigning", m, Some(Duration::from_secs(5))),
+            };
+        return Ok(Outcome {
+            ready: false,
+            reason,
+            message,
+            state: Some(state),
+            drift,
+            requeue,
+        });
+    }
     if let Some(r) = p.refusals.first() {
         let message = p
             .refusals
