@@ -350,6 +350,19 @@ impl AdminClient {
         ops: &[AlterConfigOp],
         validate_only: bool,
     ) -> Result<(), AdminError> {
+        self.incremental_alter(RESOURCE_TOPIC, name, ops, validate_only)
+            .await
+    }
+
+    /// IncrementalAlterConfigs of one resource (`resource_type`, `name`); the
+    /// resource's error, with the broker's message, is the result.
+    pub(crate) async fn incremental_alter(
+        &self,
+        resource_type: i8,
+        name: &str,
+        ops: &[AlterConfigOp],
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
         let configs: Vec<AlterableConfig> = ops
             .iter()
             .map(|op| {
@@ -363,7 +376,7 @@ impl AdminClient {
             .call(0, |_| {
                 Ok(IncrementalAlterConfigsRequest::default()
                     .with_resources(vec![AlterConfigsResource::default()
-                        .with_resource_type(RESOURCE_TOPIC)
+                        .with_resource_type(resource_type)
                         .with_resource_name(StrBytes::from_string(name.to_string()))
                         .with_configs(configs.clone())])
                     .with_validate_only(validate_only))
@@ -372,8 +385,18 @@ impl AdminClient {
         let result = r
             .responses
             .into_iter()
-            .find(|t| t.resource_type == RESOURCE_TOPIC && t.resource_name.as_str() == name)
-            .ok_or_else(|| missing("IncrementalAlterConfigs", "resource", name))?;
+            .find(|t| t.resource_type == resource_type && t.resource_name.as_str() == name)
+            .ok_or_else(|| {
+                missing(
+                    "IncrementalAlterConfigs",
+                    "resource",
+                    if name.is_empty() {
+                        "<default broker>"
+                    } else {
+                        name
+                    },
+                )
+            })?;
         if result.error_code != 0 {
             return Err(AdminError::kafka(
                 "IncrementalAlterConfigs",

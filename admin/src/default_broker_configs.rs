@@ -5,13 +5,7 @@
 //! any node); it is kept in the KRaft metadata log, so every broker, including one
 //! started later, applies it.
 
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
-use kafka_protocol::messages::IncrementalAlterConfigsRequest;
-use kafka_protocol::protocol::StrBytes;
-
-use crate::client::{config_entries, describe_configs_request, message, missing, RESOURCE_BROKER};
+use crate::client::{config_entries, describe_configs_request, RESOURCE_BROKER};
 use crate::error::AdminError;
 use crate::types::{AlterConfigOp, ConfigEntry};
 use crate::AdminClient;
@@ -40,37 +34,7 @@ impl AdminClient {
         ops: &[AlterConfigOp],
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let configs: Vec<AlterableConfig> = ops
-            .iter()
-            .map(|op| {
-                AlterableConfig::default()
-                    .with_name(StrBytes::from_string(op.key().to_string()))
-                    .with_config_operation(op.op_code())
-                    .with_value(op.value().map(|v| StrBytes::from_string(v.to_string())))
-            })
-            .collect();
-        let (_, r) = self
-            .call(0, |_| {
-                Ok(IncrementalAlterConfigsRequest::default()
-                    .with_resources(vec![AlterConfigsResource::default()
-                        .with_resource_type(RESOURCE_BROKER)
-                        .with_resource_name(StrBytes::from_static_str(DEFAULT))
-                        .with_configs(configs.clone())])
-                    .with_validate_only(validate_only))
-            })
-            .await?;
-        let result = r
-            .responses
-            .into_iter()
-            .find(|t| t.resource_type == RESOURCE_BROKER && t.resource_name.as_str() == DEFAULT)
-            .ok_or_else(|| missing("IncrementalAlterConfigs", "resource", "<default broker>"))?;
-        if result.error_code != 0 {
-            return Err(AdminError::kafka(
-                "IncrementalAlterConfigs",
-                result.error_code,
-                message(result.error_message),
-            ));
-        }
-        Ok(())
+        self.incremental_alter(RESOURCE_BROKER, DEFAULT, ops, validate_only)
+            .await
     }
 }

@@ -11,6 +11,15 @@ use tokio::sync::Mutex;
 /// A Kafka Admin API failure.
 pub type KafkaError = runnel_admin::AdminError;
 
+/// The partitions a per-partition admin call (ElectLeaders,
+/// AlterPartitionReassignments) failed for, as `topic-partition: error`.
+pub fn failed_partitions(results: &BTreeMap<(String, i32), Result<(), KafkaError>>) -> Vec<String> {
+    results
+        .iter()
+        .filter_map(|((t, p), r)| r.as_ref().err().map(|e| format!("{t}-{p}: {e}")))
+        .collect()
+}
+
 /// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Kafka's TOPIC_ALREADY_EXISTS.

@@ -335,10 +335,7 @@ async fn elect_preferred_leaders(
     .await;
     match result {
         Ok(results) => {
-            let failed: Vec<String> = results
-                .iter()
-                .filter_map(|((t, p), r)| r.as_ref().err().map(|e| format!("{t}-{p}: {e}")))
-                .collect();
+            let failed = crate::kafka::failed_partitions(&results);
             info!(
                 cluster = %kc.name_any(),
                 partitions = partitions.len(),

@@ -86,10 +86,7 @@ pub async fn run(
             let kind = if *hold { "drain" } else { "rebalance" };
             match result {
                 Ok(results) => {
-                    let failed: Vec<String> = results
-                        .iter()
-                        .filter_map(|((t, p), r)| r.as_ref().err().map(|e| format!("{t}-{p}: {e}")))
-                        .collect();
+                    let failed = crate::kafka::failed_partitions(&results);
                     info!(cluster = %name, kind, moves = targets.len(), failed = failed.len(), "partition reassignment submitted");
                     let moved: Vec<String> = status
                         .moves
