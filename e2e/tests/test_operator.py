@@ -683,6 +683,14 @@ def test_namespace_scoping(operator):
         kube.kubectl("delete", "namespace", n, "--wait=false")
 
 
+def free_the_nodes():
+    """Deletes every KafkaCluster (without waiting), so a test that needs all
+    the nodes gets them: the module's combined cluster's tests are done."""
+    for n in kube.kubectl("get", "kafkacluster", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}").split():
+        ns_, name = n.split("/")
+        kube.kubectl("delete", "kafkacluster", name, "-n", ns_, "--wait=false", check=False)
+
+
 @pytest.mark.skipif(IN_CLUSTER, reason="the process-mode run covers node pools")
 def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(operator, replicas):
     """spec.controllers: 3 dedicated controllers + 3 brokers serve acks=all RF=3 traffic;
@@ -690,10 +698,7 @@ def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(opera
     controller count; pause-reconciliation shows the plan and changes nothing."""
     if replicas < 3:
         pytest.skip("needs three nodes")
-    # Free the nodes of the module's combined cluster (its tests are done).
-    for n in kube.kubectl("get", "kafkacluster", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}").split():
-        ns_, name = n.split("/")
-        kube.kubectl("delete", "kafkacluster", name, "-n", ns_, "--wait=false", check=False)
+    free_the_nodes()
     pool_ns = f"pool-{uuid.uuid4().hex[:5]}"
     kube.create_namespace(pool_ns)
     try:
@@ -807,9 +812,7 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
     nothing removed."""
     if replicas < 3:
         pytest.skip("needs three nodes")
-    for n in kube.kubectl("get", "kafkacluster", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}").split():
-        ns_, name = n.split("/")
-        kube.kubectl("delete", "kafkacluster", name, "-n", ns_, "--wait=false", check=False)
+    free_the_nodes()
     sns = f"scale-{uuid.uuid4().hex[:5]}"
     kube.create_namespace(sns)
     from confluent_kafka.admin import AdminClient
