@@ -58,7 +58,7 @@ pub fn validate_batch(data: &[u8]) {
                 &batch::RecordChecks {
                     require_key: true,
                     timestamps: Some((0, i64::MAX)),
-                    partition: "t-0".into(),
+                    partition: "t-0",
                 },
             );
             let _ = batch::record_timestamps(&data[range]);

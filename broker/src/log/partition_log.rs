@@ -361,11 +361,8 @@ impl Log {
                     now.saturating_add(self.config.timestamp_after_max_ms),
                 )
             }),
-            partition: self
-                .dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            // The directory is named `topic-partition`, as Kafka's.
+            partition: self.dir.file_name().and_then(|n| n.to_str()).unwrap_or(""),
         };
         for (h, range) in batches {
             validate_produced(

@@ -227,7 +227,7 @@ pub fn validate_produced(
     batch: &[u8],
     h: &BatchHeader,
     max_message_bytes: i64,
-    checks: &RecordChecks,
+    checks: &RecordChecks<'_>,
 ) -> Result<(), BatchError> {
     if batch.len() as i64 > max_message_bytes {
         return Err(BatchError::TooLarge {
@@ -268,7 +268,7 @@ pub fn validate_produced(
 /// The per-record rules of a topic a produced batch is checked against
 /// (Kafka's `LogValidator.validateRecord`).
 #[derive(Debug, Clone, Default)]
-pub struct RecordChecks {
+pub struct RecordChecks<'a> {
     /// `cleanup.policy` has `compact`: every record needs a key.
     pub require_key: bool,
     /// With `message.timestamp.type=CreateTime`: the accepted range of record
@@ -276,7 +276,7 @@ pub struct RecordChecks {
     /// message.timestamp.after.max.ms]`.
     pub timestamps: Option<(i64, i64)>,
     /// The partition, as Kafka names it in its messages (`topic-0`).
-    pub partition: String,
+    pub partition: &'a str,
 }
 
 /// What [`visit_records`] reports of one record.
@@ -290,13 +290,13 @@ struct RecordView {
 /// The record errors of one batch, collected as Kafka's validator does.
 struct RecordErrors<'a> {
     h: &'a BatchHeader,
-    checks: &'a RecordChecks,
+    checks: &'a RecordChecks<'a>,
     errors: Vec<(i32, String)>,
     timestamp: bool,
 }
 
 impl<'a> RecordErrors<'a> {
-    fn new(h: &'a BatchHeader, checks: &'a RecordChecks) -> Self {
+    fn new(h: &'a BatchHeader, checks: &'a RecordChecks<'a>) -> Self {
         Self {
             h,
             checks,

@@ -21,8 +21,7 @@ use crate::config::LogConfig;
 use crate::error::ApiError;
 use crate::log::{AppendInfo, FlushJob, Log, LogError, ReadPlan, TopicPartition};
 use crate::metadata::PartitionImage;
-use crate::protocol::batch::split_batches;
-use crate::protocol::batch::BatchError;
+use crate::protocol::batch::{split_batches, BatchError};
 use kafka_protocol::error::ResponseError;
 
 /// The replica's role, from the last committed metadata applied.

@@ -73,12 +73,10 @@ pub enum FetchContext {
     Sessionless,
     /// Epoch 0: a full fetch that creates a session when a slot is free.
     Full,
-    /// Epoch > 0: the session's partitions, after the request's changes.
+    /// Epoch > 0: an incremental fetch in session `id`.
     Incremental {
         /// The session.
         id: i32,
-        /// Every partition of the session, to fetch.
-        partitions: Vec<SessionPartition>,
     },
 }
 
@@ -132,20 +130,33 @@ impl FetchSessions {
 
     /// Reads the request's session fields: closes a session a full fetch
     /// names, or checks and advances an incremental one and applies the
-    /// request's partition changes and forgotten partitions to it.
-    pub fn begin(&self, req: &FetchRequest) -> Result<FetchContext, ResponseError> {
+    /// request's partition changes and forgotten partitions to it. With the
+    /// context come the partitions to fetch: the request's (a full fetch), or
+    /// every partition of the session (incremental).
+    pub fn begin(
+        &self,
+        req: &FetchRequest,
+    ) -> Result<(FetchContext, Vec<SessionPartition>), ResponseError> {
         let (id, epoch) = (req.session_id, req.session_epoch);
+        let requested = || {
+            req.topics.iter().flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| SessionPartition::from_request(&t.topic, t.topic_id, p))
+            })
+        };
         if epoch == INITIAL_EPOCH || epoch == FINAL_EPOCH {
             if id != 0 {
                 // A full fetch closes the session it names (Kafka's
                 // FetchManager.newContext): a client resetting its session.
                 self.lock().remove(&id);
             }
-            return Ok(if epoch == INITIAL_EPOCH && self.slots > 0 {
+            let ctx = if epoch == INITIAL_EPOCH && self.slots > 0 {
                 FetchContext::Full
             } else {
                 FetchContext::Sessionless
-            });
+            };
+            return Ok((ctx, requested().collect()));
         }
         if epoch < FINAL_EPOCH {
             return Err(ResponseError::InvalidFetchSessionEpoch);
@@ -159,41 +170,31 @@ impl FetchSessions {
         }
         s.epoch = next_epoch(s.epoch);
         s.last_used = Instant::now();
-        for t in &req.topics {
-            for p in &t.partitions {
-                let k = key(&t.topic, t.topic_id, p.partition);
-                let e = s.partitions.entry(k).or_insert_with(|| SessionPartition {
-                    topic: t.topic.clone(),
-                    topic_id: t.topic_id,
-                    partition: p.partition,
-                    fetch_offset: 0,
-                    max_bytes: 0,
-                    current_leader_epoch: -1,
-                    last_fetched_epoch: -1,
-                    high_watermark: -1,
-                    log_start_offset: -1,
-                });
-                e.fetch_offset = p.fetch_offset;
-                e.max_bytes = p.partition_max_bytes;
-                e.current_leader_epoch = p.current_leader_epoch;
-                e.last_fetched_epoch = p.last_fetched_epoch;
+        // A partition the request names takes the request's fetch state and
+        // keeps what the session last told the client of it.
+        for mut p in requested() {
+            let k = key(&p.topic, p.topic_id, p.partition);
+            if let Some(old) = s.partitions.get(&k) {
+                p.high_watermark = old.high_watermark;
+                p.log_start_offset = old.log_start_offset;
             }
+            s.partitions.insert(k, p);
         }
         for f in &req.forgotten_topics_data {
             for p in &f.partitions {
                 s.partitions.remove(&key(&f.topic, f.topic_id, *p));
             }
         }
-        Ok(FetchContext::Incremental {
-            id,
-            partitions: s.partitions.values().cloned().collect(),
-        })
+        Ok((
+            FetchContext::Incremental { id },
+            s.partitions.values().cloned().collect(),
+        ))
     }
 
     /// Sets the response's session id and, for an incremental fetch, keeps
     /// only the partitions with news for the client, remembering what was
     /// sent. A full fetch with epoch 0 creates its session here, from the
-    /// request's partitions and this response.
+    /// partitions [`FetchSessions::begin`] gave and this response.
     pub fn finish(
         &self,
         ctx: &FetchContext,
@@ -218,7 +219,7 @@ impl FetchSessions {
                 }
                 resp.session_id = self.create(partitions);
             }
-            FetchContext::Incremental { id, .. } => {
+            FetchContext::Incremental { id } => {
                 resp.session_id = *id;
                 let mut sessions = self.lock();
                 // Evicted meanwhile: answer in full; the next request gets
@@ -381,13 +382,7 @@ mod tests {
     }
 
     fn full(cache: &FetchSessions, parts: &[(i32, i64)], r: &mut FetchResponse) -> i32 {
-        let q = req(0, 0, parts, &[]);
-        let ctx = cache.begin(&q).expect("full");
-        let ps: Vec<_> = q.topics[0]
-            .partitions
-            .iter()
-            .map(|p| SessionPartition::from_request(&q.topics[0].topic, Uuid::nil(), p))
-            .collect();
+        let (ctx, ps) = cache.begin(&req(0, 0, parts, &[])).expect("full");
         cache.finish(&ctx, &ps, r);
         r.session_id
     }
@@ -401,12 +396,10 @@ mod tests {
         assert_eq!(listed(&r), vec![0, 1], "a full response lists everything");
 
         // epoch 1: partition 0 moved on; nothing new anywhere
-        let ctx = cache
+        let (ctx, partitions) = cache
             .begin(&req(id, 1, &[(0, 5)], &[]))
             .expect("incremental");
-        let FetchContext::Incremental { partitions, .. } = &ctx else {
-            panic!("{ctx:?}")
-        };
+        assert!(matches!(ctx, FetchContext::Incremental { id: i } if i == id));
         assert_eq!(
             partitions
                 .iter()
@@ -419,7 +412,7 @@ mod tests {
         assert_eq!((r.session_id, listed(&r)), (id, vec![]));
 
         // epoch 2: partition 1's high watermark moved
-        let ctx = cache.begin(&req(id, 2, &[], &[])).expect("incremental");
+        let (ctx, _) = cache.begin(&req(id, 2, &[], &[])).expect("incremental");
         let mut r = resp(&[(0, 5, 0), (1, 3, 0)]);
         cache.finish(&ctx, &[], &mut r);
         assert_eq!(listed(&r), vec![1]);
@@ -435,10 +428,7 @@ mod tests {
         );
 
         // forgetting partition 0
-        let ctx = cache.begin(&req(id, 3, &[], &[0])).expect("incremental");
-        let FetchContext::Incremental { partitions, .. } = &ctx else {
-            panic!()
-        };
+        let (_, partitions) = cache.begin(&req(id, 3, &[], &[0])).expect("incremental");
         assert_eq!(
             partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
             vec![1]
@@ -454,12 +444,12 @@ mod tests {
         let cache = FetchSessions::new(10, Duration::from_secs(120));
         let mut r = resp(&[(0, 5, 0)]);
         let id = full(&cache, &[(0, 5)], &mut r);
-        let ctx = cache.begin(&req(id, 1, &[], &[])).expect("incremental");
+        let (ctx, _) = cache.begin(&req(id, 1, &[], &[])).expect("incremental");
         let mut r = resp(&[(0, 5, 0)]);
         r.responses[0].partitions[0].error_code = 6;
         cache.finish(&ctx, &[], &mut r);
         assert_eq!(listed(&r), vec![0]);
-        let ctx = cache.begin(&req(id, 2, &[], &[])).expect("incremental");
+        let (ctx, _) = cache.begin(&req(id, 2, &[], &[])).expect("incremental");
         let mut r = resp(&[(0, 5, 0)]);
         cache.finish(&ctx, &[], &mut r);
         assert_eq!(
@@ -487,7 +477,7 @@ mod tests {
         let none = FetchSessions::new(0, Duration::from_secs(1));
         assert!(matches!(
             none.begin(&req(0, 0, &[], &[])),
-            Ok(FetchContext::Sessionless)
+            Ok((FetchContext::Sessionless, _))
         ));
     }
 }

@@ -19,7 +19,6 @@ use crate::error::ApiError;
 use crate::log::ReadSlice;
 use crate::replication::{FetchPosition, FollowerRead, HwState};
 use crate::server::dispatch::{HandlerFuture, Request};
-use crate::server::fetch_sessions::{FetchContext, SessionPartition};
 use crate::server::file_region;
 
 /// Handles Fetch.
@@ -48,28 +47,16 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let version = req.version;
     let attached = req.regions.clone();
     let body = body!(req, Fetch);
-    let ctx = match state.fetch_sessions.begin(&body) {
-        Ok(ctx) => ctx,
+    // What to fetch: the request's partitions, or (incremental) the
+    // session's, with the request's changes applied.
+    let (ctx, requested) = match state.fetch_sessions.begin(&body) {
+        Ok(begun) => begun,
         Err(e) => {
             tracing::debug!(session = body.session_id, epoch = body.session_epoch, error = ?e, "fetch session refused");
             return Ok(Some(ResponseKind::Fetch(
                 FetchResponse::default().with_error_code(e.code()),
             )));
         }
-    };
-    // What to fetch: the request's partitions, or (incremental) the
-    // session's, with the request's changes applied.
-    let requested: Vec<SessionPartition> = match &ctx {
-        FetchContext::Incremental { partitions, .. } => partitions.clone(),
-        _ => body
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| SessionPartition::from_request(&t.topic, t.topic_id, p))
-            })
-            .collect(),
     };
     let image = state.image();
     let mut grouped: Vec<Wanted> = Vec::new();
