@@ -346,7 +346,7 @@ impl GroupWrite<'_> {
             let Some(part) = self.state.replicas.get(OFFSETS_TOPIC, p) else {
                 return Err(ResponseError::NotCoordinator.code());
             };
-            let end = part.with_log(|l| l.end_offset());
+            let end = part.read_log(|l| l.end_offset());
             waits.push((part, epoch, end));
         }
         for (part, epoch, end) in waits {

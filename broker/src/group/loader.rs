@@ -28,7 +28,7 @@ pub fn load_partition(
     let mut replayer = ConsumerGroupReplayer::new();
     let mut count = 0usize;
     // As Kafka's loader: everything in the log, up to its end.
-    let (mut offset, end) = part.with_log(|l| (l.start_offset(), l.end_offset()));
+    let (mut offset, end) = part.read_log(|l| (l.start_offset(), l.end_offset()));
     while offset < end {
         let data = match part.read_local(offset, 1 << 20) {
             Ok(d) => d,

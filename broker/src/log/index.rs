@@ -16,6 +16,12 @@ pub struct SparseIndex<const TIME: bool> {
     path: PathBuf,
     file: Arc<File>,
     entries: Vec<(i64, u32)>,
+    /// How many of `entries` are in the file. Appends only add to memory;
+    /// the file gets them with the log's next flush
+    /// ([`SparseIndex::take_unwritten`]), outside the partition lock. A
+    /// file that lags behind the log is harmless: lookups scan forward from
+    /// the floor entry, and opening a segment scans on from its last entry.
+    written: usize,
 }
 
 /// The offset index: relative offset → position.
@@ -71,36 +77,57 @@ impl<const TIME: bool> SparseIndex<TIME> {
                 entries.clear();
             }
         }
+        let written = entries.len();
         Ok((
             Self {
                 path: path.to_path_buf(),
                 file: Arc::new(file),
                 entries,
+                written,
             },
             valid,
         ))
     }
 
-    /// Appends an entry (ignored unless it moves the index forward).
+    /// Appends an entry (ignored unless it moves the index forward), in
+    /// memory: see [`SparseIndex::take_unwritten`].
     pub fn append(&mut self, key: i64, value: u32) -> io::Result<()> {
         if let Some(&(k, v)) = self.entries.last() {
             if key < k || (TIME && key == k) || (!TIME && value <= v) {
                 return Ok(());
             }
         }
-        let mut e = [0u8; 12];
-        let n = if TIME {
-            e[..8].copy_from_slice(&key.to_be_bytes());
-            e[8..12].copy_from_slice(&value.to_be_bytes());
-            12
-        } else {
-            e[..4].copy_from_slice(&(key as u32).to_be_bytes());
-            e[4..8].copy_from_slice(&value.to_be_bytes());
-            8
-        };
-        (&*self.file).write_all(&e[..n])?;
         self.entries.push((key, value));
         Ok(())
+    }
+
+    /// The entries not yet in the file, encoded, with the file to append
+    /// them to (for a flush to write outside the partition lock); they
+    /// count as written from now on.
+    pub fn take_unwritten(&mut self) -> Option<(Arc<File>, Vec<u8>)> {
+        let pending = self.entries.get(self.written..).unwrap_or_default();
+        if pending.is_empty() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(pending.len() * Self::ENTRY);
+        for &(key, value) in pending {
+            if TIME {
+                out.extend_from_slice(&key.to_be_bytes());
+            } else {
+                out.extend_from_slice(&(key as u32).to_be_bytes());
+            }
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+        self.written = self.entries.len();
+        Some((self.file.clone(), out))
+    }
+
+    /// Writes the entries not yet in the file, here and now.
+    pub fn write_unwritten(&mut self) -> io::Result<()> {
+        match self.take_unwritten() {
+            Some((file, bytes)) => (&*file).write_all(&bytes),
+            None => Ok(()),
+        }
     }
 
     /// The last entry whose key is `<= key`.
@@ -117,6 +144,7 @@ impl<const TIME: bool> SparseIndex<TIME> {
     /// Drops every entry and truncates the file.
     pub fn clear(&mut self) -> io::Result<()> {
         self.entries.clear();
+        self.written = 0;
         self.file.set_len(0)
     }
 
@@ -161,6 +189,7 @@ mod tests {
             idx.append(10, 4096).expect("a");
             idx.append(20, 8192).expect("a");
             idx.append(15, 9000).expect("ignored: goes backwards");
+            idx.write_unwritten().expect("write");
         }
         let (idx, valid) = OffsetIndex::open(&p, true).expect("open");
         assert!(valid);

@@ -15,7 +15,9 @@ pub use manager::{
     new_kafka_uuid, parse_kafka_uuid, topic_id_string, LogManager, TopicPartition, DELETE_SUFFIX,
     STRAY_SUFFIX,
 };
-pub use partition_log::{AppendInfo, FlushJob, Log, ReadPlan, ReadSlice};
+pub use partition_log::{
+    scan_replicated, AppendInfo, FlushJob, Log, PendingAppend, ProduceChecks, ReadPlan, ReadSlice,
+};
 
 use crate::protocol::batch::BatchError;
 

@@ -15,7 +15,10 @@ use super::epoch_cache::LeaderEpochCache;
 use super::segment::{file_stem, Segment, SegmentView};
 use super::LogError;
 use crate::config::LogConfig;
-use crate::protocol::batch::{split_batches, stamp, validate_produced, BatchHeader, RecordChecks};
+use crate::protocol::batch::{split_batches, BatchHeader};
+
+mod append;
+pub use append::{scan_replicated, PendingAppend, ProduceChecks};
 
 /// What an append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +132,9 @@ impl ReadPlan {
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
+    /// The partition as Kafka names it in messages (`topic-0`): the
+    /// directory's name.
+    name: Arc<str>,
     config: LogConfig,
     segments: BTreeMap<i64, Segment>,
     log_start_offset: i64,
@@ -141,6 +147,8 @@ pub struct Log {
     /// Files of rolled segments not yet fsynced, and the offset they end at.
     owed: Vec<Arc<File>>,
     owed_upto: i64,
+    /// Index entries of rolled segments not yet in their files.
+    owed_index: Vec<(Arc<File>, Vec<u8>)>,
     /// Bumped by every truncation, so a flush that raced one does not move
     /// the recovery point.
     generation: u64,
@@ -155,6 +163,8 @@ pub struct Log {
 #[derive(Debug)]
 #[must_use = "a flush job does nothing until it is run"]
 pub struct FlushJob {
+    /// Index entries to append to their files first.
+    writes: Vec<(Arc<File>, Vec<u8>)>,
     files: Vec<Arc<File>>,
     upto: i64,
     generation: u64,
@@ -163,6 +173,10 @@ pub struct FlushJob {
 impl FlushJob {
     /// fsyncs every file (blocking).
     pub fn run(&self) -> io::Result<()> {
+        use std::io::Write;
+        for (f, bytes) in &self.writes {
+            (&**f).write_all(bytes)?;
+        }
         for f in &self.files {
             f.sync_data()?;
         }
@@ -258,8 +272,14 @@ impl Log {
         }
         epochs.truncate_from_end(end)?;
         epochs.truncate_from_start(log_start_offset)?;
+        let name: Arc<str> = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .into();
         let log = Self {
             dir: dir.to_path_buf(),
+            name,
             config,
             segments,
             log_start_offset,
@@ -269,6 +289,7 @@ impl Log {
             flush_due: false,
             owed: Vec::new(),
             owed_upto: end,
+            owed_index: Vec::new(),
             generation: 0,
             recovery_point: end,
         };
@@ -337,115 +358,6 @@ impl Log {
         self.append_batches(records, &batches, leader_epoch)
     }
 
-    /// As [`Log::append_as_leader`], for batches the caller already split
-    /// out of `records` with [`split_batches`].
-    pub fn append_batches(
-        &mut self,
-        records: &mut [u8],
-        batches: &[(BatchHeader, std::ops::Range<usize>)],
-        leader_epoch: i32,
-    ) -> Result<AppendInfo, LogError> {
-        if batches.is_empty() {
-            return Err(LogError::Batch(
-                crate::protocol::batch::BatchError::Invalid(
-                    "the produce request holds no record batch".into(),
-                ),
-            ));
-        }
-        let now = now_ms();
-        let checks = RecordChecks {
-            require_key: self.config.compact,
-            timestamps: (!self.config.log_append_time).then(|| {
-                (
-                    now.saturating_sub(self.config.timestamp_before_max_ms),
-                    now.saturating_add(self.config.timestamp_after_max_ms),
-                )
-            }),
-            // The directory is named `topic-partition`, as Kafka's.
-            partition: self.dir.file_name().and_then(|n| n.to_str()).unwrap_or(""),
-        };
-        for (h, range) in batches {
-            validate_produced(
-                &records[range.clone()],
-                h,
-                self.config.max_message_bytes,
-                &checks,
-            )?;
-        }
-        let append_time = self.config.log_append_time.then_some(now);
-        let mut next = self.end_offset();
-        let base = next;
-        for (h, range) in batches {
-            let bytes = &mut records[range.clone()];
-            stamp(bytes, next, leader_epoch, append_time);
-            let stamped = BatchHeader::parse(bytes)?;
-            self.maybe_roll(bytes.len() as u64, stamped.max_timestamp, now)?;
-            self.epochs.assign(leader_epoch, next)?;
-            let interval = self.config.index_interval_bytes;
-            self.active_mut().append(bytes, &stamped, interval)?;
-            next = stamped.last_offset() + 1;
-            self.unflushed_messages += i64::from(h.records_count);
-        }
-        self.maybe_flush(now)?;
-        Ok(AppendInfo {
-            base_offset: base,
-            last_offset: next - 1,
-            log_append_time: append_time.unwrap_or(-1),
-            log_start_offset: self.log_start_offset,
-        })
-    }
-
-    /// Appends batches fetched from the leader as they are: offsets, leader
-    /// epochs and timestamps are the leader's. Every batch is CRC-checked
-    /// and must continue this log exactly; batches wholly below the log end
-    /// (a retried fetch) are skipped. A partial batch at the end of
-    /// `records` (a size-capped read) is left for the next fetch. Calls
-    /// `appended_batch` with the header of every batch appended. Returns the
-    /// number of bytes appended.
-    pub fn append_as_follower(
-        &mut self,
-        records: &[u8],
-        appended_batch: &mut dyn FnMut(&BatchHeader),
-    ) -> Result<usize, LogError> {
-        let now = now_ms();
-        let mut pos = 0usize;
-        let mut appended = 0usize;
-        while records.len() - pos >= crate::protocol::batch::HEADER_LEN {
-            let h = BatchHeader::parse(&records[pos..])?;
-            let size = h.total_size();
-            if size < crate::protocol::batch::HEADER_LEN || records.len() - pos < size {
-                break;
-            }
-            let bytes = &records[pos..pos + size];
-            pos += size;
-            crate::protocol::batch::check_crc(bytes, &h)?;
-            let end = self.end_offset();
-            if h.last_offset() < end {
-                continue;
-            }
-            if h.base_offset != end {
-                return Err(LogError::Batch(
-                    crate::protocol::batch::BatchError::Invalid(format!(
-                        "replicated batch at offset {} does not continue the log at {end}",
-                        h.base_offset
-                    )),
-                ));
-            }
-            self.maybe_roll(size as u64, h.max_timestamp, now)?;
-            self.epochs
-                .assign(h.partition_leader_epoch, h.base_offset)?;
-            let interval = self.config.index_interval_bytes;
-            self.active_mut().append(bytes, &h, interval)?;
-            self.unflushed_messages += i64::from(h.records_count);
-            appended += size;
-            appended_batch(&h);
-        }
-        if appended > 0 {
-            self.maybe_flush(now)?;
-        }
-        Ok(appended)
-    }
-
     /// Removes everything from `offset` on (a follower whose log diverged
     /// from its leader's). The batch holding `offset` goes whole, so the
     /// new log end may be below `offset`. Returns the new log end.
@@ -469,6 +381,9 @@ impl Log {
         let interval = self.config.index_interval_bytes;
         let removed = self.active_mut().truncate_to(offset, interval)?;
         self.generation += 1;
+        // Owed index entries may belong to the segment just cut (its index
+        // is rebuilt): they must not land after the rebuilt ones.
+        self.owed_index.clear();
         let end = self.end_offset();
         warn!(dir = %self.dir.display(), offset, log_end_offset = end, removed_bytes = removed, "truncated the log");
         self.epochs.truncate_from_end(end)?;
@@ -491,6 +406,7 @@ impl Log {
         self.epochs.clear()?;
         self.generation += 1;
         self.owed.clear();
+        self.owed_index.clear();
         self.recovery_point = offset;
         warn!(dir = %self.dir.display(), offset, "truncated the whole log");
         Ok(offset)
@@ -501,7 +417,7 @@ impl Log {
         self.epochs.end_offset_for(epoch, self.end_offset())
     }
 
-    fn maybe_roll(&mut self, incoming: u64, _max_ts: i64, now: i64) -> Result<(), LogError> {
+    fn maybe_roll(&mut self, incoming: u64, now: i64) -> Result<(), LogError> {
         let cfg = &self.config;
         let seg = self.active();
         let full = seg.size() > 0 && seg.size() + incoming > cfg.segment_bytes;
@@ -525,6 +441,8 @@ impl Log {
         // active one; the recovery point moves only once it is.
         let files = self.active().files();
         self.owed.extend(files);
+        let index = self.active_mut().take_index_writes();
+        self.owed_index.extend(index);
         self.owed_upto = end;
         let seg = Segment::create(&self.dir, end, now)?;
         self.segments.insert(end, seg);
@@ -554,12 +472,14 @@ impl Log {
     /// `flush.messages` or `flush.ms` came due), for the caller to run
     /// outside the partition lock and then report with [`Log::flushed`].
     pub fn take_flush(&mut self) -> Option<FlushJob> {
-        if !self.flush_due && self.owed.is_empty() {
+        if !self.flush_due && self.owed.is_empty() && self.owed_index.is_empty() {
             return None;
         }
         let mut files = std::mem::take(&mut self.owed);
+        let mut writes = std::mem::take(&mut self.owed_index);
         let upto = if self.flush_due {
             files.extend(self.active().files());
+            writes.extend(self.active_mut().take_index_writes());
             self.unflushed_messages = 0;
             self.last_flush_ms = now_ms();
             self.flush_due = false;
@@ -568,6 +488,7 @@ impl Log {
             self.owed_upto
         };
         Some(FlushJob {
+            writes,
             files,
             upto,
             generation: self.generation,
@@ -847,6 +768,7 @@ impl Log {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::batch::stamp;
     use crate::protocol::batch::tests::encode;
     use kafka_protocol::records::Compression;
 

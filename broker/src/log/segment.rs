@@ -1,7 +1,7 @@
 //! One log segment: `<base>.log` with its `.index` and `.timeindex`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -184,7 +184,10 @@ impl Segment {
             self.file.set_len(pos)?;
             self.size = pos;
         }
-        Ok(())
+        // Rebuilt indexes go to their files at once: a segment that is not
+        // the active one is never flushed again.
+        self.index.write_unwritten()?;
+        self.time_index.write_unwritten()
     }
 
     fn index_batch(
@@ -219,12 +222,44 @@ impl Segment {
         Ok(BatchHeader::parse(&b).ok())
     }
 
-    /// Appends one stamped batch.
-    pub fn append(&mut self, batch: &[u8], h: &BatchHeader, index_interval: u64) -> io::Result<()> {
-        let pos = self.size;
-        (&*self.file).write_all(batch)?;
-        self.size += batch.len() as u64;
-        self.index_batch(h, pos, batch.len() as u64, index_interval)
+    /// The file and the position the next batch lands at, for an append
+    /// that writes outside the partition lock ([`crate::log::PendingAppend`]):
+    /// bytes written there stay invisible to reads until
+    /// [`Segment::appended`] takes them in.
+    pub fn tail(&self) -> (Arc<File>, u64) {
+        (self.file.clone(), self.size)
+    }
+
+    /// Takes in a batch of `len` bytes already written at `pos` (the end of
+    /// the segment): reads see it from now on.
+    pub fn appended(
+        &mut self,
+        h: &BatchHeader,
+        pos: u64,
+        len: u64,
+        index_interval: u64,
+    ) -> io::Result<()> {
+        if pos != self.size {
+            return Err(io::Error::other(format!(
+                "segment {}: a batch written at position {pos} does not continue the segment at {}",
+                self.path.display(),
+                self.size
+            )));
+        }
+        self.size += len;
+        self.index_batch(h, pos, len, index_interval)
+    }
+
+    /// The index entries not yet in their files, with the files (see
+    /// [`crate::log::index::SparseIndex::take_unwritten`]).
+    pub fn take_index_writes(&mut self) -> Vec<(Arc<File>, Vec<u8>)> {
+        [
+            self.index.take_unwritten(),
+            self.time_index.take_unwritten(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// Cuts the segment before the batch holding `offset` (that whole batch

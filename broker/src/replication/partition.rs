@@ -91,6 +91,12 @@ pub struct Partition {
     pub topic_id: Uuid,
     /// This broker.
     node_id: i32,
+    /// Held by whoever changes the log (appends, truncation, retention,
+    /// rolls, flushes, retirement) for the whole change, I/O included, and
+    /// always taken before `inner`. `inner` is held only for the steps
+    /// without I/O, so reads and every other state query never wait for a
+    /// write to disk.
+    writer: Mutex<()>,
     inner: Mutex<Inner>,
     leader_epoch: AtomicI32,
     hw: watch::Sender<HwState>,
@@ -195,6 +201,7 @@ impl Partition {
             tp,
             topic_id,
             node_id,
+            writer: Mutex::new(()),
             inner: Mutex::new(Inner {
                 log,
                 producers,
@@ -205,6 +212,12 @@ impl Partition {
             hw,
             leo,
         })
+    }
+
+    /// The writer lock (see the field). Waiting for it may block: callers
+    /// on async workers go through [`blocking`].
+    fn writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -347,7 +360,12 @@ impl Partition {
         min_isr: Option<usize>,
         epoch: Option<i32>,
     ) -> Result<AppendInfo, ApiError> {
-        let mut g = self.lock();
+        blocking(|| self.append_as_leader_blocking(records, min_isr, epoch))
+    }
+
+    /// Whether this replica leads (in `epoch`, when given) and is not
+    /// retired: an append may go ahead.
+    fn may_append(g: &Inner, epoch: Option<i32>) -> Result<i32, ApiError> {
         if g.retired {
             return Err(not_hosted());
         }
@@ -357,7 +375,19 @@ impl Partition {
         if epoch.is_some_and(|e| e != s.leader_epoch) {
             return Err(not_leader());
         }
-        if let Some(min) = min_isr {
+        Ok(s.leader_epoch)
+    }
+
+    fn append_as_leader_blocking(
+        &self,
+        records: &mut [u8],
+        min_isr: Option<usize>,
+        epoch: Option<i32>,
+    ) -> Result<AppendInfo, ApiError> {
+        let _w = self.writer();
+        let g = self.lock();
+        let leading = Self::may_append(&g, epoch)?;
+        if let (Some(min), Role::Leader(s)) = (min_isr, &g.role) {
             if s.isr.len() < min {
                 return Err(ApiError::new(
                     ResponseError::NotEnoughReplicas,
@@ -406,16 +436,32 @@ impl Partition {
                 }
             }
         }
-        let epoch = self.leader_epoch();
-        let info = g
-            .log
-            .append_batches(records, &batches, epoch)
-            .map_err(log_error)?;
-        if let Some((h, _)) = batches.first() {
-            let mut stamped = *h;
-            stamped.base_offset = info.base_offset;
-            g.producers.record(&stamped);
+        // Validation (CRCs, record by record, decompressing) without the
+        // lock; the writer lock keeps the log and producer state as checked.
+        let now = crate::clock::now_ms();
+        let checks = g.log.produce_checks(now);
+        drop(g);
+        checks.validate(records, &batches).map_err(log_error)?;
+        let mut g = self.lock();
+        // The role may have changed meanwhile (metadata is applied under
+        // `inner` alone): append only in the leadership checked above.
+        if Self::may_append(&g, Some(leading)).is_err() || self.leader_epoch() != leading {
+            return Err(not_leader());
         }
+        let pending = g
+            .log
+            .prepare_append(records, &batches, leading, now)
+            .map_err(log_error)?;
+        drop(g);
+        #[cfg(test)]
+        tests::hook("write");
+        pending.write(records).map_err(|e| log_error(e.into()))?;
+        let mut g = self.lock();
+        let inner = &mut *g;
+        let info = inner
+            .log
+            .commit_append(pending, &mut |h| inner.producers.record(h))
+            .map_err(log_error)?;
         if let Some(job) = g.log.take_flush() {
             // flush.messages / flush.ms / a rolled segment: fsync with the
             // lock released (reads go on meanwhile), answer only after it.
@@ -442,6 +488,7 @@ impl Partition {
     /// Runs the fsyncs a log operation outside an append owes (a roll by
     /// housekeeping or retention), without the partition lock.
     pub fn flush_owed(&self) -> Result<(), LogError> {
+        let _w = blocking(|| self.writer());
         let job = self.lock().log.take_flush();
         match job {
             Some(job) => self.run_flush(&job),
@@ -653,38 +700,57 @@ impl Partition {
         leader_hw: i64,
         leader_start: i64,
     ) -> Result<bool, LogError> {
-        let mut g = self.lock();
-        if g.retired || matches!(g.role, Role::Leader(_)) || self.leader_epoch() != epoch {
-            return Ok(false);
-        }
-        if !records.is_empty() {
-            // Producer state follows the log, so a new leader has it.
-            let inner = &mut *g;
-            inner
-                .log
-                .append_as_follower(records, &mut |h| inner.producers.record(h))?;
-        }
-        if leader_start > g.log.start_offset() && leader_start <= g.log.end_offset() {
-            g.log.delete_records_before(leader_start)?;
-        }
-        if let Some(job) = g.log.take_flush() {
-            drop(g);
-            self.run_flush(&job)?;
-            g = self.lock();
-            if g.retired || matches!(g.role, Role::Leader(_)) || self.leader_epoch() != epoch {
+        let following = |g: &Inner| {
+            !(g.retired || matches!(g.role, Role::Leader(_)) || self.leader_epoch() != epoch)
+        };
+        // CRCs are checked before any lock is taken.
+        let batches = crate::log::scan_replicated(records)?;
+        blocking(|| {
+            let _w = self.writer();
+            let mut g = self.lock();
+            if !following(&g) {
                 return Ok(false);
             }
-        }
-        let end = g.log.end_offset();
-        self.leo.send_replace(end);
-        let hw = leader_hw.min(end);
-        self.hw.send_modify(|h| h.hw = hw);
-        Ok(true)
+            let pending = g
+                .log
+                .prepare_follower_append(batches, crate::clock::now_ms())?;
+            if let Some(pending) = pending {
+                drop(g);
+                pending.write(records)?;
+                g = self.lock();
+                // Producer state follows the log, so a new leader has it.
+                let inner = &mut *g;
+                inner
+                    .log
+                    .commit_append(pending, &mut |h| inner.producers.record(h))?;
+            }
+            if leader_start > g.log.start_offset() && leader_start <= g.log.end_offset() {
+                g.log.delete_records_before(leader_start)?;
+            }
+            if let Some(job) = g.log.take_flush() {
+                drop(g);
+                self.run_flush(&job)?;
+                g = self.lock();
+            }
+            let end = g.log.end_offset();
+            self.leo.send_replace(end);
+            if !following(&g) {
+                return Ok(false);
+            }
+            let hw = leader_hw.min(end);
+            self.hw.send_modify(|h| h.hw = hw);
+            Ok(true)
+        })
     }
 
     /// As follower in `epoch`: truncates a diverged log to `offset` (or
     /// empties it and starts at `offset` when `fully`).
     pub fn truncate(&self, epoch: i32, offset: i64, fully: bool) -> Result<bool, LogError> {
+        blocking(|| self.truncate_blocking(epoch, offset, fully))
+    }
+
+    fn truncate_blocking(&self, epoch: i32, offset: i64, fully: bool) -> Result<bool, LogError> {
+        let _w = self.writer();
         let mut g = self.lock();
         if g.retired || matches!(g.role, Role::Leader(_)) || self.leader_epoch() != epoch {
             return Ok(false);
@@ -724,14 +790,31 @@ impl Partition {
         self.leo.subscribe()
     }
 
-    /// Runs `f` with the log locked.
+    /// Runs `f` to change the log (retention, rolls, DeleteRecords), with
+    /// the writer lock and the log locked, as blocking code.
     pub fn with_log<R>(&self, f: impl FnOnce(&mut Log) -> R) -> R {
-        let mut g = self.lock();
-        f(&mut g.log)
+        blocking(|| {
+            let _w = self.writer();
+            let mut g = self.lock();
+            f(&mut g.log)
+        })
+    }
+
+    /// Runs `f` to look at the log, with the log locked: `f` must not do
+    /// I/O (see [`Log::plan_read`] for reads).
+    pub fn read_log<R>(&self, f: impl FnOnce(&Log) -> R) -> R {
+        f(&self.lock().log)
+    }
+
+    /// Runs `f`, which may read the log's files (a timestamp lookup), with
+    /// the log locked, as blocking code.
+    pub fn scan_log<R>(&self, f: impl FnOnce(&Log) -> R) -> R {
+        blocking(|| f(&self.lock().log))
     }
 
     /// Flushes the log (on shutdown).
     pub fn close(&self) -> Result<(), LogError> {
+        let _w = blocking(|| self.writer());
         let mut g = self.lock();
         if g.retired {
             return Ok(());
@@ -744,6 +827,7 @@ impl Partition {
     /// UNKNOWN_TOPIC_OR_PARTITION) and runs `then` (which renames the
     /// directory), so no append or read races the rename.
     pub fn retire<R>(&self, then: impl FnOnce() -> R) -> R {
+        let _w = blocking(|| self.writer());
         let mut g = self.lock();
         g.retired = true;
         g.role = Role::Follower { leader: -1 };

@@ -1,5 +1,6 @@
-//! The partition lock is never held across an fsync: a read (consumer or
-//! follower) is served while an append waits in its `flush.messages` fsync.
+//! The partition lock is never held across an append's I/O: a read
+//! (consumer or follower) is served while an append writes its batches or
+//! waits in its `flush.messages` fsync.
 
 use std::cell::RefCell;
 use std::sync::mpsc;
@@ -16,17 +17,27 @@ use crate::metadata::PartitionImage;
 use crate::protocol::batch::tests::encode;
 
 thread_local! {
-    /// On the thread that set it: tells the test the flush began, then waits
-    /// for its go-ahead before the fsync runs.
-    static GATE: RefCell<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>> = const { RefCell::new(None) };
+    /// On the thread that set it: at the named stage of an append, tells
+    /// the test it got there, then waits for its go-ahead.
+    static GATE: RefCell<Option<Gate>> = const { RefCell::new(None) };
 }
+
+type Gate = (&'static str, mpsc::Sender<()>, mpsc::Receiver<()>);
 
 /// Called by `Partition::run_flush` just before the fsync, without the lock.
 pub(super) fn flush_hook() {
+    hook("fsync");
+}
+
+/// Called by an append at `stage` ("write": just before its batches are
+/// written), without the partition lock.
+pub(super) fn hook(stage: &'static str) {
     GATE.with(|g| {
-        if let Some((entered, go)) = g.borrow().as_ref() {
-            let _ = entered.send(());
-            let _ = go.recv_timeout(Duration::from_secs(30));
+        if let Some((at, entered, go)) = g.borrow().as_ref() {
+            if *at == stage {
+                let _ = entered.send(());
+                let _ = go.recv_timeout(Duration::from_secs(30));
+            }
         }
     });
 }
@@ -67,7 +78,7 @@ fn a_read_is_served_while_an_append_waits_in_fsync() {
     let appender = {
         let p = p.clone();
         std::thread::spawn(move || {
-            GATE.with(|g| *g.borrow_mut() = Some((entered_tx, go_rx)));
+            GATE.with(|g| *g.borrow_mut() = Some(("fsync", entered_tx, go_rx)));
             p.append(&mut encode(2, Compression::None))
         })
     };
@@ -101,4 +112,58 @@ fn a_read_is_served_while_an_append_waits_in_fsync() {
     assert_eq!((info.base_offset, info.last_offset), (3, 4));
     assert_eq!(p.high_watermark(), 5);
     assert_eq!(p.with_log(|l| l.recovery_point), 5);
+}
+
+#[test]
+fn a_read_is_served_while_an_append_writes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = leader(dir.path(), LogConfig::default());
+    p.append(&mut encode(3, Compression::None))
+        .expect("first append");
+    let first = p
+        .read(0, 1 << 20, true)
+        .expect("read")
+        .slice
+        .expect("data")
+        .read()
+        .expect("bytes")
+        .len();
+
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let appender = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            GATE.with(|g| *g.borrow_mut() = Some(("write", entered_tx, go_rx)));
+            p.append(&mut encode(2, Compression::None))
+        })
+    };
+    entered_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the append reached its write");
+
+    // Reads and state queries from another thread complete meanwhile, and
+    // see nothing of the batch being written.
+    let (tx, rx) = mpsc::channel();
+    {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            let local = p.read_local(0, 1 << 20).expect("read_local");
+            let bytes = local.slice.expect("data").read().expect("bytes");
+            let end = p.read_log(|l| l.end_offset());
+            let pos = p.fetch_position().fetch_offset;
+            let _ = tx.send((bytes.len(), end, pos, p.high_watermark()));
+        });
+    }
+    let (len, end, pos, hw) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("reads completed while the append was writing");
+    assert_eq!((len, end, pos, hw), (first, 3, 3, 3));
+    assert!(!appender.is_finished());
+
+    go_tx.send(()).expect("go");
+    let info = appender.join().expect("join").expect("second append");
+    assert_eq!((info.base_offset, info.last_offset), (3, 4));
+    assert_eq!(p.read_log(|l| l.end_offset()), 5);
+    assert_eq!(p.high_watermark(), 5);
 }

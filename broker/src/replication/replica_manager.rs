@@ -418,7 +418,7 @@ impl ReplicaManager {
                 error!(partition = %p.tp, error = %e, "flush on shutdown failed");
                 ok = false;
             }
-            let (s, r) = p.with_log(|l| (l.start_offset(), l.end_offset()));
+            let (s, r) = p.read_log(|l| (l.start_offset(), l.end_offset()));
             points.push((p.tp.clone(), s, r));
         }
         self.logs.checkpoint(&points);

@@ -35,7 +35,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 continue;
             }
         }
-        let size = p.with_log(|l| l.size_bytes()) as i64;
+        let size = p.read_log(|l| l.size_bytes()) as i64;
         by_topic.entry(p.tp.topic.clone()).or_default().push(
             DescribeLogDirsPartition::default()
                 .with_partition_index(p.tp.partition)

@@ -257,7 +257,7 @@ fn read_once(
                                     .with_partition_index(index)
                                     .with_high_watermark(part.high_watermark())
                                     .with_last_stable_offset(part.high_watermark())
-                                    .with_log_start_offset(part.with_log(|l| l.start_offset()))
+                                    .with_log_start_offset(part.read_log(|l| l.start_offset()))
                                     .with_diverging_epoch(
                                         EpochEndOffset::default()
                                             .with_epoch(epoch)
@@ -299,7 +299,7 @@ fn read_once(
                 Ok(r) => r,
                 Err(e) => {
                     errors = true;
-                    let (hw, start) = part.with_log(|l| (l.end_offset(), l.start_offset()));
+                    let (hw, start) = part.read_log(|l| (l.end_offset(), l.start_offset()));
                     parts.push(
                         partition_error(index, &e)
                             .with_high_watermark(hw)

@@ -50,7 +50,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 continue;
             }
             let hw = part.high_watermark();
-            let found = part.with_log(
+            let found = part.scan_log(
                 |log| -> Result<Option<(i64, i64, i32)>, crate::log::LogError> {
                     Ok(match p.timestamp {
                         EARLIEST | EARLIEST_LOCAL => {
