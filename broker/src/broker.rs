@@ -667,9 +667,15 @@ async fn open_quorum(
     meta_dir: &std::path::Path,
     formatted: &Formatted,
 ) -> Result<MetadataQuorum, StartError> {
+    // Check-quorum after 1.5 × controller.quorum.fetch.timeout.ms, as
+    // Kafka's KafkaRaftClient.
+    let fetch_timeout = config
+        .get_i64("controller.quorum.fetch.timeout.ms", 2000)
+        .clamp(100, 3_600_000) as u64;
     let opts = crate::metadata::QuorumOptions {
         cluster_id: formatted.cluster_id.clone(),
         directory_id: formatted.directory_id,
+        check_quorum: Duration::from_millis(fetch_timeout * 3 / 2),
         ..Default::default()
     };
     if config.is_dynamic_controller() {

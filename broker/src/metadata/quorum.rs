@@ -9,6 +9,7 @@
 //!
 //! On-disk state lives under `dir/raft/`.
 
+mod check_quorum;
 mod frame;
 mod log_store;
 mod network;
@@ -78,6 +79,11 @@ pub struct QuorumOptions {
     pub election_timeout_min: Duration,
     /// Upper bound of the randomized election timeout.
     pub election_timeout_max: Duration,
+    /// Check-quorum (KIP-595): a leader that has heard from no majority of
+    /// the voters for this long stops acting as the active controller
+    /// until it hears from one again (Kafka resigns after 1.5 ×
+    /// `controller.quorum.fetch.timeout.ms`).
+    pub check_quorum: Duration,
     /// A snapshot is built after this many entries since the last one.
     pub snapshot_every: u64,
     /// Entries kept in the log after a snapshot (for lagging followers).
@@ -99,6 +105,7 @@ impl Default for QuorumOptions {
             heartbeat: Duration::from_millis(50),
             election_timeout_min: Duration::from_millis(150),
             election_timeout_max: Duration::from_millis(300),
+            check_quorum: Duration::from_millis(3000),
             snapshot_every: 1000,
             logs_kept_after_snapshot: 1000,
             cluster_id: String::new(),
@@ -128,6 +135,9 @@ struct Inner {
     /// Whether this open initialized a new metadata log (the analogue of
     /// `kafka-storage format`).
     formatted: AtomicBool,
+    /// Set while this node leads the raft but failed check-quorum: it does
+    /// not act, or answer, as the active controller.
+    resigned: Arc<AtomicBool>,
 }
 
 impl Drop for Inner {
@@ -479,10 +489,19 @@ impl MetadataQuorum {
             },
             tx.subscribe(),
         )];
+        let resigned = Arc::new(AtomicBool::new(false));
         tasks.push(tokio::spawn({
             let mut metrics = raft.metrics();
             let tx = tx.clone();
             let fatal = fatal.clone();
+            let resigned = resigned.clone();
+            let mut check = check_quorum::CheckQuorum::new(opts.check_quorum);
+            // Re-checked at least this often: metrics need not change while
+            // a leader hears from nobody.
+            let recheck = (opts.check_quorum / 4).clamp(
+                Duration::from_millis(10),
+                Duration::from_millis(250),
+            );
             // A voter's static `controller.quorum.voters`, to compare with
             // the voter set the metadata log holds.
             let configured: Option<std::collections::BTreeSet<u64>> = match &role {
@@ -510,7 +529,26 @@ impl MetadataQuorum {
                             Err(Fatal::Stopped) | Ok(()) => None,
                             Err(e) => Some(e.to_string()),
                         };
-                        (m.current_leader.and_then(to_kafka_id), stopped)
+                        let contact = check_quorum::Contact {
+                            leading: m.current_leader == Some(raft_id)
+                                && m.state == openraft::ServerState::Leader,
+                            voters: in_log.len(),
+                            since_quorum_ack: m.millis_since_quorum_ack.map(Duration::from_millis),
+                        };
+                        match check.observe(contact, std::time::Instant::now()) {
+                            check_quorum::Verdict::Resigned => tracing::warn!(
+                                timeout_ms = opts.check_quorum.as_millis() as u64,
+                                since_quorum_ack_ms = ?m.millis_since_quorum_ack,
+                                "check-quorum: no majority of the metadata voters has answered this leader; it stops acting as the active controller until one does"
+                            ),
+                            check_quorum::Verdict::Regained => tracing::info!(
+                                "check-quorum: a majority of the metadata voters answers again; acting as the active controller"
+                            ),
+                            check_quorum::Verdict::Same => {}
+                        }
+                        resigned.store(check.resigned(), Ordering::Release);
+                        let leader = m.current_leader.and_then(to_kafka_id);
+                        (if check.resigned() { None } else { leader }, stopped)
                     };
                     set_controller(&tx, leader);
                     if let Some(why) = stopped {
@@ -519,8 +557,9 @@ impl MetadataQuorum {
                         fatal.send_replace(Some(why));
                         break;
                     }
-                    if metrics.changed().await.is_err() {
-                        break;
+                    tokio::select! {
+                        changed = metrics.changed() => if changed.is_err() { break },
+                        _ = tokio::time::sleep(recheck) => {}
                     }
                 }
             }
@@ -536,6 +575,7 @@ impl MetadataQuorum {
                 tasks: Mutex::new(tasks),
                 shut_down: AtomicBool::new(false),
                 formatted: AtomicBool::new(false),
+                resigned,
             }),
         };
 
@@ -670,6 +710,9 @@ impl MetadataQuorum {
                 "the metadata quorum has stopped: {why}"
             )));
         }
+        if self.inner.resigned.load(Ordering::Acquire) {
+            return Err(MetadataError::NotController);
+        }
         let size = serde_json::to_vec(&records)
             .map_err(|e| MetadataError::Storage(format!("cannot encode metadata records: {e}")))?
             .len();
@@ -718,6 +761,9 @@ impl MetadataQuorum {
 
     /// The current quorum leader (the active controller), if known.
     pub fn leader(&self) -> Option<i32> {
+        if self.inner.resigned.load(Ordering::Acquire) {
+            return None;
+        }
         self.inner
             .raft
             .metrics()
@@ -752,8 +798,9 @@ impl MetadataQuorum {
                 log_end: end.unwrap_or(-1),
             })
         };
+        let resigned = self.inner.resigned.load(Ordering::Acquire);
         QuorumStatus {
-            leader: b.current_leader.and_then(to_kafka_id),
+            leader: b.current_leader.filter(|_| !resigned).and_then(to_kafka_id),
             term: b.current_term,
             high_watermark: b.last_applied.map(|l| l.index as i64 + 1).unwrap_or(0),
             voters: membership.voter_ids().filter_map(describe).collect(),
@@ -797,6 +844,9 @@ impl MetadataQuorum {
     /// Waits until this node, as leader, has applied everything committed
     /// before now (so the controller validates against a current image).
     pub async fn ensure_caught_up(&self) -> Result<(), MetadataError> {
+        if self.inner.resigned.load(Ordering::Acquire) {
+            return Err(MetadataError::NotController);
+        }
         match self.inner.raft.ensure_linearizable().await {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(_)) => Err(MetadataError::NotController),
@@ -1160,6 +1210,52 @@ mod tests {
         for q in &nodes {
             q.shutdown().await.expect("shutdown");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leader_cut_off_from_its_voters_stops_acting_as_controller() {
+        let (dirs, voters) = three_voters_on_loopback();
+        let opts = QuorumOptions {
+            check_quorum: Duration::from_millis(800),
+            ..QuorumOptions::default()
+        };
+        let mut nodes = Vec::new();
+        for (i, (id, _)) in voters.iter().enumerate() {
+            let q = MetadataQuorum::open_with(dirs[i].path(), *id, voters.clone(), opts.clone())
+                .await
+                .expect("open voter");
+            nodes.push(q);
+        }
+        for q in &nodes {
+            wait_for(q, "a controller", |img| img.controller_id.is_some()).await;
+        }
+        let leader_id = nodes[0].image().controller_id.expect("leader");
+        let pos = voters
+            .iter()
+            .position(|(id, _)| *id == leader_id)
+            .expect("leader is a voter");
+        let leader = nodes.remove(pos);
+        // Still the leader well past the timeout while a majority answers.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(leader.leader(), Some(leader_id));
+        for q in &nodes {
+            q.shutdown().await.expect("shutdown");
+        }
+        wait_until("the cut-off leader to stop acting as controller", || {
+            leader.leader().is_none()
+        })
+        .await;
+        assert_eq!(leader.image().controller_id, None);
+        assert_eq!(leader.status().leader, None);
+        assert!(matches!(
+            leader.propose(vec![topic("alone")]).await,
+            Err(MetadataError::NotController)
+        ));
+        assert!(matches!(
+            leader.ensure_caught_up().await,
+            Err(MetadataError::NotController)
+        ));
+        leader.shutdown().await.expect("shutdown");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
