@@ -473,6 +473,7 @@ class PodWatch:
     def __init__(self, ns, selector, expected):
         self.ns, self.selector, self.expected = ns, selector, expected
         self.max_down, self.down_sets, self.plans = 0, [], []
+        self.uids = {}  # pod name -> every uid seen
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
@@ -486,6 +487,8 @@ class PodWatch:
                 pods = json.loads(kube.kubectl("get", "pods", "-n", self.ns, "-l", self.selector, "-o", "json"))["items"]
                 up = {p["metadata"]["name"] for p in pods
                       if kube.pod_ready(p) and not p["metadata"].get("deletionTimestamp")}
+                for p in pods:
+                    self.uids.setdefault(p["metadata"]["name"], set()).add(p["metadata"]["uid"])
                 down = sorted(set(self.expected) - up)
                 if len(down) > self.max_down:
                     self.max_down = len(down)
@@ -618,6 +621,63 @@ def test_broker_config_change_rolls_brokers_without_losing_data(ns, replicas):
     assert st["underMinIsrPartitions"] == 0
     assert sum(b.get("activeController", False) for b in st["brokers"]) == 1
     assert all(b["outOfSyncPartitions"] == 0 and b["fenced"] is False for b in st["brokers"])
+
+
+def test_a_roll_survives_a_broker_and_the_operator_killed_mid_roll(ns, replicas, operator):
+    """A config-change roll under acks=all load, with two faults in its middle: once the first
+    broker is replaced the operator is kill -9ed, and a broker not yet rolled is force-deleted
+    (the StatefulSet brings it back on the new template while no operator runs). The restarted
+    operator resumes the roll: it replaces only the brokers not yet rolled (every broker pod is
+    replaced exactly once), never has more than the killed broker and one other down, and no
+    acknowledged record is lost."""
+    if replicas < 3 or IN_CLUSTER:
+        pytest.skip("needs 3 brokers and the host-process operator (load from the host)")
+    pods = [f"{CLUSTER}-broker-{p}" for p in range(replicas)]
+    before = {n: kube.get("pod", n, ns)["metadata"]["uid"] for n in pods}
+    create_topic(bootstrap(ns), "midroll-load", partitions=3, rf=3, min_isr=2)
+    load = Load(bootstrap(ns), "midroll-load").start()
+    kube.wait_for("load flowing", lambda: len(load.acked) > 50, 60)
+    watch = PodWatch(ns, "app.kubernetes.io/instance=demo,app.kubernetes.io/component=broker", pods).start()
+
+    def replaced():
+        return [n for n in pods if (p := kube.get("pod", n, ns)) and p["metadata"]["uid"] != before[n]]
+
+    victim = None
+    try:
+        kc = sample("kafkacluster.yaml", ns, replicas=replicas)
+        kc["spec"]["config"]["log.retention.hours"] = 101
+        apply_obj(kc)
+        first = kube.wait_for("the first broker replaced", replaced, 300)
+        operator.kill9()
+        left = [n for n in pods if n not in replaced()]
+        assert left, f"the roll finished before the operator was killed: {first}"
+        victim = left[-1]
+        kube.kubectl("delete", "pod", victim, "-n", ns, "--force", "--grace-period=0")
+        kube.wait_for(f"{victim} back (StatefulSet) while no operator runs",
+                      lambda: (p := kube.get("pod", victim, ns)) and p["metadata"]["uid"] != before[victim]
+                      and kube.pod_ready(p), 240)
+        operator.start()
+        kube.wait_for("every broker replaced and Ready",
+                      lambda: len(replaced()) == len(pods)
+                      and all(kube.pod_ready(kube.get("pod", n, ns)) for n in pods), 420)
+        wait_cond("kafkacluster", CLUSTER, ns, "Ready", timeout=180)
+    finally:
+        watch.stop()
+        result = load.stop()
+    acked, lost, failed = result
+    print(f"roll with a broker and the operator killed: {acked} acked, {len(lost)} lost, "
+          f"{len(failed)} failed deliveries; down at once: {watch.down_sets}")
+    assert acked > 100
+    assert not lost, f"{len(lost)} acknowledged records lost, e.g. {lost[:5]}"
+    for n in pods:
+        assert len(watch.uids.get(n, ())) == 2, (n, watch.uids.get(n))
+    assert watch.max_down <= 2, f"more than the killed broker and one other down: {watch.down_sets}"
+    cm = kube.get("configmap", f"{CLUSTER}-broker-config", ns)
+    assert "log.retention.hours=101\n" in cm["data"][f"{CLUSTER}-broker-0.properties"]
+    st = kube.get("kafkacluster", CLUSTER, ns)["status"]
+    kube.wait_for("no partition under min ISR",
+                  lambda: kube.get("kafkacluster", CLUSTER, ns)["status"]["underMinIsrPartitions"] == 0, 120)
+    assert sum(b.get("activeController", False) for b in st["brokers"]) == 1
 
 
 def test_metrics_and_health(operator):

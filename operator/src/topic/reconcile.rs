@@ -430,6 +430,21 @@ async fn converge(
             requeue: resync,
         });
     }
+    // A replication-factor change (or any move) is done only when the
+    // reassignment is: the new replicas are then in sync.
+    let moving = replication::reassigning(admin, topic).await?;
+    if moving > 0 {
+        return Ok(Outcome {
+            ready: false,
+            reason: "Reassigning",
+            message: format!(
+                "topic {topic}: {moving} partition reassignment(s) in progress; the replicas being added are not all in sync yet"
+            ),
+            state: Some(state),
+            drift,
+            requeue: Some(Duration::from_secs(5)),
+        });
+    }
     let message = format!(
         "topic {topic} has {} partitions, replication factor {}, {} configs set",
         state.partitions,

@@ -18,6 +18,14 @@ pub enum RfOutcome {
     Moving(String),
 }
 
+/// How many of `topic`'s partitions are being reassigned: until none is,
+/// the replicas being added may not be in sync (Kafka lists them as replicas
+/// from the start of the move), so the topic is not Ready.
+pub async fn reassigning(admin: &AdminClient, topic: &str) -> Result<usize, KafkaError> {
+    let ongoing = admin.list_partition_reassignments(None).await?;
+    Ok(ongoing.keys().filter(|(t, _)| t == topic).count())
+}
+
 /// Moves `topic`'s partitions to `rf` replicas: submits the reassignment unless one is in
 /// progress for the topic.
 pub async fn change(
@@ -27,8 +35,7 @@ pub async fn change(
     topic: &str,
     rf: i32,
 ) -> Result<RfOutcome, KafkaError> {
-    let ongoing = admin.list_partition_reassignments(None).await?;
-    let moving = ongoing.keys().filter(|(t, _)| t == topic).count();
+    let moving = reassigning(admin, topic).await?;
     if moving > 0 {
         return Ok(RfOutcome::Moving(format!(
             "changing the replication factor of {topic} to {rf}: {moving} partition reassignment(s) in progress"
