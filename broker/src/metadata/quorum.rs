@@ -283,6 +283,74 @@ async fn follow(raft: Raft, me: u64, own: QuorumNode, contact: Vec<String>, clus
     }
 }
 
+/// How long a restarted voter stays out of elections at most while a
+/// majority says it has a live leader.
+const QUIET_START_MAX: Duration = Duration::from_secs(30);
+
+/// A restarted voter's start without disruption (the aim of Kafka's
+/// pre-vote, KIP-996, which openraft 0.9 lacks): it takes no part in
+/// elections until the leader has reached it, or a majority of the voters
+/// (itself included) says it has heard from no leader within `window`
+/// (probed over the raft listener), or [`QUIET_START_MAX`] passed. Without
+/// it, a voter the leader cannot reach yet (its new pod's DNS name is not
+/// published yet) times out, wins an election with a higher term, and the
+/// brokers, which cannot reach it either, lose their sessions: a rolling
+/// restart of the controllers fenced every broker.
+async fn quiet_start(
+    raft: Raft,
+    me: u64,
+    cluster: String,
+    heard: network::HeardSlot,
+    started_ms: i64,
+    window: Duration,
+) {
+    let until = tokio::time::Instant::now() + QUIET_START_MAX;
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let why = loop {
+        if heard.load(Ordering::Acquire) >= started_ms {
+            break "the leader reached this voter";
+        }
+        if tokio::time::Instant::now() >= until {
+            break "no leader reached this voter in time";
+        }
+        let peers: Vec<String> = {
+            let m = raft.metrics();
+            let b = m.borrow();
+            let mem = b.membership_config.membership();
+            mem.voter_ids()
+                .filter(|v| *v != me)
+                .filter_map(|v| mem.get_node(&v).map(|n| n.addr.clone()))
+                .collect()
+        };
+        let asks = peers
+            .iter()
+            .map(|p| network::probe_leader(p, &cluster, Duration::from_millis(500)));
+        let answers = futures::future::join_all(asks).await;
+        if may_campaign(&answers, window_ms) {
+            break "a majority of the voters has no live leader";
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tracing::info!(
+        reason = why,
+        "metadata quorum: this restarted voter takes part in elections"
+    );
+    raft.runtime_config().elect(true);
+}
+
+/// Whether this voter may campaign, by the other voters' answers to a
+/// leader probe (ms since they last heard from a leader): as a pre-vote
+/// (KIP-996), a voter grants when it has heard from no leader within
+/// `window_ms`; one that does not answer (down, or an older version) does
+/// not. With its own grant, a majority of the voters must grant.
+fn may_campaign(answers: &[std::io::Result<Option<i64>>], window_ms: i64) -> bool {
+    let grants = 1 + answers
+        .iter()
+        .filter(|a| matches!(a, Ok(None)) || matches!(a, Ok(Some(ago)) if *ago > window_ms))
+        .count();
+    grants * 2 > answers.len() + 1
+}
+
 /// A handle to the metadata quorum.
 #[derive(Clone)]
 pub struct MetadataQuorum {
@@ -456,6 +524,8 @@ impl MetadataQuorum {
             install_snapshot_timeout: 1000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_every),
             max_in_snapshot_log_to_keep: opts.logs_kept_after_snapshot,
+            // A voter of several starts without elections: see `quiet_start`.
+            enable_elect: !matches!(&role, QuorumRole::Voter(v) if v.len() > 1),
             ..Default::default()
         }
         .validate()
@@ -477,6 +547,8 @@ impl MetadataQuorum {
         let (fatal, _) = watch::channel(None);
         let forward: network::ForwardSlot = Arc::new(std::sync::OnceLock::new());
         let kafka: network::KafkaSlot = Arc::new(std::sync::OnceLock::new());
+        let heard: network::HeardSlot = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let started_ms = crate::clock::now_ms();
         let mut tasks = vec![network::serve(
             listener,
             raft.clone(),
@@ -488,6 +560,7 @@ impl MetadataQuorum {
                 _ => opts.directory_id,
             },
             tx.subscribe(),
+            heard.clone(),
         )];
         let resigned = Arc::new(AtomicBool::new(false));
         tasks.push(tokio::spawn({
@@ -681,6 +754,26 @@ impl MetadataQuorum {
                 Ok(()) => quorum.inner.formatted.store(true, Ordering::SeqCst),
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(MetadataError::Storage(e.to_string())),
+            }
+        }
+        if members.len() > 1 {
+            if initialized {
+                let task = tokio::spawn(quiet_start(
+                    raft.clone(),
+                    raft_id,
+                    opts.cluster_id.clone(),
+                    heard.clone(),
+                    started_ms,
+                    opts.election_timeout_max * 4,
+                ));
+                quorum
+                    .inner
+                    .tasks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(task);
+            } else {
+                raft.runtime_config().elect(true);
             }
         }
         if members.len() == 1 {
@@ -1210,6 +1303,25 @@ mod tests {
         for q in &nodes {
             q.shutdown().await.expect("shutdown");
         }
+    }
+
+    #[test]
+    fn a_restarted_voter_campaigns_only_when_a_majority_has_no_live_leader() {
+        let live = || Ok(Some(10));
+        let stale = || Ok(Some(60_000));
+        let down = || Err(std::io::Error::other("refused"));
+        // Three voters, the leader and another answer: stay quiet.
+        assert!(!may_campaign(&[Ok(Some(0)), live()], 1200));
+        // A live leader and one voter unreachable: the leader and this
+        // voter make a majority once it reaches this one; stay quiet.
+        assert!(!may_campaign(&[live(), down()], 1200));
+        assert!(!may_campaign(&[down(), down()], 1200));
+        // Neither has heard from a leader lately (a cold start): campaign.
+        assert!(may_campaign(&[stale(), Ok(None)], 1200));
+        assert!(may_campaign(&[Ok(None), Ok(None)], 1200));
+        // Five voters: three grants of five are a majority, two are not.
+        assert!(may_campaign(&[stale(), Ok(None), down(), live()], 1200));
+        assert!(!may_campaign(&[live(), live(), down(), stale()], 1200));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

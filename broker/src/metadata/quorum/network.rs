@@ -48,7 +48,14 @@ enum RpcRequest {
         #[serde(default)]
         endpoints: Vec<(String, String, u16)>,
     },
+    /// A restarted voter asks whether this node has a live leader (its
+    /// pre-vote, see `quorum::quiet_start`).
+    LeaderProbe,
 }
+
+/// When this node last heard from a raft leader (AppendEntries or
+/// InstallSnapshot accepted), in ms since the epoch; 0: never.
+pub type HeardSlot = std::sync::Arc<std::sync::atomic::AtomicI64>;
 
 /// Every request names the cluster id of its sender (`meta.properties`); a
 /// node answers a request from another cluster with
@@ -141,6 +148,9 @@ enum RpcResponse {
     /// controller handler (yet).
     Forward(Option<serde_json::Value>),
     Join(JoinReply),
+    /// The answer to [`RpcRequest::LeaderProbe`]: how many ms ago this node
+    /// last heard from a leader (0 when it leads), `None` never.
+    LeaderProbe(Option<i64>),
     /// The request came from a node of another cluster: refused.
     WrongCluster(String),
 }
@@ -223,6 +233,7 @@ pub fn serve(
     cluster: String,
     directory: Option<uuid::Uuid>,
     image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
+    heard: HeardSlot,
 ) -> JoinHandle<()> {
     let cluster: std::sync::Arc<str> = cluster.into();
     let last_refusal = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
@@ -238,6 +249,7 @@ pub fn serve(
                     let (cluster, last_refusal) = (cluster.clone(), last_refusal.clone());
                     let image = image.clone();
                     let kafka = kafka.clone();
+                    let heard = heard.clone();
                     conns.spawn(async move {
                         match speaks_kafka(&stream).await {
                             Ok(Some(true)) => {
@@ -261,6 +273,7 @@ pub fn serve(
                             (&cluster, directory),
                             &last_refusal,
                             image,
+                            &heard,
                         );
                         if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "controller connection closed");
@@ -283,8 +296,15 @@ async fn serve_conn(
     (cluster, directory): (&str, Option<uuid::Uuid>),
     last_refusal: &std::sync::Mutex<Option<std::time::Instant>>,
     image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
+    heard: &HeardSlot,
 ) -> io::Result<()> {
+    use std::sync::atomic::Ordering;
     stream.set_nodelay(true)?;
+    let from_leader = |ok: bool| {
+        if ok {
+            heard.store(crate::clock::now_ms(), Ordering::Release);
+        }
+    };
     while let Some(env) = read_msg::<_, Envelope>(&mut stream).await? {
         let checked = check_cluster(cluster, &env.cluster)
             .and_then(|()| check_directory(directory, env.to_directory));
@@ -309,11 +329,35 @@ async fn serve_conn(
         }
         let resp = match env.req {
             RpcRequest::AppendEntries(r) => {
-                RpcResponse::AppendEntries(raft.append_entries(r).await)
+                let resp = raft.append_entries(r).await;
+                from_leader(matches!(
+                    resp,
+                    Ok(AppendEntriesResponse::Success
+                        | AppendEntriesResponse::PartialSuccess(_)
+                        | AppendEntriesResponse::Conflict)
+                ));
+                RpcResponse::AppendEntries(resp)
             }
             RpcRequest::Vote(r) => RpcResponse::Vote(raft.vote(r).await),
             RpcRequest::InstallSnapshot(r) => {
-                RpcResponse::InstallSnapshot(raft.install_snapshot(r).await)
+                let resp = raft.install_snapshot(r).await;
+                from_leader(resp.is_ok());
+                RpcResponse::InstallSnapshot(resp)
+            }
+            RpcRequest::LeaderProbe => {
+                let leads = {
+                    let m = raft.metrics();
+                    let b = m.borrow();
+                    b.state == openraft::ServerState::Leader && b.current_leader == Some(b.id)
+                };
+                let last = heard.load(Ordering::Acquire);
+                RpcResponse::LeaderProbe(if leads {
+                    Some(0)
+                } else if last > 0 {
+                    Some((crate::clock::now_ms() - last).max(0))
+                } else {
+                    None
+                })
             }
             RpcRequest::Forward(v) => match forward.get() {
                 Some(h) => RpcResponse::Forward(Some(h(v).await)),
@@ -444,6 +488,17 @@ async fn call(
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "controller request timed out"))?
+}
+
+/// Asks the voter at `addr` how long ago it last heard from a leader
+/// ([`RpcRequest::LeaderProbe`]). An error (a node of an older version that
+/// does not know the probe, or one not up) tells nothing.
+pub async fn probe_leader(addr: &str, cluster: &str, timeout: Duration) -> io::Result<Option<i64>> {
+    match call(addr, cluster, RpcRequest::LeaderProbe, timeout).await? {
+        RpcResponse::LeaderProbe(ago) => Ok(ago),
+        RpcResponse::WrongCluster(why) => Err(io::Error::other(why)),
+        _ => Err(unexpected_response()),
+    }
 }
 
 fn unexpected_response() -> io::Error {
