@@ -554,11 +554,13 @@ impl MetadataQuorum {
             raft.clone(),
             forward.clone(),
             kafka.clone(),
-            opts.cluster_id.clone(),
-            match &role {
-                QuorumRole::Dynamic { own, .. } => own.directory_id,
-                _ => opts.directory_id,
-            },
+            (
+                opts.cluster_id.clone(),
+                match &role {
+                    QuorumRole::Dynamic { own, .. } => own.directory_id,
+                    _ => opts.directory_id,
+                },
+            ),
             tx.subscribe(),
             heard.clone(),
         )];

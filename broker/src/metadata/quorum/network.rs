@@ -230,8 +230,7 @@ pub fn serve(
     raft: Raft,
     forward: ForwardSlot,
     kafka: KafkaSlot,
-    cluster: String,
-    directory: Option<uuid::Uuid>,
+    (cluster, directory): (String, Option<uuid::Uuid>),
     image: tokio::sync::watch::Receiver<std::sync::Arc<crate::metadata::ClusterImage>>,
     heard: HeardSlot,
 ) -> JoinHandle<()> {
