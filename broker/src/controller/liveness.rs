@@ -403,6 +403,7 @@ mod tests {
                 incarnation_id: Uuid::new_v4(),
                 endpoints: vec![],
                 rack: None,
+                features: Default::default(),
             });
             img.apply(&MetadataRecord::ChangeBroker {
                 node_id: n,

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::features::{FeatureRange, METADATA_VERSION, MINIMUM_METADATA_VERSION};
 use super::record::{Endpoint, MetadataRecord, PartitionAssignment};
 
 /// A registered broker.
@@ -30,6 +31,10 @@ pub struct BrokerImage {
     /// In controlled shutdown: leadership and ISR membership move away.
     #[serde(default)]
     pub shutting_down: bool,
+    /// The feature levels it supports (empty: registered by a binary
+    /// without feature support).
+    #[serde(default)]
+    pub features: BTreeMap<String, FeatureRange>,
 }
 
 impl BrokerImage {
@@ -99,6 +104,10 @@ pub struct ClusterImage {
     pub next_producer_id: i64,
     /// Each broker's current producer id block, `[first, end)`.
     pub producer_id_blocks: BTreeMap<i32, (i64, i64)>,
+    /// Finalized feature levels (FeatureLevel records), `metadata.version`
+    /// included; absent in logs written before feature support.
+    #[serde(default)]
+    pub features: BTreeMap<String, i16>,
 }
 
 /// A new partition: its ISR is the replicas that are live, led by the
@@ -185,6 +194,15 @@ impl ClusterImage {
             .unwrap_or(fallback)
     }
 
+    /// The finalized `metadata.version` level. A log written before
+    /// feature support has none: it reads as the lowest level, 3.3-IV3.
+    pub fn metadata_version(&self) -> i16 {
+        self.features
+            .get(METADATA_VERSION)
+            .copied()
+            .unwrap_or(MINIMUM_METADATA_VERSION)
+    }
+
     /// The end of a broker's producer id block (0 when it has none).
     pub fn producer_id_block_end(&self, node_id: i32) -> i64 {
         self.producer_id_blocks
@@ -234,6 +252,7 @@ impl ClusterImage {
                 incarnation_id,
                 endpoints,
                 rack,
+                features,
             } => {
                 // Every registration starts fenced, a new incarnation
                 // included: it becomes live once it has caught up.
@@ -247,6 +266,7 @@ impl ClusterImage {
                         epoch: self.last_applied as i64,
                         fenced: true,
                         shutting_down: false,
+                        features: features.clone(),
                     },
                 );
             }
@@ -338,6 +358,13 @@ impl ClusterImage {
                 apply_changes(m, changes);
                 if m.is_empty() {
                     self.group_configs.remove(group);
+                }
+            }
+            MetadataRecord::FeatureLevel { name, level } => {
+                if *level == 0 && name != METADATA_VERSION {
+                    self.features.remove(name);
+                } else {
+                    self.features.insert(name.clone(), *level);
                 }
             }
             MetadataRecord::AllocateProducerIds {
@@ -481,6 +508,7 @@ mod tests {
             epoch: 1,
             fenced,
             shutting_down,
+            features: BTreeMap::new(),
         }
     }
 

@@ -199,6 +199,12 @@ static APIS: &[ApiSpec] = &[
         1,
         handlers::list_config_resources::handle,
     ),
+    api(
+        ApiKey::UpdateFeatures,
+        0,
+        2,
+        handlers::update_features::handle,
+    ),
 ];
 
 /// The APIs a controller listener answers (KIP-919 direct-to-controller
@@ -234,6 +240,12 @@ static CONTROLLER_APIS: &[ApiSpec] = &[
         0,
         0,
         handlers::raft_voters::handle_remove,
+    ),
+    api(
+        ApiKey::UpdateFeatures,
+        0,
+        2,
+        handlers::update_features::handle,
     ),
 ];
 
