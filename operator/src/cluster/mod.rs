@@ -2,6 +2,7 @@
 //! brokers safely, and reports status from pods and from the brokers themselves.
 
 pub mod dynamic;
+pub mod metadata_version;
 mod reconcile;
 pub mod render;
 pub mod roll;
