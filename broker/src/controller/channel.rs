@@ -132,6 +132,14 @@ impl ControllerChannel {
         )
     }
 
+    /// UnregisterBroker.
+    pub async fn unregister_broker(&self, node_id: i32) -> Result<(), ApiError> {
+        done(
+            self.call(ControllerRequest::UnregisterBroker { node_id })
+                .await,
+        )
+    }
+
     /// UpdateFeatures (all or nothing).
     pub async fn update_features(
         &self,

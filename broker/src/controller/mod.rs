@@ -11,6 +11,7 @@ pub mod placement;
 pub mod reassign;
 pub mod reassignments;
 pub mod rpc;
+mod unregister;
 mod voters;
 
 use std::collections::BTreeMap;

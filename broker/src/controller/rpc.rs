@@ -31,6 +31,11 @@ pub enum ControllerRequest {
         /// The `metadata.version` level.
         metadata_version: i16,
     },
+    /// UnregisterBroker.
+    UnregisterBroker {
+        /// The broker.
+        node_id: i32,
+    },
     /// UpdateFeatures (all or nothing).
     UpdateFeatures {
         /// The changes.
@@ -228,6 +233,9 @@ impl Controller {
             ),
             ControllerRequest::BootstrapCluster { metadata_version } => {
                 ControllerResponse::Done(self.bootstrap_cluster_defaults(metadata_version).await)
+            }
+            ControllerRequest::UnregisterBroker { node_id } => {
+                ControllerResponse::Done(self.unregister_broker(node_id).await)
             }
             ControllerRequest::UpdateFeatures {
                 updates,

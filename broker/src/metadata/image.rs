@@ -360,6 +360,11 @@ impl ClusterImage {
                     self.group_configs.remove(group);
                 }
             }
+            MetadataRecord::UnregisterBroker { node_id, epoch } => {
+                if self.brokers.get(node_id).is_some_and(|b| b.epoch == *epoch) {
+                    self.brokers.remove(node_id);
+                }
+            }
             MetadataRecord::FeatureLevel { name, level } => {
                 if *level == 0 && name != METADATA_VERSION {
                     self.features.remove(name);
@@ -532,5 +537,28 @@ mod tests {
         assert_eq!(ids(Some(1)), vec![1, 2]);
         // A broker fenced for another reason stays hidden, even from itself.
         assert_eq!(ids(Some(3)), vec![2]);
+    }
+
+    #[test]
+    fn unregistering_removes_only_the_named_registration() {
+        let mut img = ClusterImage::default();
+        img.brokers.insert(1, broker(1, true, false));
+        // A stale epoch (the broker registered again since) is ignored.
+        img.apply(&MetadataRecord::UnregisterBroker {
+            node_id: 1,
+            epoch: 0,
+        });
+        assert!(img.brokers.contains_key(&1));
+        img.apply(&MetadataRecord::UnregisterBroker {
+            node_id: 1,
+            epoch: 1,
+        });
+        assert!(img.brokers.is_empty());
+        // An unknown broker: nothing happens.
+        img.apply(&MetadataRecord::UnregisterBroker {
+            node_id: 7,
+            epoch: 1,
+        });
+        assert!(img.brokers.is_empty());
     }
 }

@@ -146,6 +146,14 @@ pub enum MetadataRecord {
         /// The ISR.
         isr: Vec<i32>,
     },
+    /// A broker's registration is removed (Kafka's UnregisterBrokerRecord).
+    /// Ignored unless `epoch` is the broker's current epoch.
+    UnregisterBroker {
+        /// The broker.
+        node_id: i32,
+        /// The epoch (registration offset) being removed.
+        epoch: i64,
+    },
     /// A feature is finalized at a level (Kafka's FeatureLevelRecord);
     /// level 0 removes a feature other than `metadata.version`.
     FeatureLevel {

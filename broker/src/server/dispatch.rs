@@ -205,6 +205,12 @@ static APIS: &[ApiSpec] = &[
         2,
         handlers::update_features::handle,
     ),
+    api(
+        ApiKey::UnregisterBroker,
+        0,
+        0,
+        handlers::unregister_broker::handle,
+    ),
 ];
 
 /// The APIs a controller listener answers (KIP-919 direct-to-controller
@@ -246,6 +252,12 @@ static CONTROLLER_APIS: &[ApiSpec] = &[
         0,
         2,
         handlers::update_features::handle,
+    ),
+    api(
+        ApiKey::UnregisterBroker,
+        0,
+        0,
+        handlers::unregister_broker::handle,
     ),
 ];
 
