@@ -31,6 +31,7 @@ mod default_broker_configs;
 mod error;
 mod features;
 mod reassignments;
+mod registrations;
 mod types;
 mod versions;
 

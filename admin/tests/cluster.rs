@@ -275,3 +275,20 @@ async fn feature_levels_and_update_features_checks() {
     let after = admin.describe_features().await.unwrap();
     assert_eq!(after.finalized.get("metadata.version"), Some(&27));
 }
+
+#[tokio::test]
+async fn registered_brokers_and_unregister_of_an_unknown_id() {
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    assert_eq!(
+        admin.registered_brokers().await.unwrap(),
+        vec![(b.node_id, false)]
+    );
+    let e = admin.unregister_broker(4242).await.unwrap_err();
+    // BROKER_ID_NOT_REGISTERED
+    assert_eq!(e.kafka_code(), Some(102), "{e}");
+    assert_eq!(
+        e.kafka_message(),
+        Some("Broker ID 4242 is not currently registered")
+    );
+}

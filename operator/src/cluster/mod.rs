@@ -10,6 +10,7 @@ pub mod scale;
 pub mod scale_decide;
 mod scaling;
 pub mod status;
+pub mod unregister;
 pub mod view;
 
 use crate::context::Context;

@@ -217,6 +217,15 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     if scale_action == ScaleAction::Shrink && !paused {
         apply(&ctx, &kc, &ns, &shrunk).await?;
     }
+    // Brokers a scale-down removed: unregistered once their pods are gone.
+    if kafka.is_ok() && !paused && current_brokers <= kc.spec.replicas {
+        let pods: Vec<i32> = views
+            .iter()
+            .filter(|v| v.pool == Pool::Brokers)
+            .map(|v| v.node_id)
+            .collect();
+        super::unregister::run(&ctx, &kc, &bootstrap, current_brokers, &pods).await;
+    }
 
     let mut rolling = None;
     if !paused {
