@@ -29,7 +29,9 @@ mod config;
 mod connection;
 mod default_broker_configs;
 mod error;
+mod features;
 mod reassignments;
+mod registrations;
 mod types;
 mod versions;
 
@@ -37,6 +39,9 @@ pub use client::{AdminClient, TopicDescriptions};
 pub use cluster_ops::{ElectionResults, TopicConfigs};
 pub use config::AdminConfig;
 pub use error::{error_name, AdminError};
+pub use features::{
+    metadata_version_name, parse_metadata_version, FeatureLevels, UpgradeType, METADATA_VERSIONS,
+};
 pub use reassignments::{
     OngoingReassignment, OngoingReassignments, ReassignmentResults, ReassignmentTarget,
 };

@@ -241,3 +241,54 @@ async fn default_broker_configs_are_set_described_and_deleted() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn feature_levels_and_update_features_checks() {
+    use runnel_admin::UpgradeType;
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    let f = admin.describe_features().await.unwrap();
+    assert_eq!(f.supported.get("metadata.version"), Some(&(7, 27)), "{f:?}");
+    assert_eq!(f.finalized.get("metadata.version"), Some(&27), "{f:?}");
+    assert!(f.epoch > 0, "{f:?}");
+    // 4.1-IV1 -> 4.0-IV3 changes no metadata format: a safe downgrade validates.
+    admin
+        .update_feature("metadata.version", 25, UpgradeType::SafeDowngrade, true)
+        .await
+        .unwrap();
+    // Across 4.0-IV1 (a metadata format change) it is refused: INVALID_UPDATE_VERSION.
+    let e = admin
+        .update_feature("metadata.version", 21, UpgradeType::SafeDowngrade, true)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kafka_code(), Some(95), "{e}");
+    assert!(
+        e.kafka_message()
+            .is_some_and(|m| m.contains("might delete metadata information")),
+        "{e}"
+    );
+    let e = admin
+        .update_feature("metadata.version", 25, UpgradeType::Upgrade, false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kafka_code(), Some(95), "{e}");
+    let after = admin.describe_features().await.unwrap();
+    assert_eq!(after.finalized.get("metadata.version"), Some(&27));
+}
+
+#[tokio::test]
+async fn registered_brokers_and_unregister_of_an_unknown_id() {
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    assert_eq!(
+        admin.registered_brokers().await.unwrap(),
+        vec![(b.node_id, false)]
+    );
+    let e = admin.unregister_broker(4242).await.unwrap_err();
+    // BROKER_ID_NOT_REGISTERED
+    assert_eq!(e.kafka_code(), Some(102), "{e}");
+    assert_eq!(
+        e.kafka_message(),
+        Some("Broker ID 4242 is not currently registered")
+    );
+}

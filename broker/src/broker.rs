@@ -370,7 +370,7 @@ impl Broker {
             // records (registration above proved there is a controller).
             state
                 .controller
-                .bootstrap_cluster_defaults()
+                .bootstrap_cluster_defaults(state.config.format_metadata_version)
                 .await
                 .map_err(StartError::Register)?;
         }
@@ -554,6 +554,7 @@ impl BrokerState {
             incarnation_id: incarnation,
             endpoints,
             rack: self.config.rack.clone(),
+            features: crate::metadata::features::supported_features(),
         };
         // The channel follows the leader and retries for its own deadline;
         // a few rounds of it cover voters that start minutes apart.
@@ -765,7 +766,11 @@ async fn open_quorum(
 async fn bootstrap_defaults(state: Arc<BrokerState>) {
     let mut shutdown = state.shutdown.clone();
     loop {
-        match state.controller.bootstrap_cluster_defaults().await {
+        match state
+            .controller
+            .bootstrap_cluster_defaults(state.config.format_metadata_version)
+            .await
+        {
             Ok(()) => return,
             Err(e) => warn!(error = %e, "writing the cluster's bootstrap records failed; retrying"),
         }

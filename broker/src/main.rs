@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
 const USAGE: &str =
-    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID] [--standalone | --no-initial-controllers]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster\n  --standalone     format empty storage of a controller with controller.quorum.bootstrap.servers\n                   as a dynamic quorum of one (as `kafka-storage format --standalone`)\n  --no-initial-controllers\n                   format empty storage of such a controller as an observer, to be added with\n                   `kafka-metadata-quorum add-controller` (as `kafka-storage format --no-initial-controllers`)";
+    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID] [--standalone | --no-initial-controllers] [--release-version V]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster\n  --standalone     format empty storage of a controller with controller.quorum.bootstrap.servers\n                   as a dynamic quorum of one (as `kafka-storage format --standalone`)\n  --no-initial-controllers\n                   format empty storage of such a controller as an observer, to be added with\n                   `kafka-metadata-quorum add-controller` (as `kafka-storage format --no-initial-controllers`)\n  --release-version V\n                   bootstrap a newly formatted cluster at metadata.version V (e.g. 3.9 or 4.0-IV3;\n                   default 4.1-IV1, as `kafka-storage format --release-version`)";
 
 /// Command-line arguments: the broker properties and the cluster id to format with.
 struct Args {
@@ -20,6 +20,7 @@ struct Args {
     cluster_id: Option<String>,
     standalone: bool,
     no_initial_controllers: bool,
+    metadata_version: Option<i16>,
 }
 
 /// Checks a Kafka cluster id: a UUID in unpadded base64url (22 characters).
@@ -40,6 +41,7 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
     let mut file = None;
     let mut cluster_id = None;
     let (mut standalone, mut no_initial_controllers) = (false, false);
+    let mut metadata_version = None;
     let mut overrides = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -56,6 +58,21 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
                 let id = it.next().context("--cluster-id needs a value")?;
                 check_cluster_id(&id)?;
                 cluster_id = Some(id);
+            }
+            "--release-version" | "-r" => {
+                let v = it.next().context("--release-version needs a value")?;
+                let Some(level) = runnel_broker::metadata::features::parse_release_version(&v)
+                else {
+                    bail!(
+                        "Unknown metadata.version '{v}'. Supported metadata.version are {}",
+                        runnel_broker::metadata::features::METADATA_VERSIONS
+                            .iter()
+                            .map(|v| v.1)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                };
+                metadata_version = Some(level);
             }
             "--standalone" | "-s" => standalone = true,
             "--no-initial-controllers" | "-N" => no_initial_controllers = true,
@@ -90,6 +107,7 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
         cluster_id,
         standalone,
         no_initial_controllers,
+        metadata_version,
     })
 }
 
@@ -114,6 +132,9 @@ fn run() -> Result<()> {
     config.format_cluster_id = args.cluster_id;
     config.format_standalone = args.standalone;
     config.format_no_initial_controllers = args.no_initial_controllers;
+    if let Some(level) = args.metadata_version {
+        config.format_metadata_version = level;
+    }
     for w in warnings {
         warn!("{w}");
     }

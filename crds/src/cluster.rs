@@ -107,6 +107,14 @@ pub struct KafkaClusterSpec {
     #[schemars(length(min = 1))]
     pub image: Option<String>,
 
+    /// The `metadata.version` to finalize, as `kafka-features --release-version` names it
+    /// (`4.0`, `4.0-IV3`). Default: the highest level every broker supports, finalized
+    /// only after every broker runs the requested version. A lower level is a downgrade,
+    /// done only when Kafka allows it (no metadata format change in between).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+(-IV[0-9]+)?$"))]
+    pub metadata_version: Option<String>,
+
     /// Image pull policy of the broker container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<PullPolicy>,
@@ -404,6 +412,9 @@ pub struct KafkaClusterStatus {
     /// Runnel version all brokers run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The finalized `metadata.version`, as the brokers report it (ApiVersions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_version: Option<String>,
     /// Per-controller state (the dedicated controller pool, when there is one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controllers: Vec<BrokerStatus>,

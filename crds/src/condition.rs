@@ -14,6 +14,9 @@ pub mod types {
     /// A KafkaCluster scale-down is refused: some topic's replication factor exceeds the
     /// brokers that would remain.
     pub const SCALE_DOWN_BLOCKED: &str = "ScaleDownBlocked";
+    /// A `metadata.version` change is refused (the brokers do not support the level, or
+    /// Kafka refuses the downgrade).
+    pub const METADATA_VERSION_BLOCKED: &str = "MetadataVersionBlocked";
 }
 
 /// Builds a condition, keeping `lastTransitionTime` from `previous` when the status did not change

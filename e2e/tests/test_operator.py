@@ -950,6 +950,13 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
         assert any(e.get("reason") == "ScaleDownDrained" for e in events)
         wait_cond("kafkacluster", CLUSTER, sns, "Ready", timeout=120)
+        # Once their pods are gone and fenced, the removed brokers are unregistered
+        # (UnregisterBroker). Same-reason events fold into one series: one suffices.
+        def unregistered():
+            evs = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
+            return [e["message"] for e in evs if e.get("reason") == "BrokerUnregistered"]
+        msgs = kube.wait_for("a removed broker unregistered", unregistered, 120)
+        assert any(m.startswith(("broker 2 ", "broker 3 ")) for m in msgs), msgs
 
         # RF=2 cannot fit one broker: refused, nothing removed.
         kc["spec"]["replicas"] = 1

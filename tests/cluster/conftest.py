@@ -80,15 +80,17 @@ class Node:
     def start(self):
         if APACHE:
             env = dict(os.environ, KAFKA_CONTROLLER_PORT=str(self.cport), KAFKA_CLUSTER_ID=self.cluster_id,
-                       KAFKA_START_TIMEOUT=str(int(START_TIMEOUT)))
+                       KAFKA_START_TIMEOUT=str(int(START_TIMEOUT)),
+                       KAFKA_FORMAT_ARGS=" ".join(getattr(self, "format_args", [])))
             args = [str(REPO / "scripts" / "run-apache-kafka.sh"), str(self.work), str(self.port)]
             args += [f"{k}={v}" for k, v in self._props().items()]
             self.proc = subprocess.Popen(self._wrap(args), env=env, stdout=open(self.work / "launcher.log", "ab"),
                                          stderr=subprocess.STDOUT)
         else:
             binary = os.environ.get("RUNNEL_BROKER_BIN") or str(REPO / "target" / "release" / "runnel-broker")
-            # format_args: `--standalone` / `--no-initial-controllers` (used
-            # only when the storage is formatted, as kafka-storage format's).
+            # format_args: `--standalone` / `--no-initial-controllers` /
+            # `--release-version V` (used only when the storage is
+            # formatted, as kafka-storage format's).
             args = [binary, "--cluster-id", self.cluster_id, *getattr(self, "format_args", [])]
             props = dict(self._props(), **{"log.dirs": str(self.work / "data")})
             for k, v in props.items():

@@ -78,6 +78,9 @@ pub struct BrokerConfig {
     /// --no-initial-controllers`): empty storage of a controller of a
     /// dynamic quorum starts as an observer, to be added with AddRaftVoter.
     pub format_no_initial_controllers: bool,
+    /// The `metadata.version` level a newly formatted cluster is
+    /// bootstrapped at (`--release-version`, as `kafka-storage format`'s).
+    pub format_metadata_version: i16,
 }
 
 fn get<'a>(props: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
@@ -319,6 +322,7 @@ impl BrokerConfig {
                 format_cluster_id: None,
                 format_standalone: false,
                 format_no_initial_controllers: false,
+                format_metadata_version: crate::metadata::features::LATEST_METADATA_VERSION,
                 props,
             },
             warnings,

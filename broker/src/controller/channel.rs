@@ -125,8 +125,34 @@ impl ControllerChannel {
     }
 
     /// The bootstrap records of a newly formatted cluster.
-    pub async fn bootstrap_cluster_defaults(&self) -> Result<(), ApiError> {
-        done(self.call(ControllerRequest::BootstrapClusterDefaults).await)
+    pub async fn bootstrap_cluster_defaults(&self, metadata_version: i16) -> Result<(), ApiError> {
+        done(
+            self.call(ControllerRequest::BootstrapCluster { metadata_version })
+                .await,
+        )
+    }
+
+    /// UnregisterBroker.
+    pub async fn unregister_broker(&self, node_id: i32) -> Result<(), ApiError> {
+        done(
+            self.call(ControllerRequest::UnregisterBroker { node_id })
+                .await,
+        )
+    }
+
+    /// UpdateFeatures (all or nothing).
+    pub async fn update_features(
+        &self,
+        updates: Vec<crate::metadata::features::FeatureUpdate>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        done(
+            self.call(ControllerRequest::UpdateFeatures {
+                updates,
+                validate_only,
+            })
+            .await,
+        )
     }
 
     /// CreateTopics.

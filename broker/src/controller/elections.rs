@@ -224,6 +224,7 @@ mod tests {
                 incarnation_id: Uuid::new_v4(),
                 endpoints: vec![],
                 rack: None,
+                features: Default::default(),
             });
         }
         // Both fenced after registering: offline, ISR kept.

@@ -179,6 +179,13 @@ impl Controller {
                 .is_some_and(|t| t.elapsed() <= timeout)
     }
 
+    /// Ends a broker's session (it was unregistered).
+    pub(crate) fn forget_session(&self, node_id: i32) {
+        let mut s = self.sessions();
+        s.last_seen.remove(&node_id);
+        s.heard.remove(&node_id);
+    }
+
     /// Starts (or renews) a broker's session now.
     pub(crate) fn note_alive(&self, node_id: i32) {
         let mut s = self.sessions();
@@ -403,6 +410,7 @@ mod tests {
                 incarnation_id: Uuid::new_v4(),
                 endpoints: vec![],
                 rack: None,
+                features: Default::default(),
             });
             img.apply(&MetadataRecord::ChangeBroker {
                 node_id: n,

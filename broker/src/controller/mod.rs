@@ -4,12 +4,14 @@
 
 pub mod channel;
 pub mod elections;
+mod features;
 pub mod leaders;
 pub mod liveness;
 pub mod placement;
 pub mod reassign;
 pub mod reassignments;
 pub mod rpc;
+mod unregister;
 mod voters;
 
 use std::collections::BTreeMap;
@@ -220,13 +222,26 @@ impl Controller {
     /// new Kafka 4.x cluster with: the dynamic cluster default
     /// `min.insync.replicas=1` (so topics report it as
     /// DYNAMIC_DEFAULT_BROKER_CONFIG, as on Kafka).
-    pub async fn bootstrap_cluster_defaults(&self) -> Result<(), ApiError> {
+    /// `metadata_version` is the level the formatting node was given
+    /// (`--release-version`); the first bootstrap to commit finalizes it.
+    pub async fn bootstrap_cluster_defaults(&self, metadata_version: i16) -> Result<(), ApiError> {
         let _g = self.lock.lock().await;
-        self.commit(vec![MetadataRecord::AlterBrokerConfigs {
+        let mut records = vec![MetadataRecord::AlterBrokerConfigs {
             node_id: None,
             changes: BTreeMap::from([("min.insync.replicas".to_string(), Some("1".to_string()))]),
-        }])
-        .await
+        }];
+        if !self
+            .quorum
+            .image()
+            .features
+            .contains_key(crate::metadata::features::METADATA_VERSION)
+        {
+            records.push(MetadataRecord::FeatureLevel {
+                name: crate::metadata::features::METADATA_VERSION.to_string(),
+                level: metadata_version,
+            });
+        }
+        self.commit(records).await
     }
 
     /// Reserves the next block of producer ids for `node_id` (Kafka's
@@ -252,9 +267,16 @@ impl Controller {
         if let MetadataRecord::RegisterBroker {
             node_id,
             incarnation_id,
+            features,
             ..
         } = &record
         {
+            if let Err(e) =
+                crate::metadata::features::check_registration(&self.quorum.image(), features)
+            {
+                tracing::warn!(node_id, error = %e, "refused a broker registration");
+                return Err(e);
+            }
             // Kafka's ClusterControlManager: another live process already
             // holds this id (a duplicate node.id, or this broker's previous
             // process still within its session).

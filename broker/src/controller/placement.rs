@@ -86,6 +86,7 @@ mod tests {
                 incarnation_id: Uuid::new_v4(),
                 endpoints: vec![],
                 rack: rack.map(str::to_string),
+                features: Default::default(),
             });
             if *live {
                 img.apply(&MetadataRecord::ChangeBroker {

@@ -15,6 +15,7 @@ use super::liveness::{AlterIsr, Heartbeat, HeartbeatReply};
 use super::reassignments::ReassignResult;
 use super::{Controller, CreatedTopic, NewTopic};
 use crate::error::ApiError;
+use crate::metadata::features::{self, FeatureUpdate};
 use crate::metadata::{MetadataRecord, PartitionImage, QuorumStatus};
 
 /// A request for the active controller.
@@ -24,6 +25,24 @@ pub enum ControllerRequest {
     RegisterBroker(MetadataRecord),
     /// The bootstrap records of a newly formatted cluster.
     BootstrapClusterDefaults,
+    /// The bootstrap records of a newly formatted cluster, with the
+    /// `metadata.version` level it was formatted at.
+    BootstrapCluster {
+        /// The `metadata.version` level.
+        metadata_version: i16,
+    },
+    /// UnregisterBroker.
+    UnregisterBroker {
+        /// The broker.
+        node_id: i32,
+    },
+    /// UpdateFeatures (all or nothing).
+    UpdateFeatures {
+        /// The changes.
+        updates: Vec<FeatureUpdate>,
+        /// Validate only.
+        validate_only: bool,
+    },
     /// CreateTopics.
     CreateTopics {
         /// The topics.
@@ -208,9 +227,20 @@ impl Controller {
             ControllerRequest::RegisterBroker(r) => {
                 ControllerResponse::Done(self.register_broker(r).await)
             }
-            ControllerRequest::BootstrapClusterDefaults => {
-                ControllerResponse::Done(self.bootstrap_cluster_defaults().await)
+            ControllerRequest::BootstrapClusterDefaults => ControllerResponse::Done(
+                self.bootstrap_cluster_defaults(features::LATEST_METADATA_VERSION)
+                    .await,
+            ),
+            ControllerRequest::BootstrapCluster { metadata_version } => {
+                ControllerResponse::Done(self.bootstrap_cluster_defaults(metadata_version).await)
             }
+            ControllerRequest::UnregisterBroker { node_id } => {
+                ControllerResponse::Done(self.unregister_broker(node_id).await)
+            }
+            ControllerRequest::UpdateFeatures {
+                updates,
+                validate_only,
+            } => ControllerResponse::Done(self.update_features(updates, validate_only).await),
             ControllerRequest::CreateTopics {
                 topics,
                 validate_only,

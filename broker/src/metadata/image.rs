@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::features::{FeatureRange, METADATA_VERSION, MINIMUM_METADATA_VERSION};
 use super::record::{Endpoint, MetadataRecord, PartitionAssignment};
 
 /// A registered broker.
@@ -30,6 +31,10 @@ pub struct BrokerImage {
     /// In controlled shutdown: leadership and ISR membership move away.
     #[serde(default)]
     pub shutting_down: bool,
+    /// The feature levels it supports (empty: registered by a binary
+    /// without feature support).
+    #[serde(default)]
+    pub features: BTreeMap<String, FeatureRange>,
 }
 
 impl BrokerImage {
@@ -99,6 +104,10 @@ pub struct ClusterImage {
     pub next_producer_id: i64,
     /// Each broker's current producer id block, `[first, end)`.
     pub producer_id_blocks: BTreeMap<i32, (i64, i64)>,
+    /// Finalized feature levels (FeatureLevel records), `metadata.version`
+    /// included; absent in logs written before feature support.
+    #[serde(default)]
+    pub features: BTreeMap<String, i16>,
 }
 
 /// A new partition: its ISR is the replicas that are live, led by the
@@ -185,6 +194,15 @@ impl ClusterImage {
             .unwrap_or(fallback)
     }
 
+    /// The finalized `metadata.version` level. A log written before
+    /// feature support has none: it reads as the lowest level, 3.3-IV3.
+    pub fn metadata_version(&self) -> i16 {
+        self.features
+            .get(METADATA_VERSION)
+            .copied()
+            .unwrap_or(MINIMUM_METADATA_VERSION)
+    }
+
     /// The end of a broker's producer id block (0 when it has none).
     pub fn producer_id_block_end(&self, node_id: i32) -> i64 {
         self.producer_id_blocks
@@ -234,6 +252,7 @@ impl ClusterImage {
                 incarnation_id,
                 endpoints,
                 rack,
+                features,
             } => {
                 // Every registration starts fenced, a new incarnation
                 // included: it becomes live once it has caught up.
@@ -247,6 +266,7 @@ impl ClusterImage {
                         epoch: self.last_applied as i64,
                         fenced: true,
                         shutting_down: false,
+                        features: features.clone(),
                     },
                 );
             }
@@ -338,6 +358,18 @@ impl ClusterImage {
                 apply_changes(m, changes);
                 if m.is_empty() {
                     self.group_configs.remove(group);
+                }
+            }
+            MetadataRecord::UnregisterBroker { node_id, epoch } => {
+                if self.brokers.get(node_id).is_some_and(|b| b.epoch == *epoch) {
+                    self.brokers.remove(node_id);
+                }
+            }
+            MetadataRecord::FeatureLevel { name, level } => {
+                if *level == 0 && name != METADATA_VERSION {
+                    self.features.remove(name);
+                } else {
+                    self.features.insert(name.clone(), *level);
                 }
             }
             MetadataRecord::AllocateProducerIds {
@@ -481,6 +513,7 @@ mod tests {
             epoch: 1,
             fenced,
             shutting_down,
+            features: BTreeMap::new(),
         }
     }
 
@@ -504,5 +537,28 @@ mod tests {
         assert_eq!(ids(Some(1)), vec![1, 2]);
         // A broker fenced for another reason stays hidden, even from itself.
         assert_eq!(ids(Some(3)), vec![2]);
+    }
+
+    #[test]
+    fn unregistering_removes_only_the_named_registration() {
+        let mut img = ClusterImage::default();
+        img.brokers.insert(1, broker(1, true, false));
+        // A stale epoch (the broker registered again since) is ignored.
+        img.apply(&MetadataRecord::UnregisterBroker {
+            node_id: 1,
+            epoch: 0,
+        });
+        assert!(img.brokers.contains_key(&1));
+        img.apply(&MetadataRecord::UnregisterBroker {
+            node_id: 1,
+            epoch: 1,
+        });
+        assert!(img.brokers.is_empty());
+        // An unknown broker: nothing happens.
+        img.apply(&MetadataRecord::UnregisterBroker {
+            node_id: 7,
+            epoch: 1,
+        });
+        assert!(img.brokers.is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Cluster metadata: the records, the cluster image they build, and the
 //! openraft quorum that orders and persists them.
 
+pub mod features;
 mod image;
 pub mod quorum;
 mod record;

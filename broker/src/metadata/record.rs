@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::features::FeatureRange;
+
 /// One endpoint a broker advertises to clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
@@ -45,6 +47,10 @@ pub enum MetadataRecord {
         endpoints: Vec<Endpoint>,
         /// The broker's rack, if any.
         rack: Option<String>,
+        /// The feature levels the broker supports (empty when registered
+        /// by a binary without feature support).
+        #[serde(default)]
+        features: BTreeMap<String, FeatureRange>,
     },
     /// A registered broker's liveness changes: fenced (it missed its
     /// session, or a new incarnation registered), unfenced (it caught up
@@ -139,6 +145,22 @@ pub enum MetadataRecord {
         leader: i32,
         /// The ISR.
         isr: Vec<i32>,
+    },
+    /// A broker's registration is removed (Kafka's UnregisterBrokerRecord).
+    /// Ignored unless `epoch` is the broker's current epoch.
+    UnregisterBroker {
+        /// The broker.
+        node_id: i32,
+        /// The epoch (registration offset) being removed.
+        epoch: i64,
+    },
+    /// A feature is finalized at a level (Kafka's FeatureLevelRecord);
+    /// level 0 removes a feature other than `metadata.version`.
+    FeatureLevel {
+        /// The feature name.
+        name: String,
+        /// The finalized level.
+        level: i16,
     },
     /// A block of producer ids is reserved for a broker's idempotent producers.
     AllocateProducerIds {

@@ -199,6 +199,18 @@ static APIS: &[ApiSpec] = &[
         1,
         handlers::list_config_resources::handle,
     ),
+    api(
+        ApiKey::UpdateFeatures,
+        0,
+        2,
+        handlers::update_features::handle,
+    ),
+    api(
+        ApiKey::UnregisterBroker,
+        0,
+        0,
+        handlers::unregister_broker::handle,
+    ),
 ];
 
 /// The APIs a controller listener answers (KIP-919 direct-to-controller
@@ -234,6 +246,18 @@ static CONTROLLER_APIS: &[ApiSpec] = &[
         0,
         0,
         handlers::raft_voters::handle_remove,
+    ),
+    api(
+        ApiKey::UpdateFeatures,
+        0,
+        2,
+        handlers::update_features::handle,
+    ),
+    api(
+        ApiKey::UnregisterBroker,
+        0,
+        0,
+        handlers::unregister_broker::handle,
     ),
 ];
 

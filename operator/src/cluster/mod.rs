@@ -2,6 +2,7 @@
 //! brokers safely, and reports status from pods and from the brokers themselves.
 
 pub mod dynamic;
+pub mod metadata_version;
 mod reconcile;
 pub mod render;
 pub mod roll;
@@ -9,6 +10,7 @@ pub mod scale;
 pub mod scale_decide;
 mod scaling;
 pub mod status;
+pub mod unregister;
 pub mod view;
 
 use crate::context::Context;

@@ -217,6 +217,15 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     if scale_action == ScaleAction::Shrink && !paused {
         apply(&ctx, &kc, &ns, &shrunk).await?;
     }
+    // Brokers a scale-down removed: unregistered once their pods are gone.
+    if kafka.is_ok() && !paused && current_brokers <= kc.spec.replicas {
+        let pods: Vec<i32> = views
+            .iter()
+            .filter(|v| v.pool == Pool::Brokers)
+            .map(|v| v.node_id)
+            .collect();
+        super::unregister::run(&ctx, &kc, &bootstrap, current_brokers, &pods).await;
+    }
 
     let mut rolling = None;
     if !paused {
@@ -289,10 +298,46 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         version,
         scale,
     };
+    // metadata.version moves only once the requested version runs everywhere.
+    let settled = matches!(
+        obs.plan.as_ref().map(|p| &p.decision),
+        Some(RollDecision::UpToDate)
+    ) && obs.rolling.is_none()
+        && obs
+            .pods
+            .iter()
+            .all(|p| p.ready && !p.outdated && !p.terminating)
+        && status::running_version(&obs).as_deref() == Some(obs.version.as_str());
+    let features = match (&obs.kafka, paused) {
+        (Ok(_), false) => {
+            super::metadata_version::reconcile(&ctx, &kc, &obs.bootstrap, settled).await
+        }
+        _ => None,
+    };
     let prev = kc.status.as_ref();
-    let mut st = status::status(&obs, prev, Timestamp::now());
+    let now = Timestamp::now();
+    let mut st = status::status(&obs, prev, now);
     if dynamic_config.is_some() {
         st.dynamic_config = dynamic_config;
+    }
+    if let Some(f) = features {
+        st.metadata_version = f.finalized;
+        let prev_conds = prev.map(|p| p.conditions.as_slice()).unwrap_or_default();
+        if let Some(c) = super::metadata_version::blocked_condition(
+            prev_conds,
+            f.blocked.as_deref(),
+            kc.metadata.generation,
+            now,
+        ) {
+            st.conditions.retain(|x| x.type_ != c.type_);
+            st.conditions.push(c);
+        }
+    } else if let Some(p) = prev {
+        // Not asked this time: keep what was reported.
+        if let Some(c) = find(&p.conditions, types::METADATA_VERSION_BLOCKED) {
+            st.conditions.retain(|x| x.type_ != c.type_);
+            st.conditions.push(c.clone());
+        }
     }
     let was_ready = prev.is_some_and(|s| is_true(&s.conditions, types::READY));
     let ready = is_true(&st.conditions, types::READY);

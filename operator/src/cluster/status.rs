@@ -330,6 +330,8 @@ pub fn status(
         plan,
         // set by the reconcile that applies it (super::dynamic)
         dynamic_config: previous.and_then(|p| p.dynamic_config.clone()),
+        // set by the reconcile that reads it (super::metadata_version)
+        metadata_version: previous.and_then(|p| p.metadata_version.clone()),
     }
 }
 

@@ -81,7 +81,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         )));
     }
     let image = state.image();
-    let brokers = image
+    let mut brokers: Vec<DescribeClusterBroker> = image
         .client_brokers(state.stopping_self())
         .map(|b| {
             DescribeClusterBroker::default()
@@ -91,6 +91,26 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 .with_rack(b.rack.map(sb))
         })
         .collect();
+    if body.include_fenced_brokers {
+        // v2 (KIP-1073): registered but fenced brokers too, marked.
+        for b in image.brokers.values() {
+            if brokers.iter().any(|x| x.broker_id.0 == b.node_id) {
+                continue;
+            }
+            let Some(ep) = b.endpoints.first() else {
+                continue;
+            };
+            brokers.push(
+                DescribeClusterBroker::default()
+                    .with_broker_id(broker(b.node_id))
+                    .with_host(sb(&ep.host))
+                    .with_port(i32::from(ep.port))
+                    .with_rack(b.rack.as_deref().map(sb))
+                    .with_is_fenced(b.fenced),
+            );
+        }
+        brokers.sort_by_key(|b| b.broker_id.0);
+    }
     let controller = image.client_visible_controller(state.node_id);
     Ok(Some(ResponseKind::DescribeCluster(
         DescribeClusterResponse::default()
