@@ -5,7 +5,7 @@
 //! then fail (STALE_BROKER_EPOCH) until it registers again on restart.
 
 use kafka_protocol::error::ResponseError;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Controller;
 use crate::error::ApiError;
@@ -39,6 +39,11 @@ impl Controller {
         self.commit(vec![MetadataRecord::UnregisterBroker { node_id, epoch }])
             .await?;
         self.forget_session(node_id);
+        // A broker-only node's raft learner goes too: the leader no longer
+        // replicates to it (it asks to join again if it still runs).
+        if let Err(e) = self.quorum().remove_observer(node_id).await {
+            warn!(node_id, error = %e, "could not remove the unregistered broker's metadata observer");
+        }
         self.reconcile_partitions().await
     }
 }

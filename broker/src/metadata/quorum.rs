@@ -1207,16 +1207,26 @@ mod tests {
                 .await
                 .expect("propose");
         }
-        let before = q.image();
-        let mut metrics = q.inner.raft.metrics();
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            metrics.wait_for(|m| m.purged.is_some_and(|p| p.index >= 15) && m.snapshot.is_some()),
-        )
-        .await
-        .expect("snapshot and purge in time")
-        .expect("metrics");
+        // openraft purges after a snapshot is built, which may be after the
+        // last write: on a busy machine keep writing until it has.
+        let metrics = q.inner.raft.metrics();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut pad = 0;
+        while !metrics.borrow().purged.is_some_and(|p| p.index >= 15)
+            || metrics.borrow().snapshot.is_none()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "snapshot and purge in time"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            q.propose(vec![topic(&format!("pad{pad}"))])
+                .await
+                .expect("propose");
+            pad += 1;
+        }
         drop(metrics);
+        let before = q.image();
         q.shutdown().await.expect("shutdown");
         drop(q);
         assert!(dir.path().join("raft").join("snapshot").exists());
@@ -1258,6 +1268,38 @@ mod tests {
             .map(|id| (id, format!("127.0.0.1:{}", free_port())))
             .collect();
         (dirs, voters)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unregistered_observer_leaves_the_membership() {
+        let dirs: Vec<tempfile::TempDir> = (0..2)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let voter = MetadataQuorum::open(dirs[0].path(), 1, vec![(1, addr.clone())])
+            .await
+            .expect("voter");
+        let observer = MetadataQuorum::open_observer(
+            dirs[1].path(),
+            7,
+            vec![addr],
+            "127.0.0.1".into(),
+            "127.0.0.1".into(),
+            QuorumOptions::default(),
+        )
+        .await
+        .expect("observer");
+        wait_until("the observer joined", || {
+            voter.status().observers.iter().any(|o| o.node_id == 7)
+        })
+        .await;
+        // A voter is no observer: nothing to remove.
+        assert!(!voter.remove_observer(1).await.expect("not an observer"));
+        observer.shutdown().await.expect("shutdown");
+        assert!(voter.remove_observer(7).await.expect("removed"));
+        assert!(voter.status().observers.iter().all(|o| o.node_id != 7));
+        assert_eq!(voter_ids(&voter), vec![1]);
+        voter.shutdown().await.expect("shutdown");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

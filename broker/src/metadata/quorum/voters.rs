@@ -255,6 +255,33 @@ impl MetadataQuorum {
             .await
     }
 
+    /// On the leader: removes `id` from the membership if it is an
+    /// observer (a raft learner, a broker-only node), so that the leader
+    /// stops replicating to it (after UnregisterBroker). `Ok(false)`: it is
+    /// no observer. A node still running asks to join again.
+    pub async fn remove_observer(&self, id: i32) -> Result<bool, VoterChangeError> {
+        let Some(rid) = to_raft_id(id) else {
+            return Ok(false);
+        };
+        let m = self.inner.raft.metrics();
+        let learner = m
+            .borrow()
+            .membership_config
+            .membership()
+            .learner_ids()
+            .any(|l| l == rid);
+        if !learner {
+            return Ok(false);
+        }
+        tracing::info!(
+            node_id = id,
+            "removing an unregistered observer from the metadata quorum"
+        );
+        self.change(ChangeMembers::RemoveNodes(BTreeSet::from([rid])), false)
+            .await
+            .map(|()| true)
+    }
+
     async fn change(
         &self,
         change: ChangeMembers<u64, QuorumNode>,
