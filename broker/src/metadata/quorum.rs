@@ -1212,7 +1212,7 @@ mod tests {
         let metrics = q.inner.raft.metrics();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut pad = 0;
-        while !metrics.borrow().purged.is_some_and(|p| p.index >= 15)
+        while metrics.borrow().purged.is_none_or(|p| p.index < 15)
             || metrics.borrow().snapshot.is_none()
         {
             assert!(
