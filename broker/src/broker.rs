@@ -395,6 +395,12 @@ impl Broker {
         tasks.push(tokio::spawn(controller_timer(state.clone())));
         state.wait_unfenced().await;
         tasks.push(tokio::spawn(housekeeping(state.clone())));
+        if state.config.get_bool("log.cleaner.enable", true) {
+            let threads = state.config.get_i64("log.cleaner.threads", 1).clamp(0, 64);
+            for _ in 0..threads {
+                tasks.push(tokio::spawn(log_cleaner(state.clone(), threads)));
+            }
+        }
         tasks.push(tokio::spawn(high_watermark_checkpoints(state.clone())));
         tasks.push(tokio::spawn(run_groups(state.clone())));
         tasks.push(tokio::spawn(crate::replication::fetcher::run(
@@ -918,6 +924,52 @@ async fn housekeeping(state: Arc<BrokerState>) {
         st.replicas.housekeeping(now_ms())
     })
     .await
+}
+
+/// One log cleaner thread (`log.cleaner.threads` of them): cleans the
+/// dirtiest compacted log on the blocking pool (its own thread for the
+/// whole cleaning), again at once while logs are due, else after
+/// `log.cleaner.backoff.ms`.
+async fn log_cleaner(state: Arc<BrokerState>, threads: i64) {
+    let backoff = state
+        .config
+        .get_i64("log.cleaner.backoff.ms", 15_000)
+        .clamp(10, 3_600_000);
+    let dedupe = state
+        .config
+        .get_i64("log.cleaner.dedupe.buffer.size", 134_217_728)
+        .max(1 << 16);
+    let io = state
+        .config
+        .get("log.cleaner.io.max.bytes.per.second")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(f64::MAX);
+    let settings = crate::log::CleanerSettings {
+        dedupe_buffer_bytes: (dedupe / threads.max(1)) as u64,
+        io_bytes_per_sec: io,
+    };
+    let mut shutdown = state.shutdown.clone();
+    let mut cleaned = false;
+    loop {
+        if !cleaned {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(backoff as u64)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        let (st, set) = (state.clone(), settings.clone());
+        cleaned = match tokio::task::spawn_blocking(move || st.replicas.clean_dirtiest(&set)).await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                error!(error = %e, "log cleaner thread failed");
+                false
+            }
+        };
+    }
 }
 
 /// Runs `work` (disk I/O) on the blocking pool every `interval_ms` until

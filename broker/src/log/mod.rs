@@ -5,17 +5,19 @@
 //! `.index` and `.timeindex` files, and a `leader-epoch-checkpoint`.
 
 pub mod checkpoint;
+pub mod cleaner;
 pub mod epoch_cache;
 mod index;
 mod manager;
 mod partition_log;
 mod segment;
 
+pub use cleaner::{CleanOutcome, CleanPlan, CleanStats, CleanerSettings};
 pub use manager::{
     new_kafka_uuid, parse_kafka_uuid, topic_id_string, LogManager, TopicPartition, DELETE_SUFFIX,
     STRAY_SUFFIX,
 };
-pub use partition_log::{AppendInfo, FlushJob, Log, ReadPlan, ReadSlice};
+pub use partition_log::{AppendInfo, Cleanable, FlushJob, Log, ReadPlan, ReadSlice};
 
 use crate::protocol::batch::BatchError;
 

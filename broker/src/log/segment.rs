@@ -56,7 +56,24 @@ impl Segment {
 
     /// Creates a new, empty segment.
     pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
+        Self::create_suffixed(dir, base_offset, "", now_ms)
+    }
+
+    /// Creates a new, empty segment whose file names end with `suffix`
+    /// (the cleaner's `.cleaned` segments).
+    pub fn create_suffixed(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+        now_ms: i64,
+    ) -> io::Result<Self> {
         let (log, idx, tidx) = Self::paths(dir, base_offset);
+        let add = |p: PathBuf| -> PathBuf {
+            let mut s = p.into_os_string();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        let (log, idx, tidx) = (add(log), add(idx), add(tidx));
         let file = OpenOptions::new()
             .read(true)
             .append(true)
