@@ -194,13 +194,10 @@ impl Log {
                 suffixed(&dir, base, "log", ""),
             )?;
             crate::log::checkpoint::sync_dir(&dir)?;
+            // Kept even when empty, as Kafka's: the first segment's base is
+            // the log start offset a restart falls back to.
             let seg = Segment::open(&dir, base, false, interval)?;
-            if seg.size() == 0 {
-                drop(seg);
-                Segment::remove_files(&dir, base)?;
-            } else {
-                self.segments.insert(base, seg);
-            }
+            self.segments.insert(base, seg);
         }
         let s = &outcome.stats;
         info!(
