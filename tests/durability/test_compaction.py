@@ -24,6 +24,7 @@ record is there, offsets ascend) and the cleaner must then finish the job.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -155,3 +156,78 @@ def test_kill9_at_each_step_of_a_cleaning_leaves_a_whole_log(make_broker, topic_
     wait_cleaned(b, topic_name, end, expected)
     left = [p.name for p in pdir.iterdir() if p.name.endswith((".cleaned", ".swap"))]
     assert not left, left
+
+
+def offsets_topic_records(b, end):
+    """(offset, key, value) of __consumer_offsets-0 from its start up to `end`."""
+    start = du.watermarks(b.bootstrap, "__consumer_offsets", [0])[0][0]
+    return du.read_partitions(b.bootstrap, "__consumer_offsets", {0: end}, start=start)[0]
+
+
+def test_consumer_offsets_is_compacted_and_reloads_live_offsets_only(make_broker, topic_name):
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    b = make_broker(offsets_topic_num_partitions=1, offsets_topic_replication_factor=1, **BROKER)
+    cu.create_topic(b.bootstrap, topic_name, 1)
+    groups = [f"{topic_name}-g{i}" for i in range(3)]
+    consumers = {g: du.new_consumer(b.bootstrap, **{"group.id": g}) for g in groups}
+
+    last = {}
+
+    def commit(g, offset):
+        consumers[g].commit(offsets=[TopicPartition(topic_name, 0, offset)], asynchronous=False)
+        last[g] = offset
+
+    commit(groups[0], 0)  # creates __consumer_offsets
+    adm = cu.admin_client(b.bootstrap)
+    res = ConfigResource(ConfigResource.Type.TOPIC, "__consumer_offsets",
+                         incremental_configs=[
+                             ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                             for k, v in {"segment.ms": str(SEGMENT_MS),
+                                          "internal.segment.bytes": "16384",
+                                          "min.cleanable.dirty.ratio": "0.01"}.items()])
+    for f in adm.incremental_alter_configs([res]).values():
+        f.result(timeout=30)
+    n = 1500
+    for i in range(1, n + 1):
+        commit(groups[i % len(groups)], i)
+    time.sleep(SEGMENT_MS / 1000 + 0.3)
+    commit(groups[0], n + 1)  # rolls: everything before it is cleanable
+    for c in consumers.values():
+        c.close()
+    end = du.watermarks(b.bootstrap, "__consumer_offsets", [0])[0][1]
+    assert end > n, end
+
+    def compacted():
+        recs = offsets_topic_records(b, end)
+        return len(recs) <= 2 * len(groups) + 2, len(recs)
+    du.wait_for(compacted, CLEAN_TIMEOUT, "__consumer_offsets compacted to the live offsets")
+    print(f"__consumer_offsets: {end} offsets, {len(offsets_topic_records(b, end))} records after cleaning")
+    b.kill9()
+    t0 = time.time()
+    b.start()
+    for g, want in last.items():
+        c = du.new_consumer(b.bootstrap, **{"group.id": g})
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    got = c.committed([TopicPartition(topic_name, 0)], timeout=10)[0].offset
+                    break
+                except Exception as e:  # noqa: BLE001 - coordinator loading: retried
+                    if time.time() > deadline:
+                        raise
+                    print(f"committed({g}): {e}, retrying")
+                    time.sleep(0.2)
+            assert got == want, (g, got, want)
+        finally:
+            c.close()
+    print(f"restart to committed offsets served: {time.time() - t0:.2f}s")
+    if b.kind == "runnel":
+        text = re.sub(r"\x1b\[[0-9;]*m", "",
+                      "\n".join(p.read_text(errors="replace") for p in b.logs if p.exists()))
+        loads = [ln for ln in text.splitlines() if "loaded __consumer_offsets partition" in ln]
+        assert loads, "no load of __consumer_offsets logged"
+        replayed = int(loads[-1].split("records=")[1].split()[0])
+        assert replayed <= 2 * len(groups) + 2, loads[-1]
