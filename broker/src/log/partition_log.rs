@@ -821,6 +821,7 @@ impl Log {
         }
         let mut doomed = Vec::new();
         let retention_ms = self.config.retention_ms;
+        let active_base = self.active().base_offset;
         if retention_ms >= 0 {
             for (b, s) in &self.segments {
                 let newest = if s.max_timestamp.0 >= 0 {
@@ -828,7 +829,9 @@ impl Log {
                 } else {
                     s.created_ms
                 };
-                if s.size() > 0 && now - newest > retention_ms {
+                // (An empty segment other than the active one is left by the
+                // cleaner; its age is its file's, as Kafka's lastModified.)
+                if (s.size() > 0 || *b != active_base) && now - newest > retention_ms {
                     doomed.push(*b);
                 } else {
                     break;
