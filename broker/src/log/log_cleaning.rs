@@ -361,6 +361,7 @@ mod tests {
         let (mut log, expected) = filled(&dir);
         let before = log.segment_bases().len();
         assert!(before > 3, "{before} segments");
+        let bytes_before = log.size_bytes();
         let now = crate::clock::now_ms();
         let end = log.end_offset();
         let c = log.cleanable(None, end, now).expect("compacted");
@@ -378,7 +379,7 @@ mod tests {
             expected,
             "tombstone kept within delete.retention.ms"
         );
-        assert!(log.segment_bases().len() < before);
+        assert!(log.size_bytes() < bytes_before / 2);
         assert_eq!(log.end_offset(), end, "the last batch is kept, even empty");
         // Nothing dirty is left; a second pass changes nothing.
         assert!(log.cleanable(Some(out.end_offset), end, now).is_none());
@@ -464,5 +465,62 @@ mod tests {
                 .collect();
             assert!(names.is_empty(), "{step}: {names:?}");
         }
+    }
+
+    #[test]
+    fn a_follower_copies_a_compacted_log_across_its_gaps() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (mut leader, expected) = filled(&tmp.path().join("l-0"));
+        let now = crate::clock::now_ms();
+        let end = leader.end_offset();
+        let c = leader.cleanable(None, end, now).expect("compacted");
+        let out = leader
+            .plan_clean(&c, now)
+            .run(&settings())
+            .expect("run")
+            .expect("some");
+        assert!(leader.finish_clean(&out).expect("swap"));
+        let mut follower = Log::open(&tmp.path().join("f-0"), config(), None, None).expect("f");
+        let mut fetches = 0;
+        while follower.end_offset() < end {
+            fetches += 1;
+            assert!(fetches < 100, "no progress at {}", follower.end_offset());
+            let slice = leader
+                .read(follower.end_offset(), 300, true, i64::MAX)
+                .expect("read")
+                .expect("data");
+            let bytes = slice.read().expect("bytes");
+            follower
+                .append_as_follower(&bytes, &mut |_| {})
+                .expect("append");
+        }
+        assert_eq!(read_all(&follower), expected);
+        assert_eq!(follower.end_offset(), end);
+    }
+
+    #[test]
+    fn a_batch_past_the_index_range_of_the_active_segment_rolls() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("f-0");
+        let mut log = Log::open(&dir, config(), None, None).expect("open");
+        let mut first = batch(&[("a", Some("1"))], Compression::None, -1);
+        crate::protocol::batch::stamp(&mut first, 0, 1, None);
+        log.append_as_follower(&first, &mut |_| {}).expect("first");
+        // A compacted leader's next batch lies more than i32::MAX offsets on.
+        let far = 1i64 << 32;
+        let mut next = batch(&[("b", Some("2"))], Compression::None, -1);
+        crate::protocol::batch::stamp(&mut next, far, 1, None);
+        log.append_as_follower(&next, &mut |_| {}).expect("far");
+        assert_eq!(log.segment_bases(), vec![0, far]);
+        assert_eq!(log.end_offset(), far + 1);
+        let got = read_all(&log);
+        assert_eq!(
+            got.iter().map(|e| e.0).collect::<Vec<_>>(),
+            vec![0, far],
+            "both found through the indexes"
+        );
+        drop(log);
+        let log = Log::open(&dir, config(), None, Some(0)).expect("reopen");
+        assert_eq!(read_all(&log).len(), 2);
     }
 }
