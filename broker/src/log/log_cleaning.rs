@@ -169,20 +169,30 @@ impl Log {
         }
         let dir = self.dir.clone();
         let interval = self.config.index_interval_bytes;
+        // The commit point of every group: its `.swap`, made durable by one
+        // directory fsync before any old segment goes.
         for g in &outcome.groups {
             let base = g.old[0].base;
             std::fs::rename(
                 suffixed(&dir, base, "log", CLEANED_SUFFIX),
                 suffixed(&dir, base, "log", SWAP_SUFFIX),
             )?;
-            crate::log::checkpoint::sync_dir(&dir)?;
-            cleaner::failpoint("swap");
+        }
+        crate::log::checkpoint::sync_dir(&dir)?;
+        cleaner::failpoint("swap");
+        for g in &outcome.groups {
             for s in &g.old {
                 if let Some(seg) = self.segments.remove(&s.base) {
                     seg.delete()?;
                 }
             }
-            cleaner::failpoint("deleted");
+        }
+        cleaner::failpoint("deleted");
+        // No fsync needed after these renames: a crash before they are
+        // durable leaves the `.swap` (or a rebuilt index), which opening
+        // completes the same way.
+        for g in &outcome.groups {
+            let base = g.old[0].base;
             for ext in ["index", "timeindex"] {
                 std::fs::rename(
                     suffixed(&dir, base, ext, CLEANED_SUFFIX),
@@ -193,7 +203,6 @@ impl Log {
                 suffixed(&dir, base, "log", SWAP_SUFFIX),
                 suffixed(&dir, base, "log", ""),
             )?;
-            crate::log::checkpoint::sync_dir(&dir)?;
             // Kept even when empty, as Kafka's: the first segment's base is
             // the log start offset a restart falls back to.
             let seg = Segment::open(&dir, base, false, interval)?;
