@@ -189,6 +189,10 @@ def test_consumer_offsets_is_compacted_and_reloads_live_offsets_only(make_broker
                                           "min.cleanable.dirty.ratio": "0.01"}.items()])
     for f in adm.incremental_alter_configs([res]).values():
         f.result(timeout=30)
+    # No client may retry against the port while the broker is down (a
+    # reconnecting client on the ephemeral range can connect to itself and
+    # hold the port the restart needs).
+    del adm, f
     n = 1500
     for i in range(1, n + 1):
         commit(groups[i % len(groups)], i)
