@@ -532,4 +532,33 @@ mod tests {
         let log = Log::open(&dir, config(), None, Some(0)).expect("reopen");
         assert_eq!(read_all(&log).len(), 2);
     }
+
+    #[test]
+    fn compact_delete_retention_passes_the_empty_segments_cleaning_leaves() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (mut log, _) = filled(&tmp.path().join("t-0"));
+        let now = crate::clock::now_ms();
+        let end = log.end_offset();
+        let c = log.cleanable(None, end, now).expect("compacted");
+        let out = log
+            .plan_clean(&c, now)
+            .run(&settings())
+            .expect("run")
+            .expect("some");
+        assert!(log.finish_clean(&out).expect("swap"));
+        let empty_first = log.segments.values().next().is_some_and(|s| s.size() == 0);
+        assert!(empty_first, "the first group lost every record");
+        log.set_config(LogConfig {
+            delete: true,
+            retention_ms: 1000,
+            ..config()
+        });
+        log.apply_retention(now + 10_000).expect("retention");
+        assert_eq!(
+            log.segment_bases(),
+            vec![end],
+            "only the active segment is left"
+        );
+        assert_eq!(log.start_offset(), end);
+    }
 }
