@@ -308,20 +308,6 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         true,
     ),
     def(
-        "log.cleaner.dedupe.buffer.size",
-        T::Long,
-        Some("134217728"),
-        V::Any,
-        true,
-    ),
-    def(
-        "log.cleaner.io.max.bytes.per.second",
-        T::Double,
-        Some("1.7976931348623157E308"),
-        V::Any,
-        true,
-    ),
-    def(
         "message.max.bytes",
         T::Int,
         Some("1048588"),
