@@ -395,6 +395,18 @@ impl Broker {
         tasks.push(tokio::spawn(controller_timer(state.clone())));
         state.wait_unfenced().await;
         tasks.push(tokio::spawn(housekeeping(state.clone())));
+        if state.config.get_bool("log.cleaner.enable", true) {
+            let threads = state.config.get_i64("log.cleaner.threads", 1).clamp(0, 64);
+            for i in 0..threads {
+                let st = state.clone();
+                if let Err(e) = std::thread::Builder::new()
+                    .name(format!("log-cleaner-{i}"))
+                    .spawn(move || log_cleaner(st, threads))
+                {
+                    error!(error = %e, "cannot start a log cleaner thread");
+                }
+            }
+        }
         tasks.push(tokio::spawn(high_watermark_checkpoints(state.clone())));
         tasks.push(tokio::spawn(run_groups(state.clone())));
         tasks.push(tokio::spawn(crate::replication::fetcher::run(
@@ -929,6 +941,52 @@ async fn housekeeping(state: Arc<BrokerState>) {
         st.replicas.housekeeping(now_ms())
     })
     .await
+}
+
+/// One log cleaner thread (`log.cleaner.threads` of them, each its own OS
+/// thread at a lower CPU priority, nice 10, so that cleaning yields to the
+/// request path): cleans the dirtiest compacted log, again at once while
+/// logs are due, else after `log.cleaner.backoff.ms`; stops at shutdown.
+fn log_cleaner(state: Arc<BrokerState>, threads: i64) {
+    let backoff = state
+        .config
+        .get_i64("log.cleaner.backoff.ms", 15_000)
+        .clamp(10, 3_600_000);
+    let dedupe = state
+        .config
+        .get_i64("log.cleaner.dedupe.buffer.size", 134_217_728)
+        .max(1 << 16);
+    let io = state
+        .config
+        .get("log.cleaner.io.max.bytes.per.second")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(f64::MAX);
+    let settings = crate::log::CleanerSettings {
+        dedupe_buffer_bytes: (dedupe / threads.max(1)) as u64,
+        io_bytes_per_sec: io,
+    };
+    // Linux: a thread id names the thread alone. Lowering the priority
+    // needs no privilege; failing to is harmless.
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), 10) {
+        tracing::warn!(error = %e, "cannot lower the log cleaner thread's priority");
+    }
+    let shutdown = state.shutdown.clone();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if state.replicas.clean_dirtiest(&settings) {
+            continue;
+        }
+        let until = std::time::Instant::now() + Duration::from_millis(backoff as u64);
+        while std::time::Instant::now() < until {
+            if *shutdown.borrow() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50).min(until - std::time::Instant::now()));
+        }
+    }
 }
 
 /// Runs `work` (disk I/O) on the blocking pool every `interval_ms` until

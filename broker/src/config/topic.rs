@@ -194,6 +194,14 @@ impl<'a> TopicConfigResolver<'a> {
             timestamp_after_max_ms: num("message.timestamp.after.max.ms", 3_600_000),
             file_delete_delay_ms: num("file.delete.delay.ms", 60_000),
             min_insync_replicas: num("min.insync.replicas", 1),
+            min_cleanable_ratio_ppm: self
+                .topic_value("min.cleanable.dirty.ratio", overrides)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map(|r| (r.clamp(0.0, 1.0) * 1e6) as u32)
+                .unwrap_or(500_000),
+            delete_retention_ms: num("delete.retention.ms", 86_400_000),
+            min_compaction_lag_ms: num("min.compaction.lag.ms", 0),
+            max_compaction_lag_ms: num("max.compaction.lag.ms", i64::MAX),
         }
     }
 }
@@ -246,6 +254,14 @@ pub struct LogConfig {
     pub file_delete_delay_ms: i64,
     /// `min.insync.replicas`.
     pub min_insync_replicas: i64,
+    /// `min.cleanable.dirty.ratio`, in millionths (0.5 is 500000).
+    pub min_cleanable_ratio_ppm: u32,
+    /// `delete.retention.ms`: how long the cleaner keeps tombstones.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {

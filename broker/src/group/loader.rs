@@ -48,6 +48,11 @@ pub fn load_partition(
         let mut buf = bytes;
         let mut last = offset;
         while !buf.is_empty() {
+            // A compacted log is sparse (batches that lost records, empty
+            // batches kept for producer state): move past the whole batch.
+            if let Ok(h) = crate::protocol::batch::BatchHeader::parse(&buf) {
+                last = last.max(h.last_offset());
+            }
             let set = match RecordBatchDecoder::decode(&mut buf) {
                 Ok(s) => s,
                 Err(e) => {

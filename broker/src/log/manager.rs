@@ -17,6 +17,8 @@ const START_OFFSETS: &str = "log-start-offset-checkpoint";
 const RECOVERY_POINTS: &str = "recovery-point-offset-checkpoint";
 /// Kafka's high-watermark checkpoint (`replica.high.watermark.checkpoint.interval.ms`).
 const HIGH_WATERMARKS: &str = "replication-offset-checkpoint";
+/// Kafka's `cleaner-offset-checkpoint`: each compacted log's first dirty offset.
+const CLEANER_OFFSETS: &str = "cleaner-offset-checkpoint";
 /// Suffix of a partition directory renamed for deletion (Kafka's `-delete`).
 pub const DELETE_SUFFIX: &str = "-delete";
 /// Suffix of a partition directory set aside because the metadata does not
@@ -49,6 +51,9 @@ pub struct LogManager {
     /// One writer of the high-watermark checkpoint at a time (the periodic
     /// task and shutdown share its temporary file).
     hw_writer: std::sync::Mutex<()>,
+    /// The cleaner's first dirty offsets, written to `cleaner-offset-checkpoint`
+    /// after every cleaning (the lock also serializes those writes).
+    cleaner_offsets: std::sync::Mutex<HashMap<TopicPartition, i64>>,
 }
 
 /// One `topic partition offset` entry (topic names hold no spaces).
@@ -168,6 +173,10 @@ impl LogManager {
             &dir.join(HIGH_WATERMARKS),
             "high watermarks start at each log's start until the leader moves them",
         );
+        let cleaner_offsets = read_offsets(
+            &dir.join(CLEANER_OFFSETS),
+            "compacted logs are cleaned again from their start",
+        );
         Ok(Self {
             dir: dir.to_path_buf(),
             clean,
@@ -175,6 +184,7 @@ impl LogManager {
             recovery_points,
             high_watermarks,
             hw_writer: std::sync::Mutex::new(()),
+            cleaner_offsets: std::sync::Mutex::new(cleaner_offsets),
         })
     }
 
@@ -287,6 +297,40 @@ impl LogManager {
         let _one = self.hw_writer.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = checkpoint::write(&self.dir.join(HIGH_WATERMARKS), &lines) {
             warn!(file = HIGH_WATERMARKS, error = %e, "cannot write checkpoint");
+        }
+    }
+
+    /// The cleaner's first dirty offset of `tp`, if it has cleaned it.
+    pub fn cleaner_offset(&self, tp: &TopicPartition) -> Option<i64> {
+        self.cleaner_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tp)
+            .copied()
+    }
+
+    /// Records a cleaning of `tp` up to `first_dirty` and writes
+    /// `cleaner-offset-checkpoint` (blocking disk I/O). `retain` says which
+    /// partitions are still hosted (the others are dropped from the file).
+    pub fn set_cleaner_offset(
+        &self,
+        tp: &TopicPartition,
+        first_dirty: i64,
+        retain: &dyn Fn(&TopicPartition) -> bool,
+    ) {
+        let mut m = self
+            .cleaner_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        m.insert(tp.clone(), first_dirty);
+        m.retain(|tp, _| retain(tp));
+        let mut lines: Vec<String> = m
+            .iter()
+            .map(|(tp, o)| format!("{} {} {}", tp.topic, tp.partition, o))
+            .collect();
+        lines.sort();
+        if let Err(e) = checkpoint::write(&self.dir.join(CLEANER_OFFSETS), &lines) {
+            warn!(file = CLEANER_OFFSETS, error = %e, "cannot write checkpoint");
         }
     }
 

@@ -5,18 +5,21 @@
 //! `.index` and `.timeindex` files, and a `leader-epoch-checkpoint`.
 
 pub mod checkpoint;
+pub mod cleaner;
 pub mod epoch_cache;
 mod index;
 mod manager;
 mod partition_log;
 mod segment;
 
+pub use cleaner::{CleanOutcome, CleanPlan, CleanStats, CleanerSettings};
 pub use manager::{
     new_kafka_uuid, parse_kafka_uuid, topic_id_string, LogManager, TopicPartition, DELETE_SUFFIX,
     STRAY_SUFFIX,
 };
 pub use partition_log::{
-    scan_replicated, AppendInfo, FlushJob, Log, PendingAppend, ProduceChecks, ReadPlan, ReadSlice,
+    scan_replicated, AppendInfo, Cleanable, FlushJob, Log, PendingAppend, ProduceChecks, ReadPlan,
+    ReadSlice,
 };
 
 use crate::protocol::batch::BatchError;

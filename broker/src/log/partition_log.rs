@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tracing::{error, info, warn};
 
+use super::cleaner;
 use super::epoch_cache::LeaderEpochCache;
 use super::segment::{file_stem, Segment, SegmentView};
 use super::LogError;
@@ -32,6 +33,10 @@ pub struct AppendInfo {
     /// The log start offset after the append.
     pub log_start_offset: i64,
 }
+
+#[path = "log_cleaning.rs"]
+mod cleaning;
+pub use cleaning::Cleanable;
 
 /// A planned read: bytes `[position, position + len)` of `file`.
 #[derive(Debug, Clone)]
@@ -87,8 +92,8 @@ impl ReadSlice {
 /// never waits behind an append's write or fsync.
 #[derive(Debug, Clone)]
 pub struct ReadPlan {
-    /// The segment holding `offset` and the ones after it (at most 3: only
-    /// the active segment can be empty, so the data is in the first two).
+    /// The segment holding `offset` and the ones after it up to the second
+    /// one with data (cleaning can empty segments or leave gaps).
     segments: Vec<SegmentView>,
     offset: i64,
     max_bytes: usize,
@@ -211,11 +216,11 @@ impl Log {
                     }
                 }
             }
-            if name.ends_with(".deleted") || name.ends_with(".cleaned") || name.ends_with(".swap") {
-                let _ = std::fs::remove_file(dir.join(name.as_ref()));
-            }
         }
         bases.sort_unstable();
+        // A cleaning a crash interrupted: finished if it reached its commit
+        // point (a `.swap`), else undone; a swapped-in segment is re-indexed.
+        let swapped = cleaner::recover_swaps(dir, &mut bases)?;
         // Recovery starts at the segment holding the recovery point (the
         // first one if the point lies before every segment).
         let recover_base = recover_from.map(|rp| {
@@ -235,7 +240,7 @@ impl Log {
                 Segment::remove_files(dir, b)?;
                 continue;
             }
-            let recover = recover_base.is_some_and(|r| b >= r);
+            let recover = recover_base.is_some_and(|r| b >= r) || swapped.contains(&b);
             let before = if recover {
                 std::fs::metadata(dir.join(format!("{}.log", file_stem(b))))?.len()
             } else {
@@ -417,15 +422,44 @@ impl Log {
         self.epochs.end_offset_for(epoch, self.end_offset())
     }
 
-    fn maybe_roll(&mut self, incoming: u64, now: i64) -> Result<(), LogError> {
+    /// `segment.ms`, bounded by `max.compaction.lag.ms` on a compacted
+    /// topic (Kafka's `LogConfig.maxSegmentMs`).
+    fn segment_ms(&self) -> i64 {
+        let cfg = &self.config;
+        if cfg.compact && cfg.max_compaction_lag_ms > 0 {
+            cfg.segment_ms.min(cfg.max_compaction_lag_ms)
+        } else {
+            cfg.segment_ms
+        }
+    }
+
+    /// Rolls before appending a batch of `incoming` bytes ending at
+    /// `last_offset` when the active segment is full, old, has a full
+    /// index, or cannot index the batch: Kafka's `LogSegment.shouldRoll`,
+    /// whose offset index holds offsets relative to the segment base as a
+    /// u32 (at most `i32::MAX` apart) and positions as a u32. The new
+    /// segment starts at `first_offset` (the batch's; a follower's batch
+    /// may start past the log end of a compacted log).
+    fn maybe_roll(
+        &mut self,
+        incoming: u64,
+        last_offset: i64,
+        first_offset: i64,
+        now: i64,
+    ) -> Result<(), LogError> {
         let cfg = &self.config;
         let seg = self.active();
         let full = seg.size() > 0 && seg.size() + incoming > cfg.segment_bytes;
         let aged = seg.size() > 0
-            && now - seg.created_ms > cfg.segment_ms.saturating_sub(cfg.segment_jitter_ms.max(0));
+            && now - seg.created_ms
+                > self
+                    .segment_ms()
+                    .saturating_sub(cfg.segment_jitter_ms.max(0));
         let index_full = seg.index_full(cfg.segment_index_bytes);
-        if full || aged || index_full {
-            self.roll(now)?;
+        let unindexable = last_offset - seg.base_offset > i64::from(i32::MAX)
+            || seg.size() + incoming > u64::from(u32::MAX);
+        if full || aged || index_full || unindexable {
+            self.roll_at(now, first_offset)?;
         }
         Ok(())
     }
@@ -433,7 +467,24 @@ impl Log {
     /// Starts a new active segment at the log end offset.
     pub fn roll(&mut self, now: i64) -> Result<(), LogError> {
         let end = self.end_offset();
+        self.roll_at(now, end)
+    }
+
+    /// Starts a new active segment at `at` (at least the log end offset).
+    fn roll_at(&mut self, now: i64, at: i64) -> Result<(), LogError> {
+        let end = self.end_offset().max(at);
         if self.active().base_offset == end {
+            return Ok(());
+        }
+        if self.active().size() == 0 {
+            // An empty active segment below a follower's sparse batch moves
+            // to the batch's offset.
+            let base = self.active().base_offset;
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete()?;
+            }
+            let seg = Segment::create(&self.dir, end, now)?;
+            self.segments.insert(end, seg);
             return Ok(());
         }
         // The finished segment is flushed (by the caller's next FlushJob,
@@ -452,7 +503,7 @@ impl Log {
     /// Rolls the active segment if it is older than `segment.ms`.
     pub fn roll_if_aged(&mut self, now: i64) -> Result<(), LogError> {
         let seg = self.active();
-        if seg.size() > 0 && now - seg.created_ms > self.config.segment_ms {
+        if seg.size() > 0 && now - seg.created_ms > self.segment_ms() {
             self.roll(now)?;
         }
         Ok(())
@@ -535,13 +586,20 @@ impl Log {
         if offset >= max_offset {
             return Ok(None);
         }
+        // The segment holding `offset` and the next one with data: cleaning
+        // may leave a segment without a batch at or after `offset`, or empty.
+        let mut with_data = 0;
         let segments = self
             .segments
             .range(..=offset)
             .next_back()
             .into_iter()
             .chain(self.segments.range(offset + 1..))
-            .take(3)
+            .take_while(|(_, seg)| {
+                let more = with_data < 2;
+                with_data += usize::from(seg.size() > 0);
+                more
+            })
             .map(|(_, seg)| seg.view(offset))
             .collect();
         Ok(Some(ReadPlan {
@@ -682,6 +740,7 @@ impl Log {
         }
         let mut doomed = Vec::new();
         let retention_ms = self.config.retention_ms;
+        let active_base = self.active().base_offset;
         if retention_ms >= 0 {
             for (b, s) in &self.segments {
                 let newest = if s.max_timestamp.0 >= 0 {
@@ -689,7 +748,9 @@ impl Log {
                 } else {
                     s.created_ms
                 };
-                if s.size() > 0 && now - newest > retention_ms {
+                // (An empty segment other than the active one is left by the
+                // cleaner; its age is its file's, as Kafka's lastModified.)
+                if (s.size() > 0 || *b != active_base) && now - newest > retention_ms {
                     doomed.push(*b);
                 } else {
                     break;
@@ -808,10 +869,17 @@ mod tests {
         assert_eq!(follower.end_offset(), 20);
         assert_eq!(follower.end_offset_for_epoch(1), (1, 8));
         assert_eq!(follower.end_offset_for_epoch(2), (2, 20));
-        // A batch that does not continue the log is refused.
+        // A batch overlapping the log end is refused.
+        let mut overlap = encode(4, Compression::None);
+        stamp(&mut overlap, 18, 2, None);
+        assert!(follower.append_as_follower(&overlap, &mut |_| {}).is_err());
+        // One past a gap is taken, as Kafka's: a compacted leader's log is sparse.
         let mut gap = encode(1, Compression::None);
         stamp(&mut gap, 25, 2, None);
-        assert!(follower.append_as_follower(&gap, &mut |_| {}).is_err());
+        follower
+            .append_as_follower(&gap, &mut |_| {})
+            .expect("sparse");
+        assert_eq!(follower.end_offset(), 26);
         // Divergence: cut mid-batch, the whole batch goes.
         assert_eq!(follower.truncate_to(10).expect("truncate"), 8);
         assert_eq!(follower.latest_epoch(), 1);

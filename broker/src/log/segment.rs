@@ -56,7 +56,24 @@ impl Segment {
 
     /// Creates a new, empty segment.
     pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
+        Self::create_suffixed(dir, base_offset, "", now_ms)
+    }
+
+    /// Creates a new, empty segment whose file names end with `suffix`
+    /// (the cleaner's `.cleaned` segments).
+    pub fn create_suffixed(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+        now_ms: i64,
+    ) -> io::Result<Self> {
         let (log, idx, tidx) = Self::paths(dir, base_offset);
+        let add = |p: PathBuf| -> PathBuf {
+            let mut s = p.into_os_string();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        let (log, idx, tidx) = (add(log), add(idx), add(tidx));
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -220,6 +237,23 @@ impl Segment {
         let mut b = [0u8; HEADER_LEN];
         self.file.read_exact_at(&mut b, pos)?;
         Ok(BatchHeader::parse(&b).ok())
+    }
+
+    /// Appends one batch here and now, write included (the cleaner's
+    /// `.cleaned` segments; appends to a partition's log go through
+    /// [`crate::log::PendingAppend`]). Index entries reach their files with
+    /// [`Segment::write_index`].
+    pub fn append(&mut self, batch: &[u8], h: &BatchHeader, index_interval: u64) -> io::Result<()> {
+        use std::io::Write;
+        let pos = self.size;
+        (&*self.file).write_all(batch)?;
+        self.appended(h, pos, batch.len() as u64, index_interval)
+    }
+
+    /// Writes the index entries not yet in their files, here and now.
+    pub fn write_index(&mut self) -> io::Result<()> {
+        self.index.write_unwritten()?;
+        self.time_index.write_unwritten()
     }
 
     /// The file and the position the next batch lands at, for an append

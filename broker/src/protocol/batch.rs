@@ -473,7 +473,7 @@ pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, BatchError> {
     Ok(out)
 }
 
-fn varint(b: &mut &[u8]) -> Result<i64, BatchError> {
+pub(crate) fn varint(b: &mut &[u8]) -> Result<i64, BatchError> {
     let mut value: u64 = 0;
     for shift in (0..70).step_by(7) {
         let Some((&byte, rest)) = b.split_first() else {

@@ -6,6 +6,7 @@
 pub mod fetcher;
 pub mod isr;
 pub mod leader_state;
+pub mod log_cleaner;
 mod partition;
 mod producer_state;
 pub mod quota;

@@ -39,7 +39,7 @@ pub struct ApplyOutcome {
 /// Hosts partition replicas.
 pub struct ReplicaManager {
     node_id: i32,
-    logs: LogManager,
+    pub(super) logs: LogManager,
     static_props: BTreeMap<String, String>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// The last image applied (its `last_applied` is the metadata offset).
@@ -52,6 +52,8 @@ pub struct ReplicaManager {
     doomed_dirs: Mutex<Vec<(PathBuf, Instant)>>,
     /// The replication throttles, as of the last image applied.
     pub quotas: ReplicationQuotas,
+    /// The log cleaner's partitions in progress and totals.
+    pub cleaner: super::log_cleaner::CleanerState,
 }
 
 impl ReplicaManager {
@@ -73,6 +75,7 @@ impl ReplicaManager {
             applied_offset: AtomicU64::new(u64::MAX),
             doomed_dirs: Mutex::new(doomed),
             quotas: ReplicationQuotas::default(),
+            cleaner: Default::default(),
         }
     }
 

@@ -165,7 +165,12 @@ impl Log {
             )));
         }
         let total: usize = batches.iter().map(|(_, r)| r.len()).sum();
-        self.maybe_roll(total as u64, now)?;
+        let base = self.end_offset();
+        let count: i64 = batches
+            .iter()
+            .map(|(h, _)| i64::from(h.last_offset_delta) + 1)
+            .sum();
+        self.maybe_roll(total as u64, base + count - 1, base, now)?;
         let append_time = self.config.log_append_time.then_some(now);
         let mut next = self.end_offset();
         let mut stamped = Vec::with_capacity(batches.len());
@@ -184,8 +189,9 @@ impl Log {
     /// Plans appending batches fetched from the leader (from
     /// [`scan_replicated`]) as they are: offsets, leader epochs and
     /// timestamps are the leader's. Batches wholly below the log end (a
-    /// retried fetch) are skipped; the rest must continue the log exactly.
-    /// `None` when nothing is new.
+    /// retried fetch) are skipped; the rest must follow on, with gaps
+    /// allowed (a compacted leader's log is sparse; Kafka's follower append
+    /// refuses only offsets going backwards). `None` when nothing is new.
     pub fn prepare_follower_append(
         &mut self,
         batches: Vec<(BatchHeader, Range<usize>)>,
@@ -197,7 +203,7 @@ impl Log {
             if h.last_offset() < next {
                 continue;
             }
-            if h.base_offset != next {
+            if h.base_offset < next {
                 return Err(LogError::Batch(BatchError::Invalid(format!(
                     "replicated batch at offset {} does not continue the log at {next}",
                     h.base_offset
@@ -206,11 +212,12 @@ impl Log {
             next = h.last_offset() + 1;
             kept.push((h, range));
         }
-        if kept.is_empty() {
+        let (Some((first, _)), Some((last, _))) = (kept.first(), kept.last()) else {
             return Ok(None);
-        }
+        };
+        let (first, last) = (first.base_offset, last.last_offset());
         let total: usize = kept.iter().map(|(_, r)| r.len()).sum();
-        self.maybe_roll(total as u64, now)?;
+        self.maybe_roll(total as u64, last, first, now)?;
         Ok(Some(self.pending(kept, -1)))
     }
 
@@ -246,7 +253,7 @@ impl Log {
         let (base_offset, last_offset) = (first.base_offset, last.last_offset());
         if p.generation != self.generation
             || self.active().base_offset != p.segment
-            || self.end_offset() != base_offset
+            || self.end_offset() > base_offset
         {
             // Only a second writer could cause this; the writer lock rules
             // it out. Never take in bytes the log no longer expects.
