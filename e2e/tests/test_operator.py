@@ -623,8 +623,22 @@ def test_broker_config_change_rolls_brokers_without_losing_data(ns, replicas):
     assert all(b["outOfSyncPartitions"] == 0 and b["fenced"] is False for b in st["brokers"])
 
 
+def test_metrics_and_health(operator):
+    assert operator.http("/healthz")[0] == 200
+    code, text = operator.http("/metrics")
+    assert code == 200
+    assert 'runnel_operator_reconciliations_total{controller="kafkatopic"}' in text
+    assert 'runnel_operator_actions_total{controller="kafkatopic",action="TopicDeleted"}' in text
+    assert "runnel_operator_leader 1" in text
+    lease = kube.get("lease", "runnel-operator", SYSTEM_NS)
+    assert lease and lease["spec"].get("holderIdentity")
+    if not IN_CLUSTER:
+        assert lease["spec"]["holderIdentity"].startswith("runnel-operator-")
+
+
 def test_a_roll_survives_a_broker_and_the_operator_killed_mid_roll(ns, replicas, operator):
-    """A config-change roll under acks=all load, with two faults in its middle: once the first
+    """(After test_metrics_and_health: it restarts the operator, whose counters that test
+    reads.) A config-change roll under acks=all load, with two faults in its middle: once the first
     broker is replaced the operator is kill -9ed, and a broker not yet rolled is force-deleted
     (the StatefulSet brings it back on the new template while no operator runs). The restarted
     operator resumes the roll: it replaces only the brokers not yet rolled (every broker pod is
@@ -678,19 +692,6 @@ def test_a_roll_survives_a_broker_and_the_operator_killed_mid_roll(ns, replicas,
     kube.wait_for("no partition under min ISR",
                   lambda: kube.get("kafkacluster", CLUSTER, ns)["status"]["underMinIsrPartitions"] == 0, 120)
     assert sum(b.get("activeController", False) for b in st["brokers"]) == 1
-
-
-def test_metrics_and_health(operator):
-    assert operator.http("/healthz")[0] == 200
-    code, text = operator.http("/metrics")
-    assert code == 200
-    assert 'runnel_operator_reconciliations_total{controller="kafkatopic"}' in text
-    assert 'runnel_operator_actions_total{controller="kafkatopic",action="TopicDeleted"}' in text
-    assert "runnel_operator_leader 1" in text
-    lease = kube.get("lease", "runnel-operator", SYSTEM_NS)
-    assert lease and lease["spec"].get("holderIdentity")
-    if not IN_CLUSTER:
-        assert lease["spec"]["holderIdentity"].startswith("runnel-operator-")
 
 
 @pytest.mark.skipif(IN_CLUSTER, reason="starts operator processes")
