@@ -277,6 +277,20 @@ mod tests {
         buf.to_vec()
     }
 
+    /// One whole cleaning pass of everything below the log end, at `now`
+    /// (it must find something to clean); returns the log end.
+    fn clean_all(log: &mut Log, now: i64) -> i64 {
+        let end = log.end_offset();
+        let c = log.cleanable(None, end, now).expect("compacted");
+        let out = log
+            .plan_clean(&c, now)
+            .run(&settings())
+            .expect("run")
+            .expect("some");
+        assert!(log.finish_clean(&out).expect("swap"));
+        end
+    }
+
     fn config() -> LogConfig {
         LogConfig {
             segment_bytes: 700,
@@ -480,15 +494,7 @@ mod tests {
     fn a_follower_copies_a_compacted_log_across_its_gaps() {
         let tmp = tempfile::tempdir().expect("tmp");
         let (mut leader, expected) = filled(&tmp.path().join("l-0"));
-        let now = crate::clock::now_ms();
-        let end = leader.end_offset();
-        let c = leader.cleanable(None, end, now).expect("compacted");
-        let out = leader
-            .plan_clean(&c, now)
-            .run(&settings())
-            .expect("run")
-            .expect("some");
-        assert!(leader.finish_clean(&out).expect("swap"));
+        let end = clean_all(&mut leader, crate::clock::now_ms());
         let mut follower = Log::open(&tmp.path().join("f-0"), config(), None, None).expect("f");
         let mut fetches = 0;
         while follower.end_offset() < end {
@@ -538,14 +544,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let (mut log, _) = filled(&tmp.path().join("t-0"));
         let now = crate::clock::now_ms();
-        let end = log.end_offset();
-        let c = log.cleanable(None, end, now).expect("compacted");
-        let out = log
-            .plan_clean(&c, now)
-            .run(&settings())
-            .expect("run")
-            .expect("some");
-        assert!(log.finish_clean(&out).expect("swap"));
+        let end = clean_all(&mut log, now);
         let empty_first = log.segments.values().next().is_some_and(|s| s.size() == 0);
         assert!(empty_first, "the first group lost every record");
         log.set_config(LogConfig {
