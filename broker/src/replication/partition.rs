@@ -445,9 +445,7 @@ impl Partition {
         let mut g = self.lock();
         // The role may have changed meanwhile (metadata is applied under
         // `inner` alone): append only in the leadership checked above.
-        if Self::may_append(&g, Some(leading)).is_err() || self.leader_epoch() != leading {
-            return Err(not_leader());
-        }
+        Self::may_append(&g, Some(leading))?;
         let pending = g
             .log
             .prepare_append(records, &batches, leading, now)
