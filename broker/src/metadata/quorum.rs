@@ -1302,16 +1302,27 @@ mod tests {
         voter.shutdown().await.expect("shutdown");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn three_voters_replicate() {
-        let (dirs, voters) = three_voters_on_loopback();
+    /// Opens the first `n` of `voters` (in `dirs`) with `opts`.
+    async fn open_voters(
+        dirs: &[tempfile::TempDir],
+        voters: &[(i32, String)],
+        n: usize,
+        opts: &QuorumOptions,
+    ) -> Vec<MetadataQuorum> {
         let mut nodes = Vec::new();
-        for (i, (id, _)) in voters.iter().enumerate() {
-            let q = MetadataQuorum::open(dirs[i].path(), *id, voters.clone())
+        for (dir, (id, _)) in dirs.iter().zip(voters).take(n) {
+            let q = MetadataQuorum::open_with(dir.path(), *id, voters.to_vec(), opts.clone())
                 .await
                 .expect("open voter");
             nodes.push(q);
         }
+        nodes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_voters_replicate() {
+        let (dirs, voters) = three_voters_on_loopback();
+        let nodes = open_voters(&dirs, &voters, 3, &QuorumOptions::default()).await;
         // Everyone agrees on a controller.
         for q in &nodes {
             wait_for(q, "a controller", |img| img.controller_id.is_some()).await;
@@ -1375,13 +1386,7 @@ mod tests {
             check_quorum: Duration::from_millis(800),
             ..QuorumOptions::default()
         };
-        let mut nodes = Vec::new();
-        for (i, (id, _)) in voters.iter().enumerate() {
-            let q = MetadataQuorum::open_with(dirs[i].path(), *id, voters.clone(), opts.clone())
-                .await
-                .expect("open voter");
-            nodes.push(q);
-        }
+        let mut nodes = open_voters(&dirs, &voters, 3, &opts).await;
         for q in &nodes {
             wait_for(q, "a controller", |img| img.controller_id.is_some()).await;
         }
