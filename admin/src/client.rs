@@ -317,6 +317,19 @@ impl AdminClient {
         &self,
         broker_id: i32,
     ) -> Result<Vec<ConfigEntry>, AdminError> {
+        let mut conn = self.broker_connection(broker_id).await?;
+        let version = conn.versions().pick(ApiKey::DescribeConfigs, 0)?;
+        let name = broker_id.to_string();
+        let r = conn
+            .send(&describe_configs_request(RESOURCE_BROKER, &name), version)
+            .await?;
+        config_entries(r.results, RESOURCE_BROKER, &name)
+    }
+
+    /// A separate, short-lived connection to broker `broker_id`'s advertised
+    /// endpoint (from DescribeCluster), for requests Kafka answers only on the
+    /// broker they name.
+    pub(crate) async fn broker_connection(&self, broker_id: i32) -> Result<Connection, AdminError> {
         let cluster = self.describe_cluster().await?;
         let node = cluster
             .brokers
@@ -330,13 +343,7 @@ impl AdminClient {
         } else {
             format!("{}:{}", node.host, node.port)
         };
-        let mut conn = Connection::open(&addr, &self.config).await?;
-        let version = conn.versions().pick(ApiKey::DescribeConfigs, 0)?;
-        let name = broker_id.to_string();
-        let r = conn
-            .send(&describe_configs_request(RESOURCE_BROKER, &name), version)
-            .await?;
-        config_entries(r.results, RESOURCE_BROKER, &name)
+        Connection::open(&addr, &self.config).await
     }
 
     /// Changes configs of topic `name` with IncrementalAlterConfigs; configs
@@ -363,48 +370,9 @@ impl AdminClient {
         ops: &[AlterConfigOp],
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let configs: Vec<AlterableConfig> = ops
-            .iter()
-            .map(|op| {
-                AlterableConfig::default()
-                    .with_name(StrBytes::from_string(op.key().to_string()))
-                    .with_config_operation(op.op_code())
-                    .with_value(op.value().map(|v| StrBytes::from_string(v.to_string())))
-            })
-            .collect();
-        let (_, r) = self
-            .call(0, |_| {
-                Ok(IncrementalAlterConfigsRequest::default()
-                    .with_resources(vec![AlterConfigsResource::default()
-                        .with_resource_type(resource_type)
-                        .with_resource_name(StrBytes::from_string(name.to_string()))
-                        .with_configs(configs.clone())])
-                    .with_validate_only(validate_only))
-            })
-            .await?;
-        let result = r
-            .responses
-            .into_iter()
-            .find(|t| t.resource_type == resource_type && t.resource_name.as_str() == name)
-            .ok_or_else(|| {
-                missing(
-                    "IncrementalAlterConfigs",
-                    "resource",
-                    if name.is_empty() {
-                        "<default broker>"
-                    } else {
-                        name
-                    },
-                )
-            })?;
-        if result.error_code != 0 {
-            return Err(AdminError::kafka(
-                "IncrementalAlterConfigs",
-                result.error_code,
-                message(result.error_message),
-            ));
-        }
-        Ok(())
+        let request = incremental_alter_request(resource_type, name, ops, validate_only);
+        let (_, r) = self.call(0, |_| Ok(request.clone())).await?;
+        incremental_alter_result(r, resource_type, name)
     }
 
     /// Deletes topic `name` with DeleteTopics.
@@ -629,6 +597,62 @@ fn non_nil(id: Uuid) -> Option<Uuid> {
 
 pub(crate) fn missing(api: &'static str, what: &str, name: &str) -> AdminError {
     AdminError::Protocol(format!("{api} response has no result for {what} {name:?}"))
+}
+
+/// The IncrementalAlterConfigs request changing one resource.
+pub(crate) fn incremental_alter_request(
+    resource_type: i8,
+    name: &str,
+    ops: &[AlterConfigOp],
+    validate_only: bool,
+) -> IncrementalAlterConfigsRequest {
+    let configs: Vec<AlterableConfig> = ops
+        .iter()
+        .map(|op| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(op.key().to_string()))
+                .with_config_operation(op.op_code())
+                .with_value(op.value().map(|v| StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    IncrementalAlterConfigsRequest::default()
+        .with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configs(configs)])
+        .with_validate_only(validate_only)
+}
+
+/// The result of one resource's IncrementalAlterConfigs: its error, with the
+/// broker's message.
+pub(crate) fn incremental_alter_result(
+    r: kafka_protocol::messages::IncrementalAlterConfigsResponse,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), AdminError> {
+    let result = r
+        .responses
+        .into_iter()
+        .find(|t| t.resource_type == resource_type && t.resource_name.as_str() == name)
+        .ok_or_else(|| {
+            missing(
+                "IncrementalAlterConfigs",
+                "resource",
+                if name.is_empty() {
+                    "<default broker>"
+                } else {
+                    name
+                },
+            )
+        })?;
+    if result.error_code != 0 {
+        return Err(AdminError::kafka(
+            "IncrementalAlterConfigs",
+            result.error_code,
+            message(result.error_message),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

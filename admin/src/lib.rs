@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+mod broker_configs;
 mod client;
 mod cluster_ops;
 mod config;

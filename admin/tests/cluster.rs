@@ -93,6 +93,71 @@ async fn describe_broker_configs() {
 }
 
 #[tokio::test]
+async fn per_broker_dynamic_configs_are_set_and_deleted() {
+    use runnel_admin::AlterConfigOp;
+    let b = TestBroker::start().await;
+    let admin = b.client().await.unwrap();
+    // Kafka describes these dynamic-only keys only where they are set.
+    let rate = |entries: &[runnel_admin::ConfigEntry], n: &str| {
+        entries
+            .iter()
+            .find(|e| e.name == n)
+            .map(|e| (e.value.clone(), e.source))
+    };
+    let keys = [
+        "leader.replication.throttled.rate",
+        "follower.replication.throttled.rate",
+    ];
+    let set: Vec<_> = keys
+        .iter()
+        .map(|k| AlterConfigOp::Set(k.to_string(), "1048576".into()))
+        .collect();
+    admin
+        .incremental_alter_broker_configs(b.node_id, &set, false)
+        .await
+        .unwrap();
+    // Applied through the metadata log: poll until this broker describes it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let entries = admin.describe_broker_configs(b.node_id).await.unwrap();
+        let got: Vec<_> = keys.iter().map(|k| rate(&entries, k)).collect();
+        if got
+            .iter()
+            .all(|g| *g == Some((Some("1048576".into()), ConfigSource::DynamicBrokerConfig)))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not applied: {got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delete: Vec<_> = keys
+        .iter()
+        .map(|k| AlterConfigOp::Delete(k.to_string()))
+        .collect();
+    admin
+        .incremental_alter_broker_configs(b.node_id, &delete, false)
+        .await
+        .unwrap();
+    loop {
+        let entries = admin.describe_broker_configs(b.node_id).await.unwrap();
+        let got: Vec<_> = keys.iter().map(|k| rate(&entries, k)).collect();
+        if got.iter().all(Option::is_none) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not removed: {got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // An unknown broker: named in the error, nothing sent.
+    match admin
+        .incremental_alter_broker_configs(4242, &set, false)
+        .await
+    {
+        Err(AdminError::InvalidArgument(m)) => assert!(m.contains("4242"), "{m}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn connect_to_dead_port_is_a_clean_io_error() {
     let port = free_port(); // bound, then released: nothing listens
     let started = Instant::now();

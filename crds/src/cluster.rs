@@ -180,6 +180,20 @@ pub struct RebalanceSpec {
     /// once the annotation `kafka.runnel.dev/approve-rebalance` carries that id.
     #[serde(default)]
     pub mode: RebalanceMode,
+
+    /// A replication throttle for the partition moves the operator makes (a scale-up
+    /// rebalance, a scale-down drain), in bytes per second per broker, as
+    /// `kafka-reassign-partitions --throttle` sets it: while the moves run, the topics
+    /// get `leader.replication.throttled.replicas` (the moving partitions' current
+    /// replicas) and `follower.replication.throttled.replicas` (their new replicas),
+    /// and the brokers involved `leader.replication.throttled.rate` and
+    /// `follower.replication.throttled.rate`; all are removed once no reassignment is
+    /// in progress (`status.replicationThrottle` lists what is set). Only replicas out
+    /// of the ISR are held back, so in-sync replication and clients are not slowed.
+    /// Absent: moves are not throttled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub throttle_bytes_per_second: Option<i64>,
 }
 
 /// Whether a rebalance plan is applied without approval.
@@ -430,6 +444,24 @@ pub struct KafkaClusterStatus {
     /// configs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_config: Option<DynamicConfigStatus>,
+    /// The replication throttle the operator set for its partition moves
+    /// (`spec.rebalance.throttleBytesPerSecond`), removed once they finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_throttle: Option<ThrottleStatus>,
+}
+
+/// A replication throttle the operator set for partition moves in progress.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleStatus {
+    /// The rate set on the brokers, in bytes per second.
+    pub bytes_per_second: i64,
+    /// The topics whose `leader.`/`follower.replication.throttled.replicas` are set.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// The brokers whose `leader.`/`follower.replication.throttled.rate` are set.
+    #[serde(default)]
+    pub brokers: Vec<i32>,
 }
 
 /// Broker configs applied without a restart (IncrementalAlterConfigs on the

@@ -832,6 +832,51 @@ def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(opera
         kube.kubectl("delete", "namespace", pool_ns, "--wait=false", check=False)
 
 
+class ThrottleWatch:
+    """Every distinct `status.replicationThrottle` a KafkaCluster showed, from a watch."""
+
+    def __init__(self, ns):
+        self.seen = []
+        self._p = subprocess.Popen(
+            ["kubectl", "get", "kafkacluster", CLUSTER, "-n", ns, "-w", "-o",
+             'jsonpath={.status.replicationThrottle}{"\\n"}'],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        for line in self._p.stdout:
+            try:
+                v = json.loads(line.strip() or "null")
+            except ValueError:
+                continue
+            if v and v not in self.seen:
+                self.seen.append(v)
+
+    def stop(self):
+        self._p.terminate()
+        self._p.wait(10)
+        self._t.join(10)
+        return self.seen
+
+
+def preload(bootstrap, topic, total_bytes, partitions):
+    """Writes `total_bytes` of 1 KiB records spread over `partitions` (acks=all)."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20,
+                  "enable.idempotence": True})
+    value = b"x" * 1024
+    for i in range(total_bytes // 1024):
+        while True:
+            try:
+                p.produce(topic, key=f"pre-{i}".encode(), value=value, partition=i % partitions)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    assert p.flush(120) == 0, "preload not delivered"
+
+
 class PlanMovesWatch:
     """Every `status.plan.moves` a KafkaCluster had, from a watch (each version of the
     object, so moves shown for less than a poll interval are seen too)."""
@@ -865,12 +910,18 @@ class PlanMovesWatch:
 
 
 @pytest.mark.skipif(IN_CLUSTER, reason="the process-mode run covers scaling")
+SCALE_PRELOAD = 18 * 1024 * 1024  # bytes written to the scaled topic before 3->4
+SCALE_THROTTLE = 1_000_000  # spec.rebalance.throttleBytesPerSecond of the 3->4 moves
+
+
 def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(operator, replicas):
     """Issue 11 part 3: 3 brokers (dedicated controllers) with an RF=2 topic under acks=all
     load. 3->4: the rebalance moves replicas onto broker 3 (status.plan.moves shows it).
     4->2: brokers 2 and 3 are drained first and the StatefulSet shrinks only after; no
     acknowledged record is lost. 2->1: refused (ScaleDownBlocked condition and event),
-    nothing removed."""
+    nothing removed. The 3->4 moves run under `spec.rebalance.throttleBytesPerSecond`:
+    the throttle is shown in status while they run, paces the copy, and is removed
+    after."""
     if replicas < 3:
         pytest.skip("needs three nodes")
     free_the_nodes()
@@ -898,25 +949,57 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         apply_obj(kc)
         wait_cond("kafkacluster", CLUSTER, sns, "Ready", timeout=300)
         create_topic(bs, "scale-rf2", partitions=6, rf=2, min_isr=1)
+        # Data to copy, so that a throttled move takes seconds (unthrottled: under one).
+        preload(bs, "scale-rf2", SCALE_PRELOAD, 6)
         load = Load(bs, "scale-rf2", partitions=6).start()
         kube.wait_for("traffic acked", lambda: len(load.acked) > 200, 60)
 
-        # Scale up: broker 3 joins and receives replicas.
+        # Scale up: broker 3 joins and receives replicas, throttled.
         watch = PlanMovesWatch(sns)
+        throttles = ThrottleWatch(sns)
 
         def rebalanced():
             reps = replicas_of("scale-rf2")
             on3 = sum(3 in r for r in reps.values())
             counts = [sum(b in r for r in reps.values()) for b in range(4)]
-            return counts if on3 >= 2 and max(counts) - min(counts) <= 1 else None
+            # (mid-move a partition lists its old and new replicas: RF 2 means done)
+            done = all(len(r) == 2 for r in reps.values())
+            return counts if done and on3 >= 2 and max(counts) - min(counts) <= 1 else None
         kc["spec"]["replicas"] = 4
+        kc["spec"]["rebalance"] = {"throttleBytesPerSecond": SCALE_THROTTLE}
         apply_obj(kc)
+        t0 = time.time()
         counts = kube.wait_for("partitions moved onto broker 3", rebalanced, 300)
+        took = time.time() - t0
         moves_seen = watch.stop()
         print(f"after 3->4: replicas per broker {counts}; moves shown {moves_seen}")
-        assert any(3 in m["to"] and 3 not in m["from"] and m["reason"] for m in moves_seen), moves_seen
+        moved_in = [m for m in moves_seen if 3 in m["to"] and 3 not in m["from"] and m["reason"]]
+        assert moved_in, moves_seen
         events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
         assert any(e.get("reason") == "RebalanceStarted" for e in events)
+        # The throttle: shown while the moves ran, on the topic and the brokers moved
+        # between, then removed (status, topic configs, event).
+        kube.wait_for("the throttle removed from status",
+                      lambda: not kube.get("kafkacluster", CLUSTER, sns)["status"].get("replicationThrottle"), 120)
+        shown = throttles.stop()
+        print(f"throttle shown: {shown}; {len(moved_in)} partition(s) copied to broker 3 in {took:.1f}s")
+        assert shown and shown[0]["bytesPerSecond"] == SCALE_THROTTLE, shown
+        assert "scale-rf2" in shown[0]["topics"] and 3 in shown[0]["brokers"], shown
+        events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
+        assert any(e.get("reason") == "ThrottleRemoved" for e in events)
+        a = AdminClient({"bootstrap.servers": bs, "socket.timeout.ms": 10000})
+        from confluent_kafka.admin import ConfigResource
+        res = ConfigResource(ConfigResource.Type.TOPIC, "scale-rf2")
+        configs = a.describe_configs([res])[res].result(timeout=30)
+        for k in ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas"):
+            assert configs[k].value in (None, ""), (k, configs[k].value)
+        # Paced: broker 3 fetched the copied partitions at the throttle's rate, less the
+        # first window's burst (one fetch of up to 1 MiB goes through at once).
+        copied = len(moved_in) * SCALE_PRELOAD / 6
+        floor = 0.5 * (copied - 1_048_576) / SCALE_THROTTLE
+        assert took >= floor, f"{copied:.0f} bytes copied in {took:.1f}s (< {floor:.1f}s): not throttled"
+        kc["spec"].pop("rebalance")
+        apply_obj(kc)
 
         # Scale down: drained before the StatefulSet shrinks.
         violations = []

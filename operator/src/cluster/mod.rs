@@ -10,6 +10,7 @@ pub mod scale;
 pub mod scale_decide;
 mod scaling;
 pub mod status;
+pub mod throttle;
 pub mod unregister;
 pub mod view;
 

@@ -43,6 +43,8 @@ pub struct ScaleStatus {
     pub scaling: Option<String>,
     /// Why a scale-down is refused.
     pub blocked: Option<String>,
+    /// What this reconcile did to the replication throttle of the moves.
+    pub throttle: super::throttle::ThrottleChange,
 }
 
 /// The message of a refused scale-down.

@@ -5,6 +5,7 @@
 
 use super::scale::ScaleStatus;
 use super::scale_decide::{self, ScaleAction, ScaleInput};
+use super::throttle::{self, ThrottleChange};
 use super::view::KafkaView;
 use super::CONTROLLER;
 use crate::context::Context;
@@ -54,9 +55,49 @@ pub async fn run(
             .get(APPROVE_REBALANCE_ANNOTATION)
             .map(String::as_str),
     };
-    let (action, status) = scale_decide::decide(&input);
+    let (action, mut status) = scale_decide::decide(&input);
     if paused {
         return (action, status);
+    }
+    // The throttle of finished moves is removed first (also when new moves start now:
+    // they get their own).
+    let previous = kc
+        .status
+        .as_ref()
+        .and_then(|s| s.replication_throttle.clone());
+    let mut kept = previous.clone();
+    if let (Some(prev), Some(_), Ok(o)) = (&previous, kafka, &ongoing) {
+        if o.is_empty() {
+            let r = async {
+                let admin = ctx.kafka.get(bootstrap).await?;
+                throttle::clear(&admin, prev).await
+            }
+            .await;
+            match r {
+                Ok(()) => {
+                    info!(cluster = %name, topics = ?prev.topics, brokers = ?prev.brokers, "replication throttle removed");
+                    ctx.event(
+                        kc,
+                        CONTROLLER,
+                        false,
+                        "ThrottleRemoved",
+                        "Scale",
+                        format!(
+                            "partition moves finished: replication throttle removed from topic(s) {} and broker(s) {:?}",
+                            prev.topics.join(", "),
+                            prev.brokers
+                        ),
+                    )
+                    .await;
+                    status.throttle = ThrottleChange::Cleared;
+                    kept = None;
+                }
+                Err(e) => {
+                    warn!(cluster = %name, error = %e, "removing the replication throttle failed");
+                    ctx.kafka.on_error(bootstrap, &e).await;
+                }
+            }
+        }
     }
     match &action {
         ScaleAction::Blocked => {
@@ -73,6 +114,39 @@ pub async fn run(
             }
         }
         ScaleAction::Reassign { hold } => {
+            let rate = kc
+                .spec
+                .rebalance
+                .as_ref()
+                .and_then(|r| r.throttle_bytes_per_second);
+            if let Some(t) = rate.and_then(|r| throttle::plan(&status.moves, r)) {
+                let set = t.status();
+                let r = async {
+                    let admin = ctx.kafka.get(bootstrap).await?;
+                    throttle::apply(&admin, &t).await
+                }
+                .await;
+                // Recorded even when only partly set, so that it is removed later.
+                status.throttle = ThrottleChange::Set(match &kept {
+                    Some(k) => throttle::union(k, &set),
+                    None => set,
+                });
+                if let Err(e) = r {
+                    warn!(cluster = %name, error = %e, "setting the replication throttle failed: the moves wait");
+                    ctx.kafka.on_error(bootstrap, &e).await;
+                    ctx.event(
+                        kc,
+                        CONTROLLER,
+                        true,
+                        "ThrottleFailed",
+                        "Scale",
+                        format!("the partition moves wait: setting the replication throttle failed: {e}"),
+                    )
+                    .await;
+                    return (action, status);
+                }
+                info!(cluster = %name, rate = t.rate, topics = t.topics.len(), brokers = ?t.brokers, "replication throttle set for the moves");
+            }
             let targets: Vec<runnel_admin::ReassignmentTarget> = status
                 .moves
                 .iter()

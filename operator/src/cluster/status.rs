@@ -10,6 +10,7 @@ use runnel_crds::condition::{condition, types};
 use super::render::Pool;
 use super::roll::Plan;
 use super::scale::ScaleStatus;
+use super::throttle::ThrottleChange;
 pub use super::view::{KafkaView, PodView};
 
 /// Everything the status is made from.
@@ -332,6 +333,11 @@ pub fn status(
         dynamic_config: previous.and_then(|p| p.dynamic_config.clone()),
         // set by the reconcile that reads it (super::metadata_version)
         metadata_version: previous.and_then(|p| p.metadata_version.clone()),
+        replication_throttle: match &obs.scale.throttle {
+            ThrottleChange::Keep => previous.and_then(|p| p.replication_throttle.clone()),
+            ThrottleChange::Set(t) => Some(t.clone()),
+            ThrottleChange::Cleared => None,
+        },
     }
 }
 

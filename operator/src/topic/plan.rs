@@ -142,11 +142,20 @@ pub fn plan(desired: &Desired, actual: Option<&TopicState>) -> Plan {
     p.delete_configs = actual
         .configs
         .keys()
-        .filter(|k| !desired.configs.contains_key(*k))
+        .filter(|k| !desired.configs.contains_key(*k) && !MANAGED_ELSEWHERE.contains(&k.as_str()))
         .cloned()
         .collect();
     p
 }
+
+/// Topic configs a KafkaTopic leaves alone unless its spec sets them: the replication
+/// throttles of partition moves, which the KafkaCluster controller
+/// (`spec.rebalance.throttleBytesPerSecond`) or `kafka-reassign-partitions --throttle`
+/// set while a reassignment runs and remove after it.
+pub const MANAGED_ELSEWHERE: &[&str] = &[
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+];
 
 #[cfg(test)]
 mod tests {
@@ -181,6 +190,24 @@ mod tests {
         let p = plan(&desired(3, &[]), None);
         assert!(p.create);
         assert!(!p.is_noop());
+    }
+
+    #[test]
+    fn a_move_throttle_is_not_drift() {
+        let d = desired(3, &[]);
+        let a = state(
+            3,
+            &[
+                ("leader.replication.throttled.replicas", "0:0,0:1"),
+                ("follower.replication.throttled.replicas", "0:3"),
+            ],
+        );
+        assert!(plan(&d, Some(&a)).is_noop());
+        // Set in the spec, it is the spec's.
+        let d = desired(3, &[("leader.replication.throttled.replicas", "*")]);
+        let p = plan(&d, Some(&a));
+        assert_eq!(p.set_configs.len(), 1);
+        assert!(p.delete_configs.is_empty());
     }
 
     #[test]
