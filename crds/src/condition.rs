@@ -17,6 +17,9 @@ pub mod types {
     /// A `metadata.version` change is refused (the brokers do not support the level, or
     /// Kafka refuses the downgrade).
     pub const METADATA_VERSION_BLOCKED: &str = "MetadataVersionBlocked";
+    /// A KafkaCluster version downgrade is refused: the target version does not support
+    /// the finalized `metadata.version` (or is unknown), so its brokers would not start.
+    pub const DOWNGRADE_BLOCKED: &str = "DowngradeBlocked";
 }
 
 /// Builds a condition, keeping `lastTransitionTime` from `previous` when the status did not change

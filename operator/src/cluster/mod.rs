@@ -1,6 +1,7 @@
 //! The KafkaCluster controller: renders and applies the brokers' children, rolls
 //! brokers safely, and reports status from pods and from the brokers themselves.
 
+pub mod downgrade;
 pub mod dynamic;
 pub mod metadata_version;
 mod reconcile;

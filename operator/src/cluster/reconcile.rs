@@ -53,7 +53,58 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     let paused = paused(&kc);
     let controllers = kc.spec.controllers.as_ref().map(|c| c.replicas);
 
-    let mut children = match render::children(&kc, &ctx.settings.broker_image) {
+    // A downgrade the target version cannot run (super::downgrade) keeps the running
+    // image in the pod templates.
+    let downgrade_refused = super::downgrade::refusal(
+        super::downgrade::VERSIONS,
+        kc.status.as_ref().and_then(|s| s.version.as_deref()),
+        &version,
+        kc.status
+            .as_ref()
+            .and_then(|s| s.metadata_version.as_deref()),
+    );
+    let held;
+    let render_from: &KafkaCluster = match &downgrade_refused {
+        None => &kc,
+        Some(why) => {
+            let said = kc
+                .status
+                .as_ref()
+                .and_then(|s| find(&s.conditions, types::DOWNGRADE_BLOCKED))
+                .is_some_and(|c| c.status == "True" && &c.message == why);
+            warn!(cluster = %name, why, "version downgrade refused");
+            if !said {
+                ctx.event(
+                    &*kc,
+                    CONTROLLER,
+                    true,
+                    "DowngradeRefused",
+                    "Upgrade",
+                    why.clone(),
+                )
+                .await;
+            }
+            let live = Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns)
+                .get_opt(&names.statefulset_of(Pool::Brokers))
+                .await?
+                .and_then(|s| s.spec)
+                .and_then(|s| s.template.spec)
+                .and_then(|p| {
+                    p.containers
+                        .into_iter()
+                        .find(|c| c.name == BROKER_CONTAINER)
+                })
+                .and_then(|c| c.image);
+            let mut k = (*kc).clone();
+            if let Some(image) = live {
+                k.spec.image = Some(image);
+                k.spec.version = None;
+            }
+            held = k;
+            &held
+        }
+    };
+    let mut children = match render::children(render_from, &ctx.settings.broker_image) {
         Ok(c) => c,
         Err(e) => {
             let message = e.to_string();
@@ -338,6 +389,15 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
             st.conditions.retain(|x| x.type_ != c.type_);
             st.conditions.push(c.clone());
         }
+    }
+    if let Some(c) = super::downgrade::blocked_condition(
+        prev.map(|p| p.conditions.as_slice()).unwrap_or_default(),
+        downgrade_refused.as_deref(),
+        kc.metadata.generation,
+        now,
+    ) {
+        st.conditions.retain(|x| x.type_ != c.type_);
+        st.conditions.push(c);
     }
     let was_ready = prev.is_some_and(|s| is_true(&s.conditions, types::READY));
     let ready = is_true(&st.conditions, types::READY);

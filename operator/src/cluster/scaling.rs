@@ -9,7 +9,7 @@ use super::throttle::{self, ThrottleChange};
 use super::view::KafkaView;
 use super::CONTROLLER;
 use crate::context::Context;
-use kube::ResourceExt;
+use kube::{Api, ResourceExt};
 use runnel_admin::OngoingReassignments;
 use runnel_crds::cluster::{RebalanceMode, APPROVE_REBALANCE_ANNOTATION};
 use runnel_crds::condition::{find, types};
@@ -61,10 +61,28 @@ pub async fn run(
     }
     // The throttle of finished moves is removed first (also when new moves start now:
     // they get their own).
-    let previous = kc
-        .status
-        .as_ref()
-        .and_then(|s| s.replication_throttle.clone());
+    // Read afresh: the cached object may predate this operator's last status write, and
+    // a throttle missing from it would never be removed.
+    let fresh = match kc.namespace() {
+        Some(ns) => Api::<KafkaCluster>::namespaced(ctx.client.clone(), &ns)
+            .get_status(&name)
+            .await
+            .map(|k| k.status.and_then(|s| s.replication_throttle))
+            .map_err(|e| warn!(cluster = %name, error = %e, "cannot read the status afresh")),
+        None => Err(()),
+    };
+    let previous = fresh.clone().unwrap_or_else(|()| {
+        kc.status
+            .as_ref()
+            .and_then(|s| s.replication_throttle.clone())
+    });
+    if let Ok(f) = &fresh {
+        // Explicit, so that a stale cached status cannot drop it.
+        status.throttle = match f {
+            Some(t) => ThrottleChange::Set(t.clone()),
+            None => ThrottleChange::Cleared,
+        };
+    }
     let mut kept = previous.clone();
     if let (Some(prev), Some(_), Ok(o)) = (&previous, kafka, &ongoing) {
         if o.is_empty() {
