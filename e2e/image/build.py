@@ -343,6 +343,9 @@ def main() -> None:
     ap.add_argument("--client", action="store_true", help="also client.oci.tar (kcat + busybox) for e2e pods")
     ap.add_argument("--coredns", type=Path, help="also coredns.oci.tar from this CoreDNS binary")
     ap.add_argument("--local-path", type=Path, help="also local-path.oci.tar from this local-path-provisioner")
+    ap.add_argument("--next-tag", default=None,
+                    help="also runnel-next.oci.tar: the same layers as a distinct image of this version "
+                         "tag, standing for a newer release (the e2e's image-change roll)")
     a = ap.parse_args()
     version = cargo_version()
     name = f"{IMAGE_REPO}:{a.tag or version}"
@@ -351,6 +354,11 @@ def main() -> None:
     digest = write_oci(a.out / "runnel.oci.tar", name, layers, image_config(version))
     pause_image(a.out / "pause.oci.tar")
     extra = {}
+    if a.next_tag:
+        # Its own config (version label), so its own image id: kubelets report it by its tag.
+        nxt = f"{IMAGE_REPO}:{a.next_tag}"
+        write_oci(a.out / "runnel-next.oci.tar", nxt, layers, image_config(a.next_tag))
+        extra["next"] = nxt
     if a.client:
         # a client pod for the e2e: kcat and a busybox shell
         kcat = shutil.which("kcat")

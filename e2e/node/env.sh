@@ -8,5 +8,6 @@ E2E_SERVICE_CIDR="${E2E_SERVICE_CIDR:-10.96.0.0/16}"
 E2E_DNS_IP="${E2E_DNS_IP:-10.96.0.10}"
 E2E_PAUSE_IMAGE="${E2E_PAUSE_IMAGE:-registry.k8s.io/pause:3.10}"
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
-# A second tag of the bundled image, standing for a newer release (an image-change roll).
+# The bundled image's layers as a second image of this version (e2e/image/build.py
+# --next-tag), standing for a newer release: the image-change roll rolls to it and back.
 export E2E_NEXT_VERSION="${E2E_NEXT_VERSION:-0.1.1-e2e}"

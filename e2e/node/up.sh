@@ -121,10 +121,6 @@ EOF
   for a in "$IMAGES"/*.oci.tar; do
     ctr -a "$D/run/containerd.sock" -n k8s.io images import --no-unpack=false "$a" >/dev/null
   done
-  # The same bundled image under a second version tag, standing for a newer release
-  # (e2e/tests/test_operator.py rolls an image change to it and back).
-  img=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image"])' "$IMAGES/images.json")
-  ctr -a "$D/run/containerd.sock" -n k8s.io images tag --force "$img" "${img%:*}:$E2E_NEXT_VERSION" >/dev/null
 
   cgroup_root "runnel-$node"
   cat > "$D/kubelet.yaml" <<EOF

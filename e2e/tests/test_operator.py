@@ -685,15 +685,15 @@ def test_broker_config_change_rolls_brokers_without_losing_data(ns, replicas):
 
 
 def test_an_image_change_rolls_the_brokers_under_load_and_back(ns, replicas):
-    """Issue 11: a new image (the bundled image under $E2E_NEXT_VERSION, tagged by
-    e2e/node/up.sh, standing for a newer release) rolls one broker at a time under
-    acks=all load (RF 3, min.insync.replicas 2): no acknowledged record lost, no
+    """Issue 11: a new image (the bundled image's layers as a second image of version
+    $E2E_NEXT_VERSION, e2e/image/build.py --next-tag, standing for a newer release)
+    rolls one broker at a time under acks=all load (RF 3, min.insync.replicas 2): no acknowledged record lost, no
     delivery failed, at most one broker down, status.version follows. Rolling back to
     0.1.0 is a downgrade the operator allows (0.1.0 supports the finalized
     metadata.version), so it rolls too."""
     nxt = os.environ.get("E2E_NEXT_VERSION")
     if not nxt:
-        pytest.skip("needs the second image tag e2e/node/up.sh makes")
+        pytest.skip("needs the second image e2e/node/run builds (E2E_NEXT_VERSION)")
     load = None
     if replicas >= 3 and not IN_CLUSTER:
         create_topic(bootstrap(ns), "image-roll", partitions=3, rf=3, min_isr=2)

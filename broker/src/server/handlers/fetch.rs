@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::{FetchResponse, ResponseKind};
+use kafka_protocol::messages::{BrokerId, FetchResponse, ResponseKind};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -20,6 +20,9 @@ use crate::log::ReadSlice;
 use crate::replication::{FetchPosition, FollowerRead, HwState};
 use crate::server::dispatch::{HandlerFuture, Request};
 use crate::server::file_region;
+
+use super::leader_hint::LeaderHints;
+use super::sb;
 
 /// Handles Fetch.
 pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
@@ -210,6 +213,8 @@ fn read_once(
     let mut regions = Vec::new();
     let mut errors = false;
     let mut responses = Vec::with_capacity(wanted.len());
+    // KIP-951 (Fetch v12+): where this broker does not lead, the leader it knows.
+    let mut hints = LeaderHints::new(image, state.stopping_self());
     for w in wanted {
         let mut parts = Vec::with_capacity(w.partitions.len());
         for &(index, offset, part_max, leader_epoch, last_epoch) in &w.partitions {
@@ -353,6 +358,18 @@ fn read_once(
                     .with_records(Some(records)),
             );
         }
+        if let (true, Some(name)) = (version >= 12, &w.name) {
+            let refused = [
+                ResponseError::NotLeaderOrFollower.code(),
+                ResponseError::FencedLeaderEpoch.code(),
+            ];
+            for p in parts.iter_mut().filter(|p| refused.contains(&p.error_code)) {
+                let (leader, epoch) = hints.leader(name, p.partition_index);
+                p.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch);
+            }
+        }
         responses.push(
             FetchableTopicResponse::default()
                 .with_topic(w.topic.clone())
@@ -360,8 +377,25 @@ fn read_once(
                 .with_partitions(parts),
         );
     }
+    let node_endpoints = if version >= 16 {
+        hints
+            .endpoints()
+            .into_iter()
+            .map(|e| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(e.node_id))
+                    .with_host(sb(&e.host))
+                    .with_port(e.port)
+                    .with_rack(e.rack.as_deref().map(sb))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok((
-        FetchResponse::default().with_responses(responses),
+        FetchResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(node_endpoints),
         total,
         errors,
         regions,

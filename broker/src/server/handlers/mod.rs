@@ -6,7 +6,6 @@ pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
-
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -24,6 +23,8 @@ pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
+/// KIP-951 leader hints of Produce and Fetch (not an API).
+pub mod leader_hint;
 pub mod leave_group;
 pub mod list_config_resources;
 pub mod list_groups;

@@ -10,9 +10,12 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceResponse, ResponseKind};
+use kafka_protocol::messages::{BrokerId, ProduceResponse, ResponseKind};
+
+use super::leader_hint::LeaderHints;
 
 use super::{sb, topic_name};
 use crate::body;
@@ -99,6 +102,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         }
     }
     let mut responses = Vec::with_capacity(body.topic_data.len());
+    // KIP-951 (Produce v10+): where this broker does not lead, the leader it knows.
+    let mut hints = (version >= 10).then(|| LeaderHints::new(&image, state.stopping_self()));
     for t in body.topic_data {
         let topic = if version >= 13 {
             image.topic_by_id(&t.topic_id).map(|x| x.name.clone())
@@ -175,6 +180,15 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 parts[i] = error_response(parts[i].index, &e);
             }
         }
+        if let (Some(h), Some(name)) = (hints.as_mut(), &topic) {
+            let not_leader = ResponseError::NotLeaderOrFollower.code();
+            for p in parts.iter_mut().filter(|p| p.error_code == not_leader) {
+                let (leader, epoch) = h.leader(name, p.index);
+                p.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch);
+            }
+        }
         responses.push(
             TopicProduceResponse::default()
                 .with_name(if version >= 13 {
@@ -189,7 +203,23 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     if acks == 0 {
         return Ok(None);
     }
+    let node_endpoints = hints
+        .map(|h| {
+            h.endpoints()
+                .into_iter()
+                .map(|e| {
+                    NodeEndpoint::default()
+                        .with_node_id(BrokerId(e.node_id))
+                        .with_host(sb(&e.host))
+                        .with_port(e.port)
+                        .with_rack(e.rack.as_deref().map(sb))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Some(ResponseKind::Produce(
-        ProduceResponse::default().with_responses(responses),
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(node_endpoints),
     )))
 }
