@@ -214,7 +214,7 @@ fn read_once(
     let mut errors = false;
     let mut responses = Vec::with_capacity(wanted.len());
     // KIP-951 (Fetch v12+): where this broker does not lead, the leader it knows.
-    let mut hints = LeaderHints::new(image, state.stopping_self());
+    let mut hints = LeaderHints::new(state.image(), state.node_id, state.stopping_self());
     for w in wanted {
         let mut parts = Vec::with_capacity(w.partitions.len());
         for &(index, offset, part_max, leader_epoch, last_epoch) in &w.partitions {

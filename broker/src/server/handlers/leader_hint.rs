@@ -4,8 +4,16 @@
 //! response carries that leader's endpoint (`NodeEndpoints`), so that a client
 //! retries on the new leader without first refreshing its metadata (Kafka's
 //! `KafkaApis.getCurrentLeader`). An unknown leader is `-1`, as in Kafka.
+//!
+//! The image is read when the response is made, not when the request came in
+//! (an acks=all produce may have waited while leadership moved). A replica
+//! steps down before the handlers see the image that moved its leadership:
+//! while the published image still names this broker, the leader is unknown
+//! (`-1`) rather than this broker, so the client refreshes its metadata
+//! instead of retrying here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::metadata::ClusterImage;
 
@@ -23,18 +31,20 @@ pub struct Endpoint {
 }
 
 /// Collects the current leaders of the partitions a response refuses.
-pub struct LeaderHints<'a> {
-    image: &'a ClusterImage,
+pub struct LeaderHints {
+    image: Arc<ClusterImage>,
+    own_id: i32,
     stopping: Option<i32>,
     endpoints: BTreeMap<i32, Endpoint>,
 }
 
-impl<'a> LeaderHints<'a> {
-    /// Hints from `image`; `stopping` is this broker while it shuts down (still
-    /// listed to clients, as Metadata does).
-    pub fn new(image: &'a ClusterImage, stopping: Option<i32>) -> Self {
+impl LeaderHints {
+    /// Hints from `image` for broker `own_id`; `stopping` is this broker while it
+    /// shuts down (still listed to clients, as Metadata does).
+    pub fn new(image: Arc<ClusterImage>, own_id: i32, stopping: Option<i32>) -> Self {
         LeaderHints {
             image,
+            own_id,
             stopping,
             endpoints: BTreeMap::new(),
         }
@@ -51,7 +61,7 @@ impl<'a> LeaderHints<'a> {
         else {
             return (-1, -1);
         };
-        if p.leader < 0 {
+        if p.leader < 0 || p.leader == self.own_id {
             return (-1, -1);
         }
         if !self.endpoints.contains_key(&p.leader) {

@@ -102,8 +102,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         }
     }
     let mut responses = Vec::with_capacity(body.topic_data.len());
-    // KIP-951 (Produce v10+): where this broker does not lead, the leader it knows.
-    let mut hints = (version >= 10).then(|| LeaderHints::new(&image, state.stopping_self()));
+    let mut names = Vec::with_capacity(body.topic_data.len());
     for t in body.topic_data {
         let topic = if version >= 13 {
             image.topic_by_id(&t.topic_id).map(|x| x.name.clone())
@@ -180,15 +179,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 parts[i] = error_response(parts[i].index, &e);
             }
         }
-        if let (Some(h), Some(name)) = (hints.as_mut(), &topic) {
-            let not_leader = ResponseError::NotLeaderOrFollower.code();
-            for p in parts.iter_mut().filter(|p| p.error_code == not_leader) {
-                let (leader, epoch) = h.leader(name, p.index);
-                p.current_leader = LeaderIdAndEpoch::default()
-                    .with_leader_id(BrokerId(leader))
-                    .with_leader_epoch(epoch);
-            }
-        }
+        names.push(topic.clone());
         responses.push(
             TopicProduceResponse::default()
                 .with_name(if version >= 13 {
@@ -203,6 +194,26 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     if acks == 0 {
         return Ok(None);
     }
+    // KIP-951 (Produce v10+): where this broker does not lead, the leader it
+    // knows now.
+    let hints = (version >= 10).then(|| {
+        let mut h = LeaderHints::new(state.image(), state.node_id, state.stopping_self());
+        let not_leader = ResponseError::NotLeaderOrFollower.code();
+        for (t, name) in responses.iter_mut().zip(&names) {
+            let Some(name) = name else { continue };
+            for p in t
+                .partition_responses
+                .iter_mut()
+                .filter(|p| p.error_code == not_leader)
+            {
+                let (leader, epoch) = h.leader(name, p.index);
+                p.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch);
+            }
+        }
+        h
+    });
     let node_endpoints = hints
         .map(|h| {
             h.endpoints()
