@@ -308,7 +308,7 @@ mod tests {
     fn unhex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
             .collect()
     }
 
@@ -337,12 +337,18 @@ mod tests {
 
     #[test]
     fn key_matches_kafka() {
-        assert_eq!(encode_key("tx-1").unwrap().as_ref(), unhex(KAFKA_KEY));
         assert_eq!(
-            decode_key(&unhex(KAFKA_KEY)).unwrap(),
+            encode_key("tx-1").expect("valid").as_ref(),
+            unhex(KAFKA_KEY)
+        );
+        assert_eq!(
+            decode_key(&unhex(KAFKA_KEY)).expect("valid"),
             TxnLogKey::Transaction("tx-1".into())
         );
-        assert_eq!(decode_key(&[0, 7, 0, 0]).unwrap(), TxnLogKey::Unknown(7));
+        assert_eq!(
+            decode_key(&[0, 7, 0, 0]).expect("valid"),
+            TxnLogKey::Unknown(7)
+        );
     }
 
     #[test]
@@ -368,8 +374,12 @@ mod tests {
             (tagged, 1, KAFKA_V1_TAGGED),
         ] {
             let bytes = unhex(hex);
-            assert_eq!(encode_value(&v, version).unwrap().as_ref(), bytes, "{hex}");
-            assert_eq!(decode_value(&bytes).unwrap(), v, "{hex}");
+            assert_eq!(
+                encode_value(&v, version).expect("valid").as_ref(),
+                bytes,
+                "{hex}"
+            );
+            assert_eq!(decode_value(&bytes).expect("valid"), v, "{hex}");
         }
     }
 

@@ -693,8 +693,8 @@ mod tests {
     fn init(m: &mut TransactionMetadata, now: i64) {
         let t = m
             .prepare_increment_producer_epoch(60_000, None, now)
-            .unwrap();
-        m.complete_transition(&t).unwrap();
+            .expect("valid");
+        m.complete_transition(&t).expect("valid");
     }
 
     #[test]
@@ -715,31 +715,31 @@ mod tests {
         assert_eq!((m.producer_epoch, m.state), (0, Empty));
         let t = m
             .prepare_add_partitions([tp("a", 0), tp("b", 1)], 3)
-            .unwrap();
+            .expect("valid");
         // A second transition waits for the first.
         assert!(matches!(
             m.prepare_add_partitions([tp("c", 0)], 3),
             Err(TxnStateError::Pending { .. })
         ));
-        m.complete_transition(&t).unwrap();
+        m.complete_transition(&t).expect("valid");
         assert_eq!((m.state, m.start_timestamp_ms), (Ongoing, 3));
-        let t = m.prepare_add_partitions([tp("a", 1)], 4).unwrap();
-        m.complete_transition(&t).unwrap();
+        let t = m.prepare_add_partitions([tp("a", 1)], 4).expect("valid");
+        m.complete_transition(&t).expect("valid");
         assert_eq!(m.partitions.len(), 3);
         assert_eq!(m.start_timestamp_ms, 3);
         let t = m
             .prepare_abort_or_commit(PrepareCommit, 0, NO_PRODUCER_ID, 5)
-            .unwrap();
+            .expect("valid");
         assert_eq!(t.partitions.len(), 3);
-        m.complete_transition(&t).unwrap();
-        let t = m.prepare_complete(6).unwrap();
+        m.complete_transition(&t).expect("valid");
+        let t = m.prepare_complete(6).expect("valid");
         assert_eq!(t.state, CompleteCommit);
-        m.complete_transition(&t).unwrap();
+        m.complete_transition(&t).expect("valid");
         assert_eq!((m.state, m.producer_epoch), (CompleteCommit, 0));
         assert!(m.partitions.is_empty());
         // A new transaction starts from CompleteCommit.
-        let t = m.prepare_add_partitions([tp("a", 0)], 7).unwrap();
-        m.complete_transition(&t).unwrap();
+        let t = m.prepare_add_partitions([tp("a", 0)], 7).expect("valid");
+        m.complete_transition(&t).expect("valid");
         assert_eq!(m.start_timestamp_ms, 7);
     }
 
@@ -763,7 +763,9 @@ mod tests {
         // Completing what was not prepared.
         let t = TxnTransit {
             state: Ongoing,
-            ..m.clone().prepare_add_partitions([tp("a", 0)], 3).unwrap()
+            ..m.clone()
+                .prepare_add_partitions([tp("a", 0)], 3)
+                .expect("valid")
         };
         assert!(m.complete_transition(&t).is_err());
     }
@@ -780,15 +782,15 @@ mod tests {
         // A producer that knows its epoch bumps it and records the last one.
         let t = m
             .prepare_increment_producer_epoch(60_000, Some(1), 4)
-            .unwrap();
-        m.complete_transition(&t).unwrap();
+            .expect("valid");
+        m.complete_transition(&t).expect("valid");
         assert_eq!((m.producer_epoch, m.last_producer_epoch), (2, 1));
         // Its retry gets the same epoch back.
         let t = m
             .prepare_increment_producer_epoch(60_000, Some(1), 5)
-            .unwrap();
+            .expect("valid");
         assert_eq!(t.producer_epoch, 2);
-        m.complete_transition(&t).unwrap();
+        m.complete_transition(&t).expect("valid");
         // Any other epoch is fenced.
         assert_eq!(
             m.prepare_increment_producer_epoch(60_000, Some(0), 6),
@@ -797,8 +799,10 @@ mod tests {
         // Exhausted epochs rotate the producer id.
         m.producer_epoch = i16::MAX - 1;
         assert!(m.prepare_increment_producer_epoch(60_000, None, 7).is_err());
-        let t = m.prepare_producer_id_rotation(8, 60_000, 7, false).unwrap();
-        m.complete_transition(&t).unwrap();
+        let t = m
+            .prepare_producer_id_rotation(8, 60_000, 7, false)
+            .expect("valid");
+        m.complete_transition(&t).expect("valid");
         assert_eq!(
             (m.producer_id, m.producer_epoch, m.previous_producer_id),
             (8, 0, 7)
@@ -809,21 +813,21 @@ mod tests {
     fn fence_then_abort() {
         let mut m = TransactionMetadata::new("tx", 7, 60_000, 1);
         init(&mut m, 2);
-        let t = m.prepare_add_partitions([tp("a", 0)], 3).unwrap();
-        m.complete_transition(&t).unwrap();
-        let fence = m.prepare_fence_producer_epoch().unwrap();
+        let t = m.prepare_add_partitions([tp("a", 0)], 3).expect("valid");
+        m.complete_transition(&t).expect("valid");
+        let fence = m.prepare_fence_producer_epoch().expect("valid");
         assert_eq!((fence.state, fence.producer_epoch), (PrepareEpochFence, 1));
         // Kafka never completes PrepareEpochFence: it goes on to PrepareAbort.
         assert!(m.clone().complete_transition(&fence).is_err());
-        m.take_fence(&fence).unwrap();
+        m.take_fence(&fence).expect("valid");
         assert_eq!((m.state, m.producer_epoch, m.pending), (Ongoing, 1, None));
         let t = m
             .prepare_abort_or_commit(PrepareAbort, 0, NO_PRODUCER_ID, 4)
-            .unwrap();
-        m.complete_transition(&t).unwrap();
-        let t = m.prepare_complete(5).unwrap();
+            .expect("valid");
+        m.complete_transition(&t).expect("valid");
+        let t = m.prepare_complete(5).expect("valid");
         assert_eq!(t.state, CompleteAbort);
-        m.complete_transition(&t).unwrap();
+        m.complete_transition(&t).expect("valid");
         assert_eq!((m.state, m.producer_epoch), (CompleteAbort, 1));
     }
 
@@ -831,16 +835,16 @@ mod tests {
     fn tv2_bumps_the_epoch_at_end_txn() {
         let mut m = TransactionMetadata::new("tx", 7, 60_000, 1);
         init(&mut m, 2);
-        let t = m.prepare_add_partitions([tp("a", 0)], 3).unwrap();
-        m.complete_transition(&t).unwrap();
+        let t = m.prepare_add_partitions([tp("a", 0)], 3).expect("valid");
+        m.complete_transition(&t).expect("valid");
         let t = m
             .prepare_abort_or_commit(PrepareCommit, 2, NO_PRODUCER_ID, 4)
-            .unwrap();
+            .expect("valid");
         assert_eq!((t.producer_epoch, t.last_producer_epoch), (1, 0));
-        m.complete_transition(&t).unwrap();
+        m.complete_transition(&t).expect("valid");
         assert_eq!(m.producer_epoch, 1);
-        let t = m.prepare_complete(5).unwrap();
-        m.complete_transition(&t).unwrap();
+        let t = m.prepare_complete(5).expect("valid");
+        m.complete_transition(&t).expect("valid");
         assert_eq!(
             (m.state, m.producer_epoch, m.client_transaction_version),
             (CompleteCommit, 1, 2)
@@ -853,18 +857,19 @@ mod tests {
         init(&mut m, 2);
         let t = m
             .prepare_add_partitions([tp("b", 1), tp("a", 2), tp("a", 0)], 3)
-            .unwrap();
+            .expect("valid");
         let v = t.to_log_value();
-        let parts = v.partitions.clone().unwrap();
+        let parts = v.partitions.clone().expect("valid");
         assert_eq!(parts.len(), 2);
         assert_eq!(
             (parts[0].topic.as_str(), parts[0].partitions.clone()),
             ("a", vec![0, 2])
         );
-        m.complete_transition(&t).unwrap();
+        m.complete_transition(&t).expect("valid");
         for version in [0, 1] {
-            let bytes = encode_value(&v, version).unwrap();
-            let loaded = TransactionMetadata::from_log_value("tx", &decode_value(&bytes).unwrap());
+            let bytes = encode_value(&v, version).expect("valid");
+            let loaded =
+                TransactionMetadata::from_log_value("tx", &decode_value(&bytes).expect("valid"));
             assert_eq!(loaded.state, Ongoing);
             assert_eq!(loaded.partitions, m.partitions);
             assert_eq!((loaded.producer_id, loaded.producer_epoch), (7, 0));
@@ -872,7 +877,7 @@ mod tests {
         // Empty is written with null partitions.
         let e = TransactionMetadata::new("tx", 7, 60_000, 1)
             .prepare_increment_producer_epoch(60_000, None, 2)
-            .unwrap()
+            .expect("valid")
             .to_log_value();
         assert_eq!(e.partitions, None);
     }
