@@ -3,6 +3,7 @@
 //! Kafka's rules. No coordinator serves them yet: the broker still refuses
 //! transactional clients (see README "Transactions").
 
+pub mod decisions;
 pub mod marker;
 pub mod records;
 pub mod state;
