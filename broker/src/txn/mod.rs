@@ -4,6 +4,7 @@
 //! transactional clients (see README "Transactions").
 
 pub mod decisions;
+pub mod loader;
 pub mod marker;
 pub mod records;
 pub mod state;
