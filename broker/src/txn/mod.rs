@@ -6,6 +6,7 @@
 pub mod decisions;
 pub mod loader;
 pub mod marker;
+pub mod marker_plan;
 pub mod records;
 pub mod state;
 
