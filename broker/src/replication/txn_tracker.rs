@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use kafka_protocol::error::ResponseError;
+
 /// A transaction a marker closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompletedTxn {
@@ -35,6 +37,8 @@ pub struct CompletedTxn {
 pub struct TxnTracker {
     by_producer: HashMap<i64, i64>,
     by_first_offset: BTreeSet<(i64, i64)>,
+    /// The coordinator epoch of each producer's last marker.
+    coordinator_epochs: HashMap<i64, i32>,
 }
 
 impl TxnTracker {
@@ -49,13 +53,20 @@ impl TxnTracker {
 
     /// A marker from `producer_id` was appended at `offset`. A marker for
     /// a producer with nothing open (a retried WriteTxnMarkers, or an abort
-    /// of an empty transaction) closes nothing.
+    /// of an empty transaction) closes nothing, but still records the
+    /// coordinator epoch.
     pub fn on_marker(
         &mut self,
         producer_id: i64,
         offset: i64,
         commit: bool,
+        coordinator_epoch: i32,
     ) -> Option<CompletedTxn> {
+        let e = self
+            .coordinator_epochs
+            .entry(producer_id)
+            .or_insert(coordinator_epoch);
+        *e = (*e).max(coordinator_epoch);
         let first = self.by_producer.remove(&producer_id)?;
         self.by_first_offset.remove(&(first, producer_id));
         Some(CompletedTxn {
@@ -65,6 +76,31 @@ impl TxnTracker {
             aborted: !commit,
             last_stable_offset: self.first_unstable_offset().unwrap_or(offset + 1),
         })
+    }
+
+    /// The leader's check of a data batch (Kafka's
+    /// `ProducerAppendInfo.appendDataBatch`): a non-transactional batch from
+    /// a producer with an open transaction is INVALID_TXN_STATE. Replicated
+    /// batches are not checked.
+    pub fn check_data(&self, producer_id: i64, transactional: bool) -> Result<(), ResponseError> {
+        if !transactional && producer_id >= 0 && self.is_open(producer_id) {
+            return Err(ResponseError::InvalidTxnState);
+        }
+        Ok(())
+    }
+
+    /// The leader's check of a marker (Kafka's `checkCoordinatorEpoch`): a
+    /// marker from an older coordinator than the producer's last one is
+    /// TRANSACTION_COORDINATOR_FENCED. Replicated markers are not checked.
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        coordinator_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        match self.coordinator_epochs.get(&producer_id) {
+            Some(e) if *e > coordinator_epoch => Err(ResponseError::TransactionCoordinatorFenced),
+            _ => Ok(()),
+        }
     }
 
     /// Whether `producer_id` has an open transaction here.
@@ -112,7 +148,7 @@ mod tests {
         t.on_data(1, 7); // same transaction continues
         assert_eq!(t.last_stable_offset(10), 3);
         assert_eq!(t.last_stable_offset(2), 2);
-        let c = t.on_marker(1, 8, true).expect("valid");
+        let c = t.on_marker(1, 8, true, 0).expect("valid");
         assert_eq!(
             c,
             CompletedTxn {
@@ -124,13 +160,34 @@ mod tests {
             }
         );
         assert_eq!(t.last_stable_offset(10), 5);
-        let c = t.on_marker(2, 9, false).expect("valid");
+        let c = t.on_marker(2, 9, false, 0).expect("valid");
         assert!(c.aborted);
         assert_eq!(c.last_stable_offset, 10);
         assert_eq!(t.last_stable_offset(10), 10);
         // A marker with nothing open closes nothing.
-        assert_eq!(t.on_marker(2, 11, false), None);
+        assert_eq!(t.on_marker(2, 11, false, 0), None);
         assert!(!t.is_open(2));
+    }
+
+    #[test]
+    fn leader_checks_as_kafka() {
+        let mut t = TxnTracker::default();
+        t.on_data(1, 0);
+        assert_eq!(t.check_data(1, false), Err(ResponseError::InvalidTxnState));
+        assert!(t.check_data(1, true).is_ok());
+        assert!(t.check_data(2, false).is_ok());
+        assert!(t.check_data(-1, false).is_ok());
+        assert!(t.check_marker(1, 0).is_ok());
+        t.on_marker(1, 3, true, 5);
+        assert!(t.check_data(1, false).is_ok());
+        assert_eq!(
+            t.check_marker(1, 4),
+            Err(ResponseError::TransactionCoordinatorFenced)
+        );
+        assert!(t.check_marker(1, 5).is_ok());
+        // An empty transaction's marker still moves the coordinator epoch on.
+        t.on_marker(2, 4, false, 7);
+        assert!(t.check_marker(2, 6).is_err());
     }
 
     #[test]
