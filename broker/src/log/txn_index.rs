@@ -125,6 +125,27 @@ pub fn collect_aborted(
     (out, false)
 }
 
+/// The aborted transactions a read_committed Fetch reports for
+/// `[fetch_offset, upper_bound)`: the indexes of the segment holding
+/// `fetch_offset` and the segments after it, in order, searched until one
+/// search is complete (Kafka's `LocalLog.collectAbortedTransactions`). The
+/// Fetch response lists each as (producer id, first offset).
+pub fn collect_aborted_from<'a>(
+    segment_indexes: impl IntoIterator<Item = &'a [AbortedTxn]>,
+    fetch_offset: i64,
+    upper_bound: i64,
+) -> Vec<AbortedTxn> {
+    let mut out = Vec::new();
+    for entries in segment_indexes {
+        let (found, complete) = collect_aborted(entries, fetch_offset, upper_bound);
+        out.extend(found);
+        if complete {
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +217,28 @@ mod tests {
             (vec![entries[0], entries[1]], true)
         );
         assert_eq!(collect_aborted(&entries, 25, 30), (vec![], false));
+    }
+
+    #[test]
+    fn collect_across_segments_stops_when_complete() {
+        // Transaction 3 was open when 2 aborted: 2's LSO is 3's first offset.
+        let seg0 = [txn(1, 0, 5, 6)];
+        let seg1 = [txn(2, 7, 12, 10), txn(3, 10, 20, 21)];
+        let seg2 = [txn(4, 22, 30, 31)];
+        let segs = [&seg0[..], &seg1[..], &seg2[..]];
+        // Up to 9: transaction 2's LSO (10) reaches the bound, so the search
+        // stops there and transaction 3 (first offset 10) is not reported.
+        assert_eq!(collect_aborted_from(segs, 4, 9), vec![seg0[0], seg1[0]]);
+        // Up to 25: every transaction from the fetch offset on.
+        assert_eq!(
+            collect_aborted_from(segs, 4, 25),
+            vec![seg0[0], seg1[0], seg1[1], seg2[0]]
+        );
+        // From 6: transaction 1 ended at 5 and is not reported.
+        assert_eq!(
+            collect_aborted_from(segs, 6, 25),
+            vec![seg1[0], seg1[1], seg2[0]]
+        );
+        assert_eq!(collect_aborted_from(segs, 40, 50), vec![]);
     }
 }
