@@ -15,6 +15,7 @@ pub mod partitions;
 pub mod records;
 mod subscription;
 pub mod topic_regex;
+pub mod txn_offsets;
 
 pub use coordinator::{
     GroupConfig, GroupCoordinator, GroupRecord, GroupStore, GroupWrite, Groups, Offsets,
