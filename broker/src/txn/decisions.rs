@@ -195,6 +195,28 @@ pub fn decide_end_txn(
     }
 }
 
+/// Whether a running transaction outlived its timeout and the coordinator
+/// must abort it (Kafka's `timedOutTransactions`: `Ongoing`, nothing
+/// pending, start + timeout < now). The abort is a fence
+/// ([`TransactionMetadata::prepare_fence_producer_epoch`]) followed by
+/// [`decide_end_txn`] with `from_client` = false, as for InitProducerId.
+pub fn is_timed_out(meta: &TransactionMetadata, now_ms: i64) -> bool {
+    meta.pending.is_none()
+        && meta.state == Ongoing
+        && meta
+            .start_timestamp_ms
+            .saturating_add(i64::from(meta.txn_timeout_ms))
+            < now_ms
+}
+
+/// Whether an idle transactional id expires
+/// (`transactional.id.expiration.ms`; Kafka's `shouldExpire`): it is then
+/// moved to `Dead` and a tombstone is written for it.
+pub fn should_expire(meta: &TransactionMetadata, now_ms: i64, expiration_ms: i64) -> bool {
+    meta.state.is_expiration_allowed()
+        && meta.last_update_timestamp_ms <= now_ms.saturating_sub(expiration_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,5 +424,31 @@ mod tests {
             decide_end_txn(None, 100, 0, false, true, 6),
             Err(ResponseError::InvalidProducerIdMapping)
         );
+    }
+
+    #[test]
+    fn timeouts_and_expiry() {
+        let mut m = ongoing(); // started at 2 with a 60 s timeout
+        assert!(!is_timed_out(&m, 60_002));
+        assert!(is_timed_out(&m, 60_003));
+        let fence = m.prepare_fence_producer_epoch().expect("fence");
+        // Pending: not picked again while the abort is under way.
+        assert!(!is_timed_out(&m, 60_003));
+        let EndStep::Write(abort) = decide_end_txn(
+            Some(&mut m),
+            100,
+            fence.producer_epoch,
+            false,
+            false,
+            60_003,
+        )
+        .expect("abort") else {
+            panic!("the abort is written");
+        };
+        assert_eq!(abort.state, PrepareAbort);
+        let idle = initialised(); // last update at 1
+        assert!(!should_expire(&idle, 1_000, 1_000));
+        assert!(should_expire(&idle, 1_001, 1_000));
+        assert!(!should_expire(&ongoing(), i64::MAX, 1_000));
     }
 }
