@@ -13,5 +13,6 @@ pub mod metadata;
 pub mod protocol;
 pub mod replication;
 pub mod server;
+pub mod txn;
 
 pub use broker::{Broker, BrokerState, StartError};

@@ -23,60 +23,11 @@ pub fn load_partition(
     part: &Partition,
     cfg_of: impl Fn(&str) -> ConsumerGroupConfig,
 ) -> (Groups, usize) {
-    let p = part.tp.partition;
     let mut groups = Groups::default();
     let mut replayer = ConsumerGroupReplayer::new();
-    let mut count = 0usize;
-    // As Kafka's loader: everything in the log, up to its end.
-    let (mut offset, end) = part.read_log(|l| (l.start_offset(), l.end_offset()));
-    while offset < end {
-        let data = match part.read_local(offset, 1 << 20) {
-            Ok(d) => d,
-            Err(e) => {
-                error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
-                break;
-            }
-        };
-        let Some(slice) = data.slice else { break };
-        let bytes = match slice.read() {
-            Ok(b) => b,
-            Err(e) => {
-                error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
-                break;
-            }
-        };
-        let mut buf = bytes;
-        let mut last = offset;
-        while !buf.is_empty() {
-            // A compacted log is sparse (batches that lost records, empty
-            // batches kept for producer state): move past the whole batch.
-            if let Ok(h) = crate::protocol::batch::BatchHeader::parse(&buf) {
-                last = last.max(h.last_offset());
-            }
-            let set = match RecordBatchDecoder::decode(&mut buf) {
-                Ok(s) => s,
-                Err(e) => {
-                    error!(partition = p, error = %e, "undecodable batch in {OFFSETS_TOPIC}");
-                    buf.clear();
-                    break;
-                }
-            };
-            for r in set.records {
-                last = last.max(r.offset);
-                count += 1;
-                replay(
-                    &mut groups,
-                    &mut replayer,
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                );
-            }
-        }
-        if last < offset {
-            break;
-        }
-        offset = last + 1;
-    }
+    let count = replay_log(part, OFFSETS_TOPIC, |key, value| {
+        replay(&mut groups, &mut replayer, key, value)
+    });
     for g in replayer.finish_with(Instant::now(), cfg_of) {
         let id = g.group_id().to_string();
         if groups
@@ -100,6 +51,65 @@ pub fn load_partition(
         groups.consumer.insert(id, g);
     }
     (groups, count)
+}
+
+/// Feeds every record of `part`'s log, from its start to its end, to
+/// `apply` as (key, value), in offset order, and returns how many there
+/// were (Kafka's `CoordinatorLoaderImpl` read loop). `topic` names the log
+/// in errors. A read or decode error ends the replay early, logged.
+pub(crate) fn replay_log(
+    part: &Partition,
+    topic: &str,
+    mut apply: impl FnMut(Option<&[u8]>, Option<&[u8]>),
+) -> usize {
+    let p = part.tp.partition;
+    let mut count = 0usize;
+    // As Kafka's loader: everything in the log, up to its end.
+    let (mut offset, end) = part.read_log(|l| (l.start_offset(), l.end_offset()));
+    while offset < end {
+        let data = match part.read_local(offset, 1 << 20) {
+            Ok(d) => d,
+            Err(e) => {
+                error!(partition = p, error = %e, "cannot read {topic}");
+                break;
+            }
+        };
+        let Some(slice) = data.slice else { break };
+        let bytes = match slice.read() {
+            Ok(b) => b,
+            Err(e) => {
+                error!(partition = p, error = %e, "cannot read {topic}");
+                break;
+            }
+        };
+        let mut buf = bytes;
+        let mut last = offset;
+        while !buf.is_empty() {
+            // A compacted log is sparse (batches that lost records, empty
+            // batches kept for producer state): move past the whole batch.
+            if let Ok(h) = crate::protocol::batch::BatchHeader::parse(&buf) {
+                last = last.max(h.last_offset());
+            }
+            let set = match RecordBatchDecoder::decode(&mut buf) {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(partition = p, error = %e, "undecodable batch in {topic}");
+                    buf.clear();
+                    break;
+                }
+            };
+            for r in set.records {
+                last = last.max(r.offset);
+                count += 1;
+                apply(r.key.as_deref(), r.value.as_deref());
+            }
+        }
+        if last < offset {
+            break;
+        }
+        offset = last + 1;
+    }
+    count
 }
 
 fn replay(

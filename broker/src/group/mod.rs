@@ -10,10 +10,12 @@ pub mod consumer_records;
 mod coordinator;
 pub mod group_configs;
 mod loader;
+pub(crate) use loader::replay_log;
 pub mod partitions;
 pub mod records;
 mod subscription;
 pub mod topic_regex;
+pub mod txn_offsets;
 
 pub use coordinator::{
     GroupConfig, GroupCoordinator, GroupRecord, GroupStore, GroupWrite, Groups, Offsets,

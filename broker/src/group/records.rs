@@ -274,21 +274,21 @@ pub enum RecordError {
 // ---------------------------------------------------------------------------
 
 /// A bounds-checked cursor over the input.
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
-    pub(super) fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
         if n > self.remaining() {
             return Err(RecordError::Truncated {
                 at: self.pos,
@@ -306,19 +306,19 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    pub(super) fn i16(&mut self) -> Result<i16, RecordError> {
+    pub(crate) fn i16(&mut self) -> Result<i16, RecordError> {
         Ok(i16::from_be_bytes(self.array()?))
     }
 
-    pub(super) fn i32(&mut self) -> Result<i32, RecordError> {
+    pub(crate) fn i32(&mut self) -> Result<i32, RecordError> {
         Ok(i32::from_be_bytes(self.array()?))
     }
 
-    pub(super) fn i64(&mut self) -> Result<i64, RecordError> {
+    pub(crate) fn i64(&mut self) -> Result<i64, RecordError> {
         Ok(i64::from_be_bytes(self.array()?))
     }
 
-    pub(super) fn uvarint(&mut self) -> Result<u32, RecordError> {
+    pub(crate) fn uvarint(&mut self) -> Result<u32, RecordError> {
         let start = self.pos;
         let mut value: u32 = 0;
         for i in 0..5 {
@@ -360,12 +360,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Compact (flexible) length: uvarint N+1, 0 = null.
-    pub(super) fn compact_len(&mut self) -> Result<Option<usize>, RecordError> {
+    pub(crate) fn compact_len(&mut self) -> Result<Option<usize>, RecordError> {
         let n = self.uvarint()?;
         Ok(n.checked_sub(1).map(|n| n as usize))
     }
 
-    pub(super) fn compact_nullable_string(
+    pub(crate) fn compact_nullable_string(
         &mut self,
         field: &'static str,
     ) -> Result<Option<String>, RecordError> {
@@ -384,12 +384,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(super) fn compact_string(&mut self, field: &'static str) -> Result<String, RecordError> {
+    pub(crate) fn compact_string(&mut self, field: &'static str) -> Result<String, RecordError> {
         self.compact_nullable_string(field)?
             .ok_or(RecordError::UnexpectedNull(field))
     }
 
-    fn string_v(&mut self, flexible: bool, field: &'static str) -> Result<String, RecordError> {
+    pub(crate) fn string_v(
+        &mut self,
+        flexible: bool,
+        field: &'static str,
+    ) -> Result<String, RecordError> {
         if flexible {
             self.compact_string(field)
         } else {
@@ -410,7 +414,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Non-nullable `bytes` (int32 length, or compact when flexible).
-    pub(super) fn bytes_v(
+    pub(crate) fn bytes_v(
         &mut self,
         flexible: bool,
         field: &'static str,
@@ -434,7 +438,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Non-nullable array length (int32, or compact when flexible).
-    pub(super) fn array_len_v(
+    pub(crate) fn array_len_v(
         &mut self,
         flexible: bool,
         field: &'static str,
@@ -459,7 +463,7 @@ impl<'a> Reader<'a> {
     /// A tagged-field section. `on_tag` receives each (tag, payload) and
     /// returns whether the tag was known; unknown tags are skipped, as Kafka
     /// keeps them only as opaque raw fields.
-    pub(super) fn tagged_fields(
+    pub(crate) fn tagged_fields(
         &mut self,
         mut on_tag: impl FnMut(u32, &'a [u8]) -> Result<(), RecordError>,
     ) -> Result<(), RecordError> {
@@ -478,7 +482,7 @@ impl<'a> Reader<'a> {
 // Writing
 // ---------------------------------------------------------------------------
 
-pub(super) fn put_uvarint(out: &mut BytesMut, mut v: u32) {
+pub(crate) fn put_uvarint(out: &mut BytesMut, mut v: u32) {
     while v >= 0x80 {
         out.put_u8((v as u8 & 0x7f) | 0x80);
         v >>= 7;
@@ -494,7 +498,7 @@ fn compact_len_prefix(field: &'static str, len: usize) -> Result<u32, RecordErro
 }
 
 /// `string` / `nullable string`, int16 or compact length by `flexible`.
-pub(super) fn put_nullable_string(
+pub(crate) fn put_nullable_string(
     out: &mut BytesMut,
     flexible: bool,
     field: &'static str,
@@ -525,7 +529,7 @@ pub(super) fn put_nullable_string(
     Ok(())
 }
 
-pub(super) fn put_string(
+pub(crate) fn put_string(
     out: &mut BytesMut,
     flexible: bool,
     field: &'static str,
@@ -534,7 +538,7 @@ pub(super) fn put_string(
     put_nullable_string(out, flexible, field, Some(s))
 }
 
-pub(super) fn put_bytes(
+pub(crate) fn put_bytes(
     out: &mut BytesMut,
     flexible: bool,
     field: &'static str,
@@ -553,7 +557,7 @@ pub(super) fn put_bytes(
     Ok(())
 }
 
-pub(super) fn put_array_len(
+pub(crate) fn put_array_len(
     out: &mut BytesMut,
     flexible: bool,
     field: &'static str,

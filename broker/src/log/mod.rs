@@ -11,6 +11,7 @@ mod index;
 mod manager;
 mod partition_log;
 mod segment;
+pub mod txn_index;
 
 pub use cleaner::{CleanOutcome, CleanPlan, CleanStats, CleanerSettings};
 pub use manager::{

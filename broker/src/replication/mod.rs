@@ -11,6 +11,7 @@ mod partition;
 mod producer_state;
 pub mod quota;
 mod replica_manager;
+pub mod txn_tracker;
 
 pub use partition::{FetchPosition, FollowerRead, HwState, Partition, ReadResult, Role};
 pub use replica_manager::ReplicaManager;
