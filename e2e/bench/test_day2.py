@@ -200,6 +200,7 @@ def test_day2(operator, replicas):
         pods = [f"{CLUSTER}-broker-{p}" for p in range(3)]
         before_uids = {n: kube.get("pod", n, ns)["metadata"]["uid"] for n in pods}
         t_roll = time.monotonic()
+        print(f"  roll starts at {time.strftime('%H:%M:%S', time.gmtime())} UTC")
         sampler = threading.Thread(target=sample_leaders, daemon=True)
         sampler.start()
         kc["spec"]["config"]["log.retention.hours"] = 150
@@ -218,6 +219,10 @@ def test_day2(operator, replicas):
         figures["produce p50 ms, steady / during roll"] = (pct(s, 0.5), pct(r, 0.5))
         figures["produce p99 ms, steady / during roll"] = (pct(s, 0.99), pct(r, 0.99))
         figures["roll: p99 ratio (during / steady)"] = pct(r, 0.99) / pct(s, 0.99) if s else float("nan")
+        # When the slow deliveries were acknowledged (seconds into the roll), to line up
+        # with the operator's restarts and the controllers' logs.
+        slow = [(round(t - t_roll, 1), round(ms)) for t, ms in load.lat if t_roll <= t <= t_end and ms > 200]
+        figures["roll: deliveries over 200 ms (s into roll, ms)"] = slow[:40]
         figures["roll: failed deliveries"] = len(load.failed)
         figures["roll: acked"] = load.acked
         if r:
