@@ -89,3 +89,81 @@ impl LeaderHints {
         self.endpoints.into_values().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::Endpoint as Listener;
+    use crate::metadata::{BrokerImage, PartitionImage, TopicImage};
+
+    fn image() -> ClusterImage {
+        let mut img = ClusterImage::default();
+        for id in [1, 2, 3] {
+            img.brokers.insert(
+                id,
+                BrokerImage {
+                    node_id: id,
+                    incarnation_id: uuid::Uuid::nil(),
+                    endpoints: vec![Listener {
+                        listener: "PLAINTEXT".into(),
+                        host: format!("b{id}"),
+                        port: 9092,
+                        security_protocol: "PLAINTEXT".into(),
+                    }],
+                    rack: (id == 2).then(|| "r2".to_string()),
+                    epoch: 1,
+                    fenced: id == 3,
+                    shutting_down: false,
+                    features: Default::default(),
+                },
+            );
+        }
+        let part = |leader, leader_epoch| PartitionImage {
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader,
+            leader_epoch,
+            ..Default::default()
+        };
+        img.topics.insert(
+            "t".into(),
+            TopicImage {
+                name: "t".into(),
+                topic_id: uuid::Uuid::nil(),
+                partitions: vec![part(2, 7), part(1, 3), part(-1, 4), part(3, 1)],
+                configs: Default::default(),
+            },
+        );
+        img
+    }
+
+    #[test]
+    fn names_the_leader_and_its_endpoint_once() {
+        let mut h = LeaderHints::new(Arc::new(image()), 1, None);
+        assert_eq!(h.leader("t", 0), (2, 7));
+        assert_eq!(h.leader("t", 0), (2, 7));
+        assert_eq!(
+            h.endpoints(),
+            [Endpoint {
+                node_id: 2,
+                host: "b2".into(),
+                port: 9092,
+                rack: Some("r2".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn unknown_own_or_leaderless_is_minus_one() {
+        let mut h = LeaderHints::new(Arc::new(image()), 1, None);
+        // This broker: its published image lags its replica's step-down.
+        assert_eq!(h.leader("t", 1), (-1, -1));
+        assert_eq!(h.leader("t", 2), (-1, -1));
+        assert_eq!(h.leader("t", 9), (-1, -1));
+        assert_eq!(h.leader("t", -1), (-1, -1));
+        assert_eq!(h.leader("nope", 0), (-1, -1));
+        // A fenced leader (not listed to clients): its id, no endpoint.
+        assert_eq!(h.leader("t", 3), (3, 1));
+        assert!(h.endpoints().is_empty());
+    }
+}
