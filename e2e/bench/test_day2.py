@@ -223,6 +223,15 @@ def test_day2(operator, replicas):
         # with the operator's restarts and the controllers' logs.
         slow = [(round(t - t_roll, 1), round(ms)) for t, ms in load.lat if t_roll <= t <= t_end and ms > 200]
         figures["roll: deliveries over 200 ms (s into roll, ms)"] = slow[:40]
+        if unavailable[0] > 0 or (r and pct(r, 0.99) > 1000):
+            # Keep the pods' logs (the controllers restarted in the roll saw it) for a
+            # look after the platform is gone.
+            out = Path(os.environ.get("DAY2_LOG_DIR", "/tmp/day2-logs")) / ns
+            out.mkdir(parents=True, exist_ok=True)
+            for pod in json.loads(kube.kubectl("get", "pods", "-n", ns, "-o", "json"))["items"]:
+                name = pod["metadata"]["name"]
+                (out / f"{name}.log").write_text(kube.kubectl("logs", "-n", ns, name, check=False) or "")
+            figures["roll: pod logs kept in"] = str(out)
         figures["roll: failed deliveries"] = len(load.failed)
         figures["roll: acked"] = load.acked
         if r:
