@@ -6,6 +6,7 @@
 //! and Prometheus metrics.
 
 pub mod cluster;
+pub mod connect;
 pub mod context;
 pub mod error;
 pub mod http;
