@@ -258,13 +258,10 @@ async fn sync(
                 ))
             }
             Ok(_) => {}
-            Err(RestError::Status { status, message }) if (400..500).contains(&status) => {
+            Err(e) if e.is_refusal() => {
                 return Ok(Outcome::not_ready(
                     "InvalidConnector",
-                    format!(
-                        "Connect refuses connector class {}: {message}",
-                        kc.spec.class
-                    ),
+                    format!("Connect refuses connector class {}: {e}", kc.spec.class),
                     Duration::from_secs(60),
                 ))
             }
@@ -273,16 +270,7 @@ async fn sync(
     }
     let mut done: Vec<&str> = Vec::new();
     for call in &p.calls {
-        let r = match call {
-            Call::PutConfig => rest.put_config(&name, &desired).await,
-            Call::Pause => rest.set_state(&name, "pause").await,
-            Call::Resume => rest.set_state(&name, "resume").await,
-            Call::Stop => rest.set_state(&name, "stop").await,
-            Call::Restart => rest.restart(&name, false).await,
-            Call::RestartTask(n) => rest.restart_task(&name, *n).await,
-            Call::ResetOffsets => rest.reset_offsets(&name).await,
-        };
-        if let Err(e) = r {
+        if let Err(e) = super::rest::run_call(&rest, &name, &desired, call).await {
             if e.status().is_none() {
                 return Ok(unavailable(&e));
             }

@@ -37,6 +37,30 @@ pub enum RestError {
 }
 
 impl RestError {
+    /// Whether the workers are rebalancing (the call is worth repeating shortly).
+    pub fn is_rebalancing(&self) -> bool {
+        match self {
+            RestError::Status { status, message } => {
+                *status == 409 || (*status == 500 && message.contains("rebalance"))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether Connect refused the request itself (bad input), rather than failing to
+    /// serve it. Connect 4.1.1 answers a validate of an unknown connector class with 500
+    /// and a `BadRequestException` message, so the message counts too.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            RestError::Status { status, message } => {
+                ((400..500).contains(status) && *status != 409)
+                    || message.contains("BadRequestException")
+                    || message.contains("Failed to find any class that implements Connector")
+            }
+            _ => false,
+        }
+    }
+
     /// The HTTP status, if the API answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -141,8 +165,27 @@ impl ConnectRest {
         &self.base
     }
 
-    /// One call; `Ok(None)` for 404, the JSON body (or `null`) otherwise.
+    /// One call; `Ok(None)` for 404, the JSON body (or `null`) otherwise. While the
+    /// workers rebalance (409, or 500 "a rebalance is expected"), retried for up to 15 s.
     async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, RestError> {
+        let mut attempt = 0;
+        loop {
+            match self.call_once(method.clone(), path, body).await {
+                Err(e) if e.is_rebalancing() && attempt < 30 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn call_once(
         &self,
         method: Method,
         path: &str,
@@ -361,6 +404,25 @@ impl ConnectRest {
     }
 }
 
+/// Makes one planned call for connector `name` whose desired config is `desired`.
+pub async fn run_call(
+    rest: &ConnectRest,
+    name: &str,
+    desired: &BTreeMap<String, String>,
+    call: &super::plan::Call,
+) -> Result<(), RestError> {
+    use super::plan::Call;
+    match call {
+        Call::PutConfig => rest.put_config(name, desired).await,
+        Call::Pause => rest.set_state(name, "pause").await,
+        Call::Resume => rest.set_state(name, "resume").await,
+        Call::Stop => rest.set_state(name, "stop").await,
+        Call::Restart => rest.restart(name, false).await,
+        Call::RestartTask(n) => rest.restart_task(name, *n).await,
+        Call::ResetOffsets => rest.reset_offsets(name).await,
+    }
+}
+
 /// The errors of a validate answer: `key: message` for every config value with errors.
 pub fn validation_errors(v: &Value) -> Validation {
     let mut errors = Vec::new();
@@ -415,6 +477,31 @@ mod tests {
         assert_eq!(s.connector.state, "RUNNING");
         assert_eq!(s.tasks[0].trace.as_deref(), Some("boom"));
         assert_eq!(s.type_.as_deref(), Some("source"));
+    }
+
+    #[test]
+    fn unknown_class_answer_is_a_refusal() {
+        let e = RestError::Status {
+            status: 500,
+            message: "org.apache.kafka.connect.runtime.rest.errors.BadRequestException: Failed to find any class that implements Connector and which name matches com.example.X".into(),
+        };
+        assert!(e.is_refusal());
+        assert!(RestError::Status {
+            status: 400,
+            message: "bad".into()
+        }
+        .is_refusal());
+        let busy = RestError::Status {
+            status: 500,
+            message: "Request cannot be completed because a rebalance is expected".into(),
+        };
+        assert!(busy.is_rebalancing() && !busy.is_refusal());
+        assert!(!RestError::Status {
+            status: 500,
+            message: "Request timed out".into()
+        }
+        .is_refusal());
+        assert!(!RestError::Unreachable("refused".into()).is_refusal());
     }
 
     #[test]
