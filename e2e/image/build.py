@@ -389,8 +389,10 @@ def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Pat
     if not bb.is_file():
         sys.exit("build.py: /bin/busybox missing (apt-get install busybox-static)")
     layer.file("/bin/busybox", bb.read_bytes(), 0o755)
-    for a in ("sh", "cp", "echo", "cat", "ls", "kill", "sleep"):
-        layer.symlink(f"/bin/{a}", "busybox")
+    applets = subprocess.run([str(bb), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for a in applets:
+        if f"/bin/{a}" not in layer.entries and f"/usr/bin/{a}" not in layer.entries:
+            layer.symlink(f"/bin/{a}", "busybox")
     kafka = Layer()
     for j in jars:
         kafka.file(f"/opt/kafka/libs/{j.name}", j.read_bytes())
