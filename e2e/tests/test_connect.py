@@ -172,8 +172,8 @@ def test_stop_and_offsets_reset_rereads_the_file(ns):
 
 def test_deleted_connector_leaves_connect(ns):
     kube.kubectl("delete", "kafkaconnector", "src", "-n", ns, "--timeout=60s")
-    listing = sh(ns, "wget -qO- http://127.0.0.1:8083/connectors")
-    assert json.loads(listing) == ["sink"], listing
+    kube.wait_for("src gone from Connect", lambda: json.loads(
+        sh(ns, "wget -qO- http://127.0.0.1:8083/connectors")) == ["sink"], 60, interval=1)
 
 
 def test_killed_worker_pod_is_replaced_and_connectors_run_again(ns):
