@@ -16,19 +16,145 @@ tests/compat/test_connect_rest.py::test_worker_killed_mid_copy_loses_nothing).
 Order matters: later steps build on earlier ones.
 """
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 import kube  # noqa: E402
-from test_operator import (  # noqa: E402,F401  (fixtures)
-    CLUSTER, apply_obj, cond, installed, kafka_topic, kafka_topic_configs, ns, operator, sample,
-    wait_cond,
-)
+
+# The operator as a host process on the chart's ServiceAccount, as test_operator.py runs it
+# (kept here so this module stands alone).
+REPO = Path(__file__).resolve().parents[2]
+SYSTEM_NS = "runnel-system"
+CLUSTER = "demo"
+GROUP = "kafka.runnel.dev"
+
+
+def helm():
+    if os.environ.get("HELM"):
+        return os.environ["HELM"]
+    out = subprocess.run([str(REPO / "scripts/install-helm.sh")], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def installed():
+    rendered = kube.run([helm(), "template", "runnel", str(REPO / "charts/runnel"), "--namespace", SYSTEM_NS,
+                         "--include-crds", "--set", "replicaCount=0"])
+    kube.kubectl("create", "namespace", SYSTEM_NS, check=False)
+    kube.kubectl("apply", "--server-side", "-f", "-", input=rendered)
+    for crd in ("kafkaclusters", "kafkatopics", "kafkaconnects", "kafkaconnectors"):
+        kube.kubectl("wait", "--for=condition=Established", f"crd/{crd}.{GROUP}", "--timeout=60s")
+    return rendered
+
+
+@pytest.fixture(scope="module")
+def operator(installed):
+    docs = [d for d in yaml.safe_load_all(installed) if d]
+    sa = next(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
+    token = kube.kubectl("create", "token", sa, "-n", SYSTEM_NS, "--duration", "2h").strip()
+    admin_cfg = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    cluster = admin_cfg["clusters"][0]
+    path = kube.STATE_DIR / "connect-operator.kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
+        "users": [{"name": sa, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": sa}}],
+        "current-context": "operator"}))
+    port = free_port()
+    log = open(kube.STATE_DIR / "logs" / "connect-operator.log", "a")
+    env = dict(os.environ, KUBECONFIG=str(path), POD_NAMESPACE=SYSTEM_NS,
+               POD_NAME=f"runnel-operator-{uuid.uuid4().hex[:6]}", RUST_LOG="info,kube=warn")
+    bin_dir = os.environ["RUNNEL_BIN_DIR"].split(":")[0]
+    proc = subprocess.Popen([f"{bin_dir}/runnel-operator", "--metrics-addr", f"127.0.0.1:{port}",
+                             "--cluster-resync-seconds", "10", "--connector-resync-seconds", "5"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def ready():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+    kube.wait_for("operator /readyz", ready, 60)
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def ns(operator):
+    name = f"connect-{uuid.uuid4().hex[:5]}"
+    kube.create_namespace(name)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def sample(file, ns, **spec_overrides):
+    doc = yaml.safe_load((REPO / "config/samples" / file).read_text())
+    doc["metadata"]["namespace"] = ns
+    doc["spec"].update(spec_overrides)
+    return doc
+
+
+def apply_obj(doc):
+    return kube.kubectl("apply", "--server-side", "--field-manager", "e2e-test", "-f", "-",
+                        input=yaml.safe_dump(doc))
+
+
+def cond(obj, type_):
+    for c in (obj or {}).get("status", {}).get("conditions", []):
+        if c["type"] == type_:
+            return c
+    return None
+
+
+def wait_cond(kind, name, ns, type_, status="True", reason=None, timeout=180):
+    def check():
+        o = kube.get(kind, name, ns)
+        c = cond(o, type_)
+        if c and c["status"] == status and (reason is None or c["reason"] == reason) \
+                and c.get("observedGeneration") == o["metadata"]["generation"]:
+            return o
+    return kube.wait_for(f"{kind} {ns}/{name} {type_}={status} {reason or ''}", check, timeout)
+
+
+def admin(ns):
+    from confluent_kafka.admin import AdminClient
+    return AdminClient({"bootstrap.servers": f"{CLUSTER}-kafka-bootstrap.{ns}.svc:9092",
+                        "socket.timeout.ms": 10000})
+
+
+def kafka_topic(ns, name):
+    t = admin(ns).list_topics(topic=name, timeout=10).topics.get(name)
+    return None if t is None or t.error is not None else t
+
+
+def kafka_topic_configs(ns, name):
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource("TOPIC", name)
+    a = admin(ns)
+    return {k: v.value for k, v in a.describe_configs([res])[res].result(timeout=10).items() if v.source == 1}
+
 
 CONNECT = "conn"
 LINES = 10_000
