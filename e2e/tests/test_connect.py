@@ -247,6 +247,11 @@ def test_bad_input_is_a_condition(ns):
 
 
 def test_file_source_to_sink_moves_every_line_once(ns):
+    # The sample cluster sets auto.create.topics.enable=false: the topic is a KafkaTopic.
+    apply_obj({"apiVersion": "kafka.runnel.dev/v1alpha1", "kind": "KafkaTopic",
+               "metadata": {"name": TOPIC, "namespace": ns, "labels": {"kafka.runnel.dev/cluster": CLUSTER}},
+               "spec": {"partitions": 1, "replicas": 1}})
+    wait_cond("kafkatopic", TOPIC, ns, "Ready")
     append(ns, 0, LINES)
     apply_obj(connector(ns, "src", SRC_CLASS, {"file": "/tmp/in.txt", "topic": TOPIC}))
     apply_obj(connector(ns, "sink", SINK_CLASS, {"file": "/tmp/out.txt", "topics": TOPIC}))
