@@ -152,10 +152,6 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateSpec>,
 
-    /// Kafka Connect workers attached to this cluster (reconciled by a later release).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connect: Option<ConnectSpec>,
-
     /// A dedicated pool of KRaft controllers (`process.roles=controller`, their own
     /// StatefulSet). Absent: the brokers are the controllers (combined mode). Can only be
     /// set when the cluster is created.
@@ -372,30 +368,6 @@ pub struct ContainerTemplate {
     /// Container security context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
-}
-
-/// Kafka Connect workers (reconciled by a later release).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectSpec {
-    /// Number of Connect workers.
-    #[serde(default = "default_connect_replicas")]
-    #[schemars(range(min = 0, max = 64))]
-    pub replicas: i32,
-    /// Connect worker image (Apache Kafka's Connect runtime and plugins).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    /// Connect worker configuration (Kafka Connect keys).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(schema_with = "config_map::schema")]
-    pub config: ConfigMap,
-    /// Compute resources of each worker.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
-}
-
-fn default_connect_replicas() -> i32 {
-    1
 }
 
 /// Observed state of a KafkaCluster.

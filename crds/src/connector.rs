@@ -1,4 +1,5 @@
-//! `KafkaConnector`: one Kafka Connect connector (reconciled by a later release).
+//! `KafkaConnector`: one Kafka Connect connector, run on the workers of a `KafkaConnect`
+//! through the Connect REST API.
 
 use crate::config_map::{self, ConfigMap};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -6,8 +7,14 @@ use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A Kafka Connect connector running on the Connect workers of the cluster named by the
-/// `kafka.runnel.dev/cluster` label.
+/// A Kafka Connect connector running on the workers of the KafkaConnect named by
+/// `spec.connectRef` (or, when absent, the `kafka.runnel.dev/connect` label).
+///
+/// Annotations: `kafka.runnel.dev/restart` (any value) restarts the connector and its
+/// failed tasks; `kafka.runnel.dev/restart-task=<n>` restarts task `n`;
+/// `kafka.runnel.dev/reset-offsets` (any value) deletes the connector's offsets
+/// (KIP-875 `DELETE /offsets`, only while `spec.state` is `stopped`). The operator removes
+/// each annotation once done.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[kube(
     group = "kafka.runnel.dev",
@@ -20,11 +27,7 @@ use std::collections::BTreeMap;
     status = "KafkaConnectorStatus",
     derive = "PartialEq",
     doc = "A Kafka Connect connector",
-    printcolumn(
-        name = "Cluster",
-        type_ = "string",
-        json_path = ".metadata.labels.kafka\\.runnel\\.dev/cluster"
-    ),
+    printcolumn(name = "Connect", type_ = "string", json_path = ".spec.connectRef"),
     printcolumn(name = "Class", type_ = "string", json_path = ".spec.class"),
     printcolumn(name = "Tasks", type_ = "integer", json_path = ".spec.tasksMax"),
     printcolumn(name = "State", type_ = "string", json_path = ".spec.state"),
@@ -41,6 +44,11 @@ use std::collections::BTreeMap;
 )]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaConnectorSpec {
+    /// Name of the KafkaConnect (same namespace) running this connector. Absent: the
+    /// `kafka.runnel.dev/connect` label names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub connect_ref: Option<String>,
     /// Connector class, e.g. `org.apache.kafka.connect.file.FileStreamSourceConnector`.
     #[schemars(length(min = 1))]
     pub class: String,
@@ -48,7 +56,8 @@ pub struct KafkaConnectorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub tasks_max: Option<i32>,
-    /// Connector configuration (Kafka Connect keys).
+    /// Connector configuration (Kafka Connect keys). `connector.class`, `tasks.max` and
+    /// `name` come from the spec fields and the resource name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "config_map::schema")]
     pub config: ConfigMap,
@@ -85,9 +94,31 @@ pub struct KafkaConnectorStatus {
     /// Connector state as Kafka Connect reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector_state: Option<String>,
+    /// Worker running the connector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    /// `source` or `sink`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_type: Option<String>,
     /// Task states as Kafka Connect reports them.
     #[serde(default)]
     pub tasks: Vec<TaskStatus>,
+    /// The connector's offsets (KIP-875 `GET /connectors/{name}/offsets`), as Connect
+    /// returns them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "offsets_schema")]
+    pub offsets: Option<serde_json::Value>,
+    /// The last change made to the connector through the REST API behind the operator's
+    /// back, found and reverted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift: Option<String>,
+}
+
+fn offsets_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
 }
 
 /// One connector task.
@@ -101,4 +132,29 @@ pub struct TaskStatus {
     /// Worker running it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_id: Option<String>,
+    /// The failure's stack trace (FAILED tasks), cut to 2,000 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+}
+
+/// Annotation: restart the connector and its failed tasks.
+pub const RESTART_ANNOTATION: &str = "kafka.runnel.dev/restart";
+/// Annotation: restart one task (value: the task id).
+pub const RESTART_TASK_ANNOTATION: &str = "kafka.runnel.dev/restart-task";
+/// Annotation: delete the connector's offsets (only while stopped).
+pub const RESET_OFFSETS_ANNOTATION: &str = "kafka.runnel.dev/reset-offsets";
+/// Label naming the KafkaConnect of a connector without `spec.connectRef`, and carried by
+/// the Connect workers' children.
+pub const CONNECT_LABEL: &str = "kafka.runnel.dev/connect";
+
+impl KafkaConnector {
+    /// The KafkaConnect this connector runs on: `spec.connectRef`, else the label.
+    pub fn connect_name(&self) -> Option<String> {
+        self.spec.connect_ref.clone().or_else(|| {
+            self.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(CONNECT_LABEL).cloned())
+        })
+    }
 }

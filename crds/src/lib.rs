@@ -2,7 +2,8 @@
 //!
 //! - [`KafkaCluster`]: a set of Runnel brokers (a StatefulSet the operator drives).
 //! - [`KafkaTopic`]: one Kafka topic in a cluster, named by the `kafka.runnel.dev/cluster` label.
-//! - [`KafkaConnector`]: one Kafka Connect connector (its reconciler comes with the Connect work).
+//! - [`KafkaConnect`]: a Kafka Connect cluster (distributed workers).
+//! - [`KafkaConnector`]: one Kafka Connect connector on a KafkaConnect's workers.
 //!
 //! The schemas carry what the API server can check itself (ranges, enums, required
 //! fields, CEL rules for immutable fields); the operator reports everything else as
@@ -14,10 +15,12 @@
 pub mod cluster;
 pub mod condition;
 pub mod config_map;
+pub mod connect;
 pub mod connector;
 pub mod topic;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
+pub use connect::{KafkaConnect, KafkaConnectSpec, KafkaConnectStatus};
 pub use connector::{KafkaConnector, KafkaConnectorSpec, KafkaConnectorStatus};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
 
@@ -39,6 +42,7 @@ pub fn all_crds() -> Vec<(
     [
         KafkaCluster::crd(),
         KafkaTopic::crd(),
+        KafkaConnect::crd(),
         KafkaConnector::crd(),
     ]
     .into_iter()

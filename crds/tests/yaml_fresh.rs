@@ -32,6 +32,7 @@ fn crds_have_names_category_and_status() {
         [
             "kafkaclusters.kafka.runnel.dev.yaml",
             "kafkatopics.kafka.runnel.dev.yaml",
+            "kafkaconnects.kafka.runnel.dev.yaml",
             "kafkaconnectors.kafka.runnel.dev.yaml"
         ]
     );

@@ -53,6 +53,15 @@ PAUSE_NAME = "registry.k8s.io/pause:3.10"
 CLIENT_NAME = "runnel.dev/e2e/client:1"
 COREDNS_NAME = "runnel.dev/e2e/coredns:1"
 LOCAL_PATH_NAME = "runnel.dev/e2e/local-path:1"
+# The operator's default Connect image (runnel_operator::DEFAULT_CONNECT_IMAGE).
+CONNECT_NAME = "ghcr.io/runnel-dev/runnel-connect:kafka-4.1.1"
+JRE_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+# Parts of Debian's JDK a Connect worker does not run.
+JRE_SKIP = {"jmods", "include", "man", "docs", "legal", "demo", "lib/src.zip"}
+# Shared libraries the headless JVM loads (the AWT/X11 ones are left out).
+JRE_NATIVE = ["bin/java", "lib/server/libjvm.so", "lib/libjli.so", "lib/libjava.so", "lib/libnet.so",
+              "lib/libnio.so", "lib/libzip.so", "lib/libjimage.so", "lib/libverify.so",
+              "lib/libmanagement.so", "lib/libmanagement_ext.so", "lib/libextnet.so"]
 
 # The distroless/cc files the binaries and a Kafka broker need. Paths as on
 # Debian 12 (merged /usr: /lib -> usr/lib in the image as in distroless).
@@ -334,6 +343,85 @@ def tools_image(out: Path, name: str, tools: dict[str, Path], cfg: dict, busybox
     write_oci(out, name, [layer.finish()], dict(base, config=cfg))
 
 
+def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Path]) -> str:
+    """The Kafka Connect worker image: distroless/cc files, Debian's Java 17 runtime (the
+    host's /usr/lib/jvm, symlinks into /etc resolved, with the libraries `ldd` lists),
+    busybox as /bin/sh (the worker start adds the pod IP to its properties), Apache
+    Kafka's jars under /opt/kafka/libs and each plugin under /opt/kafka/plugins/<name>."""
+    if not (JRE_HOME / "bin" / "java").is_file():
+        sys.exit(f"build.py: {JRE_HOME}/bin/java missing (apt-get install openjdk-17-jre-headless)")
+    jars = sorted(kafka_libs.glob("*.jar"))
+    if not any(j.name.startswith("connect-runtime-") for j in jars):
+        sys.exit(f"build.py: no connect-runtime jar in {kafka_libs} (scripts/install-test-deps.sh)")
+    layer = base_layer()
+    jre = str(JRE_HOME)
+    for root, dirs, files in os.walk(JRE_HOME):
+        rel = os.path.relpath(root, JRE_HOME)
+        dirs[:] = sorted(d for d in dirs if os.path.normpath(os.path.join(rel, d)) not in JRE_SKIP)
+        base = jre if rel == "." else f"{jre}/{rel}"
+        layer.dir(base)
+        for fname in sorted(dirs + files):
+            rp = os.path.normpath(os.path.join(rel, fname))
+            if rp in JRE_SKIP:
+                continue
+            p = Path(root) / fname
+            if p.is_symlink() and os.readlink(p).startswith("/"):
+                real = p.resolve()  # into /etc/java-17-openjdk or /etc/ssl: copy the content
+                if real.is_file():
+                    layer.file(f"{base}/{fname}", real.read_bytes(), 0o644)
+            elif p.is_symlink():
+                layer.symlink(f"{base}/{fname}", os.readlink(p))
+            elif p.is_file():
+                layer.file(f"{base}/{fname}", p.read_bytes(), p.stat().st_mode & 0o777)
+    for rel in JRE_NATIVE:
+        binp = JRE_HOME / rel
+        if not binp.exists():
+            continue
+        for lib in ldd_closure(binp):
+            path = str(lib)
+            if path.startswith(jre):
+                continue
+            if path.startswith("/lib/"):
+                path = "/usr" + path
+            layer.file(path, lib.resolve().read_bytes(), 0o755)
+    layer.symlink("/usr/bin/java", f"{jre}/bin/java")
+    bb = Path("/bin/busybox")
+    if not bb.is_file():
+        sys.exit("build.py: /bin/busybox missing (apt-get install busybox-static)")
+    layer.file("/bin/busybox", bb.read_bytes(), 0o755)
+    applets = subprocess.run([str(bb), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for a in applets:
+        if f"/bin/{a}" not in layer.entries and f"/usr/bin/{a}" not in layer.entries:
+            layer.symlink(f"/bin/{a}", "busybox")
+    kafka = Layer()
+    for j in jars:
+        kafka.file(f"/opt/kafka/libs/{j.name}", j.read_bytes())
+    for pname, src in sorted(plugins.items()):
+        kafka.file(f"/opt/kafka/plugins/{pname}/{src.name}", src.read_bytes())
+    cfg = {
+        "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "User": f"{NONROOT}:{NONROOT}",
+            "WorkingDir": "/tmp",
+            "Env": [f"PATH={jre}/bin:/usr/local/bin:/usr/bin:/bin", f"JAVA_HOME={jre}"],
+            "Cmd": ["/bin/sh", "-c", "exec java -cp '/opt/kafka/libs/*' org.apache.kafka.connect.cli.ConnectDistributed /etc/connect/worker.properties"],
+            "ExposedPorts": {"8083/tcp": {}},
+            "Labels": {"org.opencontainers.image.title": "runnel-connect",
+                       "org.opencontainers.image.description": "Apache Kafka Connect 4.1.1 (distributed mode) with Debian's Java 17 and bundled plugins"},
+        },
+    }
+    return write_oci(out, name, [layer.finish(), kafka.finish()], cfg)
+
+
+def connect_file_jar() -> Path:
+    cache = Path(os.environ.get("RUNNEL_CACHE", Path.home() / ".cache" / "runnel"))
+    for c in (cache / "connect-plugins" / "connect-file" / "connect-file-4.1.1.jar",
+              Path.home() / ".m2/repository/org/apache/kafka/connect-file/4.1.1/connect-file-4.1.1.jar"):
+        if c.is_file():
+            return c
+    sys.exit("build.py: connect-file-4.1.1.jar not found (mvn dependency:get -Dartifact=org.apache.kafka:connect-file:4.1.1)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin-dir", type=Path, default=REPO / "target" / "release")
@@ -346,7 +434,18 @@ def main() -> None:
     ap.add_argument("--next-tag", default=None,
                     help="also runnel-next.oci.tar: the same layers as a distinct image of this version "
                          "tag, standing for a newer release (the e2e's image-change roll)")
+    ap.add_argument("--connect", action="store_true",
+                    help="also connect.oci.tar: Kafka Connect 4.1.1 workers (the operator's default Connect image)")
+    ap.add_argument("--kafka-libs", type=Path,
+                    default=Path(os.environ.get("KAFKA_LIBS", Path.home() / ".cache/runnel/kafka-4.1.1/libs")))
+    ap.add_argument("--connect-only", action="store_true", help="build only connect.oci.tar")
     a = ap.parse_args()
+    if a.connect_only:
+        a.out.mkdir(parents=True, exist_ok=True)
+        d = connect_image(a.out / "connect.oci.tar", CONNECT_NAME, a.kafka_libs, {"connect-file": connect_file_jar()})
+        print(json.dumps({"connect": CONNECT_NAME, "connect_manifest": d,
+                          "connect_archive": str(a.out / "connect.oci.tar")}))
+        return
     version = cargo_version()
     name = f"{IMAGE_REPO}:{a.tag or version}"
     a.out.mkdir(parents=True, exist_ok=True)
@@ -378,6 +477,9 @@ def main() -> None:
                     {"User": f"{NONROOT}:{NONROOT}", "Entrypoint": ["/usr/local/bin/local-path-provisioner"]},
                     busybox=False)
         extra["local_path"] = LOCAL_PATH_NAME
+    if a.connect:
+        connect_image(a.out / "connect.oci.tar", CONNECT_NAME, a.kafka_libs, {"connect-file": connect_file_jar()})
+        extra["connect"] = CONNECT_NAME
     print(json.dumps({"image": name, "manifest": digest, "archive": str(a.out / "runnel.oci.tar"),
                       "pause": PAUSE_NAME, "pause_archive": str(a.out / "pause.oci.tar"), **extra}))
 

@@ -8,6 +8,7 @@
 #   3. the operator scenario with the operator as a host process on the chart's
 #      ServiceAccount (chart drift, two-operator failover, namespace scoping),
 #      with a KafkaCluster of E2E_REPLICAS brokers (default 3: one per node)
+#   4. KafkaConnect + KafkaConnector (e2e/tests/test_connect.py, about 90 s)
 # Extra args go to every pytest run. Exit code: the first failure's.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -24,4 +25,6 @@ step "operator scenario, helm-installed operator"
 step "operator scenario, operator process, ${E2E_SUITE_REPLICAS:-3} brokers"
 E2E_REPLICAS="${E2E_SUITE_REPLICAS:-3}" python3 -m pytest -p no:cacheprovider e2e/tests/test_operator.py "$@" \
   || { r=$?; ((rc)) || rc=$r; }
+step "Kafka Connect scenario, operator process"
+python3 -m pytest -p no:cacheprovider e2e/tests/test_connect.py "$@" || { r=$?; ((rc)) || rc=$r; }
 exit "$rc"

@@ -145,7 +145,7 @@ def installed():
     rendered = render_chart("replicaCount=0", "leaderElection.enabled=true")
     kube.kubectl("create", "namespace", SYSTEM_NS, check=False)
     kube.kubectl("apply", "--server-side", "-f", "-", input=rendered)
-    for crd in ("kafkaclusters", "kafkatopics", "kafkaconnectors"):
+    for crd in ("kafkaclusters", "kafkatopics", "kafkaconnects", "kafkaconnectors"):
         kube.kubectl("wait", "--for=condition=Established", f"crd/{crd}.{GROUP}", "--timeout=60s")
     return rendered
 

@@ -18,6 +18,10 @@ pub struct Settings {
     pub topic_resync: Duration,
     /// How often a ready KafkaCluster is re-checked.
     pub cluster_resync: Duration,
+    /// Image of KafkaConnects that set no `image`.
+    pub connect_image: String,
+    /// How often a ready KafkaConnector is compared with Connect (drift detection).
+    pub connector_resync: Duration,
 }
 
 /// Everything a reconcile needs.

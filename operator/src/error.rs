@@ -12,6 +12,9 @@ pub enum Error {
     /// A Kafka Admin API call failed.
     #[error("kafka: {0}")]
     Kafka(#[from] crate::kafka::KafkaError),
+    /// A Kafka Connect REST call failed.
+    #[error("connect: {0}")]
+    Connect(#[from] crate::connector::rest::RestError),
     /// An object could not be serialized.
     #[error("serialization: {0}")]
     Serde(#[from] serde_json::Error),
@@ -27,6 +30,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Finalizer(_) => "finalizer",
             Error::Kafka(_) => "kafka",
+            Error::Connect(_) => "connect",
             Error::Serde(_) => "serde",
             Error::MissingField(_) => "missing_field",
         }

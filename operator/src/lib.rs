@@ -1,4 +1,5 @@
-//! `runnel-operator`: reconciles `KafkaCluster` into brokers and `KafkaTopic` into topics.
+//! `runnel-operator`: reconciles `KafkaCluster` into brokers, `KafkaTopic` into topics,
+//! `KafkaConnect` into Kafka Connect workers and `KafkaConnector` into connectors.
 //!
 //! The shape follows kube-rs's controller-rs: one `reconcile`/`error_policy` pair per
 //! resource kind, a shared [`context::Context`], children rendered by pure functions
@@ -6,6 +7,8 @@
 //! and Prometheus metrics.
 
 pub mod cluster;
+pub mod connect;
+pub mod connector;
 pub mod context;
 pub mod error;
 pub mod http;
@@ -21,3 +24,5 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The default broker image.
 pub const DEFAULT_BROKER_IMAGE: &str =
     concat!("ghcr.io/runnel-dev/runnel:", env!("CARGO_PKG_VERSION"));
+/// The default Connect worker image (built by `e2e/image/build.py --connect`).
+pub const DEFAULT_CONNECT_IMAGE: &str = "ghcr.io/runnel-dev/runnel-connect:kafka-4.1.1";

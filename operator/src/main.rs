@@ -2,13 +2,14 @@
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Client};
-use runnel_crds::{KafkaCluster, KafkaTopic};
+use runnel_crds::{KafkaCluster, KafkaConnect, KafkaConnector, KafkaTopic};
 use runnel_operator::context::{Context, Settings};
 use runnel_operator::http::{router, HttpState};
 use runnel_operator::leader::{elect, LeaseSettings};
 use runnel_operator::metrics::Metrics;
-use runnel_operator::{cluster, topic};
+use runnel_operator::{cluster, connect, connector, topic};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-/// Reconciles KafkaCluster and KafkaTopic resources (group kafka.runnel.dev).
+/// Reconciles KafkaCluster, KafkaTopic, KafkaConnect and KafkaConnector resources (group kafka.runnel.dev).
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -48,6 +49,13 @@ struct Args {
     /// How often a ready KafkaCluster is re-checked.
     #[arg(long, default_value_t = 60)]
     cluster_resync_seconds: u64,
+    /// Image of KafkaConnects that set no `image` (the Connect image `e2e/image/build.py
+    /// --connect` builds: Apache Kafka 4.1.1's jars, Debian's JRE, bundled plugins).
+    #[arg(long, default_value = runnel_operator::DEFAULT_CONNECT_IMAGE)]
+    connect_image: String,
+    /// How often a ready KafkaConnector is compared with Connect (REST changes are reverted).
+    #[arg(long, default_value_t = 30)]
+    connector_resync_seconds: u64,
 }
 
 #[tokio::main]
@@ -85,6 +93,8 @@ async fn run() -> Result<()> {
             broker_image: args.broker_image.clone(),
             topic_resync: Duration::from_secs(args.topic_resync_seconds.max(1)),
             cluster_resync: Duration::from_secs(args.cluster_resync_seconds.max(1)),
+            connect_image: args.connect_image.clone(),
+            connector_resync: Duration::from_secs(args.connector_resync_seconds.max(1)),
         },
         metrics.clone(),
         pod_name.clone(),
@@ -191,6 +201,36 @@ async fn run() -> Result<()> {
             ctx.clone(),
             client.clone(),
             scope.clone(),
+            stop,
+        )));
+        let (connects, connectors, deployments): (
+            Api<KafkaConnect>,
+            Api<KafkaConnector>,
+            Api<Deployment>,
+        ) = match ns {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+        };
+        let stop = stop_future(stop_rx.clone());
+        controllers.push(tokio::spawn(connect::run(
+            ctx.clone(),
+            connects.clone(),
+            deployments,
+            stop,
+        )));
+        let stop = stop_future(stop_rx.clone());
+        controllers.push(tokio::spawn(connector::run(
+            ctx.clone(),
+            connectors,
+            connects,
             stop,
         )));
         let stop = stop_future(stop_rx.clone());

@@ -105,6 +105,7 @@ watched namespace. No wildcards; keep in sync with tests/test_chart.py.
   resources:
     - kafkaclusters
     - kafkatopics
+    - kafkaconnects
     - kafkaconnectors
   verbs:
     - get
@@ -117,6 +118,7 @@ watched namespace. No wildcards; keep in sync with tests/test_chart.py.
   resources:
     - kafkaclusters/status
     - kafkatopics/status
+    - kafkaconnects/status
     - kafkaconnectors/status
   verbs:
     - get
@@ -127,6 +129,7 @@ watched namespace. No wildcards; keep in sync with tests/test_chart.py.
   resources:
     - kafkaclusters/finalizers
     - kafkatopics/finalizers
+    - kafkaconnects/finalizers
     - kafkaconnectors/finalizers
   verbs:
     - update
@@ -171,6 +174,7 @@ watched namespace. No wildcards; keep in sync with tests/test_chart.py.
     - apps
   resources:
     - statefulsets
+    - deployments
   verbs:
     - get
     - list

@@ -26,7 +26,7 @@ def _grant(group, resources, verbs):
             OPERATOR_PERMISSIONS.add((group, r, v))
 
 
-_CRDS = ["kafkaclusters", "kafkatopics", "kafkaconnectors"]
+_CRDS = ["kafkaclusters", "kafkatopics", "kafkaconnects", "kafkaconnectors"]
 _grant("kafka.runnel.dev", _CRDS, ["get", "list", "watch", "patch", "update"])
 _grant("kafka.runnel.dev", [f"{c}/status" for c in _CRDS], ["get", "patch", "update"])
 _grant("kafka.runnel.dev", [f"{c}/finalizers" for c in _CRDS], ["update"])
@@ -34,7 +34,7 @@ _grant("", ["configmaps", "services"], ["get", "list", "watch", "create", "patch
 _grant("", ["pods", "persistentvolumeclaims"], ["get", "list", "watch", "delete"])
 _grant("", ["events"], ["create", "patch"])
 _grant("events.k8s.io", ["events"], ["create", "patch"])
-_grant("apps", ["statefulsets"], ["get", "list", "watch", "create", "patch", "update", "delete"])
+_grant("apps", ["statefulsets", "deployments"], ["get", "list", "watch", "create", "patch", "update", "delete"])
 _grant("policy", ["poddisruptionbudgets"], ["get", "list", "watch", "create", "patch", "update", "delete"])
 
 STANDARD_LABELS = {
@@ -456,6 +456,7 @@ def test_templates_use_no_cluster_lookups_or_random_values():
 CRD_NAMES = {
     "kafkaclusters": ("KafkaCluster", "kc"),
     "kafkatopics": ("KafkaTopic", "kt"),
+    "kafkaconnects": ("KafkaConnect", "kconn"),
     "kafkaconnectors": ("KafkaConnector", "kctr"),
 }
 
@@ -525,19 +526,20 @@ def _unknown_fields(obj, schema, path):
 def test_samples():
     kust = yaml.safe_load((SAMPLES / "kustomization.yaml").read_text())
     files = kust["resources"]
-    assert sorted(files) == ["kafkacluster.yaml", "kafkaconnector.yaml", "kafkatopic.yaml"]
+    assert sorted(files) == ["kafkacluster.yaml", "kafkaconnect.yaml", "kafkaconnector.yaml", "kafkatopic.yaml"]
     docs = {}
     for f in files:
         d = yaml.safe_load((SAMPLES / f).read_text())
         assert d["apiVersion"] == "kafka.runnel.dev/v1alpha1"
         docs[d["kind"]] = d
-    assert set(docs) == {"KafkaCluster", "KafkaTopic", "KafkaConnector"}
+    assert set(docs) == {"KafkaCluster", "KafkaTopic", "KafkaConnect", "KafkaConnector"}
     namespaces = {d["metadata"]["namespace"] for d in docs.values()}
     assert len(namespaces) == 1, namespaces
     cluster = docs["KafkaCluster"]["metadata"]["name"]
     assert docs["KafkaCluster"]["spec"]["replicas"] == 1
-    for kind in ("KafkaTopic", "KafkaConnector"):
-        assert docs[kind]["metadata"]["labels"]["kafka.runnel.dev/cluster"] == cluster
+    assert docs["KafkaTopic"]["metadata"]["labels"]["kafka.runnel.dev/cluster"] == cluster
+    assert docs["KafkaConnect"]["spec"]["clusterRef"] == cluster
+    assert docs["KafkaConnector"]["spec"]["connectRef"] == docs["KafkaConnect"]["metadata"]["name"]
     topic = docs["KafkaTopic"]["spec"]
     assert topic["partitions"] == 3
     assert {"retention.ms", "cleanup.policy"} <= set(topic["config"])
@@ -641,5 +643,5 @@ def test_package_holds_chart_files_only(helm, tmp_path):
     (pkg,) = tmp_path.glob("runnel-*.tgz")
     names = tarfile.open(pkg).getnames()
     assert "runnel/values.schema.json" in names
-    assert sum(n.startswith("runnel/crds/") for n in names) == 3
+    assert sum(n.startswith("runnel/crds/") for n in names) == len(CRD_NAMES)
     assert not [n for n in names if n.startswith(("runnel/tests/", "runnel/ci/")) or "__pycache__" in n]

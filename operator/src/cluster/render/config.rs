@@ -183,7 +183,7 @@ pub fn pools(kc: &KafkaCluster) -> Vec<(Pool, i32)> {
 }
 
 /// Escapes a value for a Java properties file.
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
     for (i, c) in v.chars().enumerate() {
         match c {
@@ -199,7 +199,7 @@ fn escape(v: &str) -> String {
 }
 
 /// Escapes a key for a Java properties file (separators too).
-fn escape_key(k: &str) -> String {
+pub(crate) fn escape_key(k: &str) -> String {
     let mut s = String::with_capacity(k.len());
     for c in k.chars() {
         match c {

@@ -1,0 +1,317 @@
+"""KafkaConnect and KafkaConnector on real nodes (issue 12).
+
+A one-broker KafkaCluster, a KafkaConnect of Apache Kafka Connect 4.1.1 workers in the
+Connect image built by e2e/image/build.py --connect, and FileStreamSource -> topic ->
+FileStreamSink connectors moving 10,000 lines, all driven by the operator (a host
+process, as in test_operator.py): internal topics, bad input, pause/resume, restart
+annotation, stop + offsets reset, config change, delete, and a killed worker pod.
+
+    flock /run/runnel-helper-node-e2e.lock env RUNNEL_BIN_DIR=$PWD/target/release \\
+      e2e/node/run --exec e2e/node/with-cluster-dns python3 -m pytest -p no:cacheprovider e2e/tests/test_connect.py
+
+The FileStream connectors read and write files inside the worker pod, so the data checks
+run with one worker; the pod-kill step checks that the connectors come back RUNNING on the
+new worker (the data-completeness check across a killed worker is
+tests/compat/test_connect_rest.py::test_worker_killed_mid_copy_loses_nothing).
+Order matters: later steps build on earlier ones.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+import kube  # noqa: E402
+
+# The operator as a host process on the chart's ServiceAccount, as test_operator.py runs it
+# (kept here so this module stands alone).
+REPO = Path(__file__).resolve().parents[2]
+SYSTEM_NS = "runnel-system"
+CLUSTER = "demo"
+GROUP = "kafka.runnel.dev"
+
+
+def helm():
+    if os.environ.get("HELM"):
+        return os.environ["HELM"]
+    out = subprocess.run([str(REPO / "scripts/install-helm.sh")], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def installed():
+    rendered = kube.run([helm(), "template", "runnel", str(REPO / "charts/runnel"), "--namespace", SYSTEM_NS,
+                         "--include-crds", "--set", "replicaCount=0"])
+    kube.kubectl("create", "namespace", SYSTEM_NS, check=False)
+    kube.kubectl("apply", "--server-side", "-f", "-", input=rendered)
+    for crd in ("kafkaclusters", "kafkatopics", "kafkaconnects", "kafkaconnectors"):
+        kube.kubectl("wait", "--for=condition=Established", f"crd/{crd}.{GROUP}", "--timeout=60s")
+    return rendered
+
+
+@pytest.fixture(scope="module")
+def operator(installed):
+    docs = [d for d in yaml.safe_load_all(installed) if d]
+    sa = next(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
+    token = kube.kubectl("create", "token", sa, "-n", SYSTEM_NS, "--duration", "2h").strip()
+    admin_cfg = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    cluster = admin_cfg["clusters"][0]
+    path = kube.STATE_DIR / "connect-operator.kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
+        "users": [{"name": sa, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": sa}}],
+        "current-context": "operator"}))
+    port = free_port()
+    log = open(kube.STATE_DIR / "logs" / "connect-operator.log", "a")
+    env = dict(os.environ, KUBECONFIG=str(path), POD_NAMESPACE=SYSTEM_NS,
+               POD_NAME=f"runnel-operator-{uuid.uuid4().hex[:6]}", RUST_LOG="info,kube=warn")
+    bin_dir = os.environ["RUNNEL_BIN_DIR"].split(":")[0]
+    proc = subprocess.Popen([f"{bin_dir}/runnel-operator", "--metrics-addr", f"127.0.0.1:{port}",
+                             "--cluster-resync-seconds", "10", "--connector-resync-seconds", "5"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def ready():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+    kube.wait_for("operator /readyz", ready, 60)
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def ns(operator):
+    name = f"connect-{uuid.uuid4().hex[:5]}"
+    kube.create_namespace(name)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def sample(file, ns, **spec_overrides):
+    doc = yaml.safe_load((REPO / "config/samples" / file).read_text())
+    doc["metadata"]["namespace"] = ns
+    doc["spec"].update(spec_overrides)
+    return doc
+
+
+def apply_obj(doc):
+    return kube.kubectl("apply", "--server-side", "--field-manager", "e2e-test", "-f", "-",
+                        input=yaml.safe_dump(doc))
+
+
+def cond(obj, type_):
+    for c in (obj or {}).get("status", {}).get("conditions", []):
+        if c["type"] == type_:
+            return c
+    return None
+
+
+def wait_cond(kind, name, ns, type_, status="True", reason=None, timeout=180):
+    def check():
+        o = kube.get(kind, name, ns)
+        c = cond(o, type_)
+        if c and c["status"] == status and (reason is None or c["reason"] == reason) \
+                and c.get("observedGeneration") == o["metadata"]["generation"]:
+            return o
+    return kube.wait_for(f"{kind} {ns}/{name} {type_}={status} {reason or ''}", check, timeout)
+
+
+def admin(ns):
+    from confluent_kafka.admin import AdminClient
+    return AdminClient({"bootstrap.servers": f"{CLUSTER}-kafka-bootstrap.{ns}.svc:9092",
+                        "socket.timeout.ms": 10000})
+
+
+def kafka_topic(ns, name):
+    t = admin(ns).list_topics(topic=name, timeout=10).topics.get(name)
+    return None if t is None or t.error is not None else t
+
+
+def kafka_topic_configs(ns, name):
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource("TOPIC", name)
+    a = admin(ns)
+    return {k: v.value for k, v in a.describe_configs([res])[res].result(timeout=10).items() if v.source == 1}
+
+
+CONNECT = "conn"
+LINES = 10_000
+SRC_CLASS = "org.apache.kafka.connect.file.FileStreamSourceConnector"
+SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
+TOPIC = "lines"
+
+
+def connector(ns, name, cls, config, **extra):
+    return {"apiVersion": "kafka.runnel.dev/v1alpha1", "kind": "KafkaConnector",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"connectRef": CONNECT, "class": cls, "tasksMax": 1, "config": config, **extra}}
+
+
+def worker_pod(ns):
+    out = json.loads(kube.kubectl("get", "pods", "-n", ns, "-l", f"kafka.runnel.dev/connect={CONNECT}",
+                                  "-o", "json"))
+    pods = [p for p in out["items"] if not p["metadata"].get("deletionTimestamp") and kube.pod_ready(p)]
+    assert pods, "no ready worker pod"
+    return pods[0]["metadata"]["name"]
+
+
+def sh(ns, script):
+    return kube.kubectl("exec", "-n", ns, worker_pod(ns), "--", "/bin/sh", "-c", script, timeout=120)
+
+
+def out_lines(ns):
+    return sh(ns, "cat /tmp/out.txt 2>/dev/null || true").splitlines()
+
+
+def wait_lines(ns, n, timeout=180):
+    kube.wait_for(f"{n} lines in the sink file", lambda: len(out_lines(ns)) >= n, timeout, interval=2)
+    time.sleep(3)
+    return out_lines(ns)
+
+
+def expected(a, b):
+    return [f"line-{i}" for i in range(a, b)]
+
+
+def append(ns, a, b):
+    sh(ns, f"i={a}; while [ $i -lt {b} ]; do echo line-$i; i=$((i+1)); done >> /tmp/in.txt")
+
+
+def status(ns, name):
+    return (kube.get("kafkaconnector", name, ns) or {}).get("status", {})
+
+
+def wait_state(ns, name, state, timeout=120):
+    return kube.wait_for(f"{name} {state}", lambda: status(ns, name).get("connectorState") == state
+                         and all(t["state"] == state for t in status(ns, name).get("tasks", [])), timeout)
+
+
+def test_connect_cluster_ready_with_internal_topics(ns):
+    apply_obj(sample("kafkacluster.yaml", ns, replicas=1))
+    wait_cond("kafkacluster", CLUSTER, ns, "Ready", timeout=300)
+    apply_obj({"apiVersion": "kafka.runnel.dev/v1alpha1", "kind": "KafkaConnect",
+               "metadata": {"name": CONNECT, "namespace": ns},
+               "spec": {"clusterRef": CLUSTER, "replicas": 1, "groupId": "e2e-connect",
+                        "storage": {"replicationFactor": 1},
+                        "config": {"key.converter": "org.apache.kafka.connect.storage.StringConverter",
+                                   "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+                                   "offset.flush.interval.ms": 1000},
+                        "plugins": ["connect-file"]}})
+    kc = wait_cond("kafkaconnect", CONNECT, ns, "Ready", timeout=300)
+    st = kc["status"]
+    assert st["readyReplicas"] == 1 and len(st["workers"]) == 1, st
+    assert st["url"] == f"http://{CONNECT}-connect-api.{ns}.svc:8083"
+    classes = {p["class"] for p in st.get("connectorPlugins", [])}
+    assert {SRC_CLASS, SINK_CLASS} <= classes, classes
+    for t, parts in (("e2e-connect-configs", 1), ("e2e-connect-offsets", 25), ("e2e-connect-status", 5)):
+        topic = kafka_topic(ns, t)
+        assert topic is not None and len(topic.partitions) == parts, t
+        assert kafka_topic_configs(ns, t).get("cleanup.policy") == "compact", t
+
+
+def test_bad_input_is_a_condition(ns):
+    apply_obj(connector(ns, "bad-class", "com.example.NoSuchConnector", {"topic": "x"}))
+    c = wait_cond("kafkaconnector", "bad-class", ns, "Ready", "False", "InvalidConnector")
+    assert "NoSuchConnector" in cond(c, "Ready")["message"]
+    apply_obj(connector(ns, "bad-config", SRC_CLASS, {"file": "/tmp/x", "topic": "x", "batch.size": "many"}))
+    c = wait_cond("kafkaconnector", "bad-config", ns, "Ready", "False", "InvalidConfig")
+    assert "batch.size" in cond(c, "Ready")["message"]
+    doc = connector(ns, "no-connect", SRC_CLASS, {"file": "/tmp/x", "topic": "x"})
+    doc["spec"]["connectRef"] = "missing"
+    apply_obj(doc)
+    wait_cond("kafkaconnector", "no-connect", ns, "Ready", "False", "ConnectNotFound")
+    for n in ("bad-class", "bad-config", "no-connect"):
+        kube.kubectl("delete", "kafkaconnector", n, "-n", ns, "--timeout=60s")
+
+
+def test_file_source_to_sink_moves_every_line_once(ns):
+    # The sample cluster sets auto.create.topics.enable=false: the topic is a KafkaTopic.
+    apply_obj({"apiVersion": "kafka.runnel.dev/v1alpha1", "kind": "KafkaTopic",
+               "metadata": {"name": TOPIC, "namespace": ns, "labels": {"kafka.runnel.dev/cluster": CLUSTER}},
+               "spec": {"partitions": 1, "replicas": 1}})
+    wait_cond("kafkatopic", TOPIC, ns, "Ready")
+    append(ns, 0, LINES)
+    apply_obj(connector(ns, "src", SRC_CLASS, {"file": "/tmp/in.txt", "topic": TOPIC}))
+    apply_obj(connector(ns, "sink", SINK_CLASS, {"file": "/tmp/out.txt", "topics": TOPIC}))
+    for n in ("src", "sink"):
+        c = wait_cond("kafkaconnector", n, ns, "Ready")
+        assert c["status"]["connectorState"] == "RUNNING" and c["status"]["tasks"][0]["workerId"]
+    assert wait_lines(ns, LINES) == expected(0, LINES)
+
+
+def test_pause_and_resume(ns):
+    kube.kubectl("patch", "kafkaconnector", "src", "-n", ns, "--type=merge", "-p", '{"spec":{"state":"paused"}}')
+    wait_state(ns, "src", "PAUSED")
+    append(ns, LINES, LINES + 100)
+    time.sleep(5)
+    assert len(out_lines(ns)) == LINES, "a paused source copied lines"
+    kube.kubectl("patch", "kafkaconnector", "src", "-n", ns, "--type=merge", "-p", '{"spec":{"state":"running"}}')
+    wait_state(ns, "src", "RUNNING")
+    assert wait_lines(ns, LINES + 100) == expected(0, LINES + 100)
+
+
+def test_restart_annotation_is_done_and_removed(ns):
+    kube.kubectl("annotate", "kafkaconnector", "src", "-n", ns, "kafka.runnel.dev/restart=now")
+    kube.wait_for("restart annotation removed", lambda: "kafka.runnel.dev/restart" not in
+                  (kube.get("kafkaconnector", "src", ns)["metadata"].get("annotations") or {}), 60)
+    wait_state(ns, "src", "RUNNING")
+    append(ns, LINES + 100, LINES + 200)
+    assert wait_lines(ns, LINES + 200) == expected(0, LINES + 200)
+
+
+def test_config_change_is_applied(ns):
+    kube.kubectl("patch", "kafkaconnector", "src", "-n", ns, "--type=merge",
+                 "-p", '{"spec":{"config":{"batch.size":"100"}}}')
+    wait_cond("kafkaconnector", "src", ns, "Ready")
+    events = kube.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=src", "-o", "json")
+    assert any(e.get("reason") == "ConfigUpdated" for e in json.loads(events)["items"])
+
+
+def test_stop_and_offsets_reset_rereads_the_file(ns):
+    kube.kubectl("patch", "kafkaconnector", "src", "-n", ns, "--type=merge", "-p", '{"spec":{"state":"stopped"}}')
+    kube.wait_for("src STOPPED", lambda: status(ns, "src").get("connectorState") == "STOPPED", 120)
+    kube.wait_for("offsets in status", lambda: "position" in json.dumps(status(ns, "src").get("offsets", {})), 60)
+    kube.kubectl("annotate", "kafkaconnector", "src", "-n", ns, "kafka.runnel.dev/reset-offsets=true")
+    kube.wait_for("reset annotation removed", lambda: "kafka.runnel.dev/reset-offsets" not in
+                  (kube.get("kafkaconnector", "src", ns)["metadata"].get("annotations") or {}), 60)
+    kube.kubectl("patch", "kafkaconnector", "src", "-n", ns, "--type=merge", "-p", '{"spec":{"state":"running"}}')
+    wait_state(ns, "src", "RUNNING")
+    assert wait_lines(ns, 2 * (LINES + 200)) == expected(0, LINES + 200) * 2
+
+
+def test_deleted_connector_leaves_connect(ns):
+    kube.kubectl("delete", "kafkaconnector", "src", "-n", ns, "--timeout=60s")
+    kube.wait_for("src gone from Connect", lambda: json.loads(
+        sh(ns, "wget -qO- http://127.0.0.1:8083/connectors")) == ["sink"], 60, interval=1)
+
+
+def test_killed_worker_pod_is_replaced_and_connectors_run_again(ns):
+    old = worker_pod(ns)
+    kube.kubectl("delete", "pod", old, "-n", ns, "--force", "--grace-period=0")
+    kube.wait_for("a new worker", lambda: worker_pod(ns) != old, 240, interval=2)
+    wait_cond("kafkaconnect", CONNECT, ns, "Ready", timeout=240)
+    kube.wait_for("sink RUNNING on the new worker", lambda: status(ns, "sink").get("connectorState") == "RUNNING"
+                  and status(ns, "sink").get("workerId", "").split(":")[0]
+                  == kube.get("pod", worker_pod(ns), ns)["status"]["podIP"], 180, interval=2)
