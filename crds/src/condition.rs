@@ -22,6 +22,36 @@ pub mod types {
     pub const DOWNGRADE_BLOCKED: &str = "DowngradeBlocked";
 }
 
+/// A condition that reports a refusal (`Refused`, True) once there has been one, and
+/// then stays, False (`NotBlocked`, `resolved`), when it is resolved; `None` when
+/// there never was one, so a resource that never hit the problem does not show it.
+pub fn refusal_condition(
+    previous: &[Condition],
+    type_: &str,
+    refused: Option<&str>,
+    resolved: &str,
+    observed_generation: Option<i64>,
+    now: Timestamp,
+) -> Option<Condition> {
+    let was = previous.iter().any(|c| c.type_ == type_);
+    if refused.is_none() && !was {
+        return None;
+    }
+    Some(condition(
+        previous,
+        type_,
+        refused.is_some(),
+        if refused.is_some() {
+            "Refused"
+        } else {
+            "NotBlocked"
+        },
+        refused.unwrap_or(resolved),
+        observed_generation,
+        now,
+    ))
+}
+
 /// Builds a condition, keeping `lastTransitionTime` from `previous` when the status did not change
 /// (so status patches stay quiet, as Kubernetes conventions ask).
 pub fn condition(

@@ -945,14 +945,16 @@ def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(opera
         kube.kubectl("delete", "namespace", pool_ns, "--wait=false", check=False)
 
 
-class ThrottleWatch:
-    """Every distinct `status.replicationThrottle` a KafkaCluster showed, from a watch."""
+class StatusWatch:
+    """Every distinct value a KafkaCluster's status field (a jsonpath) had, from a watch
+    (each version of the object, so values shown for less than a poll interval are seen
+    too). A list value adds its distinct items."""
 
-    def __init__(self, ns):
+    def __init__(self, ns, path):
         self.seen = []
         self._p = subprocess.Popen(
             ["kubectl", "get", "kafkacluster", CLUSTER, "-n", ns, "-w", "-o",
-             'jsonpath={.status.replicationThrottle}{"\\n"}'],
+             f'jsonpath={{{path}}}{{"\\n"}}'],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
@@ -963,8 +965,9 @@ class ThrottleWatch:
                 v = json.loads(line.strip() or "null")
             except ValueError:
                 continue
-            if v and v not in self.seen:
-                self.seen.append(v)
+            for item in (v if isinstance(v, list) else [v]):
+                if item and item not in self.seen:
+                    self.seen.append(item)
 
     def stop(self):
         self._p.terminate()
@@ -988,38 +991,6 @@ def preload(bootstrap, topic, total_bytes, partitions):
                 p.poll(0.1)
         p.poll(0)
     assert p.flush(120) == 0, "preload not delivered"
-
-
-class PlanMovesWatch:
-    """Every `status.plan.moves` a KafkaCluster had, from a watch (each version of the
-    object, so moves shown for less than a poll interval are seen too)."""
-
-    def __init__(self, ns):
-        self.moves = []
-        self._p = subprocess.Popen(
-            ["kubectl", "get", "kafkacluster", CLUSTER, "-n", ns, "-w", "-o",
-             'jsonpath={.status.plan.moves}{"\\n"}'],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self):
-        for line in self._p.stdout:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                for m in json.loads(line):
-                    if m not in self.moves:
-                        self.moves.append(m)
-            except ValueError:
-                pass
-
-    def stop(self):
-        self._p.terminate()
-        self._p.wait(10)
-        self._t.join(10)
-        return self.moves
 
 
 SCALE_PRELOAD = 18 * 1024 * 1024  # bytes written to the scaled topic before 3->4
@@ -1069,8 +1040,8 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         kube.wait_for("traffic acked", lambda: len(load.acked) > 200, 60)
 
         # Scale up: broker 3 joins and receives replicas, throttled.
-        watch = PlanMovesWatch(sns)
-        throttles = ThrottleWatch(sns)
+        watch = StatusWatch(sns, ".status.plan.moves")
+        throttles = StatusWatch(sns, ".status.replicationThrottle")
 
         def rebalanced():
             reps = replicas_of("scale-rf2")
@@ -1117,7 +1088,7 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
 
         # Scale down: drained before the StatefulSet shrinks.
         violations = []
-        watch = PlanMovesWatch(sns)
+        watch = StatusWatch(sns, ".status.plan.moves")
 
         def shrunk():
             n = sts_replicas()

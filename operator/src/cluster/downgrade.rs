@@ -16,7 +16,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use runnel_admin::{metadata_version_name, parse_metadata_version};
-use runnel_crds::condition::{condition, types};
+use runnel_crds::condition::{refusal_condition, types};
 
 /// Each Runnel version and the highest `metadata.version` its brokers support.
 pub const VERSIONS: &[(&str, &str)] = &[("0.1.0", "4.1-IV1")];
@@ -67,23 +67,14 @@ pub fn blocked_condition(
     generation: Option<i64>,
     now: Timestamp,
 ) -> Option<Condition> {
-    let was = previous.iter().any(|c| c.type_ == types::DOWNGRADE_BLOCKED);
-    if refused.is_none() && !was {
-        return None;
-    }
-    Some(condition(
+    refusal_condition(
         previous,
         types::DOWNGRADE_BLOCKED,
-        refused.is_some(),
-        if refused.is_some() {
-            "Refused"
-        } else {
-            "NotBlocked"
-        },
-        refused.unwrap_or("no version change is refused"),
+        refused,
+        "no version change is refused",
         generation,
         now,
-    ))
+    )
 }
 
 #[cfg(test)]

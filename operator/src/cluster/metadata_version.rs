@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use runnel_admin::{metadata_version_name, parse_metadata_version, FeatureLevels, UpgradeType};
-use runnel_crds::condition::{condition, find, types};
+use runnel_crds::condition::{find, refusal_condition, types};
 use runnel_crds::KafkaCluster;
 use tracing::{info, warn};
 
@@ -217,25 +217,14 @@ pub fn blocked_condition(
     generation: Option<i64>,
     now: Timestamp,
 ) -> Option<Condition> {
-    let was = previous
-        .iter()
-        .any(|c| c.type_ == types::METADATA_VERSION_BLOCKED);
-    if blocked.is_none() && !was {
-        return None;
-    }
-    Some(condition(
+    refusal_condition(
         previous,
         types::METADATA_VERSION_BLOCKED,
-        blocked.is_some(),
-        if blocked.is_some() {
-            "Refused"
-        } else {
-            "NotBlocked"
-        },
-        blocked.unwrap_or("no metadata.version change is refused"),
+        blocked,
+        "no metadata.version change is refused",
         generation,
         now,
-    ))
+    )
 }
 
 #[cfg(test)]
