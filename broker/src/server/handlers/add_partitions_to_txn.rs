@@ -45,14 +45,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             }
         }
     }
-    let code_of: Box<dyn Fn(&(String, i32)) -> i16 + Send> = if !unknown.is_empty() {
-        Box::new(move |k| {
-            if unknown.contains(k) {
-                ResponseError::UnknownTopicOrPartition.code()
-            } else {
-                ResponseError::OperationNotAttempted.code()
-            }
-        })
+    // None: some partitions are unknown (answered per partition).
+    let common: Option<i16> = if !unknown.is_empty() {
+        None
     } else {
         let code = if tid.is_empty() {
             ResponseError::InvalidRequest.code()
@@ -76,7 +71,12 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 Err(c) => c,
             }
         };
-        Box::new(move |_| code)
+        Some(code)
+    };
+    let code_of = |k: &(String, i32)| match common {
+        Some(code) => code,
+        None if unknown.contains(k) => ResponseError::UnknownTopicOrPartition.code(),
+        None => ResponseError::OperationNotAttempted.code(),
     };
     let mut topics: Vec<AddPartitionsToTxnTopicResult> = Vec::new();
     for t in &body.v3_and_below_topics {
