@@ -21,6 +21,7 @@ pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
 }
 
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
+    let version = req.version;
     let body = body!(req, InitProducerId);
     let resp = InitProducerIdResponse::default();
     if let Some(tid) = body
@@ -38,10 +39,17 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             Ok((pid, epoch)) => resp
                 .with_producer_id(ProducerId(pid))
                 .with_producer_epoch(epoch),
-            Err(code) => resp
-                .with_error_code(code)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1),
+            Err(code) => {
+                // Before v4 a fenced producer is told INVALID_PRODUCER_EPOCH (KIP-588).
+                let code = if version < 4 && code == ResponseError::ProducerFenced.code() {
+                    ResponseError::InvalidProducerEpoch.code()
+                } else {
+                    code
+                };
+                resp.with_error_code(code)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1)
+            }
         };
         return Ok(Some(ResponseKind::InitProducerId(resp)));
     }
