@@ -62,6 +62,9 @@ pub struct BrokerState {
     pub replicas: ReplicaManager,
     /// The group coordinator.
     pub groups: GroupCoordinator,
+    /// The transaction coordinator (loads `__transaction_state`; not
+    /// reachable from clients yet, see `txn::TRANSACTIONS_ENABLED`).
+    pub txns: crate::txn::TxnCoordinator,
     /// Listeners as bound (ports resolved).
     pub bound: Vec<(Listener, SocketAddr)>,
     /// Flips to true on shutdown.
@@ -329,6 +332,7 @@ impl Broker {
             controller,
             replicas,
             groups: GroupCoordinator::new(GroupConfig::from_broker(&config)),
+            txns: crate::txn::TxnCoordinator::new(crate::txn::TxnConfig::from_broker(&config)),
             bound,
             shutdown,
             open_connections: std::sync::atomic::AtomicUsize::new(0),
@@ -388,6 +392,7 @@ impl Broker {
             .map_err(|e| StartError::Storage(format!("opening partitions failed: {e}")))?;
         }
         GroupCoordinator::on_metadata(&state, &image);
+        crate::txn::TxnCoordinator::on_metadata(&state, &image);
         state.published.send_replace(image);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(publish_metadata(state.clone())));
@@ -884,6 +889,7 @@ async fn publish_metadata(state: Arc<BrokerState>) {
             }
         }
         GroupCoordinator::on_metadata(&state, &image);
+        crate::txn::TxnCoordinator::on_metadata(&state, &image);
         state.published.send_if_modified(|cur| {
             if image.last_applied >= cur.last_applied {
                 *cur = image;

@@ -1,4 +1,5 @@
-//! Which `__consumer_offsets` partitions this broker coordinates, driven by
+//! Which `__consumer_offsets` (and, for the transaction coordinator,
+//! `__transaction_state`) partitions this broker coordinates, driven by
 //! the committed metadata (Kafka's `CoordinatorRuntime` states, reduced to
 //! what a partition needs: loading or active, tagged with the leader epoch
 //! the state belongs to). Pure: the caller starts loads and unloads.

@@ -213,6 +213,16 @@ static APIS: &[ApiSpec] = &[
     ),
 ];
 
+/// The transaction APIs, served and advertised on the broker surface only
+/// once `txn::TRANSACTIONS_ENABLED` (until then they are unknown, as
+/// before the coordinator existed).
+static TXN_APIS: &[ApiSpec] = &[api(
+    ApiKey::AddPartitionsToTxn,
+    0,
+    3,
+    handlers::add_partitions_to_txn::handle,
+)];
+
 /// The APIs a controller listener answers (KIP-919 direct-to-controller
 /// admin, `kafka-metadata-quorum --bootstrap-controller`): a subset of
 /// Kafka's controller APIs, and nothing a broker serves.
@@ -275,16 +285,18 @@ pub fn api_table() -> &'static [ApiSpec] {
     APIS
 }
 
-fn table(s: Surface) -> &'static [ApiSpec] {
-    match s {
-        Surface::Broker => APIS,
-        Surface::Controller => CONTROLLER_APIS,
-    }
+fn table(s: Surface) -> impl Iterator<Item = &'static ApiSpec> {
+    let (main, txn): (&'static [ApiSpec], &'static [ApiSpec]) = match s {
+        Surface::Broker if crate::txn::TRANSACTIONS_ENABLED => (APIS, TXN_APIS),
+        Surface::Broker => (APIS, &[]),
+        Surface::Controller => (CONTROLLER_APIS, &[]),
+    };
+    main.iter().chain(txn)
 }
 
 /// Looks an API up in the table of `surface`.
 pub fn find_in(surface: Surface, key: ApiKey) -> Option<&'static ApiSpec> {
-    table(surface).iter().find(|a| a.key == key)
+    table(surface).find(|a| a.key == key)
 }
 
 /// The advertised version ranges.
@@ -295,7 +307,6 @@ pub fn advertised() -> Vec<ApiVersion> {
 /// The advertised version ranges of `surface`.
 pub fn advertised_in(surface: Surface) -> Vec<ApiVersion> {
     table(surface)
-        .iter()
         .map(|a| {
             ApiVersion::default()
                 .with_api_key(a.key as i16)

@@ -27,11 +27,14 @@
 //!   leaders and followers alike, and on log recovery) gives the LSO and the
 //!   completed transactions, aborted ones going to `log::txn_index`.
 
+pub mod coordinator;
 pub mod decisions;
 pub mod loader;
 pub mod marker;
 pub mod marker_plan;
 pub mod records;
+mod requests;
 pub mod state;
 
+pub use coordinator::{TxnConfig, TxnCoordinator, TRANSACTIONS_ENABLED};
 pub use state::{TransactionMetadata, TransactionState, TxnStateError, TxnTransit};

@@ -1,7 +1,9 @@
 //! FindCoordinator: the broker leading a group's `__consumer_offsets`
-//! partition (single key, or batched keys at v4+).
+//! partition, or a transactional id's `__transaction_state` partition
+//! (single key, or batched keys at v4+).
 //!
-//! Transactions are not implemented: a TRANSACTION key is refused with
+//! Transactions are not served yet (`txn::TRANSACTIONS_ENABLED`): a
+//! TRANSACTION key is refused with
 //! UNSUPPORTED_VERSION and a message saying so. The Java producer treats any
 //! non-retriable FindCoordinator error other than the authorization and
 //! abortable ones as fatal and shows the broker's message, so
@@ -21,6 +23,7 @@ use crate::body;
 use crate::broker::BrokerState;
 use crate::group::OFFSETS_TOPIC;
 use crate::server::dispatch::{HandlerFuture, Request};
+use crate::txn::loader::TRANSACTION_STATE_TOPIC;
 
 /// Why a transactional client is refused, as the Java producer shows it.
 pub const TRANSACTIONS_UNSUPPORTED: &str = "Transactions are not supported by this broker \
@@ -42,37 +45,49 @@ async fn lookup(
     let none = |code: ResponseError, msg: &str| {
         (code.code(), Some(msg.to_string()), -1, String::new(), -1)
     };
-    match key_type {
-        0 => {}
-        1 => {
+    let txn = match key_type {
+        0 => false,
+        1 if !crate::txn::TRANSACTIONS_ENABLED => {
             tracing::debug!(
                 transactional_id = key,
                 "FindCoordinator(TRANSACTION) refused: no transactions"
             );
             return none(ResponseError::UnsupportedVersion, TRANSACTIONS_UNSUPPORTED);
         }
+        1 => true,
         _ => {
             return none(
                 ResponseError::InvalidRequest,
                 "unsupported coordinator key type",
             )
         }
-    }
+    };
     if key.is_empty() {
         return none(
             ResponseError::InvalidRequest,
-            "the group id must not be empty",
+            if txn {
+                "the transactional id must not be empty"
+            } else {
+                "the group id must not be empty"
+            },
         );
     }
-    if let Err(e) = state.groups.ensure_offsets_topic(state).await {
-        return (e.code, e.message, -1, String::new(), -1);
-    }
+    let (topic, p) = if txn {
+        if let Err(e) = state.txns.ensure_state_topic(state).await {
+            return (e.code, e.message, -1, String::new(), -1);
+        }
+        (TRANSACTION_STATE_TOPIC, state.txns.partition_for(key))
+    } else {
+        if let Err(e) = state.groups.ensure_offsets_topic(state).await {
+            return (e.code, e.message, -1, String::new(), -1);
+        }
+        (OFFSETS_TOPIC, state.groups.partition_for(key))
+    };
     let image = state.image();
-    let p = state.groups.partition_for(key) as usize;
     let leader = image
         .topics
-        .get(OFFSETS_TOPIC)
-        .and_then(|t| t.partitions.get(p))
+        .get(topic)
+        .and_then(|t| t.partitions.get(p as usize))
         .map(|pi| pi.leader);
     match leader
         .and_then(|l| image.brokers.get(&l))

@@ -1,6 +1,7 @@
 //! One module per Kafka API. Each exposes `handle`, registered in the
 //! dispatch table.
 
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
