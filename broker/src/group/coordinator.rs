@@ -527,26 +527,7 @@ impl GroupCoordinator {
             assignments: vec![],
             configs,
         };
-        match state
-            .controller
-            .create_topics(vec![topic], false)
-            .await
-            .pop()
-        {
-            Some(Ok(_)) => {
-                info!("created {OFFSETS_TOPIC}");
-                Ok(())
-            }
-            Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists.code() => Ok(()),
-            Some(Err(e)) => {
-                warn!(error = %e, "cannot create {OFFSETS_TOPIC}");
-                Err(ApiError::new(
-                    ResponseError::CoordinatorNotAvailable,
-                    e.to_string(),
-                ))
-            }
-            None => Err(ApiError::code(ResponseError::CoordinatorNotAvailable)),
-        }
+        create_internal_topic(state, topic).await
     }
 
     /// Checks that this broker coordinates `group` and has loaded its state.
@@ -863,5 +844,36 @@ async fn load_partition(
             partition = p,
             epoch, "discarded a stale load of {OFFSETS_TOPIC}"
         );
+    }
+}
+
+/// Creates a coordinator's internal topic (`__consumer_offsets`,
+/// `__transaction_state`) through the controller. One that already exists is
+/// fine; any other failure is COORDINATOR_NOT_AVAILABLE with the reason, so
+/// the client's FindCoordinator tries again later, as with Kafka.
+pub(crate) async fn create_internal_topic(
+    state: &BrokerState,
+    topic: NewTopic,
+) -> Result<(), ApiError> {
+    let name = topic.name.clone();
+    match state
+        .controller
+        .create_topics(vec![topic], false)
+        .await
+        .pop()
+    {
+        Some(Ok(_)) => {
+            info!("created {name}");
+            Ok(())
+        }
+        Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists.code() => Ok(()),
+        Some(Err(e)) => {
+            warn!(error = %e, "cannot create {name}");
+            Err(ApiError::new(
+                ResponseError::CoordinatorNotAvailable,
+                e.to_string(),
+            ))
+        }
+        None => Err(ApiError::code(ResponseError::CoordinatorNotAvailable)),
     }
 }

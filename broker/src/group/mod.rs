@@ -10,6 +10,7 @@ pub mod consumer_records;
 mod coordinator;
 pub mod group_configs;
 mod loader;
+pub(crate) use coordinator::create_internal_topic;
 pub(crate) use loader::replay_log;
 pub mod partitions;
 pub mod records;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use tokio::sync::{Mutex, MutexGuard};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use super::loader::TRANSACTION_STATE_TOPIC;
 use super::records;
@@ -23,6 +23,7 @@ use super::state::TransactionMetadata;
 use crate::broker::BrokerState;
 use crate::controller::NewTopic;
 use crate::error::ApiError;
+use crate::group::create_internal_topic;
 use crate::group::partitions::{CoordinatorPartitions, PartitionState, Transition};
 use crate::metadata::ClusterImage;
 
@@ -235,26 +236,7 @@ impl TxnCoordinator {
             assignments: vec![],
             configs: self.config.topic_configs(),
         };
-        match state
-            .controller
-            .create_topics(vec![topic], false)
-            .await
-            .pop()
-        {
-            Some(Ok(_)) => {
-                info!("created {TRANSACTION_STATE_TOPIC}");
-                Ok(())
-            }
-            Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists.code() => Ok(()),
-            Some(Err(e)) => {
-                warn!(error = %e, "cannot create {TRANSACTION_STATE_TOPIC}");
-                Err(ApiError::new(
-                    ResponseError::CoordinatorNotAvailable,
-                    e.to_string(),
-                ))
-            }
-            None => Err(ApiError::code(ResponseError::CoordinatorNotAvailable)),
-        }
+        create_internal_topic(state, topic).await
     }
 
     /// Checks that this broker coordinates `transactional_id` and has
