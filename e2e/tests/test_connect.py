@@ -18,7 +18,6 @@ Order matters: later steps build on earlier ones.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,25 +31,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 import kube  # noqa: E402
 
-# The operator as a host process on the chart's ServiceAccount, as test_operator.py runs it
-# (kept here so this module stands alone).
-REPO = Path(__file__).resolve().parents[2]
-SYSTEM_NS = "runnel-system"
-CLUSTER = "demo"
-GROUP = "kafka.runnel.dev"
-
-
-def helm():
-    if os.environ.get("HELM"):
-        return os.environ["HELM"]
-    out = subprocess.run([str(REPO / "scripts/install-helm.sh")], capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The plain helpers are test_operator's (names only: its tests and fixtures stay there).
+from test_operator import (CLUSTER, GROUP, REPO, SYSTEM_NS, apply_obj, cond,  # noqa: E402,F401
+                           free_port, helm, sample, wait_cond)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +49,8 @@ def installed():
 
 @pytest.fixture(scope="module")
 def operator(installed):
+    """The operator as a host process on the chart's ServiceAccount, as test_operator.py
+    runs it, with a fast connector resync."""
     docs = [d for d in yaml.safe_load_all(installed) if d]
     sa = next(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
     token = kube.kubectl("create", "token", sa, "-n", SYSTEM_NS, "--duration", "2h").strip()
@@ -107,35 +92,6 @@ def ns(operator):
     kube.create_namespace(name)
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def sample(file, ns, **spec_overrides):
-    doc = yaml.safe_load((REPO / "config/samples" / file).read_text())
-    doc["metadata"]["namespace"] = ns
-    doc["spec"].update(spec_overrides)
-    return doc
-
-
-def apply_obj(doc):
-    return kube.kubectl("apply", "--server-side", "--field-manager", "e2e-test", "-f", "-",
-                        input=yaml.safe_dump(doc))
-
-
-def cond(obj, type_):
-    for c in (obj or {}).get("status", {}).get("conditions", []):
-        if c["type"] == type_:
-            return c
-    return None
-
-
-def wait_cond(kind, name, ns, type_, status="True", reason=None, timeout=180):
-    def check():
-        o = kube.get(kind, name, ns)
-        c = cond(o, type_)
-        if c and c["status"] == status and (reason is None or c["reason"] == reason) \
-                and c.get("observedGeneration") == o["metadata"]["generation"]:
-            return o
-    return kube.wait_for(f"{kind} {ns}/{name} {type_}={status} {reason or ''}", check, timeout)
 
 
 def admin(ns):
