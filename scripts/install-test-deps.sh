@@ -11,6 +11,8 @@
 #   - Apache Kafka $KAFKA_VERSION jars with all runtime dependencies (broker,
 #     server, storage, tools, clients) from Maven Central into
 #     ${RUNNEL_CACHE:-$HOME/.cache/runnel}/kafka-$KAFKA_VERSION/libs
+#   - Kafka's connect-file plugin jar (FileStreamSource/Sink) for the Connect
+#     REST tests and the Connect image, into .../connect-plugins/connect-file
 #
 # Locations are defined in scripts/env.sh; source it to use them.
 set -euo pipefail
@@ -129,6 +131,28 @@ install_kafka_jars() {
     log "kafka jars: installed $(ls "$KAFKA_LIBS" | wc -l) jars"
 }
 
+# ---------------------------------------------------------------- connect-file plugin
+# Not a dependency of connect-runtime: fetched on its own, for
+# tests/compat/test_connect_rest.py and e2e/image/build.py --connect.
+install_connect_file() {
+    local dir="$RUNNEL_CACHE/connect-plugins/connect-file"
+    local jar="$dir/connect-file-$KAFKA_VERSION.jar"
+    if [ -f "$jar" ]; then
+        log "connect-file plugin: present ($jar)"
+        return
+    fi
+    local m2="$HOME/.m2/repository/org/apache/kafka/connect-file/$KAFKA_VERSION/connect-file-$KAFKA_VERSION.jar"
+    if [ ! -f "$m2" ]; then
+        log "connect-file plugin: mvn dependency:get org.apache.kafka:connect-file:$KAFKA_VERSION"
+        mvn -q -B dependency:get -Dtransitive=false \
+            -Dartifact="org.apache.kafka:connect-file:$KAFKA_VERSION" >&2 \
+            || { log "connect-file plugin: maven failed"; exit 1; }
+    fi
+    mkdir -p "$dir"
+    cp "$m2" "$jar.tmp" && mv "$jar.tmp" "$jar"
+    log "connect-file plugin: installed $jar"
+}
+
 # ---------------------------------------------------------------- tool start-up speed
 install_tool_cds() {
     if [ -n "${RUNNEL_NO_CDS:-}" ]; then
@@ -150,6 +174,7 @@ install_tool_cds() {
 install_debs
 install_python
 install_kafka_jars
+install_connect_file
 install_tool_cds
 
 cat <<EOF

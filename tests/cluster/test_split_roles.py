@@ -12,7 +12,9 @@ broker."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 
@@ -248,3 +250,71 @@ def test_a_duplicate_broker_node_id_does_not_displace_the_live_broker(split, tmp
     t = cu.unique_topic("split-dup-after")
     _create(split.bootstrap, t)
     _produce_consume(split.bootstrap, t, 100)
+
+
+@pytest.fixture
+def fast_heartbeats(request):
+    """A split cluster whose brokers heartbeat every 300 ms, so that one
+    heartbeat is surely on its way to the active controller when it is
+    paused (with Kafka's 2 s, whether one is depends on the moment)."""
+    yield from managed(request, lambda: SplitCluster(3, 3, broker_props={"broker.heartbeat.interval.ms": "300"}))
+
+
+def test_a_paused_active_controller_fences_no_broker(fast_heartbeats):
+    """The active controller is paused (SIGSTOP: a long GC pause, a frozen VM,
+    or a pod whose process hangs while its port still accepts connections)
+    for twice `broker.session.timeout.ms`. Another controller takes over and
+    the brokers must move their heartbeats to it within their session: no
+    broker is fenced, no partition loses its leader, and acks=all produce
+    keeps being acknowledged throughout.
+
+    Before the controller channel bounded a forwarded request by the
+    caller's deadline, a heartbeat sent to the paused node waited 30 s, the
+    new controller fenced every broker after 9 s, and every partition went
+    offline (the fencing seen in the day-2 roll bench)."""
+    t = cu.unique_topic("split-pause")
+    _create(fast_heartbeats.bootstrap, t)
+    fields, out = _status(fast_heartbeats.bootstrap)
+    leader = int(fields["LeaderId"])
+    assert leader in (1, 2, 3), out
+    paused = fast_heartbeats.node(leader)
+    p = Producer({"bootstrap.servers": fast_heartbeats.bootstrap, "acks": "all", "enable.idempotence": True,
+                  "linger.ms": 5, "message.timeout.ms": 60000})
+    errs, acked = [], []
+
+    def done(e, m):
+        if e is not None:
+            errs.append(e)
+        else:
+            acked.append(m.value())
+
+    adm = _admin(fast_heartbeats.bootstrap)
+    bad = []
+    os.kill(paused.pid(), signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        i = 0
+        while time.time() - t0 < 20:
+            for _ in range(20):
+                p.produce(t, value=f"v{i}".encode(), on_delivery=done)
+                i += 1
+            p.poll(0.2)
+            try:
+                md = adm.list_topics(timeout=5)
+            except Exception as e:  # noqa: BLE001 - a missed sample is not a failure
+                print(f"metadata sample failed: {e!r}")
+                continue
+            brokers = sorted(md.brokers)
+            leaderless = [q.id for q in md.topics[t].partitions.values() if q.leader < 0] \
+                if t in md.topics else ["topic missing"]
+            if brokers != [4, 5, 6] or leaderless:
+                bad.append((round(time.time() - t0, 1), brokers, leaderless))
+        assert p.flush(90) == 0
+    finally:
+        os.kill(paused.pid(), signal.SIGCONT)
+    assert not bad, f"brokers fenced or partitions leaderless while controller {leader} was paused: {bad[:10]}"
+    assert not errs, errs[:5]
+    assert len(acked) == i
+    new = _wait_quorum(fast_heartbeats.bootstrap, lambda f: _ids(f["CurrentVoters"]) == [1, 2, 3]
+                       and int(f["MaxFollowerLag"]) == 0, "the resumed controller never caught up", timeout=120)
+    assert int(new["LeaderId"]) in (1, 2, 3)

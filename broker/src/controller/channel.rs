@@ -26,6 +26,9 @@ use crate::metadata::{MetadataQuorum, MetadataRecord, PartitionImage, QuorumStat
 /// How long one forwarded request may take on the wire.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The least time one forwarded attempt gets, even at the caller's deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
+
 /// A handle every broker uses to reach the active controller.
 #[derive(Clone)]
 pub struct ControllerChannel {
@@ -98,7 +101,13 @@ impl ControllerChannel {
                         Ok(p) => p,
                         Err(e) => return timed_out(&req, &format!("cannot encode: {e}")),
                     };
-                    match self.quorum.forward(l, payload, RPC_TIMEOUT).await {
+                    // Bounded by the caller's deadline: a leader that
+                    // hangs (paused, or its port still accepting while the
+                    // process stops) must not hold a heartbeat past the
+                    // broker's session while another node takes over.
+                    let left = until.saturating_duration_since(Instant::now());
+                    let timeout = left.clamp(MIN_ATTEMPT, RPC_TIMEOUT);
+                    match self.quorum.forward(l, payload, timeout).await {
                         Ok(Some(v)) => match serde_json::from_value::<ControllerResponse>(v) {
                             Ok(resp) if !resp.is_not_controller() => return resp,
                             Ok(_) => last = format!("node {l} is no longer the controller"),

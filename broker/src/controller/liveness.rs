@@ -230,12 +230,10 @@ impl Controller {
         )
     }
 
-    /// A broker's heartbeat: renews its session; unfences it once it has
-    /// applied the metadata up to its registration; starts its controlled
-    /// shutdown when it asks.
-    pub async fn heartbeat(&self, hb: Heartbeat) -> Result<HeartbeatReply, ApiError> {
-        let _g = self.lock.lock().await;
-        let image = self.quorum.image();
+    fn check_epoch<'a>(
+        image: &'a ClusterImage,
+        hb: &Heartbeat,
+    ) -> Result<&'a crate::metadata::BrokerImage, ApiError> {
         let Some(b) = image.brokers.get(&hb.node_id) else {
             return Err(err(
                 ResponseError::StaleBrokerEpoch,
@@ -248,7 +246,21 @@ impl Controller {
                 format!("broker epoch {} is not the current {}", hb.epoch, b.epoch),
             ));
         }
+        Ok(b)
+    }
+
+    /// A broker's heartbeat: renews its session; unfences it once it has
+    /// applied the metadata up to its registration; starts its controlled
+    /// shutdown when it asks.
+    pub async fn heartbeat(&self, hb: Heartbeat) -> Result<HeartbeatReply, ApiError> {
+        // The session is renewed before waiting for the controller lock: a
+        // long commit (an election over many partitions, a slow quorum) must
+        // not let the sessions of brokers that are heartbeating lapse.
+        Self::check_epoch(&self.quorum.image(), &hb)?;
         self.note_alive(hb.node_id);
+        let _g = self.lock.lock().await;
+        let image = self.quorum.image();
+        let b = Self::check_epoch(&image, &hb)?;
         let change = if hb.want_shutdown {
             self.set_broker(&image, hb.node_id, b.fenced, true)
         } else if b.fenced && !b.shutting_down && hb.metadata_offset >= b.epoch as u64 {
