@@ -178,13 +178,15 @@ pub struct RebalanceSpec {
     pub mode: RebalanceMode,
 
     /// A replication throttle for the partition moves the operator makes (a scale-up
-    /// rebalance, a scale-down drain), in bytes per second per broker, as
+    /// rebalance, a scale-down drain, a KafkaTopic's replication-factor change), in
+    /// bytes per second per broker, as
     /// `kafka-reassign-partitions --throttle` sets it: while the moves run, the topics
     /// get `leader.replication.throttled.replicas` (the moving partitions' current
     /// replicas) and `follower.replication.throttled.replicas` (their new replicas),
     /// and the brokers involved `leader.replication.throttled.rate` and
     /// `follower.replication.throttled.rate`; all are removed once no reassignment is
-    /// in progress (`status.replicationThrottle` lists what is set). Only replicas out
+    /// in progress (`status.replicationThrottle` of the KafkaCluster, or of the
+    /// KafkaTopic, lists what is set). Only replicas out
     /// of the ISR are held back, so in-sync replication and clients are not slowed.
     /// Absent: moves are not throttled.
     #[serde(default, skip_serializing_if = "Option::is_none")]

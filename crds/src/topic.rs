@@ -95,6 +95,11 @@ pub struct KafkaTopicStatus {
     /// The last change made to the topic outside this resource, found and reverted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drift: Option<TopicDrift>,
+    /// The replication throttle set for this topic's replication-factor change (the
+    /// cluster's `spec.rebalance.throttleBytesPerSecond`), until it is removed once
+    /// no reassignment is in progress in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_throttle: Option<crate::cluster::ThrottleStatus>,
 }
 
 /// Out-of-band changes found in Kafka and reverted.

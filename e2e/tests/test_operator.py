@@ -946,14 +946,14 @@ def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(opera
 
 
 class StatusWatch:
-    """Every distinct value a KafkaCluster's status field (a jsonpath) had, from a watch
-    (each version of the object, so values shown for less than a poll interval are seen
-    too). A list value adds its distinct items."""
+    """Every distinct value a KafkaCluster's (or another object's) status field (a
+    jsonpath) had, from a watch (each version of the object, so values shown for less
+    than a poll interval are seen too). A list value adds its distinct items."""
 
-    def __init__(self, ns, path):
+    def __init__(self, ns, path, kind="kafkacluster", name=CLUSTER):
         self.seen = []
         self._p = subprocess.Popen(
-            ["kubectl", "get", "kafkacluster", CLUSTER, "-n", ns, "-w", "-o",
+            ["kubectl", "get", kind, name, "-n", ns, "-w", "-o",
              f'jsonpath={{{path}}}{{"\\n"}}'],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -1142,18 +1142,38 @@ def test_scaling_moves_partitions_drains_before_shrinking_and_refuses_data_loss(
         apply_obj(kc)
         wait_cond("kafkacluster", CLUSTER, sns, "ScaleDownBlocked", status="False", timeout=60)
 
-        # KafkaTopic replication factor 1 -> 2 by reassignment; 3 on 2 brokers is refused.
+        # KafkaTopic replication factor 1 -> 2 by reassignment, throttled by the
+        # cluster's spec.rebalance (shown in the KafkaTopic's status, removed after);
+        # 3 on 2 brokers is refused.
         t = sample("kafkatopic.yaml", sns, partitions=3, replicas=1)
         t["metadata"]["name"] = "rf-change"
         apply_obj(t)
         wait_cond("kafkatopic", "rf-change", sns, "Ready", timeout=60)
         kube.kcat("-b", bs, "-P", "-t", "rf-change", "-K:", "-p", "0",
                   input="".join(f"k{i}:v{i}\n" for i in range(20)))
+        kc["spec"]["rebalance"] = {"throttleBytesPerSecond": SCALE_THROTTLE}
+        apply_obj(kc)
+        topic_throttles = StatusWatch(sns, ".status.replicationThrottle", kind="kafkatopic", name="rf-change")
         t["spec"]["replicas"] = 2
         apply_obj(t)
         kube.wait_for("rf-change has 2 replicas per partition",
                       lambda: all(len(r) == 2 for r in replicas_of("rf-change").values()), 120)
         wait_cond("kafkatopic", "rf-change", sns, "Ready", timeout=120)
+        kube.wait_for("the topic's throttle removed from its status",
+                      lambda: not kube.get("kafkatopic", "rf-change", sns)["status"].get("replicationThrottle"), 120)
+        shown = topic_throttles.stop()
+        print(f"KafkaTopic throttle shown: {shown}")
+        assert shown and shown[0]["bytesPerSecond"] == SCALE_THROTTLE and shown[0]["topics"] == ["rf-change"], shown
+        assert set(shown[0]["brokers"]) == {0, 1}, shown
+        events = json.loads(kube.kubectl("get", "events", "-n", sns, "-o", "json"))["items"]
+        assert any(e.get("reason") == "ThrottleRemoved" and e["involvedObject"]["kind"] == "KafkaTopic"
+                   for e in events), [e.get("reason") for e in events]
+        res = ConfigResource(ConfigResource.Type.TOPIC, "rf-change")
+        configs = a.describe_configs([res])[res].result(timeout=30)
+        for k in ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas"):
+            assert configs[k].value in (None, ""), (k, configs[k].value)
+        kc["spec"].pop("rebalance")
+        apply_obj(kc)
         out = kube.kcat("-b", bs, "-C", "-t", "rf-change", "-p", "0", "-o", "beginning", "-e", "-K:", "-q")
         assert len(out.splitlines()) == 20, out
         t["spec"]["replicas"] = 3

@@ -2,9 +2,10 @@
 
 use super::owner::owner;
 use super::plan::{plan, Desired, Plan, Refusal};
-use super::replication::{self, RfOutcome};
+use super::replication::{self, RfOutcome, RfThrottle};
 use super::{TopicContext, CONTROLLER, FINALIZER};
 use crate::cluster::render::Names;
+use crate::cluster::throttle::ThrottleChange;
 use crate::context::apply_status;
 use crate::kafka::{
     topic_state, KafkaError, TopicState, TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION,
@@ -57,6 +58,8 @@ struct Outcome {
     state: Option<TopicState>,
     drift: Option<Vec<String>>,
     requeue: Option<Duration>,
+    /// What happened to `status.replicationThrottle`.
+    throttle: ThrottleChange,
 }
 
 impl Outcome {
@@ -72,6 +75,7 @@ impl Outcome {
             state: None,
             drift: None,
             requeue,
+            throttle: ThrottleChange::Keep,
         }
     }
 }
@@ -178,6 +182,11 @@ async fn apply(
             }),
             None => prev.last_drift,
         },
+        replication_throttle: match outcome.throttle {
+            ThrottleChange::Keep => prev.replication_throttle,
+            ThrottleChange::Set(t) => Some(t),
+            ThrottleChange::Cleared => None,
+        },
     };
     if kt.status.as_ref() != Some(&status) {
         apply_status(api, &kt.name_any(), &status).await?;
@@ -244,7 +253,20 @@ async fn sync(kt: &KafkaTopic, tctx: &TopicContext) -> Result<Outcome, Error> {
             ))
         }
     };
-    let result = converge(kt, tctx, &admin, &topic, configs).await;
+    let rate = cluster
+        .spec
+        .rebalance
+        .as_ref()
+        .and_then(|r| r.throttle_bytes_per_second);
+    // Read afresh: the cached object may predate this operator's last status write, and
+    // a throttle missing from it would never be removed.
+    let topics: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), &ns);
+    let recorded = topics
+        .get_status(&kt.name_any())
+        .await?
+        .status
+        .and_then(|s| s.replication_throttle);
+    let result = converge(kt, tctx, &admin, &topic, configs, rate, recorded).await;
     match result {
         Ok(o) => Ok(o),
         Err(e) => {
@@ -267,6 +289,8 @@ async fn converge(
     admin: &runnel_admin::AdminClient,
     topic: &str,
     configs: std::collections::BTreeMap<String, String>,
+    rate: Option<i64>,
+    recorded: Option<runnel_crds::cluster::ThrottleStatus>,
 ) -> Result<Outcome, KafkaError> {
     let ctx = &tctx.ctx;
     let desired = Desired {
@@ -400,11 +424,15 @@ async fn converge(
     };
     // A replication-factor change alone goes through reassignment.
     if let [Refusal::ReplicationFactorChange { desired: rf, .. }] = p.refusals.as_slice() {
-        let (reason, message, requeue) =
-            match replication::change(ctx, kt, admin, topic, *rf).await? {
-                RfOutcome::Refused(m) => ("ReplicationFactorTooHigh", m, resync),
-                RfOutcome::Moving(m) => ("Reassigning", m, Some(Duration::from_secs(5))),
-            };
+        let th = RfThrottle {
+            rate,
+            recorded: recorded.as_ref(),
+        };
+        let (outcome, throttle) = replication::change(ctx, kt, admin, topic, *rf, th).await?;
+        let (reason, message, requeue) = match outcome {
+            RfOutcome::Refused(m) => ("ReplicationFactorTooHigh", m, resync),
+            RfOutcome::Moving(m) => ("Reassigning", m, Some(Duration::from_secs(5))),
+        };
         return Ok(Outcome {
             ready: false,
             reason,
@@ -412,6 +440,7 @@ async fn converge(
             state: Some(state),
             drift,
             requeue,
+            throttle: fresh(throttle, recorded),
         });
     }
     if let Some(r) = p.refusals.first() {
@@ -428,6 +457,7 @@ async fn converge(
             state: Some(state),
             drift,
             requeue: resync,
+            throttle: fresh(ThrottleChange::Keep, recorded),
         });
     }
     // A replication-factor change (or any move) is done only when the
@@ -443,8 +473,27 @@ async fn converge(
             state: Some(state),
             drift,
             requeue: Some(Duration::from_secs(5)),
+            throttle: fresh(ThrottleChange::Keep, recorded),
         });
     }
+    // This topic's moves are done: its throttle goes once no move runs in the cluster.
+    let (throttle, requeue) = match &recorded {
+        Some(r) => match replication::release_throttle(ctx, kt, admin, r).await {
+            Ok(ThrottleChange::Keep) => (
+                fresh(ThrottleChange::Keep, recorded.clone()),
+                Some(Duration::from_secs(10)),
+            ),
+            Ok(c) => (c, resync),
+            Err(e) => {
+                warn!(topic, error = %e, "removing the replication throttle failed");
+                (
+                    fresh(ThrottleChange::Keep, recorded.clone()),
+                    Some(Duration::from_secs(10)),
+                )
+            }
+        },
+        None => (ThrottleChange::Cleared, resync),
+    };
     let message = format!(
         "topic {topic} has {} partitions, replication factor {}, {} configs set",
         state.partitions,
@@ -457,8 +506,22 @@ async fn converge(
         message,
         state: Some(state),
         drift,
-        requeue: resync,
+        requeue,
+        throttle,
     })
+}
+
+/// `change`, or else the record read afresh made explicit (so that a stale cached
+/// status cannot drop it).
+fn fresh(
+    change: ThrottleChange,
+    recorded: Option<runnel_crds::cluster::ThrottleStatus>,
+) -> ThrottleChange {
+    match (change, recorded) {
+        (ThrottleChange::Keep, Some(r)) => ThrottleChange::Set(r),
+        (ThrottleChange::Keep, None) => ThrottleChange::Cleared,
+        (c, _) => c,
+    }
 }
 
 /// Deletes the topic (unless retained, not ours, or its cluster is gone).
