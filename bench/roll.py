@@ -154,8 +154,14 @@ def measure(kind: str, rate: int, parts: int, steady_s: float, settle_s: float =
             return None
         active = active_controller()
         order = [n for n in c.nodes if n.node_id != active] + [n for n in c.nodes if n.node_id == active]
+        events = []
+
+        def mark(what):
+            events.append((round(time.time() - roll_start, 2), what))
         for n in order:
+            mark(f"stop {n.node_id}")
             n.stop()
+            mark(f"start {n.node_id}")
             n.start()
             deadline = time.time() + 180
             while True:
@@ -166,6 +172,7 @@ def measure(kind: str, rate: int, parts: int, steady_s: float, settle_s: float =
                     pass
                 assert time.time() < deadline, f"node {n.node_id} never rejoined every ISR"
                 time.sleep(0.5)
+            mark(f"{n.node_id} in every ISR")
             time.sleep(settle_s)   # as the operator waits before the next restart
         roll_end = time.time()
         time.sleep(2)
@@ -182,9 +189,16 @@ def measure(kind: str, rate: int, parts: int, steady_s: float, settle_s: float =
             "roll_p50": pct(during, 0.5), "roll_p99": pct(during, 0.99),
             "over_200ms": sum(1 for ms in during if ms > 200),
             "max_ms": max(during) if during else float("nan"),
+            "events": events,
+            "roll_start_utc": time.strftime("%H:%M:%S", time.gmtime(roll_start)) + f"{roll_start % 1:.3f}"[1:],
+            "slow": [(round(at - roll_start, 2), round(ms)) for at, ms in load.lat
+                     if roll_start <= at <= roll_end and ms > 200][:60],
         }
     finally:
-        c.close()
+        keep = os.environ.get("ROLL_KEEP") == "1"
+        if keep:
+            print(f"kept {c.work}", file=sys.stderr)
+        c.close(keep=keep)
 
 
 def main() -> int:
@@ -208,6 +222,8 @@ def main() -> int:
         res = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
         if res:
             rows.append(json.loads(res[-1][7:]))
+            print(f"{kind}: roll events {rows[-1]['events']}", file=sys.stderr)
+            print(f"{kind}: slow deliveries (s into the roll, ms) {rows[-1]['slow']}", file=sys.stderr)
         else:
             print(f"{kind}: failed (exit {r.returncode}): {r.stderr.strip()[-600:]}", file=sys.stderr)
     print(f"| broker | roll | acked | failed | unavailable partition-s | p50 steady / roll (ms) "
