@@ -18,6 +18,7 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -41,6 +42,7 @@ pub mod raft_voters;
 pub mod sync_group;
 pub mod unregister_broker;
 pub mod update_features;
+pub mod write_txn_markers;
 
 use kafka_protocol::messages::{BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
