@@ -68,3 +68,30 @@ def test_confluent_zombie_is_fenced(broker):
     print(f"zombie commit: {err}")
     assert err.fatal() or "fenced" in str(err).lower() or "epoch" in str(err).lower(), str(err)
     assert read(broker.bootstrap, topic, 1, "read_committed", PER_TXN) == values("fresh", 1)
+
+
+def test_kafka_transactions_cli_lists_and_describes(broker):
+    """`kafka-transactions list` and `describe` (DescribeTransactions,
+    ListTransactions) show a running transaction with its partitions, and
+    its end."""
+    topic = cu.unique_topic("txn-cli")
+    cu.create_topic(broker.bootstrap, topic, partitions=2)
+    tid = f"txn-cli-{uuid.uuid4().hex[:8]}"
+    p = producer(broker.bootstrap, tid)
+    p.begin_transaction()
+    send(p, topic, 2, "open")
+    p.flush(30)
+    out = cu.kafka_tool("transactions", "--bootstrap-server", broker.bootstrap, "list").stdout_text
+    print(out)
+    line = next((ln for ln in out.splitlines() if ln.split() and ln.split()[0] == tid), None)
+    assert line is not None, f"{tid} not listed:\n{out}"
+    assert "Ongoing" in line, line
+    out = cu.kafka_tool("transactions", "--bootstrap-server", broker.bootstrap,
+                        "describe", "--transactional-id", tid).stdout_text
+    print(out)
+    assert "Ongoing" in out, out
+    assert f"{topic}-0" in out and f"{topic}-1" in out, out
+    p.commit_transaction(30)
+    out = cu.kafka_tool("transactions", "--bootstrap-server", broker.bootstrap,
+                        "describe", "--transactional-id", tid).stdout_text
+    assert "Ongoing" not in out, out

@@ -225,6 +225,18 @@ static TXN_APIS: &[ApiSpec] = &[
     ),
     api(ApiKey::EndTxn, 0, 4, handlers::end_txn::handle),
     api(
+        ApiKey::DescribeTransactions,
+        0,
+        0,
+        handlers::describe_transactions::handle,
+    ),
+    api(
+        ApiKey::ListTransactions,
+        0,
+        1,
+        handlers::list_transactions::handle,
+    ),
+    api(
         ApiKey::WriteTxnMarkers,
         1,
         1,
