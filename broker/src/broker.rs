@@ -414,6 +414,9 @@ impl Broker {
         }
         tasks.push(tokio::spawn(high_watermark_checkpoints(state.clone())));
         tasks.push(tokio::spawn(run_groups(state.clone())));
+        tasks.push(tokio::spawn(crate::txn::end_txn::run_timeouts(
+            state.clone(),
+        )));
         tasks.push(tokio::spawn(crate::replication::fetcher::run(
             state.clone(),
         )));

@@ -1,105 +1,97 @@
-"""Transactional producers against a broker without transactions.
+"""Transactions end to end with real clients (issue 14).
 
-Runnel has no transaction coordinator. It must say so with a non-retriable error,
-so that a transactional client fails fast with a readable reason instead of
-retrying COORDINATOR_NOT_AVAILABLE forever (a Kafka Streams exactly_once_v2 app
-sat in REBALANCING for ever).
+- The Java KafkaProducer commits, aborts and leaves a transaction open; a
+  read_committed Java consumer sees the committed records only, never the
+  aborted or open ones (a read_uncommitted one sees them all), and the open
+  one once it commits.
+- confluent-kafka (librdkafka): commit and abort, read back with a
+  read_committed consumer; a second producer with the same transactional.id
+  fences the first, whose running transaction is aborted.
 
-The oracle is inverse here: Apache Kafka has transactions, so against it
-(COMPAT_APACHE_KAFKA=1) initTransactions() must succeed. Against an external
-broker (KAFKA_BOOTSTRAP) either outcome passes, as long as it is a fast one.
+Every scenario passes against Apache Kafka 4.1.1 too (COMPAT_APACHE_KAFKA=1).
 """
 
-import logging
-import os
-import time
 import uuid
-from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
 import compat_util as cu
-
-JAVA_SRC = Path(__file__).resolve().parent / "java" / "TxnInit.java"
-REASON = "Transactions are not supported by this broker"
-MAX_BLOCK_MS = 30000  # the Java producer's own limit: a hang ends as a TimeoutException here
-FAST_S = 10.0
+from txn_util import PER_TXN, producer, read, run_java_scenario, send, values
 
 
-def has_transactions(broker):
-    """True for Apache Kafka, False for Runnel, None when unknown (external broker)."""
-    if broker.kind.startswith("apache"):
-        return True
-    if broker.kind.startswith("runnel"):
-        return False
-    return None
+def test_java_producer_commit_abort_and_read_committed(broker):
+    topic = cu.unique_topic("txn-java")
+    cu.create_topic(broker.bootstrap, topic, partitions=3)
+    run_java_scenario(broker.bootstrap, topic, 3)
 
 
-def test_java_init_transactions_fails_fast_with_reason(broker):
-    libs = os.environ.get("KAFKA_LIBS", "")
-    if not list(Path(libs).glob("kafka-clients-*.jar")):
-        pytest.fail(f"no kafka-clients jar in KAFKA_LIBS={libs!r}; run scripts/install-test-deps.sh")
-    java = os.environ.get("JAVA", "java")
-    tid = f"compat-txn-{uuid.uuid4().hex[:8]}"
-    cmd = [java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-Xmx256m",
-           f"-Dlog4j2.configurationFile={os.environ.get('KAFKA_TOOL_LOG4J', '')}",
-           "-cp", f"{libs}/*", str(JAVA_SRC), broker.bootstrap, tid, str(MAX_BLOCK_MS)]
-    p = cu.run(cmd, timeout=120, check=False)
-    lines = [line for line in p.stdout_text.splitlines() if line.startswith("RESULT ")]
-    detail = f"\n--- stdout ---\n{p.stdout_text}\n--- stderr (tail) ---\n{p.stderr_text[-3000:]}"
-    assert lines, f"TxnInit printed no result (exit {p.returncode}){detail}"
-    verdict, ms, *why = lines[-1].split(" ", 3)[1:]
-    ms = int(ms)
-    why = why[0] if why else ""
-    print(f"initTransactions: {verdict} after {ms} ms {why}")
-    expect = has_transactions(broker)
-    if expect is True:
-        assert verdict == "OK", f"initTransactions failed on a broker with transactions: {why}{detail}"
-        return
-    if expect is None and verdict == "OK":
-        return
-    assert verdict == "FAIL", f"initTransactions succeeded on a broker without transactions{detail}"
-    assert ms < FAST_S * 1000, \
-        f"initTransactions took {ms} ms to fail (a retriable error makes it wait max.block.ms): {why}"
-    assert "TimeoutException" not in why, f"initTransactions timed out instead of failing: {why}"
-    assert REASON in why, f"the failure does not say why: {why}"
+def test_confluent_producer_commit_and_abort(broker):
+    topic = cu.unique_topic("txn-rdkafka")
+    cu.create_topic(broker.bootstrap, topic, partitions=2)
+    p = producer(broker.bootstrap, f"txn-rd-{uuid.uuid4().hex[:8]}")
+    p.begin_transaction()
+    send(p, topic, 2, "c1")
+    p.commit_transaction(30)
+    p.begin_transaction()
+    send(p, topic, 2, "a")
+    p.flush(30)
+    p.abort_transaction(30)
+    p.begin_transaction()
+    send(p, topic, 2, "c2")
+    p.commit_transaction(30)
+    want = sorted(values("c1", 2) + values("c2", 2))
+    assert read(broker.bootstrap, topic, 2, "read_committed", len(want)) == want
+    assert read(broker.bootstrap, topic, 2, "read_uncommitted", 3 * len(want) // 2) == \
+        sorted(want + values("a", 2))
 
 
-def test_librdkafka_init_transactions(broker):
-    """librdkafka retries every FindCoordinator error but the authorization ones, so
-    init_transactions() only ends at its timeout; its eos debug log must show the
-    broker's non-retriable error and reason."""
-    log = logging.getLogger(f"rdkafka-txn-{uuid.uuid4().hex[:6]}")
-    log.setLevel(logging.DEBUG)
-    seen = []
+def test_confluent_zombie_is_fenced(broker):
+    topic = cu.unique_topic("txn-fence")
+    cu.create_topic(broker.bootstrap, topic, partitions=1)
+    tid = f"txn-zombie-{uuid.uuid4().hex[:8]}"
+    zombie = producer(broker.bootstrap, tid)
+    zombie.begin_transaction()
+    send(zombie, topic, 1, "zombie")
+    zombie.flush(30)
+    # A second instance with the same transactional.id: its
+    # init_transactions aborts the zombie's open transaction.
+    fresh = producer(broker.bootstrap, tid)
+    fresh.begin_transaction()
+    send(fresh, topic, 1, "fresh")
+    fresh.commit_transaction(30)
+    # The zombie can no longer commit: fenced (fatal).
+    with pytest.raises(KafkaException) as e:
+        send(zombie, topic, 1, "late")
+        zombie.commit_transaction(30)
+    err = e.value.args[0]
+    print(f"zombie commit: {err}")
+    assert err.fatal() or "fenced" in str(err).lower() or "epoch" in str(err).lower(), str(err)
+    assert read(broker.bootstrap, topic, 1, "read_committed", PER_TXN) == values("fresh", 1)
 
-    class Keep(logging.Handler):
-        def emit(self, record):
-            seen.append(record.getMessage())
 
-    log.addHandler(Keep())
-    p = Producer({"bootstrap.servers": broker.bootstrap,
-                  "transactional.id": f"compat-txn-{uuid.uuid4().hex[:8]}",
-                  "debug": "eos", "logger": log})
-    expect = has_transactions(broker)
-    timeout = 30 if expect else 5
-    t0 = time.time()
-    try:
-        p.init_transactions(timeout)
-        ok, err = True, None
-    except KafkaException as e:
-        ok, err = False, e.args[0]
-    took = time.time() - t0
-    p.poll(0)
-    coord = [m for m in seen if "transaction coordinator" in m]
-    print(f"init_transactions: {'OK' if ok else err} after {took:.1f}s; coordinator log: {coord[-3:]}")
-    if expect is True:
-        assert ok, f"init_transactions failed on a broker with transactions: {err}"
-        return
-    if expect is None and ok:
-        return
-    assert not ok, "init_transactions succeeded on a broker without transactions"
-    assert took < timeout + 5, f"init_transactions took {took:.1f}s with a {timeout}s timeout"
-    assert any("UNSUPPORTED_VERSION" in m and REASON in m for m in coord), \
-        f"librdkafka's log does not show the broker's non-retriable error and reason: {coord[-5:]}"
+def test_kafka_transactions_cli_lists_and_describes(broker):
+    """`kafka-transactions list` and `describe` (DescribeTransactions,
+    ListTransactions) show a running transaction with its partitions, and
+    its end."""
+    topic = cu.unique_topic("txn-cli")
+    cu.create_topic(broker.bootstrap, topic, partitions=2)
+    tid = f"txn-cli-{uuid.uuid4().hex[:8]}"
+    p = producer(broker.bootstrap, tid)
+    p.begin_transaction()
+    send(p, topic, 2, "open")
+    p.flush(30)
+    out = cu.kafka_tool("transactions", "--bootstrap-server", broker.bootstrap, "list").stdout_text
+    print(out)
+    line = next((ln for ln in out.splitlines() if ln.split() and ln.split()[0] == tid), None)
+    assert line is not None, f"{tid} not listed:\n{out}"
+    assert "Ongoing" in line, line
+    out = cu.kafka_tool("transactions", "--bootstrap-server", broker.bootstrap,
+                        "describe", "--transactional-id", tid).stdout_text
+    print(out)
+    assert "Ongoing" in out, out
+    assert f"{topic}-0" in out and f"{topic}-1" in out, out
+    p.commit_transaction(30)
+    out = cu.kafka_tool("transactions", "--bootstrap-server", broker.bootstrap,
+                        "describe", "--transactional-id", tid).stdout_text
+    assert "Ongoing" not in out, out

@@ -806,6 +806,18 @@ impl Log {
         Ok(())
     }
 
+    /// Every batch's header with its transaction marker, if a marker
+    /// (rebuilding producer and transaction state).
+    pub fn for_each_batch(
+        &self,
+        f: &mut dyn FnMut(&BatchHeader, Option<crate::txn::marker::EndTxnMarker>),
+    ) -> Result<(), LogError> {
+        for seg in self.segments.values() {
+            seg.for_each_batch(f)?;
+        }
+        Ok(())
+    }
+
     /// Flushes and closes the log.
     pub fn close(mut self) -> Result<(), LogError> {
         self.flush()

@@ -494,4 +494,29 @@ impl Segment {
         }
         Ok(())
     }
+
+    /// [`Self::for_each_header`], with the transaction marker of every
+    /// control batch (read from its first record).
+    pub fn for_each_batch(
+        &self,
+        f: &mut dyn FnMut(&BatchHeader, Option<crate::txn::marker::EndTxnMarker>),
+    ) -> io::Result<()> {
+        let mut pos = 0u64;
+        while let Some(h) = self.header_at(pos)? {
+            let marker = if h.is_control() {
+                let len = h
+                    .total_size()
+                    .min(crate::txn::marker::MARKER_READ_BYTES)
+                    .min(self.size.saturating_sub(pos) as usize);
+                let mut b = vec![0u8; len];
+                self.file.read_exact_at(&mut b, pos)?;
+                crate::txn::marker::marker_of_batch(&b)
+            } else {
+                None
+            };
+            f(&h, marker);
+            pos += h.total_size() as u64;
+        }
+        Ok(())
+    }
 }

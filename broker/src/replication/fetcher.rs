@@ -141,7 +141,7 @@ impl Conn {
     }
 }
 
-fn leader_address(state: &BrokerState, leader: i32) -> Option<String> {
+pub(crate) fn leader_address(state: &BrokerState, leader: i32) -> Option<String> {
     let image = state.image();
     let b = image.brokers.get(&leader)?;
     let name = state

@@ -13,5 +13,7 @@ pub mod quota;
 mod replica_manager;
 pub mod txn_tracker;
 
-pub use partition::{FetchPosition, FollowerRead, HwState, Partition, ReadResult, Role};
+pub use partition::{
+    CommittedRead, FetchPosition, FollowerRead, HwState, Partition, PartitionTxns, ReadResult, Role,
+};
 pub use replica_manager::ReplicaManager;

@@ -24,6 +24,11 @@ use crate::metadata::PartitionImage;
 use crate::protocol::batch::{split_batches, BatchError};
 use kafka_protocol::error::ResponseError;
 
+#[path = "partition_txn.rs"]
+mod txn;
+use txn::{marker_at, markers_in};
+pub use txn::{CommittedRead, PartitionTxns};
+
 /// The replica's role, from the last committed metadata applied.
 #[derive(Debug, Clone)]
 pub enum Role {
@@ -39,6 +44,7 @@ pub enum Role {
 struct Inner {
     log: Log,
     producers: ProducerStateManager,
+    txns: PartitionTxns,
     role: Role,
     /// Set once committed metadata removed this replica: no more appends or
     /// reads (the directory may already be renamed for deletion).
@@ -189,7 +195,11 @@ impl Partition {
         checkpointed_hw: Option<i64>,
     ) -> Result<Self, LogError> {
         let mut producers = ProducerStateManager::default();
-        log.for_each_header(&mut |h| producers.record(h))?;
+        let mut txns = PartitionTxns::default();
+        log.for_each_batch(&mut |h, m| {
+            producers.record(h);
+            txns.on_batch(h, m);
+        })?;
         let start = log.start_offset();
         let hw = checkpointed_hw.map_or(start, |h| h.min(log.end_offset()).max(start));
         let (hw, _) = watch::channel(HwState {
@@ -205,6 +215,7 @@ impl Partition {
             inner: Mutex::new(Inner {
                 log,
                 producers,
+                txns,
                 role: Role::Follower { leader: -1 },
                 retired: false,
             }),
@@ -344,14 +355,24 @@ impl Partition {
         records: &mut [u8],
         min_isr: Option<usize>,
     ) -> Result<AppendInfo, ApiError> {
-        self.append_as_leader(records, min_isr, None)
+        self.append_as_leader(records, min_isr, None, false)
     }
 
     /// [`Self::append`] only while this replica leads in leader epoch
     /// `epoch` (else NOT_LEADER_OR_FOLLOWER, nothing appended): the group
     /// coordinator writes only into the leadership its state was loaded from.
     pub fn append_in_epoch(&self, records: &mut [u8], epoch: i32) -> Result<AppendInfo, ApiError> {
-        self.append_as_leader(records, None, Some(epoch))
+        self.append_as_leader(records, None, Some(epoch), false)
+    }
+
+    /// Appends a transaction marker batch this broker built (not checked
+    /// as a client's records: control batches are refused from clients).
+    fn append_control_in_epoch(
+        &self,
+        records: &mut [u8],
+        epoch: i32,
+    ) -> Result<AppendInfo, ApiError> {
+        self.append_as_leader(records, None, Some(epoch), true)
     }
 
     fn append_as_leader(
@@ -359,8 +380,9 @@ impl Partition {
         records: &mut [u8],
         min_isr: Option<usize>,
         epoch: Option<i32>,
+        control: bool,
     ) -> Result<AppendInfo, ApiError> {
-        blocking(|| self.append_as_leader_blocking(records, min_isr, epoch))
+        blocking(|| self.append_as_leader_blocking(records, min_isr, epoch, control))
     }
 
     /// Whether this replica leads (in `epoch`, when given) and is not
@@ -383,6 +405,7 @@ impl Partition {
         records: &mut [u8],
         min_isr: Option<usize>,
         epoch: Option<i32>,
+        control: bool,
     ) -> Result<AppendInfo, ApiError> {
         let _w = self.writer();
         let g = self.lock();
@@ -405,7 +428,8 @@ impl Partition {
                 "idempotent produce requests must carry exactly one record batch per partition",
             ));
         }
-        if let Some((h, _)) = batches.first() {
+        if let Some((h, _)) = batches.first().filter(|_| !control) {
+            Self::check_txn_data(&g, h)?;
             match g.producers.check(h) {
                 SequenceCheck::Append => {}
                 SequenceCheck::Duplicate(base) => {
@@ -441,7 +465,9 @@ impl Partition {
         let now = crate::clock::now_ms();
         let checks = g.log.produce_checks(now);
         drop(g);
-        checks.validate(records, &batches).map_err(log_error)?;
+        if !control {
+            checks.validate(records, &batches).map_err(log_error)?;
+        }
         let mut g = self.lock();
         // The role may have changed meanwhile (metadata is applied under
         // `inner` alone): append only in the leadership checked above.
@@ -454,11 +480,15 @@ impl Partition {
         #[cfg(test)]
         tests::hook("write");
         pending.write(records).map_err(|e| log_error(e.into()))?;
+        let markers = markers_in(records, &batches);
         let mut g = self.lock();
         let inner = &mut *g;
         let info = inner
             .log
-            .commit_append(pending, &mut |h| inner.producers.record(h))
+            .commit_append(pending, &mut |h| {
+                inner.producers.record(h);
+                inner.txns.on_batch(h, marker_at(&markers, h.base_offset));
+            })
             .map_err(log_error)?;
         if let Some(job) = g.log.take_flush() {
             // flush.messages / flush.ms / a rolled segment: fsync with the
@@ -703,6 +733,7 @@ impl Partition {
         };
         // CRCs are checked before any lock is taken.
         let batches = crate::log::scan_replicated(records)?;
+        let markers = markers_in(records, &batches);
         blocking(|| {
             let _w = self.writer();
             let mut g = self.lock();
@@ -718,9 +749,10 @@ impl Partition {
                 g = self.lock();
                 // Producer state follows the log, so a new leader has it.
                 let inner = &mut *g;
-                inner
-                    .log
-                    .commit_append(pending, &mut |h| inner.producers.record(h))?;
+                inner.log.commit_append(pending, &mut |h| {
+                    inner.producers.record(h);
+                    inner.txns.on_batch(h, marker_at(&markers, h.base_offset));
+                })?;
             }
             if leader_start > g.log.start_offset() && leader_start <= g.log.end_offset() {
                 g.log.delete_records_before(leader_start)?;
@@ -760,8 +792,13 @@ impl Partition {
         };
         // Producer state is rebuilt from what is left.
         let mut producers = ProducerStateManager::default();
-        g.log.for_each_header(&mut |h| producers.record(h))?;
+        let mut txns = PartitionTxns::default();
+        g.log.for_each_batch(&mut |h, m| {
+            producers.record(h);
+            txns.on_batch(h, m);
+        })?;
         g.producers = producers;
+        g.txns = txns;
         self.leo.send_replace(end);
         self.hw.send_modify(|h| h.hw = h.hw.min(end));
         Ok(true)

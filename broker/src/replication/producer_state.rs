@@ -55,6 +55,11 @@ fn next_seq(s: i32) -> i32 {
 }
 
 impl ProducerStateManager {
+    /// The epoch this partition knows for `producer_id`.
+    pub fn epoch_of(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
     /// Checks a batch before it is appended.
     pub fn check(&self, h: &BatchHeader) -> SequenceCheck {
         if h.producer_id < 0 || h.base_sequence < 0 {
@@ -102,6 +107,18 @@ impl ProducerStateManager {
 
     /// Records an appended (or recovered) batch.
     pub fn record(&mut self, h: &BatchHeader) {
+        if h.producer_id >= 0 && h.is_control() {
+            // A transaction marker carries the producer's epoch as the
+            // coordinator knows it: a fenced producer's newer epoch makes
+            // the old one's later batches stale (Kafka's
+            // `appendEndTxnMarker` updates the entry's epoch).
+            let entry = self.producers.entry(h.producer_id).or_default();
+            if h.producer_epoch > entry.epoch {
+                entry.epoch = h.producer_epoch;
+                entry.batches.clear();
+            }
+            return;
+        }
         if h.producer_id < 0 || h.base_sequence < 0 {
             return;
         }

@@ -216,12 +216,33 @@ static APIS: &[ApiSpec] = &[
 /// The transaction APIs, served and advertised on the broker surface only
 /// once `txn::TRANSACTIONS_ENABLED` (until then they are unknown, as
 /// before the coordinator existed).
-static TXN_APIS: &[ApiSpec] = &[api(
-    ApiKey::AddPartitionsToTxn,
-    0,
-    3,
-    handlers::add_partitions_to_txn::handle,
-)];
+static TXN_APIS: &[ApiSpec] = &[
+    api(
+        ApiKey::AddPartitionsToTxn,
+        0,
+        3,
+        handlers::add_partitions_to_txn::handle,
+    ),
+    api(ApiKey::EndTxn, 0, 4, handlers::end_txn::handle),
+    api(
+        ApiKey::DescribeTransactions,
+        0,
+        0,
+        handlers::describe_transactions::handle,
+    ),
+    api(
+        ApiKey::ListTransactions,
+        0,
+        1,
+        handlers::list_transactions::handle,
+    ),
+    api(
+        ApiKey::WriteTxnMarkers,
+        1,
+        1,
+        handlers::write_txn_markers::handle,
+    ),
+];
 
 /// The APIs a controller listener answers (KIP-919 direct-to-controller
 /// admin, `kafka-metadata-quorum --bootstrap-controller`): a subset of

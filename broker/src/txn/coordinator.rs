@@ -31,7 +31,7 @@ use crate::metadata::ClusterImage;
 /// request paths, the markers and the partition side (LSO, read_committed)
 /// work end to end; until then every transactional request is refused as
 /// before (README "Transactions").
-pub const TRANSACTIONS_ENABLED: bool = false;
+pub const TRANSACTIONS_ENABLED: bool = true;
 
 /// Transaction coordinator settings, from Kafka's broker config keys.
 #[derive(Debug, Clone)]
@@ -288,12 +288,30 @@ async fn load_partition(state: Arc<BrokerState>, p: i32, epoch: i32) {
             return;
         }
     };
-    // Transactions cut short in PrepareCommit/PrepareAbort need their
-    // markers sent again and their completion written: not wired yet
-    // (unreachable while TRANSACTIONS_ENABLED is false).
-    let pending = replay.pending_completion().len();
+    let pending: Vec<super::end_txn::Completion> = replay
+        .pending_completion()
+        .into_iter()
+        .map(|m| super::end_txn::Completion {
+            transactional_id: m.transactional_id.clone(),
+            job: super::markers::MarkerJob {
+                producer_id: m.producer_id,
+                producer_epoch: m.producer_epoch,
+                commit: m.state == super::TransactionState::PrepareCommit,
+                coordinator_epoch: epoch,
+            },
+            partitions: m.partitions.clone(),
+        })
+        .collect();
     let n = replay.transactions.len();
     if state.txns.finish_load(p, epoch, replay.transactions).await {
+        let pending_len = pending.len();
+        // Transactions cut short in PrepareCommit/PrepareAbort: send their
+        // markers again and write their completion (Kafka's
+        // `onTransactionStateLoaded` resend).
+        for done in pending {
+            tokio::spawn(super::end_txn::complete(state.clone(), done));
+        }
+        let pending = pending_len;
         info!(
             partition = p,
             epoch,

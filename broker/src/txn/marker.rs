@@ -87,6 +87,34 @@ pub fn decode_marker(key: &[u8], value: &[u8]) -> Result<EndTxnMarker, MarkerErr
     })
 }
 
+/// The marker a control batch carries, read from the batch's bytes (its
+/// header and at least its first record; control batches are never
+/// compressed). `None` for any other batch, or a control record that is
+/// not a transaction marker.
+pub fn marker_of_batch(batch: &[u8]) -> Option<EndTxnMarker> {
+    use crate::protocol::batch::{varint, BatchHeader, HEADER_LEN};
+    let h = BatchHeader::parse(batch).ok()?;
+    if !h.is_control() || h.compression() != 0 {
+        return None;
+    }
+    let mut b = batch.get(HEADER_LEN..)?;
+    let _len = varint(&mut b).ok()?;
+    let (_attributes, rest) = b.split_first()?;
+    b = rest;
+    let _ts_delta = varint(&mut b).ok()?;
+    let _offset_delta = varint(&mut b).ok()?;
+    let klen = usize::try_from(varint(&mut b).ok()?).ok()?;
+    let key = b.get(..klen)?;
+    b = &b[klen..];
+    let vlen = usize::try_from(varint(&mut b).ok()?).ok()?;
+    let value = b.get(..vlen)?;
+    decode_marker(key, value).ok()
+}
+
+/// How many bytes of a control batch [`marker_of_batch`] needs at most
+/// (the header and one marker record).
+pub const MARKER_READ_BYTES: usize = 128;
+
 /// A marker batch at base offset 0, ready to be stamped and appended.
 pub fn marker_batch(
     producer_id: i64,
@@ -126,6 +154,22 @@ pub fn marker_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_marker_batch_reads_back_as_its_marker() {
+        for commit in [true, false] {
+            let m = EndTxnMarker {
+                commit,
+                coordinator_epoch: 7,
+            };
+            let b = marker_batch(5, 2, m, 3, 1000).expect("batch");
+            assert_eq!(marker_of_batch(&b), Some(m));
+            assert_eq!(
+                marker_of_batch(&b[..b.len().min(MARKER_READ_BYTES)]),
+                Some(m)
+            );
+        }
+    }
     use crate::protocol::batch::{check_crc, BatchHeader};
 
     fn unhex(s: &str) -> Vec<u8> {

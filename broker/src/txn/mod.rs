@@ -29,9 +29,11 @@
 
 pub mod coordinator;
 pub mod decisions;
+pub mod end_txn;
 pub mod loader;
 pub mod marker;
 pub mod marker_plan;
+pub mod markers;
 pub mod records;
 mod requests;
 pub mod state;

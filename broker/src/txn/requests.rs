@@ -87,7 +87,7 @@ impl TxnCoordinator {
     /// coordinator epoch `epoch` and waits until the in-sync replicas have
     /// it. Call without holding the id table lock. The error is what the
     /// request answers.
-    async fn write_transit(
+    pub(super) async fn write_transit(
         &self,
         state: &BrokerState,
         tid: &str,
@@ -123,7 +123,7 @@ impl TxnCoordinator {
     /// partition is still active in `epoch`, else NOT_COORDINATOR (the
     /// metadata was unloaded or reloaded meanwhile). On `written` = Err,
     /// drops the pending transition and answers that error.
-    async fn finish_transit(
+    pub(super) async fn finish_transit(
         &self,
         tid: &str,
         epoch: i32,
@@ -154,7 +154,7 @@ impl TxnCoordinator {
     /// to answer, or the error code.
     pub async fn init_producer_id(
         &self,
-        state: &BrokerState,
+        state: &std::sync::Arc<BrokerState>,
         tid: &str,
         txn_timeout_ms: i32,
         expected: Option<(i64, i16)>,
@@ -201,17 +201,12 @@ impl TxnCoordinator {
                 self.finish_transit(tid, epoch, &transit, written).await?;
                 Ok((transit.producer_id, transit.producer_epoch))
             }
-            InitStep::FenceAndAbort(_) => {
-                // Aborting the running transaction needs its markers: not
-                // wired yet. Undo the fence; the client retries.
-                let mut txns = self.lock().await;
-                if let Some(meta) = txns.ids.get_mut(tid) {
-                    meta.abort_pending();
-                }
-                warn!(
-                    transactional_id = tid,
-                    "InitProducerId over a running transaction: its abort is not implemented yet"
-                );
+            InitStep::FenceAndAbort(fence) => {
+                // Kafka's handleInitProducerId: abort the running
+                // transaction with the fenced epoch, then let the client
+                // retry (CONCURRENT_TRANSACTIONS) until it is complete.
+                super::end_txn::abort_fenced(state, tid, fence.producer_id, fence.producer_epoch)
+                    .await?;
                 Err(ResponseError::ConcurrentTransactions.code())
             }
         }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
-use kafka_protocol::messages::{BrokerId, FetchResponse, ResponseKind};
+use kafka_protocol::messages::{BrokerId, FetchResponse, ProducerId, ResponseKind};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -93,6 +94,8 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let wanted: Arc<[Wanted]> = grouped.into();
     let max_wait = Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let min_bytes = body.min_bytes.max(0) as usize;
+    // read_committed (v4+): consumers read up to the last stable offset.
+    let committed = version >= 4 && body.isolation_level == 1;
     // A follower's fetch (Kafka's replica fetch): `replica_id` names it.
     let replica = if version >= 15 {
         body.replica_state.replica_id.0
@@ -138,7 +141,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         let (mut resp, total, errors, regions) = {
             let (state, image, wanted) = (state.clone(), image.clone(), wanted.clone());
             tokio::task::spawn_blocking(move || {
-                read_once(&state, &image, &wanted, version, max_bytes, fetcher)
+                read_once(
+                    &state, &image, &wanted, version, max_bytes, fetcher, committed,
+                )
             })
             .await
             .map_err(|e| format!("fetch read task failed: {e}"))??
@@ -207,6 +212,7 @@ fn read_once(
     version: i16,
     max_bytes: usize,
     fetcher: Option<i32>,
+    committed: bool,
 ) -> Result<(FetchResponse, usize, bool, Vec<ReadSlice>), String> {
     let mut total = 0usize;
     // Record sets sent from their segment files, in response order.
@@ -242,7 +248,22 @@ fn read_once(
             let budget = (part_max.max(0) as usize).min(max_bytes.saturating_sub(total));
             // KIP-74: the first partition with data returns at least one batch.
             let min_one = total == 0;
+            // read_committed: the LSO and the aborted transactions read.
+            let mut txn_view: Option<(i64, Vec<AbortedTransaction>)> = None;
             let read = match fetcher {
+                None if committed => part.read_committed(offset, budget, min_one).map(|r| {
+                    let aborted = r
+                        .aborted
+                        .iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect();
+                    txn_view = Some((r.last_stable_offset, aborted));
+                    r.read
+                }),
                 None => part.read(offset, budget, min_one),
                 Some(replica) => {
                     let pos = FetchPosition {
@@ -348,13 +369,18 @@ fn read_once(
                 },
                 None => Bytes::new(),
             };
+            let (lso, aborted) = match txn_view {
+                Some((lso, aborted)) => (lso, aborted),
+                None if fetcher.is_some() => (data.high_watermark, Vec::new()),
+                None => (part.last_stable_offset(), Vec::new()),
+            };
             parts.push(
                 PartitionData::default()
                     .with_partition_index(index)
                     .with_high_watermark(data.high_watermark)
-                    .with_last_stable_offset(data.high_watermark)
+                    .with_last_stable_offset(lso)
                     .with_log_start_offset(data.log_start_offset)
-                    .with_aborted_transactions(if version >= 4 { Some(vec![]) } else { None })
+                    .with_aborted_transactions((version >= 4).then_some(aborted))
                     .with_records(Some(records)),
             );
         }

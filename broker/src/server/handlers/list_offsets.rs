@@ -49,7 +49,12 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                 parts.push(resp.with_error_code(e.code));
                 continue;
             }
-            let hw = part.high_watermark();
+            // read_committed (v2+): nothing past the last stable offset.
+            let hw = if version >= 2 && body.isolation_level == 1 {
+                part.last_stable_offset()
+            } else {
+                part.high_watermark()
+            };
             let found = part.scan_log(
                 |log| -> Result<Option<(i64, i64, i32)>, crate::log::LogError> {
                     Ok(match p.timestamp {

@@ -53,11 +53,11 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let acks = body.acks;
     let timeout_ms = body.timeout_ms;
     let mut image = state.image();
-    if body.transactional_id.is_some() {
-        // Transactions are not served yet; we do not advertise their APIs.
+    if body.transactional_id.is_some() && !crate::txn::TRANSACTIONS_ENABLED {
+        // Transactions are not served; we do not advertise their APIs.
         let e = ApiError::new(
             ResponseError::TransactionalIdAuthorizationFailed,
-            "transactional produce is not supported by this broker yet",
+            "transactional produce is not supported by this broker",
         );
         return Ok(Some(ResponseKind::Produce(
             ProduceResponse::default().with_responses(
