@@ -465,7 +465,7 @@ mod tests {
         ] {
             let a = ann(&[(OFFSETS_ANNOTATION, v)]);
             let p = plan(&want(), ConnectorState::Stopped, &stopped, &a, false);
-            assert_eq!(p.calls, [call.clone()], "{v}");
+            assert_eq!(p.calls, std::slice::from_ref(&call), "{v}");
             assert_eq!(annotation_of(&call, &a), Some(OFFSETS_ANNOTATION));
             let p = plan(&want(), ConnectorState::Running, &running, &a, false);
             if call == Call::ListOffsets {
