@@ -10,11 +10,14 @@ use std::collections::BTreeMap;
 /// A Kafka Connect connector running on the workers of the KafkaConnect named by
 /// `spec.connectRef` (or, when absent, the `kafka.runnel.dev/connect` label).
 ///
-/// Annotations: `kafka.runnel.dev/restart` (any value) restarts the connector and its
-/// failed tasks; `kafka.runnel.dev/restart-task=<n>` restarts task `n`;
-/// `kafka.runnel.dev/reset-offsets` (any value) deletes the connector's offsets
-/// (KIP-875 `DELETE /offsets`, only while `spec.state` is `stopped`). The operator removes
-/// each annotation once done.
+/// Annotations: `kafka.runnel.dev/restart` restarts the connector and all its tasks (value
+/// `onlyFailed`: only the failed ones); `kafka.runnel.dev/restart-task=<n>` restarts task
+/// `n`; `kafka.runnel.dev/connector-offsets=list|alter|reset` writes the offsets to
+/// `spec.listOffsets.toConfigMap`, sets them from `spec.alterOffsets.fromConfigMap`
+/// (KIP-875 `PATCH /offsets`), or deletes them (`DELETE /offsets`); alter and reset only
+/// while `spec.state` is `stopped`, as Connect requires. `kafka.runnel.dev/reset-offsets`
+/// (any value) is the older spelling of `connector-offsets=reset`. The operator removes each
+/// annotation once done.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[kube(
     group = "kafka.runnel.dev",
@@ -64,6 +67,76 @@ pub struct KafkaConnectorSpec {
     /// Desired state.
     #[serde(default)]
     pub state: ConnectorState,
+    /// Automatic restart of a FAILED connector or tasks, with a growing back-off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_restart: Option<AutoRestart>,
+    /// Where the `connector-offsets=list` annotation writes the offsets (key `offsets.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_offsets: Option<ListOffsets>,
+    /// Where the `connector-offsets=alter` annotation reads the offsets (key `offsets.json`,
+    /// Connect's `{"offsets": [{"partition": {...}, "offset": {...}}]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alter_offsets: Option<AlterOffsets>,
+}
+
+/// Automatic restarts (as Strimzi's `autoRestart`): a FAILED connector or task is restarted
+/// (`POST /restart?includeTasks=true&onlyFailed=true`) at once, then after 2, 6, 12, 20, 30,
+/// 42, 56 back-off units (`n*n + n` after the n-th restart, at most 60); a unit is a minute
+/// (the operator's `--connector-restart-backoff-seconds`). The count goes back to 0 once
+/// the connector and its tasks have run without failing for the current back-off.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRestart {
+    /// Whether failed connectors and tasks are restarted automatically.
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    /// At most this many restarts in a row (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_restarts: Option<i32>,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+/// A ConfigMap the offsets are written to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListOffsets {
+    /// The ConfigMap (same namespace; created if absent, only key `offsets.json` is written).
+    pub to_config_map: ConfigMapRef,
+}
+
+/// A ConfigMap the offsets are read from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlterOffsets {
+    /// The ConfigMap (same namespace) holding `offsets.json`.
+    pub from_config_map: ConfigMapRef,
+}
+
+/// A ConfigMap of the connector's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+pub struct ConfigMapRef {
+    /// Its name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// State of the automatic restarts.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRestartStatus {
+    /// Automatic restarts since the connector last ran without failing.
+    pub count: i32,
+    /// When the last automatic restart was made (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restart_time: Option<String>,
+    /// When the next one is due if the connector or a task is still FAILED (RFC 3339);
+    /// absent once `maxRestarts` is reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_restart_time: Option<String>,
 }
 
 /// Desired connector state (Kafka Connect's REST states, KIP-875).
@@ -112,6 +185,9 @@ pub struct KafkaConnectorStatus {
     /// back, found and reverted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drift: Option<String>,
+    /// Automatic restarts (`spec.autoRestart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_restart: Option<AutoRestartStatus>,
 }
 
 fn offsets_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -141,8 +217,14 @@ pub struct TaskStatus {
 pub const RESTART_ANNOTATION: &str = "kafka.runnel.dev/restart";
 /// Annotation: restart one task (value: the task id).
 pub const RESTART_TASK_ANNOTATION: &str = "kafka.runnel.dev/restart-task";
-/// Annotation: delete the connector's offsets (only while stopped).
+/// Annotation: delete the connector's offsets (only while stopped); the older spelling of
+/// `connector-offsets=reset`.
 pub const RESET_OFFSETS_ANNOTATION: &str = "kafka.runnel.dev/reset-offsets";
+/// Annotation: `list`, `alter` or `reset` the connector's offsets (as Strimzi's
+/// `strimzi.io/connector-offsets`).
+pub const OFFSETS_ANNOTATION: &str = "kafka.runnel.dev/connector-offsets";
+/// The ConfigMap key holding offsets for `list` and `alter`.
+pub const OFFSETS_KEY: &str = "offsets.json";
 /// Label naming the KafkaConnect of a connector without `spec.connectRef`, and carried by
 /// the Connect workers' children.
 pub const CONNECT_LABEL: &str = "kafka.runnel.dev/connect";

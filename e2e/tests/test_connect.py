@@ -4,7 +4,9 @@ A one-broker KafkaCluster, a KafkaConnect of Apache Kafka Connect 4.1.1 workers 
 Connect image built by e2e/image/build.py --connect, and FileStreamSource -> topic ->
 FileStreamSink connectors moving 10,000 lines, all driven by the operator (a host
 process, as in test_operator.py): internal topics, bad input, pause/resume, restart
-annotation, stop + offsets reset, config change, delete, and a killed worker pod.
+annotation, stop + offsets reset, offsets listed to and altered from ConfigMaps (KIP-875
+PATCH), a failing task restarted automatically with back-off, config change, delete, a
+killed worker pod, and a rolling restart of two workers one at a time.
 
     flock /run/runnel-helper-node-e2e.lock env RUNNEL_BIN_DIR=$PWD/target/release \\
       e2e/node/run --exec e2e/node/with-cluster-dns python3 -m pytest -p no:cacheprovider e2e/tests/test_connect.py
@@ -68,7 +70,8 @@ def operator(installed):
                POD_NAME=f"runnel-operator-{uuid.uuid4().hex[:6]}", RUST_LOG="info,kube=warn")
     bin_dir = os.environ["RUNNEL_BIN_DIR"].split(":")[0]
     proc = subprocess.Popen([f"{bin_dir}/runnel-operator", "--metrics-addr", f"127.0.0.1:{port}",
-                             "--cluster-resync-seconds", "10", "--connector-resync-seconds", "5"],
+                             "--cluster-resync-seconds", "10", "--connector-resync-seconds", "5",
+                             "--connector-restart-backoff-seconds", "1"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def ready():
@@ -257,17 +260,126 @@ def test_stop_and_offsets_reset_rereads_the_file(ns):
     assert wait_lines(ns, 2 * (LINES + 200)) == expected(0, LINES + 200) * 2
 
 
+def line_bytes(k):
+    return sum(len(f"line-{i}\n") for i in range(k))
+
+
+def events(ns, name):
+    out = kube.kubectl("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}", "-o", "json")
+    return json.loads(out)["items"]
+
+
+def annotation_gone(ns, name, key):
+    return lambda: key not in (kube.get("kafkaconnector", name, ns)["metadata"].get("annotations") or {})
+
+
+def test_offsets_listed_to_and_altered_from_config_maps(ns):
+    before = out_lines(ns)
+    assert before == expected(0, LINES + 200) * 2
+    kube.kubectl("patch", "kafkaconnector", "src", "-n", ns, "--type=merge", "-p", json.dumps({"spec": {
+        "state": "stopped", "listOffsets": {"toConfigMap": {"name": "src-offsets"}},
+        "alterOffsets": {"fromConfigMap": {"name": "src-new-offsets"}}}}))
+    kube.wait_for("src STOPPED", lambda: status(ns, "src").get("connectorState") == "STOPPED", 120)
+    kube.kubectl("annotate", "kafkaconnector", "src", "-n", ns, "kafka.runnel.dev/connector-offsets=list")
+    kube.wait_for("list annotation removed", annotation_gone(ns, "src", "kafka.runnel.dev/connector-offsets"), 60)
+    listed = json.loads(kube.get("configmap", "src-offsets", ns)["data"]["offsets.json"])
+    assert listed["offsets"][0]["offset"]["position"] == line_bytes(LINES + 200), listed
+    # Rewind to line 10,000: the source re-reads lines 10,000..10,199 once more.
+    new = {"offsets": [{"partition": listed["offsets"][0]["partition"], "offset": {"position": line_bytes(LINES)}}]}
+    apply_obj({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "src-new-offsets", "namespace": ns},
+               "data": {"offsets.json": json.dumps(new)}})
+    kube.kubectl("annotate", "kafkaconnector", "src", "-n", ns, "kafka.runnel.dev/connector-offsets=alter")
+    kube.wait_for("alter annotation removed", annotation_gone(ns, "src", "kafka.runnel.dev/connector-offsets"), 60)
+    assert any(e.get("reason") == "OffsetsAltered" for e in events(ns, "src"))
+    kube.wait_for("offsets altered in status", lambda: json.dumps(line_bytes(LINES)) in
+                  json.dumps(status(ns, "src").get("offsets", {})), 60)
+    kube.kubectl("patch", "kafkaconnector", "src", "-n", ns, "--type=merge", "-p", '{"spec":{"state":"running"}}')
+    wait_state(ns, "src", "RUNNING")
+    assert wait_lines(ns, len(before) + 200) == before + expected(LINES, LINES + 200)
+
+
+def test_failed_task_is_restarted_automatically(ns):
+    """A sink whose directory does not exist fails; the operator restarts it with back-off
+    (1 s units here) until the directory appears, then the count resets."""
+    sh(ns, "rm -rf /tmp/later")
+    apply_obj(connector(ns, "auto-sink", SINK_CLASS, {"file": "/tmp/later/out.txt", "topics": TOPIC},
+                        autoRestart={"enabled": True}))
+    kube.wait_for("two automatic restarts", lambda: (status(ns, "auto-sink").get("autoRestart") or {})
+                  .get("count", 0) >= 2, 120, interval=1)
+    st = status(ns, "auto-sink")
+    assert st["autoRestart"]["lastRestartTime"] and st["autoRestart"]["nextRestartTime"], st
+    c = cond(kube.get("kafkaconnector", "auto-sink", ns), "Ready")
+    assert c["status"] == "False" and c["reason"] in ("TaskFailed", "ConnectorFailed"), c
+    assert any(e.get("reason") == "AutoRestarted" for e in events(ns, "auto-sink"))
+    sh(ns, "mkdir -p /tmp/later")
+    wait_cond("kafkaconnector", "auto-sink", ns, "Ready", timeout=180)
+    # The new sink reads the whole topic: the same lines as the first sink.
+    want = out_lines(ns)
+    kube.wait_for("auto-sink caught up", lambda: sh(ns, "cat /tmp/later/out.txt 2>/dev/null || true")
+                  .splitlines() == want, 120, interval=2)
+    kube.wait_for("restart count reset", lambda: not status(ns, "auto-sink").get("autoRestart"), 120, interval=2)
+    kube.kubectl("delete", "kafkaconnector", "auto-sink", "-n", ns, "--timeout=60s")
+
+
 def test_deleted_connector_leaves_connect(ns):
     kube.kubectl("delete", "kafkaconnector", "src", "-n", ns, "--timeout=60s")
     kube.wait_for("src gone from Connect", lambda: json.loads(
         sh(ns, "wget -qO- http://127.0.0.1:8083/connectors")) == ["sink"], 60, interval=1)
 
 
+def worker_pods(ns):
+    out = json.loads(kube.kubectl("get", "pods", "-n", ns, "-l", f"kafka.runnel.dev/connect={CONNECT}",
+                                  "-o", "json"))
+    return out["items"]
+
+
 def test_killed_worker_pod_is_replaced_and_connectors_run_again(ns):
-    old = worker_pod(ns)
-    kube.kubectl("delete", "pod", old, "-n", ns, "--force", "--grace-period=0")
-    kube.wait_for("a new worker", lambda: worker_pod(ns) != old, 240, interval=2)
+    old = kube.get("pod", worker_pod(ns), ns)["metadata"]["uid"]
+    kube.kubectl("delete", "pod", worker_pod(ns), "-n", ns, "--force", "--grace-period=0")
+    kube.wait_for("a new worker", lambda: any(p["metadata"]["uid"] != old and kube.pod_ready(p)
+                                             for p in worker_pods(ns)), 240, interval=2)
     wait_cond("kafkaconnect", CONNECT, ns, "Ready", timeout=240)
     kube.wait_for("sink RUNNING on the new worker", lambda: status(ns, "sink").get("connectorState") == "RUNNING"
                   and status(ns, "sink").get("workerId", "").split(":")[0]
                   == kube.get("pod", worker_pod(ns), ns)["status"]["podIP"], 180, interval=2)
+
+
+def worker_restarts(ns):
+    """WorkerRestarted events made: kube's event recorder folds repeats of one reason on
+    one object into a series, so count the series."""
+    return sum(((e.get("series") or {}).get("count") or e.get("count") or 1)
+               for e in events(ns, CONNECT) if e.get("reason") == "WorkerRestarted")
+
+
+def test_worker_config_change_rolls_one_worker_at_a_time_after_rebalance(ns):
+    # Connect keeps a departed worker's tasks unassigned for scheduled.rebalance.max.delay.ms
+    # (5 min by default) hoping it returns; the roll waits for that, so shorten it here.
+    kube.kubectl("patch", "kafkaconnect", CONNECT, "-n", ns, "--type=merge",
+                 "-p", '{"spec":{"replicas":2,"config":{"scheduled.rebalance.max.delay.ms":5000}}}')
+    kube.wait_for("2 workers ready", lambda: (kube.get("kafkaconnect", CONNECT, ns).get("status") or {})
+                  .get("readyReplicas") == 2, 300, interval=2)
+    wait_cond("kafkaconnect", CONNECT, ns, "Ready", timeout=240)
+    before = {p["metadata"]["uid"] for p in worker_pods(ns)}
+    assert len(before) == 2
+    restarts_before = worker_restarts(ns)
+    kube.kubectl("patch", "kafkaconnect", CONNECT, "-n", ns, "--type=merge",
+                 "-p", '{"spec":{"config":{"offset.flush.interval.ms":2000}}}')
+    worst = 0
+    deadline = time.time() + 600
+    while True:
+        pods = worker_pods(ns)
+        down = sum(1 for p in pods if p["metadata"].get("deletionTimestamp") or not kube.pod_ready(p))
+        down += max(0, 2 - len(pods))
+        worst = max(worst, down)
+        uids = {p["metadata"]["uid"] for p in pods}
+        if not (uids & before) and len(pods) == 2 and down == 0:
+            break
+        assert time.time() < deadline, f"roll not done: {[(p['metadata']['name'], kube.pod_ready(p)) for p in pods]}"
+        time.sleep(1)
+    assert worst <= 1, f"{worst} workers down at once"
+    wait_cond("kafkaconnect", CONNECT, ns, "Ready", timeout=240)
+    # Every pod was replaced (above) by the operator (OnDelete); the event series counts
+    # of kube's recorder were seen to lag (1 -> 2 for two restarts), so only check that
+    # the roll was announced.
+    assert worker_restarts(ns) > restarts_before, events(ns, CONNECT)
+    wait_state(ns, "sink", "RUNNING", timeout=180)

@@ -22,6 +22,9 @@ pub struct Settings {
     pub connect_image: String,
     /// How often a ready KafkaConnector is compared with Connect (drift detection).
     pub connector_resync: Duration,
+    /// The unit of the automatic connector restarts' back-off (`n*n + n` units after the
+    /// n-th restart; Strimzi's is a minute).
+    pub connector_restart_backoff: Duration,
 }
 
 /// Everything a reconcile needs.

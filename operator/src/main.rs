@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{Api, Client};
 use runnel_crds::{KafkaCluster, KafkaConnect, KafkaConnector, KafkaTopic};
 use runnel_operator::context::{Context, Settings};
@@ -56,6 +56,10 @@ struct Args {
     /// How often a ready KafkaConnector is compared with Connect (REST changes are reverted).
     #[arg(long, default_value_t = 30)]
     connector_resync_seconds: u64,
+    /// The back-off unit of `KafkaConnector.spec.autoRestart`: the n-th automatic restart is
+    /// followed by `n*n + n` units (at most 60) before the next one.
+    #[arg(long, default_value_t = 60)]
+    connector_restart_backoff_seconds: u64,
 }
 
 #[tokio::main]
@@ -95,6 +99,9 @@ async fn run() -> Result<()> {
             cluster_resync: Duration::from_secs(args.cluster_resync_seconds.max(1)),
             connect_image: args.connect_image.clone(),
             connector_resync: Duration::from_secs(args.connector_resync_seconds.max(1)),
+            connector_restart_backoff: Duration::from_secs(
+                args.connector_restart_backoff_seconds.max(1),
+            ),
         },
         metrics.clone(),
         pod_name.clone(),
@@ -203,10 +210,10 @@ async fn run() -> Result<()> {
             scope.clone(),
             stop,
         )));
-        let (connects, connectors, deployments): (
+        let (connects, connectors, stateful_sets): (
             Api<KafkaConnect>,
             Api<KafkaConnector>,
-            Api<Deployment>,
+            Api<StatefulSet>,
         ) = match ns {
             Some(ns) => (
                 Api::namespaced(client.clone(), ns),
@@ -223,7 +230,7 @@ async fn run() -> Result<()> {
         controllers.push(tokio::spawn(connect::run(
             ctx.clone(),
             connects.clone(),
-            deployments,
+            stateful_sets,
             stop,
         )));
         let stop = stop_future(stop_rx.clone());

@@ -6,11 +6,17 @@
 //!
 //! One flow: invalid input refused by validate; FileStreamSource -> topic ->
 //! FileStreamSink moves 10,000 lines exactly once; pause/resume; drift reverted; config
-//! change; restart; stop + offsets reset (the source re-reads the file); delete.
+//! change; restart; stop + offsets reset (the source re-reads the file); stop + offsets
+//! altered with `PATCH /offsets` (the source re-reads from the line named); delete. A
+//! second test: a sink task that fails is restarted automatically by the auto-restart
+//! decision, with the back-off, until it runs.
 
-use runnel_crds::connector::{ConnectorState, RESET_OFFSETS_ANNOTATION, RESTART_ANNOTATION};
+use runnel_crds::connector::{
+    AutoRestart, ConnectorState, OFFSETS_ANNOTATION, RESET_OFFSETS_ANNOTATION, RESTART_ANNOTATION,
+};
 use runnel_crds::KafkaConnector;
-use runnel_operator::connector::plan::{desired_config, plan, Call, Observed, Plan};
+use runnel_operator::connector::auto_restart::{self, Decision, History};
+use runnel_operator::connector::plan::{desired_config, parse_offsets, plan, Call, Observed, Plan};
 use runnel_operator::connector::rest::{run_call, ConnectRest};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,8 +38,19 @@ fn connector(name: &str, spec: serde_json::Value) -> KafkaConnector {
 async fn converge(
     rest: &ConnectRest,
     kc: &KafkaConnector,
-    annotations: &[&str],
+    annotations: &[(&str, &str)],
     spec_changed: bool,
+) -> Plan {
+    converge_with(rest, kc, annotations, spec_changed, None).await
+}
+
+/// [`converge`], with `offsets` as the `offsets.json` of the alter ConfigMap.
+async fn converge_with(
+    rest: &ConnectRest,
+    kc: &KafkaConnector,
+    annotations: &[(&str, &str)],
+    spec_changed: bool,
+    offsets: Option<&str>,
 ) -> Plan {
     let name = kc.metadata.name.clone().expect("name");
     let desired = desired_config(kc, &name).expect("desired");
@@ -47,7 +64,7 @@ async fn converge(
     };
     let ann: BTreeMap<String, String> = annotations
         .iter()
-        .map(|a| (a.to_string(), "true".to_string()))
+        .map(|(a, v)| (a.to_string(), v.to_string()))
         .collect();
     let p = plan(&desired, kc.spec.state, &observed, &ann, spec_changed);
     if p.calls.contains(&Call::PutConfig) {
@@ -58,6 +75,12 @@ async fn converge(
         assert!(v.errors.is_empty(), "{:?}", v.errors);
     }
     for c in &p.calls {
+        if *c == Call::AlterOffsets {
+            // The controller reads this from the ConfigMap's offsets.json.
+            let offsets = parse_offsets(offsets.expect("offsets.json")).expect("offsets.json");
+            rest.alter_offsets(&name, &offsets).await.expect("alter");
+            continue;
+        }
         run_call(rest, &name, &desired, c).await.expect("call");
     }
     p
@@ -264,8 +287,8 @@ async fn connector_lifecycle_against_a_real_worker() {
     );
 
     // Restart annotation.
-    let p = converge(&rest, &src, &[RESTART_ANNOTATION], false).await;
-    assert_eq!(p.calls, [Call::Restart]);
+    let p = converge(&rest, &src, &[(RESTART_ANNOTATION, "true")], false).await;
+    assert_eq!(p.calls, [Call::Restart { only_failed: false }]);
     wait_state(&rest, "src", "RUNNING").await;
     append(&input, LINES + 100, LINES + 200);
     assert_eq!(
@@ -275,7 +298,7 @@ async fn connector_lifecycle_against_a_real_worker() {
     );
 
     // Offsets reset: refused while running, done once stopped; the source then re-reads.
-    let p = converge(&rest, &src, &[RESET_OFFSETS_ANNOTATION], false).await;
+    let p = converge(&rest, &src, &[(RESET_OFFSETS_ANNOTATION, "true")], false).await;
     assert!(p.calls.is_empty() && p.refused.len() == 1, "{p:?}");
     src.spec.state = ConnectorState::Stopped;
     assert_eq!(converge(&rest, &src, &[], true).await.calls, [Call::Stop]);
@@ -283,7 +306,7 @@ async fn connector_lifecycle_against_a_real_worker() {
     let offsets = rest.offsets("src").await.expect("offsets").expect("exists");
     assert!(offsets.to_string().contains("position"), "{offsets}");
     assert_eq!(
-        converge(&rest, &src, &[RESET_OFFSETS_ANNOTATION], false)
+        converge(&rest, &src, &[(RESET_OFFSETS_ANNOTATION, "true")], false)
             .await
             .calls,
         [Call::ResetOffsets]
@@ -300,6 +323,53 @@ async fn connector_lifecycle_against_a_real_worker() {
         "the reset source read the file again"
     );
 
+    // Offsets altered (KIP-875 PATCH): refused while running; once stopped, the source's
+    // file position is set to the start of line 5,000, so it re-reads from there.
+    let position = 5_000 * "line-000000\n".len();
+    let offsets_json = serde_json::json!({"offsets": [{
+        "partition": {"filename": input.to_str()},
+        "offset": {"position": position}}]})
+    .to_string();
+    let mut alt = src.clone();
+    let p = converge(&rest, &alt, &[(OFFSETS_ANNOTATION, "alter")], false).await;
+    assert!(p.calls.is_empty() && p.refused.len() == 1, "{p:?}");
+    // Connect itself refuses a PATCH of a running connector.
+    let refused = rest
+        .alter_offsets("src", &parse_offsets(&offsets_json).expect("json"))
+        .await;
+    assert!(
+        matches!(&refused, Err(e) if e.status() == Some(400)),
+        "{refused:?}"
+    );
+    alt.spec.state = ConnectorState::Stopped;
+    assert_eq!(converge(&rest, &alt, &[], true).await.calls, [Call::Stop]);
+    wait_state(&rest, "src", "STOPPED").await;
+    let p = converge_with(
+        &rest,
+        &alt,
+        &[(OFFSETS_ANNOTATION, "alter")],
+        false,
+        Some(&offsets_json),
+    )
+    .await;
+    assert_eq!(p.calls, [Call::AlterOffsets]);
+    let now = rest.offsets("src").await.expect("offsets").expect("exists");
+    assert_eq!(
+        now["offsets"][0]["offset"]["position"],
+        serde_json::json!(position),
+        "{now}"
+    );
+    alt.spec.state = ConnectorState::Running;
+    let p = converge(&rest, &alt, &[], true).await;
+    assert_eq!(p.calls, [Call::Resume]);
+    let mut want = twice.clone();
+    want.extend(expected(5_000, LINES + 200));
+    assert_eq!(
+        wait_lines(&output, want.len()).await,
+        want,
+        "the altered source re-read from line 5,000"
+    );
+
     // Delete.
     for n in ["src", "sink"] {
         rest.delete(n).await.expect("delete");
@@ -313,4 +383,111 @@ async fn connector_lifecycle_against_a_real_worker() {
     rest.delete("src")
         .await
         .expect("deleting an absent connector is fine");
+}
+
+#[tokio::test]
+async fn failed_task_is_restarted_automatically_with_backoff() {
+    let Some((url, dir)) = env() else {
+        eprintln!("RUNNEL_CONNECT_URL / RUNNEL_CONNECT_DIR not set: skipped");
+        return;
+    };
+    let rest = ConnectRest::new(&url);
+    let t0 = Instant::now();
+    while !rest.healthy().await.unwrap_or(false) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "worker never healthy (GET /health, KIP-1017)"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A sink writing into a directory that does not exist yet: its task FAILS at start.
+    let later = dir.join("later");
+    let topic = format!("connect-auto-{}", std::process::id());
+    let sink = connector(
+        "auto-sink",
+        serde_json::json!({
+        "class": "org.apache.kafka.connect.file.FileStreamSinkConnector", "tasksMax": 1,
+        "config": {"file": later.join("out.txt").to_str(), "topics": topic},
+        "autoRestart": {"enabled": true, "maxRestarts": 3}}),
+    );
+    assert_eq!(
+        converge(&rest, &sink, &[], true).await.calls,
+        [Call::PutConfig]
+    );
+    let failed = |s: &runnel_operator::connector::rest::ConnectorStatus| {
+        s.connector.state == "FAILED" || s.tasks.iter().any(|t| t.state == "FAILED")
+    };
+    let wait_failed = || async {
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = rest.status("auto-sink").await.expect("status") {
+                if failed(&s) {
+                    return s;
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "the task never failed"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let s = wait_failed().await;
+    assert!(
+        s.tasks[0].trace.as_deref().unwrap_or("").contains("later"),
+        "{s:?}"
+    );
+    // The controller's decision, pass by pass, with a 1 s back-off unit.
+    let cfg: AutoRestart = sink.spec.auto_restart.clone().expect("autoRestart");
+    let mut history = History::default();
+    let unit = 1;
+    let start = jiff_now();
+    let d = auto_restart::decide(Some(&cfg), true, true, history, start, unit);
+    let Decision::RestartNow { history: h, next } = d else {
+        panic!("first restart at once: {d:?}")
+    };
+    assert_eq!((h.count, next), (1, Some(start + 2)));
+    rest.restart("auto-sink", true).await.expect("restart");
+    history = h;
+    // Still failing (the directory is missing): the next restart waits for the back-off.
+    wait_failed().await;
+    let now = jiff_now();
+    if now < start + 2 {
+        assert_eq!(
+            auto_restart::decide(Some(&cfg), true, true, history, now, unit),
+            Decision::Wait { at: start + 2 }
+        );
+    }
+    // Fix the cause; the next due restart brings the task up.
+    std::fs::create_dir_all(&later).expect("mkdir");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let d = auto_restart::decide(Some(&cfg), true, true, history, jiff_now(), unit);
+    let Decision::RestartNow { history: h, .. } = d else {
+        panic!("second restart due: {d:?}")
+    };
+    assert_eq!(h.count, 2);
+    rest.restart("auto-sink", true).await.expect("restart");
+    wait_state(&rest, "auto-sink", "RUNNING").await;
+    // Running through the back-off of the last restart (6 units): the count resets.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let s = rest
+        .status("auto-sink")
+        .await
+        .expect("status")
+        .expect("exists");
+    assert!(!failed(&s), "{s:?}");
+    assert_eq!(
+        auto_restart::decide(Some(&cfg), true, false, h, jiff_now(), unit),
+        Decision::Healthy {
+            history: History::default()
+        }
+    );
+    rest.delete("auto-sink").await.expect("delete");
+}
+
+fn jiff_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }

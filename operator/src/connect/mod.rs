@@ -3,10 +3,11 @@
 
 mod reconcile;
 pub mod render;
+pub mod roll;
 
 use crate::context::Context;
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::runtime::controller::Controller;
 use kube::runtime::watcher;
 use kube::Api;
@@ -18,16 +19,16 @@ use tracing::{debug, warn};
 /// The controller's name in metrics and events.
 pub const CONTROLLER: &str = "kafkaconnect";
 
-/// Runs the controller over `connects` (and their Deployments) until `shutdown` resolves.
+/// Runs the controller over `connects` (and their StatefulSets) until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
     connects: Api<KafkaConnect>,
-    deployments: Api<Deployment>,
+    stateful_sets: Api<StatefulSet>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     Controller::new(connects, watcher::Config::default())
         .owns(
-            deployments,
+            stateful_sets,
             watcher::Config::default().labels("app.kubernetes.io/component=connect"),
         )
         .graceful_shutdown_on(shutdown)

@@ -4,6 +4,7 @@
 //! the workers' REST API.
 
 use super::render::{self, ConnectNames};
+use super::roll::{next_step, Assignment, RollStep, WorkerPod};
 use super::CONTROLLER;
 use crate::cluster::render::names::FIELD_MANAGER;
 use crate::cluster::render::Names;
@@ -11,11 +12,11 @@ use crate::connector::rest::ConnectRest;
 use crate::context::{apply_status, Context};
 use crate::kafka::TOPIC_ALREADY_EXISTS;
 use crate::Error;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use runnel_admin::NewTopic;
@@ -140,13 +141,16 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
     };
     let (ready, reason, message, requeue) = match sync(&kc, &ctx, &ns, &names, &mut status).await? {
         Ok((ready, msg)) if ready => (true, "Ready", msg, ctx.settings.cluster_resync),
+        Ok((_, msg)) if msg.starts_with("rolling") => {
+            (false, "RollingRestart", msg, Duration::from_secs(5))
+        }
         Ok((_, msg)) => (false, "WorkersStarting", msg, Duration::from_secs(5)),
         Err((reason, msg)) => (false, reason, msg, Duration::from_secs(15)),
     };
     let prev = kc.status.clone().unwrap_or_default();
     let changed = find(&prev.conditions, types::READY)
         .is_none_or(|c| c.reason != reason || (c.status == "True") != ready);
-    if changed && reason != "WorkersStarting" {
+    if changed && reason != "WorkersStarting" && reason != "RollingRestart" {
         ctx.event(
             &*kc,
             CONTROLLER,
@@ -173,7 +177,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         condition(
             &prev.conditions,
             types::DEGRADED,
-            !ready && reason != "WorkersStarting",
+            !ready && reason != "WorkersStarting" && reason != "RollingRestart",
             reason,
             if ready { "no problems".into() } else { message },
             generation,
@@ -207,24 +211,27 @@ async fn sync(
     }
     apply_child(ctx, kc, ns, &children.config_map).await?;
     apply_child(ctx, kc, ns, &children.service).await?;
-    let dep: Deployment = apply_child(ctx, kc, ns, &children.deployment).await?;
-    let ds = dep.status.unwrap_or_default();
-    let updated = ds.updated_replicas.unwrap_or(0);
-    let ready = ds.ready_replicas.unwrap_or(0);
+    let sts: StatefulSet = apply_child(ctx, kc, ns, &children.stateful_set).await?;
+    remove_old_deployment(kc, ctx, ns, names).await?;
+    let ss = sts.status.clone().unwrap_or_default();
+    let ready = ss.ready_replicas.unwrap_or(0);
     status.ready_replicas = Some(ready);
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let mut workers: Vec<String> = pods
+    let listed = pods
         .list(&ListParams::default().labels(&names.selector_string()))
         .await?
-        .items
+        .items;
+    let revision = ss.update_revision.clone().unwrap_or_default();
+    let observed: Vec<WorkerPod> = listed.iter().map(|p| worker_pod(p, &revision)).collect();
+    let mut workers: Vec<String> = observed
         .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| p.name_any())
+        .filter(|p| !p.terminating)
+        .map(|p| p.name.clone())
         .collect();
     workers.sort();
     status.workers = workers;
+    let rest = ConnectRest::new(&names.url());
     if ready > 0 {
-        let rest = ConnectRest::new(&names.url());
         match rest.plugins().await {
             Ok(mut p) => {
                 p.sort_by(|a, b| a.class.cmp(&b.class));
@@ -233,9 +240,55 @@ async fn sync(
             Err(e) => warn!(connect = %kc.name_any(), error = %e, "cannot list connector plugins"),
         }
     }
+    let current = ss.observed_generation >= sts.metadata.generation && !revision.is_empty();
+    let step = if !current {
+        RollStep::Wait("the StatefulSet controller has not seen the new template yet".into())
+    } else if observed.iter().all(|p| p.up_to_date || p.terminating) {
+        RollStep::Done
+    } else {
+        let assignments = match rest.all_statuses().await {
+            Ok(all) => Some(assignments(&all)),
+            Err(e) => {
+                warn!(connect = %kc.name_any(), error = %e, "cannot read connector statuses");
+                None
+            }
+        };
+        next_step(
+            &observed,
+            kc.spec.replicas,
+            assignments.as_deref(),
+            render::REST_PORT,
+        )
+    };
+    let rolling = match step {
+        RollStep::Done => None,
+        RollStep::Wait(why) => Some(format!("rolling the workers: waiting ({why})")),
+        RollStep::Restart(pod) => {
+            info!(connect = %kc.name_any(), %pod, "restarting a worker (rolling restart)");
+            match pods.delete(&pod, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+            ctx.event(
+                kc,
+                CONTROLLER,
+                false,
+                "WorkerRestarted",
+                "Roll",
+                format!(
+                    "restarted worker {pod} for the new pod template (the group had rebalanced)"
+                ),
+            )
+            .await;
+            Some(format!("rolling the workers: restarted {pod}"))
+        }
+    };
+    if let Some(m) = rolling {
+        return Ok(Ok((false, m)));
+    }
     let want = kc.spec.replicas;
-    let done =
-        ready >= want && updated >= want && ds.observed_generation >= dep.metadata.generation;
+    let done = ready >= want && current;
     Ok(Ok((
         done,
         format!(
@@ -243,4 +296,77 @@ async fn sync(
             kc.spec.group_id
         ),
     )))
+}
+
+/// A worker pod as the roll sees it.
+fn worker_pod(p: &Pod, update_revision: &str) -> WorkerPod {
+    let labels = p.metadata.labels.clone().unwrap_or_default();
+    let st = p.status.clone().unwrap_or_default();
+    WorkerPod {
+        name: p.name_any(),
+        ip: st.pod_ip.clone(),
+        ready: st
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+        up_to_date: labels.get("controller-revision-hash").map(String::as_str)
+            == Some(update_revision),
+        terminating: p.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// Every connector and task of `all` as the roll sees it.
+fn assignments(all: &[crate::connector::rest::ConnectorStatus]) -> Vec<Assignment> {
+    let mut out = Vec::new();
+    for s in all {
+        out.push(Assignment {
+            what: s.name.clone(),
+            state: s.connector.state.clone(),
+            worker_id: s.connector.worker_id.clone(),
+        });
+        for t in &s.tasks {
+            out.push(Assignment {
+                what: format!("{}/{}", s.name, t.id),
+                state: t.state.clone(),
+                worker_id: t.worker_id.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Deletes the Deployment `<name>-connect` earlier versions made (the workers are a
+/// StatefulSet now), once the StatefulSet has a ready worker.
+async fn remove_old_deployment(
+    kc: &KafkaConnect,
+    ctx: &Context,
+    ns: &str,
+    names: &ConnectNames,
+) -> Result<(), Error> {
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(d) = api.get_opt(&names.workers()).await? else {
+        return Ok(());
+    };
+    let ours = d
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .iter()
+        .any(|o| Some(&o.uid) == kc.metadata.uid.as_ref());
+    if ours {
+        api.delete(&names.workers(), &DeleteParams::default())
+            .await?;
+        info!(connect = %kc.name_any(), "deleted the workers' old Deployment");
+        ctx.event(
+            kc,
+            CONTROLLER,
+            false,
+            "DeploymentReplaced",
+            "Apply",
+            "the workers are a StatefulSet now; deleted the old Deployment".into(),
+        )
+        .await;
+    }
+    Ok(())
 }

@@ -1,13 +1,11 @@
-//! Pure builders of a KafkaConnect's children: the worker ConfigMap, the Deployment of
+//! Pure builders of a KafkaConnect's children: the worker ConfigMap, the StatefulSet of
 //! Apache Kafka Connect workers (distributed mode) and the REST Service. Same spec in,
 //! same objects out, no I/O.
 
 use crate::cluster::render::config::{escape, escape_key};
 use crate::cluster::render::names::CONFIG_HASH_ANNOTATION;
 use crate::cluster::render::statefulset::config_hash;
-use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
-};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
@@ -66,8 +64,8 @@ impl ConnectNames {
                 .unwrap_or_else(|| "default".into()),
         }
     }
-    /// The Deployment: `<name>-connect`.
-    pub fn deployment(&self) -> String {
+    /// The StatefulSet of workers (and the Deployment earlier versions made): `<name>-connect`.
+    pub fn workers(&self) -> String {
         format!("{}-connect", self.connect)
     }
     /// The REST Service: `<name>-connect-api`.
@@ -130,8 +128,8 @@ impl ConnectNames {
 pub struct ConnectChildren {
     /// `worker.properties` and `log4j2.properties`.
     pub config_map: ConfigMap,
-    /// The workers.
-    pub deployment: Deployment,
+    /// The workers (`OnDelete`: the operator rolls them, `connect/roll.rs`).
+    pub stateful_set: StatefulSet,
     /// The REST API.
     pub service: Service,
 }
@@ -256,14 +254,17 @@ pub fn worker_command() -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), script]
 }
 
-/// The Deployment of workers. The pod template carries the hash of the worker files,
-/// so a config change rolls the workers (one at a time, a new one ready first).
-pub fn deployment(
+/// The StatefulSet of workers. The pod template carries the hash of the worker files, so
+/// a config change makes a new revision; the update strategy is `OnDelete`, so the
+/// operator restarts the workers one at a time, each once the group has rebalanced
+/// (`connect/roll.rs`). Pods start in parallel (their names carry no identity Connect uses).
+/// Ready means `GET /health` answers (KIP-1017: the worker joined the group).
+pub fn stateful_set(
     kc: &KafkaConnect,
     names: &ConnectNames,
     default_image: &str,
     config_data: &BTreeMap<String, String>,
-) -> Deployment {
+) -> StatefulSet {
     let image = kc
         .spec
         .image
@@ -271,9 +272,9 @@ pub fn deployment(
         .unwrap_or_else(|| default_image.to_string());
     let mut annotations = BTreeMap::new();
     annotations.insert(CONFIG_HASH_ANNOTATION.to_string(), config_hash(config_data));
-    let probe = |initial: i32, failure: i32| Probe {
+    let probe = |path: &str, initial: i32, failure: i32| Probe {
         http_get: Some(HTTPGetAction {
-            path: Some("/".into()),
+            path: Some(path.into()),
             port: IntOrString::Int(REST_PORT),
             ..Default::default()
         }),
@@ -312,8 +313,8 @@ pub fn deployment(
             protocol: Some("TCP".into()),
             ..Default::default()
         }]),
-        readiness_probe: Some(probe(5, 3)),
-        liveness_probe: Some(probe(60, 6)),
+        readiness_probe: Some(probe("/health", 5, 3)),
+        liveness_probe: Some(probe("/", 60, 6)),
         resources: kc.spec.resources.clone(),
         volume_mounts: Some(vec![VolumeMount {
             name: "config".into(),
@@ -332,20 +333,19 @@ pub fn deployment(
         }),
         ..Default::default()
     };
-    Deployment {
-        metadata: names.child_meta(kc, names.deployment()),
-        spec: Some(DeploymentSpec {
+    StatefulSet {
+        metadata: names.child_meta(kc, names.workers()),
+        spec: Some(StatefulSetSpec {
             replicas: Some(kc.spec.replicas),
             selector: LabelSelector {
                 match_labels: Some(names.selector()),
                 ..Default::default()
             },
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_surge: Some(IntOrString::Int(1)),
-                    max_unavailable: Some(IntOrString::Int(0)),
-                }),
+            service_name: Some(names.service()),
+            pod_management_policy: Some("Parallel".into()),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".into()),
+                ..Default::default()
             }),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
@@ -414,7 +414,7 @@ pub fn children(
     let config_map = config_map(kc, &names, bootstrap)?;
     let data = config_map.data.clone().unwrap_or_default();
     Ok(ConnectChildren {
-        deployment: deployment(kc, &names, default_image, &data),
+        stateful_set: stateful_set(kc, &names, default_image, &data),
         service: service(kc, &names),
         config_map,
     })
@@ -442,7 +442,7 @@ mod tests {
             .collect()
     }
 
-    fn hash(d: &Deployment) -> String {
+    fn hash(d: &StatefulSet) -> String {
         d.spec
             .as_ref()
             .and_then(|s| s.template.metadata.as_ref())
@@ -520,9 +520,26 @@ mod tests {
         let kc = connect(json!({"clusterRef": "demo", "groupId": "g", "replicas": 2,
                                 "resources": {"limits": {"memory": "1Gi"}}}));
         let c = children(&kc, "b:9092", IMG).expect("render");
-        let d = c.deployment.spec.clone().expect("spec");
-        assert_eq!(c.deployment.metadata.name.as_deref(), Some("conn-connect"));
+        let d = c.stateful_set.spec.clone().expect("spec");
+        assert_eq!(
+            c.stateful_set.metadata.name.as_deref(),
+            Some("conn-connect")
+        );
         assert_eq!(d.replicas, Some(2));
+        assert_eq!(
+            d.update_strategy.as_ref().and_then(|u| u.type_.as_deref()),
+            Some("OnDelete"),
+            "the operator rolls the workers"
+        );
+        let readiness = d.template.spec.as_ref().expect("pod").containers[0]
+            .readiness_probe
+            .clone()
+            .expect("probe");
+        assert_eq!(
+            readiness.http_get.and_then(|h| h.path).as_deref(),
+            Some("/health"),
+            "ready = joined the group (KIP-1017)"
+        );
         let sel = d.selector.match_labels.clone().expect("sel");
         assert_eq!(sel[CONNECT_LABEL], "conn");
         let pod = d.template.spec.clone().expect("pod");
@@ -543,7 +560,7 @@ mod tests {
                 .map(|c| c.name.clone()),
             Some("conn-connect-config".into())
         );
-        let owner = c.deployment.metadata.owner_references.expect("owner");
+        let owner = c.stateful_set.metadata.owner_references.expect("owner");
         assert_eq!(owner[0].kind, "KafkaConnect");
         let svc = c.service.spec.expect("svc");
         assert_eq!(svc.selector.expect("sel")[CONNECT_LABEL], "conn");
@@ -555,7 +572,13 @@ mod tests {
         // An explicit image wins.
         let kc = connect(json!({"clusterRef": "demo", "groupId": "g", "image": "my/connect:1"}));
         let c = children(&kc, "b:9092", IMG).expect("render");
-        let pod = c.deployment.spec.expect("spec").template.spec.expect("pod");
+        let pod = c
+            .stateful_set
+            .spec
+            .expect("spec")
+            .template
+            .spec
+            .expect("pod");
         assert_eq!(pod.containers[0].image.as_deref(), Some("my/connect:1"));
     }
 
@@ -566,15 +589,15 @@ mod tests {
         let mut scaled = base.clone();
         scaled["replicas"] = json!(3);
         let b = children(&connect(scaled), "b:9092", IMG).expect("render");
-        assert_eq!(hash(&a.deployment), hash(&b.deployment));
+        assert_eq!(hash(&a.stateful_set), hash(&b.stateful_set));
         let mut changed = base.clone();
         changed["config"] = json!({"offset.flush.interval.ms": 500});
         let c = children(&connect(changed), "b:9092", IMG).expect("render");
-        assert_ne!(hash(&a.deployment), hash(&c.deployment));
+        assert_ne!(hash(&a.stateful_set), hash(&c.stateful_set));
         let d = children(&connect(base), "other:9092", IMG).expect("render");
         assert_ne!(
-            hash(&a.deployment),
-            hash(&d.deployment),
+            hash(&a.stateful_set),
+            hash(&d.stateful_set),
             "a new bootstrap rolls too"
         );
         // Deterministic.
@@ -585,6 +608,6 @@ mod tests {
         )
         .expect("render");
         assert_eq!(a.config_map, again.config_map);
-        assert_eq!(a.deployment, again.deployment);
+        assert_eq!(a.stateful_set, again.stateful_set);
     }
 }

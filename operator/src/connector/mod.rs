@@ -1,6 +1,7 @@
 //! The KafkaConnector controller: each KafkaConnector becomes a connector on the workers
 //! of its KafkaConnect, managed through the Kafka Connect REST API.
 
+pub mod auto_restart;
 pub mod plan;
 mod reconcile;
 pub mod rest;

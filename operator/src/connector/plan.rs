@@ -3,7 +3,8 @@
 
 use runnel_crds::config_map::to_properties;
 use runnel_crds::connector::{
-    ConnectorState, RESET_OFFSETS_ANNOTATION, RESTART_ANNOTATION, RESTART_TASK_ANNOTATION,
+    ConnectorState, OFFSETS_ANNOTATION, RESET_OFFSETS_ANNOTATION, RESTART_ANNOTATION,
+    RESTART_TASK_ANNOTATION,
 };
 use runnel_crds::KafkaConnector;
 use std::collections::BTreeMap;
@@ -19,13 +20,62 @@ pub enum Call {
     Resume,
     /// `PUT /connectors/{name}/stop` (KIP-875).
     Stop,
-    /// `POST /connectors/{name}/restart?includeTasks=true&onlyFailed=false`, then the
-    /// restart annotation is removed.
-    Restart,
+    /// `POST /connectors/{name}/restart?includeTasks=true&onlyFailed=...`, then the
+    /// restart annotation is removed (`onlyFailed` when its value says so).
+    Restart {
+        /// Restart only the failed connector and tasks.
+        only_failed: bool,
+    },
     /// `POST /connectors/{name}/tasks/{n}/restart`, then the annotation is removed.
     RestartTask(i32),
     /// `DELETE /connectors/{name}/offsets`, then the annotation is removed.
     ResetOffsets,
+    /// `GET /connectors/{name}/offsets` written to `spec.listOffsets.toConfigMap`, then the
+    /// annotation is removed.
+    ListOffsets,
+    /// `PATCH /connectors/{name}/offsets` with `spec.alterOffsets.fromConfigMap`'s
+    /// `offsets.json`, then the annotation is removed.
+    AlterOffsets,
+}
+
+/// Which annotation a call answers (removed once the call is done).
+pub fn annotation_of(call: &Call, annotations: &BTreeMap<String, String>) -> Option<&'static str> {
+    match call {
+        Call::Restart { .. } => Some(RESTART_ANNOTATION),
+        Call::RestartTask(_) => Some(RESTART_TASK_ANNOTATION),
+        Call::ListOffsets | Call::AlterOffsets => Some(OFFSETS_ANNOTATION),
+        Call::ResetOffsets if annotations.contains_key(OFFSETS_ANNOTATION) => {
+            Some(OFFSETS_ANNOTATION)
+        }
+        Call::ResetOffsets => Some(RESET_OFFSETS_ANNOTATION),
+        _ => None,
+    }
+}
+
+/// The offsets an `alter` sends: the ConfigMap's `offsets.json`, checked to be Connect's
+/// shape (`{"offsets": [{"partition": {...}, "offset": {...} or null}, ...]}`, at least one).
+pub fn parse_offsets(text: &str) -> Result<serde_json::Value, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("offsets.json is not JSON: {e}"))?;
+    let list = v
+        .get("offsets")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("offsets.json needs an \"offsets\" array")?;
+    if list.is_empty() {
+        return Err(
+            "offsets.json lists no offsets (reset them with connector-offsets=reset)".into(),
+        );
+    }
+    for (i, o) in list.iter().enumerate() {
+        if !o.get("partition").is_some_and(serde_json::Value::is_object) {
+            return Err(format!("offsets[{i}] has no \"partition\" object"));
+        }
+        match o.get("offset") {
+            Some(x) if x.is_object() || x.is_null() => {}
+            _ => return Err(format!("offsets[{i}] has no \"offset\" object (or null)")),
+        }
+    }
+    Ok(v)
 }
 
 /// What Connect reports about the connector.
@@ -142,8 +192,10 @@ pub fn plan(
         }
         p.calls.push(c);
     }
-    if annotations.contains_key(RESTART_ANNOTATION) {
-        p.calls.push(Call::Restart);
+    if let Some(v) = annotations.get(RESTART_ANNOTATION) {
+        p.calls.push(Call::Restart {
+            only_failed: v.split(',').any(|w| w.trim() == "onlyFailed"),
+        });
     }
     if let Some(v) = annotations.get(RESTART_TASK_ANNOTATION) {
         match v.trim().parse::<i32>() {
@@ -153,17 +205,41 @@ pub fn plan(
             )),
         }
     }
-    if annotations.contains_key(RESET_OFFSETS_ANNOTATION) {
-        if state == ConnectorState::Stopped && now == "STOPPED" && move_call.is_none() {
-            p.calls.push(Call::ResetOffsets);
-        } else if state != ConnectorState::Stopped {
+    let offsets_op = match annotations.get(OFFSETS_ANNOTATION).map(|v| v.trim()) {
+        Some("list") => Some(Call::ListOffsets),
+        Some("alter") => Some(Call::AlterOffsets),
+        Some("reset") => Some(Call::ResetOffsets),
+        Some(other) => {
             p.refused.push(format!(
-                "{RESET_OFFSETS_ANNOTATION}: offsets can only be reset while the connector is stopped (set spec.state: stopped)"
+                "{OFFSETS_ANNOTATION}={other}: expected list, alter or reset"
             ));
-        } else {
-            p.refused.push(format!(
-                "{RESET_OFFSETS_ANNOTATION}: waiting for the connector to stop (Connect reports {now})"
-            ));
+            None
+        }
+        None if annotations.contains_key(RESET_OFFSETS_ANNOTATION) => Some(Call::ResetOffsets),
+        None => None,
+    };
+    match offsets_op {
+        None => {}
+        // Listing works in any state.
+        Some(Call::ListOffsets) => p.calls.push(Call::ListOffsets),
+        // Connect alters and resets offsets only of a STOPPED connector (KIP-875).
+        Some(call) => {
+            let what = if call == Call::AlterOffsets {
+                "altered"
+            } else {
+                "reset"
+            };
+            if state == ConnectorState::Stopped && now == "STOPPED" && move_call.is_none() {
+                p.calls.push(call);
+            } else if state != ConnectorState::Stopped {
+                p.refused.push(format!(
+                    "offsets can only be {what} while the connector is stopped (set spec.state: stopped)"
+                ));
+            } else {
+                p.refused.push(format!(
+                    "offsets {what}: waiting for the connector to stop (Connect reports {now})"
+                ));
+            }
         }
     }
     p
@@ -314,7 +390,15 @@ mod tests {
             &ann(&[(RESTART_ANNOTATION, "")]),
             false,
         );
-        assert_eq!(p.calls, [Call::Restart]);
+        assert_eq!(p.calls, [Call::Restart { only_failed: false }]);
+        let p = plan(
+            &want(),
+            ConnectorState::Running,
+            &o,
+            &ann(&[(RESTART_ANNOTATION, "includeTasks,onlyFailed")]),
+            false,
+        );
+        assert_eq!(p.calls, [Call::Restart { only_failed: true }]);
         let p = plan(
             &want(),
             ConnectorState::Running,
@@ -354,6 +438,10 @@ mod tests {
         );
         assert!(p.calls.is_empty());
         assert!(p.refused[0].contains("only be reset while the connector is stopped"));
+        assert_eq!(
+            annotation_of(&Call::ResetOffsets, &a),
+            Some(RESET_OFFSETS_ANNOTATION)
+        );
         // Asked to stop in the same pass: stop first, reset on a later pass.
         let p = plan(
             &want(),
@@ -364,5 +452,66 @@ mod tests {
         );
         assert_eq!(p.calls, [Call::Stop]);
         assert!(p.refused[0].contains("waiting for the connector to stop"));
+    }
+
+    #[test]
+    fn offsets_annotation_lists_in_any_state_and_alters_or_resets_only_once_stopped() {
+        let stopped = seen(Some(want()), "STOPPED");
+        let running = seen(Some(want()), "RUNNING");
+        for (v, call) in [
+            ("list", Call::ListOffsets),
+            ("alter", Call::AlterOffsets),
+            ("reset", Call::ResetOffsets),
+        ] {
+            let a = ann(&[(OFFSETS_ANNOTATION, v)]);
+            let p = plan(&want(), ConnectorState::Stopped, &stopped, &a, false);
+            assert_eq!(p.calls, std::slice::from_ref(&call), "{v}");
+            assert_eq!(annotation_of(&call, &a), Some(OFFSETS_ANNOTATION));
+            let p = plan(&want(), ConnectorState::Running, &running, &a, false);
+            if call == Call::ListOffsets {
+                assert_eq!(p.calls, [Call::ListOffsets]);
+            } else {
+                assert!(p.calls.is_empty(), "{v}: {p:?}");
+                assert!(
+                    p.refused[0].contains("while the connector is stopped"),
+                    "{p:?}"
+                );
+            }
+        }
+        // Stop asked in the same pass: stop first, alter on a later pass.
+        let a = ann(&[(OFFSETS_ANNOTATION, "alter")]);
+        let p = plan(&want(), ConnectorState::Stopped, &running, &a, true);
+        assert_eq!(p.calls, [Call::Stop]);
+        assert!(p.refused[0].contains("waiting for the connector to stop"));
+        let p = plan(
+            &want(),
+            ConnectorState::Stopped,
+            &stopped,
+            &ann(&[(OFFSETS_ANNOTATION, "rewind")]),
+            false,
+        );
+        assert!(p.calls.is_empty());
+        assert!(p.refused[0].contains("expected list, alter or reset"));
+    }
+
+    #[test]
+    fn offsets_json_must_be_connects_shape() {
+        let ok = r#"{"offsets": [{"partition": {"filename": "/in"}, "offset": {"position": 12}},
+                                 {"partition": {"kafka_topic": "t", "kafka_partition": 0}, "offset": null}]}"#;
+        assert_eq!(
+            parse_offsets(ok).expect("ok")["offsets"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+        for bad in [
+            "not json",
+            "{}",
+            r#"{"offsets": []}"#,
+            r#"{"offsets": [{"offset": {"position": 1}}]}"#,
+            r#"{"offsets": [{"partition": {"f": 1}, "offset": 3}]}"#,
+        ] {
+            assert!(parse_offsets(bad).is_err(), "{bad}");
+        }
     }
 }

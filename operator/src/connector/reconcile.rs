@@ -1,19 +1,22 @@
 //! `reconcile` and `error_policy` of the KafkaConnector controller.
 
-use super::plan::{desired_config, plan, Call, Observed};
-use super::rest::{ConnectRest, RestError};
+use super::auto_restart::{self, Decision, History};
+use super::plan::{annotation_of, desired_config, parse_offsets, plan, Call, Observed};
+use super::rest::{ConnectRest, ConnectorStatus, RestError};
 use super::{CONTROLLER, FINALIZER};
 use crate::connect::render::ConnectNames;
 use crate::context::{apply_status, Context};
 use crate::Error;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::Resource;
 use kube::ResourceExt;
 use runnel_crds::condition::{condition, find, types};
 use runnel_crds::connector::{
-    ConnectorState, TaskStatus, RESET_OFFSETS_ANNOTATION, RESTART_ANNOTATION,
+    AutoRestartStatus, ConnectorState, TaskStatus, OFFSETS_KEY, RESTART_ANNOTATION,
     RESTART_TASK_ANNOTATION,
 };
 use runnel_crds::{KafkaConnect, KafkaConnector, KafkaConnectorStatus};
@@ -54,6 +57,8 @@ struct Outcome {
     observed: Option<super::rest::ConnectorStatus>,
     offsets: Option<serde_json::Value>,
     drift: Option<String>,
+    /// `None`: keep the previous automatic-restart status.
+    auto_restart: Option<Option<AutoRestartStatus>>,
     requeue: Duration,
 }
 
@@ -66,6 +71,7 @@ impl Outcome {
             observed: None,
             offsets: None,
             drift: None,
+            auto_restart: None,
             requeue,
         }
     }
@@ -174,6 +180,7 @@ async fn apply(
             .offsets
             .or(if obs.is_some() { None } else { prev.offsets }),
         last_drift: outcome.drift.or(prev.last_drift),
+        auto_restart: outcome.auto_restart.unwrap_or(prev.auto_restart),
     };
     if kc.status.as_ref() != Some(&status) {
         apply_status(api, &kc.name_any(), &status).await?;
@@ -270,37 +277,61 @@ async fn sync(
     }
     let mut done: Vec<&str> = Vec::new();
     for call in &p.calls {
-        if let Err(e) = super::rest::run_call(&rest, &name, &desired, call).await {
-            if e.status().is_none() {
-                return Ok(unavailable(&e));
+        let result = match call {
+            Call::ListOffsets => list_offsets(kc, ctx, &rest, &ns, &name).await?,
+            Call::AlterOffsets => alter_offsets(kc, ctx, &rest, &ns, &name).await?,
+            _ => super::rest::run_call(&rest, &name, &desired, call)
+                .await
+                .map_err(Step::Rest),
+        };
+        match result {
+            Ok(()) => {}
+            Err(Step::Refused(m)) => {
+                warn!(connector = %name, ?call, message = %m, "offsets request refused");
+                return Ok(Outcome::not_ready(
+                    "OffsetsRefused",
+                    m,
+                    Duration::from_secs(30),
+                ));
             }
-            let m = format!("{call:?} failed: {e}");
-            warn!(connector = %name, error = %e, ?call, "Connect refused a call");
-            return Ok(Outcome::not_ready(
-                "ConnectRejected",
-                m,
-                Duration::from_secs(30),
-            ));
+            Err(Step::Rest(e)) if e.status().is_none() => return Ok(unavailable(&e)),
+            Err(Step::Rest(e)) => {
+                let m = format!("{call:?} failed: {e}");
+                warn!(connector = %name, error = %e, ?call, "Connect refused a call");
+                return Ok(Outcome::not_ready(
+                    "ConnectRejected",
+                    m,
+                    Duration::from_secs(30),
+                ));
+            }
         }
         info!(connector = %name, ?call, "done");
+        if let Some(a) = annotation_of(call, &annotations) {
+            done.push(a);
+        }
         let (reason, note) = match call {
             Call::PutConfig if observed.config.is_none() => ("Created", "created the connector"),
             Call::PutConfig => ("ConfigUpdated", "updated the connector's config"),
             Call::Pause => ("Paused", "paused the connector"),
             Call::Resume => ("Resumed", "resumed the connector"),
             Call::Stop => ("Stopped", "stopped the connector"),
-            Call::Restart => {
-                done.push(RESTART_ANNOTATION);
+            Call::Restart { only_failed: false } => {
                 ("Restarted", "restarted the connector and its tasks")
             }
-            Call::RestartTask(_) => {
-                done.push(RESTART_TASK_ANNOTATION);
-                ("TaskRestarted", "restarted a task")
-            }
-            Call::ResetOffsets => {
-                done.push(RESET_OFFSETS_ANNOTATION);
-                ("OffsetsReset", "deleted the connector's offsets")
-            }
+            Call::Restart { only_failed: true } => (
+                "Restarted",
+                "restarted the connector's failed instances (connector and tasks)",
+            ),
+            Call::RestartTask(_) => ("TaskRestarted", "restarted a task"),
+            Call::ResetOffsets => ("OffsetsReset", "deleted the connector's offsets"),
+            Call::ListOffsets => (
+                "OffsetsListed",
+                "wrote the connector's offsets to spec.listOffsets.toConfigMap",
+            ),
+            Call::AlterOffsets => (
+                "OffsetsAltered",
+                "set the connector's offsets from spec.alterOffsets.fromConfigMap",
+            ),
         };
         let note = match call {
             Call::RestartTask(n) => format!("{note} ({n})"),
@@ -327,10 +358,25 @@ async fn sync(
     };
 
     // What Connect reports now.
-    let status = match rest.status(&name).await {
+    let mut status = match rest.status(&name).await {
         Ok(s) => s,
         Err(e) => return Ok(unavailable(&e)),
     };
+    let manual_restart = p.calls.iter().any(|c| matches!(c, Call::Restart { .. }));
+    let AutoPass {
+        status: auto_status,
+        note: auto_note,
+        restarted,
+    } = match &status {
+        Some(s) if !manual_restart => auto_restart_pass(kc, ctx, &rest, &name, s).await,
+        _ => AutoPass::default(),
+    };
+    if restarted {
+        // Restarted just now: report what Connect says after it.
+        if let Ok(s) = rest.status(&name).await {
+            status = s;
+        }
+    }
     let offsets = rest.offsets(&name).await.ok().flatten();
     let resync = ctx.settings.connector_resync;
     let mut out = match &status {
@@ -347,12 +393,21 @@ async fn sync(
                 .filter(|t| t.state == "FAILED")
                 .map(|t| t.id.to_string())
                 .collect();
+            let restart_hint = auto_note
+                .clone()
+                .unwrap_or_else(|| format!("restart with the {RESTART_ANNOTATION} annotation"));
             if s.connector.state == "FAILED" {
                 Outcome::not_ready(
                     "ConnectorFailed",
                     format!(
-                        "the connector failed (restart with the {RESTART_ANNOTATION} annotation): {}",
-                        s.connector.trace.as_deref().unwrap_or("").lines().next().unwrap_or("")
+                        "the connector failed ({restart_hint}): {}",
+                        s.connector
+                            .trace
+                            .as_deref()
+                            .unwrap_or("")
+                            .lines()
+                            .next()
+                            .unwrap_or("")
                     ),
                     Duration::from_secs(10),
                 )
@@ -360,7 +415,7 @@ async fn sync(
                 Outcome::not_ready(
                     "TaskFailed",
                     format!(
-                        "tasks {} failed (restart with the {RESTART_ANNOTATION} or {RESTART_TASK_ANNOTATION} annotation)",
+                        "tasks {} failed ({restart_hint}; or the {RESTART_TASK_ANNOTATION} annotation)",
                         failed.join(", ")
                     ),
                     Duration::from_secs(10),
@@ -385,6 +440,7 @@ async fn sync(
                     observed: None,
                     offsets: None,
                     drift: None,
+                    auto_restart: None,
                     requeue: resync,
                 }
             }
@@ -394,10 +450,250 @@ async fn sync(
         // A stopped connector has no tasks to wait for.
         out.requeue = out.requeue.min(resync);
     }
+    if let Some(Some(AutoRestartStatus {
+        next_restart_time: Some(next),
+        ..
+    })) = &auto_status
+    {
+        // Come back when the next automatic restart is due.
+        if let Ok(t) = next.parse::<Timestamp>() {
+            let wait = (t.as_second() - Timestamp::now().as_second()).max(1) as u64;
+            out.requeue = out.requeue.min(Duration::from_secs(wait));
+        }
+    }
     out.observed = status;
     out.offsets = offsets;
     out.drift = drift;
+    out.auto_restart = auto_status;
     Ok(out)
+}
+
+/// What the automatic-restart step did.
+#[derive(Default)]
+struct AutoPass {
+    /// The status to record (`None`: keep the previous one).
+    status: Option<Option<AutoRestartStatus>>,
+    /// A note for the Ready message.
+    note: Option<String>,
+    /// A restart was made now.
+    restarted: bool,
+}
+
+fn rfc3339(secs: i64) -> Option<String> {
+    Timestamp::from_second(secs).ok().map(|t| t.to_string())
+}
+
+/// The automatic restart of a FAILED connector or task (`spec.autoRestart`): decided by
+/// `auto_restart::decide`, made here.
+async fn auto_restart_pass(
+    kc: &KafkaConnector,
+    ctx: &Context,
+    rest: &ConnectRest,
+    name: &str,
+    s: &ConnectorStatus,
+) -> AutoPass {
+    let prev = kc.status.as_ref().and_then(|s| s.auto_restart.clone());
+    let history = prev
+        .as_ref()
+        .map(|a| History {
+            count: a.count,
+            last: a
+                .last_restart_time
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .map(|t| t.as_second()),
+        })
+        .unwrap_or_default();
+    let failed = s.connector.state == "FAILED" || s.tasks.iter().any(|t| t.state == "FAILED");
+    let now = Timestamp::now().as_second();
+    let unit = ctx.settings.connector_restart_backoff.as_secs().max(1) as i64;
+    let decision = auto_restart::decide(
+        kc.spec.auto_restart.as_ref(),
+        kc.spec.state == ConnectorState::Running,
+        failed,
+        history,
+        now,
+        unit,
+    );
+    let record = |h: History, next: Option<i64>| AutoRestartStatus {
+        count: h.count,
+        last_restart_time: h.last.and_then(rfc3339),
+        next_restart_time: next.and_then(rfc3339),
+    };
+    match decision {
+        Decision::Off => AutoPass {
+            status: Some(None),
+            ..AutoPass::default()
+        },
+        Decision::Healthy { history } if history == History::default() => AutoPass {
+            status: Some(None),
+            ..AutoPass::default()
+        },
+        Decision::Healthy { .. } => AutoPass::default(),
+        Decision::Wait { at } => {
+            let a = record(history, Some(at));
+            let note = format!(
+                "automatic restart {} due at {}",
+                history.count + 1,
+                a.next_restart_time.clone().unwrap_or_default()
+            );
+            AutoPass {
+                status: Some(Some(a)),
+                note: Some(note),
+                restarted: false,
+            }
+        }
+        Decision::GaveUp { count } => {
+            if prev.as_ref().is_some_and(|a| a.next_restart_time.is_some()) || prev.is_none() {
+                ctx.event(
+                    kc,
+                    CONTROLLER,
+                    true,
+                    "AutoRestartGaveUp",
+                    "Restart",
+                    format!("still FAILED after {count} automatic restarts (spec.autoRestart.maxRestarts); restart with the {RESTART_ANNOTATION} annotation"),
+                )
+                .await;
+            }
+            AutoPass {
+                status: Some(Some(record(history, None))),
+                note: Some(format!(
+                    "gave up after {count} automatic restarts; restart with the {RESTART_ANNOTATION} annotation"
+                )),
+                restarted: false,
+            }
+        }
+        Decision::RestartNow { history: h, next } => match rest.restart(name, true).await {
+            Ok(()) => {
+                info!(connector = %name, count = h.count, "automatic restart");
+                ctx.event(
+                    kc,
+                    CONTROLLER,
+                    true,
+                    "AutoRestarted",
+                    "Restart",
+                    format!(
+                        "restarted the failed connector/tasks automatically (restart {}{})",
+                        h.count,
+                        next.and_then(rfc3339)
+                            .map(|t| format!("; the next, if still FAILED, at {t}"))
+                            .unwrap_or_else(|| "; the last one maxRestarts allows".into())
+                    ),
+                )
+                .await;
+                let a = record(h, next);
+                let note = format!("automatic restart {} made", h.count);
+                AutoPass {
+                    status: Some(Some(a)),
+                    note: Some(note),
+                    restarted: true,
+                }
+            }
+            Err(e) => {
+                warn!(connector = %name, error = %e, "automatic restart failed");
+                AutoPass {
+                    status: None,
+                    note: Some(format!("automatic restart failed: {e}")),
+                    restarted: false,
+                }
+            }
+        },
+    }
+}
+
+/// Why an offsets call could not be made.
+enum Step {
+    /// Connect answered with an error (or not at all).
+    Rest(RestError),
+    /// The resource asks for something impossible (no ConfigMap named, bad offsets.json).
+    Refused(String),
+}
+
+/// `connector-offsets=list`: `GET /offsets` written to `spec.listOffsets.toConfigMap`'s
+/// `offsets.json` (server-side apply: other keys of an existing ConfigMap are kept).
+async fn list_offsets(
+    kc: &KafkaConnector,
+    ctx: &Context,
+    rest: &ConnectRest,
+    ns: &str,
+    name: &str,
+) -> Result<Result<(), Step>, Error> {
+    let Some(cm) = kc
+        .spec
+        .list_offsets
+        .as_ref()
+        .map(|l| l.to_config_map.name.clone())
+    else {
+        return Ok(Err(Step::Refused(
+            "connector-offsets=list needs spec.listOffsets.toConfigMap.name".into(),
+        )));
+    };
+    let offsets = match rest.offsets(name).await {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return Ok(Err(Step::Rest(RestError::Status {
+                status: 404,
+                message: format!("no connector {name}"),
+            })))
+        }
+        Err(e) => return Ok(Err(Step::Rest(e))),
+    };
+    let text = serde_json::to_string_pretty(&offsets).unwrap_or_else(|_| offsets.to_string());
+    let mut meta = serde_json::json!({"name": cm, "namespace": ns});
+    if let Some(o) = kc.owner_ref(&()) {
+        meta["ownerReferences"] = serde_json::json!([o]);
+    }
+    let obj = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+        "data": {OFFSETS_KEY: text},
+    });
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    let pp = PatchParams::apply(crate::cluster::render::names::FIELD_MANAGER).force();
+    api.patch(&cm, &pp, &Patch::Apply(&obj)).await?;
+    Ok(Ok(()))
+}
+
+/// `connector-offsets=alter`: `PATCH /offsets` with `spec.alterOffsets.fromConfigMap`'s
+/// `offsets.json`.
+async fn alter_offsets(
+    kc: &KafkaConnector,
+    ctx: &Context,
+    rest: &ConnectRest,
+    ns: &str,
+    name: &str,
+) -> Result<Result<(), Step>, Error> {
+    let Some(cm) = kc
+        .spec
+        .alter_offsets
+        .as_ref()
+        .map(|a| a.from_config_map.name.clone())
+    else {
+        return Ok(Err(Step::Refused(
+            "connector-offsets=alter needs spec.alterOffsets.fromConfigMap.name".into(),
+        )));
+    };
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(map) = api.get_opt(&cm).await? else {
+        return Ok(Err(Step::Refused(format!(
+            "ConfigMap {ns}/{cm} does not exist"
+        ))));
+    };
+    let Some(text) = map.data.as_ref().and_then(|d| d.get(OFFSETS_KEY)) else {
+        return Ok(Err(Step::Refused(format!(
+            "ConfigMap {ns}/{cm} has no key {OFFSETS_KEY}"
+        ))));
+    };
+    let offsets = match parse_offsets(text) {
+        Ok(v) => v,
+        Err(m) => return Ok(Err(Step::Refused(format!("ConfigMap {ns}/{cm}: {m}")))),
+    };
+    match rest.alter_offsets(name, &offsets).await {
+        Ok(msg) => {
+            info!(connector = %name, configmap = %cm, %msg, "offsets altered");
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(Step::Rest(e))),
+    }
 }
 
 /// Deletes the connector from Connect (gone KafkaConnect: nothing to delete).

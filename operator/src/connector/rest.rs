@@ -382,6 +382,58 @@ impl ConnectRest {
         Ok(())
     }
 
+    /// `PATCH /connectors/{name}/offsets` (KIP-875; the connector must be STOPPED): sets
+    /// `offsets` (`{"offsets": [...]}`); returns Connect's message.
+    pub async fn alter_offsets(&self, name: &str, offsets: &Value) -> Result<String, RestError> {
+        let v = self
+            .call(
+                Method::PATCH,
+                &format!("/connectors/{}/offsets", segment(name)),
+                Some(offsets),
+            )
+            .await?
+            .ok_or_else(|| RestError::Status {
+                status: 404,
+                message: format!("no connector {name}"),
+            })?;
+        Ok(v.get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// `GET /connectors?expand=status`: every connector's status.
+    pub async fn all_statuses(&self) -> Result<Vec<ConnectorStatus>, RestError> {
+        let v = self
+            .call(Method::GET, "/connectors?expand=status", None)
+            .await?
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        if let Some(m) = v.as_object() {
+            for (name, entry) in m {
+                if let Some(s) = entry.get("status") {
+                    let mut st: ConnectorStatus = Self::parse(s.clone())?;
+                    if st.name.is_empty() {
+                        st.name = name.clone();
+                    }
+                    out.push(st);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /health` (KIP-1017, Kafka 3.9+): whether this worker has joined the group and
+    /// its herder is serving.
+    pub async fn healthy(&self) -> Result<bool, RestError> {
+        match self.call_once(Method::GET, "/health", None).await {
+            Ok(Some(v)) => Ok(v.get("status").and_then(Value::as_str) == Some("healthy")),
+            Ok(None) => Ok(false),
+            Err(RestError::Status { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `PUT /connector-plugins/{class}/config/validate`.
     pub async fn validate(
         &self,
@@ -417,9 +469,13 @@ pub async fn run_call(
         Call::Pause => rest.set_state(name, "pause").await,
         Call::Resume => rest.set_state(name, "resume").await,
         Call::Stop => rest.set_state(name, "stop").await,
-        Call::Restart => rest.restart(name, false).await,
+        Call::Restart { only_failed } => rest.restart(name, *only_failed).await,
         Call::RestartTask(n) => rest.restart_task(name, *n).await,
         Call::ResetOffsets => rest.reset_offsets(name).await,
+        // They need a ConfigMap: the controller makes them (`reconcile.rs`).
+        Call::ListOffsets | Call::AlterOffsets => Err(RestError::Body(format!(
+            "{call:?} is made by the controller with its ConfigMap"
+        ))),
     }
 }
 
