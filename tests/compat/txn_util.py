@@ -16,6 +16,8 @@ PER_TXN = 3
 
 
 def java(bootstrap, *args, timeout=240):
+    if not os.environ.get("KAFKA_LIBS"):
+        cu.load_env_sh()   # the cluster suite sources scripts/env.sh only for Kafka
     libs = os.environ.get("KAFKA_LIBS", "")
     if not list(Path(libs).glob("kafka-clients-*.jar")):
         pytest.fail(f"no kafka-clients jar in KAFKA_LIBS={libs!r}; run scripts/install-test-deps.sh")
