@@ -97,6 +97,24 @@ def run(cmd, *, input=None, timeout=90, check=True, env=None):
     return p
 
 
+def run_java_source(src, *args, heap="512m", timeout=200):
+    """Runs a single-file Java program (`java Foo.java ...`) against the
+    kafka-clients jars in $KAFKA_LIBS (scripts/env.sh is sourced when it is
+    unset, as the cluster suite leaves it for Runnel). Fails the test when no
+    jar is there; returns the process (check=False)."""
+    if not os.environ.get("KAFKA_LIBS"):
+        load_env_sh()
+    libs = os.environ.get("KAFKA_LIBS", "")
+    if not list(Path(libs).glob("kafka-clients-*.jar")):
+        import pytest
+        pytest.fail(f"no kafka-clients jar in KAFKA_LIBS={libs!r}; run scripts/install-test-deps.sh")
+    java = os.environ.get("JAVA", "java")
+    cmd = [java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", f"-Xmx{heap}",
+           f"-Dlog4j2.configurationFile={os.environ.get('KAFKA_TOOL_LOG4J', '')}",
+           "-cp", f"{libs}/*", str(src), *map(str, args)]
+    return run(cmd, timeout=timeout, check=False)
+
+
 def kafka_tool(tool, *args, input=None, timeout=90, check=True):
     return run([str(KAFKA_TOOL), tool, *map(str, args)], input=input, timeout=timeout, check=check)
 

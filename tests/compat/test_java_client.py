@@ -1,7 +1,6 @@
 """Kafka Java client (kafka-clients from $KAFKA_LIBS): tests/compat/java/JavaClientCompat.java
 runs every scenario in one JVM (JVM starts are the cost); each scenario is its own test here."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,7 @@ SCENARIOS = ["admin"] + [f"produce-{c}-idempotent" for c in cu.COMPRESSIONS] + \
 
 @pytest.fixture(scope="module")
 def java_run(bootstrap):
-    libs = os.environ.get("KAFKA_LIBS", "")
-    if not list(Path(libs).glob("kafka-clients-*.jar")):
-        pytest.fail(f"no kafka-clients jar in KAFKA_LIBS={libs!r}; run scripts/install-test-deps.sh")
-    java = os.environ.get("JAVA", "java")
-    cmd = [java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-Xmx512m",
-           f"-Dlog4j2.configurationFile={os.environ.get('KAFKA_TOOL_LOG4J', '')}",
-           "-cp", f"{libs}/*", str(JAVA_SRC), bootstrap, *SCENARIOS]
-    p = cu.run(cmd, timeout=200, check=False)
+    p = cu.run_java_source(JAVA_SRC, bootstrap, *SCENARIOS, heap="512m", timeout=200)
     results = {}
     for line in p.stdout_text.splitlines():
         if line.startswith("RESULT "):

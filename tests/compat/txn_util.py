@@ -2,11 +2,9 @@
 tests/cluster/test_txn_cluster.py): the Java scenario and confluent-kafka
 transactional producers and read_committed readers."""
 
-import os
 import uuid
 from pathlib import Path
 
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 import compat_util as cu
@@ -16,16 +14,7 @@ PER_TXN = 3
 
 
 def java(bootstrap, *args, timeout=240):
-    if not os.environ.get("KAFKA_LIBS"):
-        cu.load_env_sh()   # the cluster suite sources scripts/env.sh only for Kafka
-    libs = os.environ.get("KAFKA_LIBS", "")
-    if not list(Path(libs).glob("kafka-clients-*.jar")):
-        pytest.fail(f"no kafka-clients jar in KAFKA_LIBS={libs!r}; run scripts/install-test-deps.sh")
-    java = os.environ.get("JAVA", "java")
-    cmd = [java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-Xmx256m",
-           f"-Dlog4j2.configurationFile={os.environ.get('KAFKA_TOOL_LOG4J', '')}",
-           "-cp", f"{libs}/*", str(JAVA_SRC), bootstrap, *map(str, args)]
-    p = cu.run(cmd, timeout=timeout, check=False)
+    p = cu.run_java_source(JAVA_SRC, bootstrap, *args, heap="256m", timeout=timeout)
     detail = f"\n--- stdout ---\n{p.stdout_text}\n--- stderr (tail) ---\n{p.stderr_text[-3000:]}"
     return p.stdout_text, detail
 
