@@ -478,20 +478,20 @@ async fn converge(
     }
     // This topic's moves are done: its throttle goes once no move runs in the cluster.
     let (throttle, requeue) = match &recorded {
-        Some(r) => match replication::release_throttle(ctx, kt, admin, r).await {
-            Ok(ThrottleChange::Keep) => (
-                fresh(ThrottleChange::Keep, recorded.clone()),
-                Some(Duration::from_secs(10)),
-            ),
-            Ok(c) => (c, resync),
-            Err(e) => {
+        Some(r) => {
+            let released = replication::release_throttle(ctx, kt, admin, r).await;
+            if let Err(e) = &released {
                 warn!(topic, error = %e, "removing the replication throttle failed");
-                (
+            }
+            match released {
+                Ok(ThrottleChange::Cleared) => (ThrottleChange::Cleared, resync),
+                // Moves still run in the cluster, or removing failed: kept, tried again soon.
+                _ => (
                     fresh(ThrottleChange::Keep, recorded.clone()),
                     Some(Duration::from_secs(10)),
-                )
+                ),
             }
-        },
+        }
         None => (ThrottleChange::Cleared, resync),
     };
     let message = format!(
