@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, test_config, TestBroker};
+use common::{dead_port, test_config, TestBroker};
 use runnel_admin::{AdminClient, AdminConfig, AdminError, BrokerNode, ConfigSource};
 
 #[tokio::test]
@@ -159,7 +159,7 @@ async fn per_broker_dynamic_configs_are_set_and_deleted() {
 
 #[tokio::test]
 async fn connect_to_dead_port_is_a_clean_io_error() {
-    let port = free_port(); // bound, then released: nothing listens
+    let (_held, port) = dead_port();
     let started = Instant::now();
     let r = AdminClient::connect(&format!("127.0.0.1:{port}"), test_config()).await;
     match r {
@@ -171,7 +171,7 @@ async fn connect_to_dead_port_is_a_clean_io_error() {
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // every bootstrap server dead: the last error
-    let other = free_port();
+    let (_held_too, other) = dead_port();
     match AdminClient::connect(
         &format!("127.0.0.1:{port},127.0.0.1:{other}"),
         test_config(),
@@ -219,7 +219,7 @@ async fn silent_server_is_a_timeout_error() {
 #[tokio::test]
 async fn skips_dead_bootstrap_servers() {
     let b = TestBroker::start().await;
-    let dead = free_port();
+    let (_held, dead) = dead_port();
     let admin = AdminClient::connect(&format!("127.0.0.1:{dead},{}", b.bootstrap), test_config())
         .await
         .unwrap();

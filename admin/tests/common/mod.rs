@@ -78,6 +78,16 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A port that refuses connections for as long as the returned socket lives:
+/// bound but never listening, so no other test (or broker it starts) can take
+/// the port in the meantime, and the kernel answers every SYN with a reset.
+pub fn dead_port() -> (tokio::net::TcpSocket, u16) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = s.local_addr().unwrap().port();
+    (s, port)
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
