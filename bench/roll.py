@@ -55,8 +55,11 @@ class Load:
 
     def __init__(self, bootstrap: str, topic: str, rate: int):
         from confluent_kafka import Producer
-        self.p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                           "linger.ms": 0, "message.timeout.ms": 120000})
+        conf = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                "linger.ms": 0, "message.timeout.ms": 120000}
+        if os.environ.get("ROLL_DEBUG"):  # librdkafka debug contexts, to stderr
+            conf["debug"] = os.environ["ROLL_DEBUG"]
+        self.p = Producer(conf)
         self.topic, self.rate = topic, rate
         self.lat: list[tuple[float, float]] = []   # (sent at, ms)
         self.failed = 0

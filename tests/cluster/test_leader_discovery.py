@@ -16,6 +16,8 @@ layout (CLUSTER_APACHE_KAFKA=1). Before, Runnel sent neither field.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -53,12 +55,16 @@ def _metadata(bootstrap, topic):
     return t.topic_id, parts, brokers
 
 
-def _produce(address, topic, version):
+def _produce_on(c, topic, version):
     tpd = ProduceRequest[version].TopicProduceData
+    return c.send(ProduceRequest, version, transactional_id=None, acks=1, timeout_ms=30000,
+                  topic_data=[tpd(name=topic, partition_data=[
+                      tpd.PartitionProduceData(index=0, records=_batch())])])
+
+
+def _produce(address, topic, version):
     with rp.RawConn(address, client_id="leader-discovery") as c:
-        return c.send(ProduceRequest, version, transactional_id=None, acks=1, timeout_ms=30000,
-                      topic_data=[tpd(name=topic, partition_data=[
-                          tpd.PartitionProduceData(index=0, records=_batch())])])
+        return _produce_on(c, topic, version)
 
 
 def _fetch(address, topic_id, version=16):
@@ -112,3 +118,52 @@ def test_fetch_from_a_broker_without_the_partition_names_the_leader(cluster):
     ok = _fetch(_node_address(cluster, leader), topic_id)
     assert ok.responses[0].partitions[0].error_code == 0, ok
     assert not ok.node_endpoints, ok
+
+
+def test_a_broker_in_controlled_shutdown_names_the_new_leader_before_it_leaves(cluster):
+    """A leader that is stopped (SIGTERM: controlled shutdown) gives its
+    leadership away and then keeps answering, NOT_LEADER_OR_FOLLOWER with the
+    new leader, until every active broker has applied that change (Kafka's
+    controlled-shutdown offset): clients that were producing to it move to
+    the new leader on that answer. Before, the broker closed its connections
+    a millisecond after the move, so producers only learned of the new leader
+    from a later metadata refresh (hundreds of ms of stalled acks=all
+    produce in a rolling restart, bench/roll.py)."""
+    topic = f"kip951s-{uuid.uuid4().hex[:6]}"
+    fu.create_replicated_topic(cluster, topic, 1, rf=3, min_isr=1)
+    fu.wait_full_isr(cluster, topic, 1)
+    _, parts, _ = _metadata(cluster.nodes[0].bootstrap, topic)
+    leader, epoch, replicas = parts[0]
+    victim = fu.node(cluster, leader)
+    answers = []  # (error code, current leader id, current leader epoch)
+    closed = threading.Event()
+
+    def probe():
+        try:
+            with rp.RawConn(victim.bootstrap, client_id="shutdown-probe", timeout=10) as c:
+                while True:
+                    r = _produce_on(c, topic, 11)
+                    p = r.responses[0].partition_responses[0]
+                    cl = p.current_leader  # a tagged field: absent (None) on success
+                    answers.append((p.error_code, cl.leader_id if cl else -1, cl.leader_epoch if cl else -1))
+                    time.sleep(0.005)
+        except (OSError, ConnectionError):
+            closed.set()
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    fu.wait_for(lambda: answers, 30, "the probe's first produce")
+    victim.stop()
+    t.join(30)
+    assert closed.is_set(), "the probe's connection outlived the broker"
+    moved = [a for a in answers if a[0] == NOT_LEADER_OR_FOLLOWER]
+    # Answered for a while (at least until every active broker heartbeats),
+    # not once by chance in the instant of the move.
+    assert len(moved) >= 3, f"the stopping leader answered NOT_LEADER_OR_FOLLOWER {len(moved)} times: {answers[-5:]}"
+    new_leader, new_epoch = moved[-1][1], moved[-1][2]
+    assert new_leader in replicas and new_leader != leader, moved[-3:]
+    assert new_epoch > epoch, moved[-3:]
+    # Bring the node back for the next tests.
+    victim.start()
+    cluster.wait_brokers(3, via=victim)
+    fu.wait_full_isr(cluster, topic, 1)

@@ -71,6 +71,35 @@ pub(crate) struct Sessions {
     heard: std::collections::HashSet<i32>,
     /// When leadership was last balanced to preferred replicas.
     last_balance: Option<Instant>,
+    /// The metadata offset each broker reported in its last heartbeat.
+    metadata_offsets: HashMap<i32, u64>,
+    /// Brokers in controlled shutdown: the metadata offset at which they
+    /// led nothing any more (Kafka's `controlledShutdownOffset`).
+    shutdown_offsets: HashMap<i32, u64>,
+}
+
+/// The lowest metadata offset reported by the active brokers (registered,
+/// unfenced, not shutting down), as Kafka's
+/// `BrokerHeartbeatManager.lowestActiveOffset`; `u64::MAX` when there is
+/// none. A broker not heard from yet counts as offset 0.
+pub fn lowest_active_offset(image: &ClusterImage, reported: &HashMap<i32, u64>) -> u64 {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced && !b.shutting_down)
+        .map(|b| reported.get(&b.node_id).copied().unwrap_or(0))
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+/// Whether a broker in controlled shutdown may stop now (Kafka's
+/// `CONTROLLED_SHUTDOWN -> SHUTDOWN_NOW`): it leads nothing, and every
+/// active broker has applied the metadata that moved its leadership away,
+/// so no broker still tells clients that it leads. Until then it stays
+/// registered and unfenced, answering NOT_LEADER_OR_FOLLOWER with the new
+/// leaders, and clients move before it disappears from Metadata.
+pub fn may_shut_down(leaderships: usize, shutdown_offset: u64, lowest_active: u64) -> bool {
+    leaderships == 0 && shutdown_offset <= lowest_active
 }
 
 fn err(code: ResponseError, msg: impl Into<String>) -> ApiError {
@@ -258,6 +287,9 @@ impl Controller {
         // not let the sessions of brokers that are heartbeating lapse.
         Self::check_epoch(&self.quorum.image(), &hb)?;
         self.note_alive(hb.node_id);
+        self.sessions()
+            .metadata_offsets
+            .insert(hb.node_id, hb.metadata_offset);
         let _g = self.lock.lock().await;
         let image = self.quorum.image();
         let b = Self::check_epoch(&image, &hb)?;
@@ -282,9 +314,32 @@ impl Controller {
         let image = self.quorum.image();
         let b = image.brokers.get(&hb.node_id);
         let shutting_down = b.is_some_and(|b| b.shutting_down);
-        let should_shut_down = shutting_down && elections::leaderships(&image, hb.node_id) == 0;
+        let leaderships = elections::leaderships(&image, hb.node_id);
+        if !shutting_down {
+            // A new incarnation, or a shutdown that never completed.
+            self.sessions().shutdown_offsets.remove(&hb.node_id);
+        }
+        let should_shut_down = match b {
+            // Fenced (already done, or never unfenced): nothing to wait for.
+            Some(b) if b.fenced => shutting_down && leaderships == 0,
+            _ if shutting_down && leaderships == 0 => {
+                let mut s = self.sessions();
+                let target = *s
+                    .shutdown_offsets
+                    .entry(hb.node_id)
+                    .or_insert(image.last_applied);
+                let lowest = lowest_active_offset(&image, &s.metadata_offsets);
+                may_shut_down(leaderships, target, lowest)
+            }
+            _ => false,
+        };
         if should_shut_down && b.is_some_and(|b| !b.fenced) {
             // Done: fence it now, so its next process registers at once.
+            info!(
+                node_id = hb.node_id,
+                "controlled shutdown granted: every active broker knows the new leaders"
+            );
+            self.sessions().shutdown_offsets.remove(&hb.node_id);
             if let Some(r) = self.set_broker(&image, hb.node_id, true, true) {
                 self.commit(vec![r]).await?;
             }
@@ -411,6 +466,48 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lowest_active_offset_counts_only_active_brokers() {
+        let (mut img, _) = image();
+        let mut reported = HashMap::from([(1, 40), (2, 25), (3, 7)]);
+        assert_eq!(lowest_active_offset(&img, &reported), 7);
+        // Broker 3 shutting down, broker 2 fenced: only broker 1 counts.
+        img.apply(&MetadataRecord::ChangeBroker {
+            node_id: 3,
+            epoch: 3,
+            fenced: false,
+            shutting_down: true,
+        });
+        img.apply(&MetadataRecord::ChangeBroker {
+            node_id: 2,
+            epoch: 2,
+            fenced: true,
+            shutting_down: false,
+        });
+        assert_eq!(lowest_active_offset(&img, &reported), 40);
+        // An active broker not heard from yet holds everyone back.
+        reported.remove(&1);
+        assert_eq!(lowest_active_offset(&img, &reported), 0);
+        // No active broker at all: nothing to wait for.
+        img.apply(&MetadataRecord::ChangeBroker {
+            node_id: 1,
+            epoch: 1,
+            fenced: true,
+            shutting_down: false,
+        });
+        assert_eq!(lowest_active_offset(&img, &reported), u64::MAX);
+    }
+
+    #[test]
+    fn controlled_shutdown_waits_for_leaderships_and_active_brokers() {
+        // Still leads a partition.
+        assert!(!may_shut_down(1, 10, u64::MAX));
+        // Leads nothing, but an active broker has not applied offset 10.
+        assert!(!may_shut_down(0, 10, 9));
+        assert!(may_shut_down(0, 10, 10));
+        assert!(may_shut_down(0, 10, u64::MAX));
+    }
     use crate::metadata::PartitionAssignment;
 
     fn image() -> (ClusterImage, Uuid) {

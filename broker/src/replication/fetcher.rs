@@ -185,6 +185,8 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
     let mut shutdown = state.shutdown.clone();
     let mut conn: Option<Conn> = None;
     let mut delayed: HashMap<(Uuid, i32), tokio::time::Instant> = HashMap::new();
+    // Consecutive failed fetches per partition (reset by a good one).
+    let mut retries: HashMap<(Uuid, i32), u32> = HashMap::new();
     // The leader's high watermark per partition, as its last answer said.
     let mut leader_hw: HashMap<(Uuid, i32), i64> = HashMap::new();
     info!(leader, "replica fetcher started");
@@ -260,6 +262,11 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
             let followed: std::collections::HashSet<(Uuid, i32)> =
                 set.iter().map(|p| (p.topic_id, p.tp.partition)).collect();
             leader_hw.retain(|k, _| followed.contains(k));
+        }
+        if retries.len() > set.len() {
+            let followed: std::collections::HashSet<(Uuid, i32)> =
+                set.iter().map(|p| (p.topic_id, p.tp.partition)).collect();
+            retries.retain(|k, _| followed.contains(k));
         }
         let throttled_out = held.iter().any(|h| *h);
         let positions: Vec<(Arc<Partition>, FetchPosition)> = set
@@ -359,13 +366,26 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
                 .sum();
             quota.record(bytes as u64, std::time::Instant::now());
         }
+        let fetched: Vec<(Uuid, i32)> = positions
+            .iter()
+            .map(|(p, _)| (p.topic_id, p.tp.partition))
+            .collect();
         let outcome =
             tokio::task::spawn_blocking(move || apply_response(leader, &positions, resp)).await;
         match outcome {
             Ok(failed) => {
-                let until = tokio::time::Instant::now() + backoff;
-                for k in failed {
-                    delayed.insert(k, until);
+                let now = tokio::time::Instant::now();
+                let failed_keys: std::collections::HashSet<(Uuid, i32)> =
+                    failed.iter().map(|(k, _)| *k).collect();
+                for k in &fetched {
+                    if !failed_keys.contains(k) {
+                        retries.remove(k);
+                    }
+                }
+                for (k, code) in failed {
+                    let n = retries.entry(k).or_insert(0);
+                    *n = n.saturating_add(1);
+                    delayed.insert(k, now + retry_delay(code, *n, backoff));
                 }
             }
             Err(e) => warn!(leader, error = %e, "applying a fetch response failed"),
@@ -373,13 +393,33 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
     }
 }
 
+/// How long a partition whose fetch failed with `code` (for the `n`th time
+/// in a row) sits out: `replica.fetch.backoff.ms`, as Kafka's fetcher
+/// delays it, except when the answer says the leader has not applied yet
+/// the committed leader change this follower already follows in
+/// (NOT_LEADER_OR_FOLLOWER or UNKNOWN_LEADER_EPOCH from the broker this
+/// follower's metadata names as leader). That lasts milliseconds, and every
+/// acks=all produce to the new leader waits for this follower's next fetch,
+/// so it retries after 50 ms, doubling up to the backoff while it lasts.
+pub(crate) fn retry_delay(code: i16, n: u32, backoff: Duration) -> Duration {
+    let leader_behind = code == ResponseError::UnknownLeaderEpoch.code()
+        || code == ResponseError::NotLeaderOrFollower.code();
+    if leader_behind {
+        let shift = n.saturating_sub(1).min(10);
+        backoff.min(Duration::from_millis(50u64 << shift))
+    } else {
+        backoff
+    }
+}
+
 /// Applies one fetch response (blocking: appends and truncations write the
-/// disk). Returns the partitions that failed (to back off).
+/// disk). Returns the partitions that failed (to back off), with the error
+/// code (0 when the failure was local).
 fn apply_response(
     leader: i32,
     positions: &[(Arc<Partition>, FetchPosition)],
     resp: FetchResponse,
-) -> Vec<(Uuid, i32)> {
+) -> Vec<((Uuid, i32), i16)> {
     let mut failed = Vec::new();
     for t in resp.responses {
         for pd in t.partitions {
@@ -423,15 +463,48 @@ fn apply_response(
                 debug!(partition = %part.tp, leader, code = pd.error_code, "replica fetch error");
                 Ok(false)
             };
+            let key = (part.topic_id, part.tp.partition);
             match result {
                 Ok(true) => {}
-                Ok(false) => failed.push((part.topic_id, part.tp.partition)),
+                Ok(false) => failed.push((key, pd.error_code)),
                 Err(e) => {
                     tracing::error!(partition = %part.tp, error = %e, "follower log write failed");
-                    failed.push((part.topic_id, part.tp.partition));
+                    failed.push((key, 0));
                 }
             }
         }
     }
     failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_behind_on_metadata_is_retried_soon_other_errors_back_off() {
+        let backoff = Duration::from_millis(1000);
+        for code in [
+            ResponseError::UnknownLeaderEpoch.code(),
+            ResponseError::NotLeaderOrFollower.code(),
+        ] {
+            let delays: Vec<u64> = (1..=6)
+                .map(|n| retry_delay(code, n, backoff).as_millis() as u64)
+                .collect();
+            assert_eq!(delays, vec![50, 100, 200, 400, 800, 1000]);
+            // Never longer than the configured backoff.
+            assert_eq!(
+                retry_delay(code, 1, Duration::from_millis(10)),
+                Duration::from_millis(10)
+            );
+            assert_eq!(retry_delay(code, u32::MAX, backoff), backoff);
+        }
+        for code in [
+            ResponseError::FencedLeaderEpoch.code(),
+            ResponseError::UnknownTopicOrPartition.code(),
+            0,
+        ] {
+            assert_eq!(retry_delay(code, 1, backoff), backoff);
+        }
+    }
 }

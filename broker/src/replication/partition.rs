@@ -608,11 +608,16 @@ impl Partition {
     /// for a replica): checks its leader epoch, tells it where its log
     /// diverges (KIP-320's diverging epoch), else records its progress,
     /// advances the high watermark, and reads up to the log end.
+    /// `isr_eligible` is false when the metadata shows the replica fenced or
+    /// in controlled shutdown: then it is not proposed for the ISR (Kafka's
+    /// `Partition.isReplicaIsrEligible`), so a pending expansion the
+    /// controller must refuse never holds the high watermark back.
     pub fn read_for_follower(
         &self,
         replica: i32,
         pos: FetchPosition,
         max_bytes: usize,
+        isr_eligible: bool,
     ) -> Result<FollowerRead, ApiError> {
         let mut g = self.lock();
         if g.retired {
@@ -642,14 +647,14 @@ impl Partition {
         self.maybe_advance_hw(&g);
         let hw = self.hw.borrow().hw;
         let expand_isr = match &mut g.role {
-            Role::Leader(s) => {
+            Role::Leader(s) if isr_eligible => {
                 let e = s.expansion(replica, hw);
                 if e.is_some() {
                     s.pending_isr = e.clone();
                 }
                 e
             }
-            Role::Follower { .. } => None,
+            Role::Leader(_) | Role::Follower { .. } => None,
         };
         let slice = g
             .log

@@ -167,3 +167,41 @@ fn a_read_is_served_while_an_append_writes() {
     assert_eq!(p.read_log(|l| l.end_offset()), 5);
     assert_eq!(p.high_watermark(), 5);
 }
+
+#[test]
+fn an_ineligible_follower_is_not_proposed_for_the_isr_and_never_holds_the_hw() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tp = TopicPartition {
+        topic: "t".into(),
+        partition: 0,
+    };
+    let log = Log::open(&dir.path().join("t-0"), LogConfig::default(), None, None).expect("log");
+    let p = Partition::new(tp, Uuid::new_v4(), 1, log, None).expect("partition");
+    // Replicas 1 (this leader) and 2; replica 2 (in controlled shutdown)
+    // was dropped from the ISR.
+    p.apply_metadata(&PartitionImage {
+        replicas: vec![1, 2],
+        isr: vec![1],
+        leader: 1,
+        leader_epoch: 1,
+        partition_epoch: 1,
+        ..PartitionImage::default()
+    });
+    let at = |offset| super::FetchPosition {
+        fetch_offset: offset,
+        last_fetched_epoch: -1,
+        leader_epoch: 1,
+        log_start_offset: 0,
+    };
+    p.append(&mut encode(3, Compression::None)).expect("append");
+    assert_eq!(p.high_watermark(), 3);
+    // Caught up, but the metadata shows it shutting down: no expansion.
+    let r = p.read_for_follower(2, at(3), 1 << 20, false).expect("read");
+    assert!(r.expand_isr.is_none());
+    // So a new record is committed without it.
+    p.append(&mut encode(2, Compression::None)).expect("append");
+    assert_eq!(p.high_watermark(), 5);
+    // The same fetch from an eligible replica is proposed for the ISR.
+    let r = p.read_for_follower(2, at(5), 1 << 20, true).expect("read");
+    assert_eq!(r.expand_isr, Some(vec![1, 2]));
+}

@@ -220,7 +220,8 @@ fn read_once(
     let mut errors = false;
     let mut responses = Vec::with_capacity(wanted.len());
     // KIP-951 (Fetch v12+): where this broker does not lead, the leader it knows.
-    let mut hints = LeaderHints::new(state.image(), state.node_id, state.stopping_self());
+    let meta = state.image();
+    let mut hints = LeaderHints::new(meta.clone(), state.node_id, state.stopping_self());
     for w in wanted {
         let mut parts = Vec::with_capacity(w.partitions.len());
         for &(index, offset, part_max, leader_epoch, last_epoch) in &w.partitions {
@@ -272,7 +273,8 @@ fn read_once(
                         leader_epoch,
                         log_start_offset: -1,
                     };
-                    match part.read_for_follower(replica, pos, budget) {
+                    let eligible = meta.broker_usable(replica);
+                    match part.read_for_follower(replica, pos, budget, eligible) {
                         Ok(FollowerRead {
                             diverging: Some((epoch, end)),
                             ..
