@@ -161,6 +161,81 @@ def test_retention_default_deletes_segments_of_topics_without_override(cluster, 
         _alter_default(cluster.bootstrap, key, None)
 
 
+def _produce_all(bootstrap, topic, partitions, timestamp_ms=None):
+    """One acks=all record to each partition: {partition: (error code or None, (ts type, ts))}."""
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0,
+                  "message.timeout.ms": 30000, "retries": 0, "enable.idempotence": False})
+    out = {}
+
+    def cb(e, m):
+        out[m.partition()] = (e.code() if e else None, m.timestamp())
+
+    for part in range(partitions):
+        if timestamp_ms is None:
+            p.produce(topic, b"v", partition=part, on_delivery=cb)
+        else:
+            p.produce(topic, b"v", partition=part, on_delivery=cb, timestamp=timestamp_ms)
+    assert p.flush(60) == 0
+    return out
+
+
+def _until(what, fn, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        got = fn()
+        if got[0]:
+            return got[1]
+        assert time.time() < deadline, f"{what}: {got[1]}"
+        time.sleep(0.5)
+
+
+def test_message_timestamp_type_default_stamps_records_with_the_append_time(cluster):
+    from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
+    topic = cu.unique_topic("dyn-tstype")
+    parts = 3
+    _create(cluster.bootstrap, topic, parts)
+    _leaders(cluster.bootstrap, topic, parts)
+    old = 1_500_000_000_000  # 2017: kept as CreateTime, replaced under LogAppendTime
+    got = _produce_all(cluster.bootstrap, topic, parts, timestamp_ms=old)
+    assert all(r == (None, (TIMESTAMP_CREATE_TIME, old)) for r in got.values()), got
+    key = "log.message.timestamp.type"
+    try:
+        _alter_default(cluster.bootstrap, key, "LogAppendTime")
+        _wait_default_everywhere(cluster, key, "LogAppendTime")
+
+        def stamped():
+            before = int(time.time() * 1000) - 60_000
+            got = _produce_all(cluster.bootstrap, topic, parts, timestamp_ms=old)
+            return all(r[0] is None and r[1][0] == TIMESTAMP_LOG_APPEND_TIME and r[1][1] > before
+                       for r in got.values()), got
+        _until("records stamped with the broker's append time on every leader", stamped)
+    finally:
+        _alter_default(cluster.bootstrap, key, None)
+
+
+@pytest.mark.parametrize("key,shift_ms", [("log.message.timestamp.before.max.ms", -3_600_000),
+                                          ("log.message.timestamp.after.max.ms", 3_600_000)])
+def test_message_timestamp_bounds_default_refuses_records_an_hour_off(cluster, key, shift_ms):
+    topic = cu.unique_topic("dyn-tsbound")
+    parts = 3
+    _create(cluster.bootstrap, topic, parts)
+    _leaders(cluster.bootstrap, topic, parts)
+    old = int(time.time() * 1000) + shift_ms  # an hour ago, or an hour ahead
+    assert all(r[0] is None for r in _produce_all(cluster.bootstrap, topic, parts, timestamp_ms=old).values())
+    try:
+        _alter_default(cluster.bootstrap, key, "60000")
+        _wait_default_everywhere(cluster, key, "60000")
+
+        def refused():
+            got = {p: r[0] for p, r in _produce_all(cluster.bootstrap, topic, parts, timestamp_ms=old).items()}
+            return all(c == KafkaError.INVALID_TIMESTAMP for c in got.values()), got
+        _until("records an hour off refused on every leader", refused)
+        # a current record is still accepted
+        assert all(r[0] is None for r in _produce_all(cluster.bootstrap, topic, parts).values())
+    finally:
+        _alter_default(cluster.bootstrap, key, None)
+
+
 def test_a_restarted_broker_keeps_the_cluster_default(cluster):
     # The cluster default lives in the metadata log: a broker that restarts
     # (or a new one) reads it from there, not from server.properties.
