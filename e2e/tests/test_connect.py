@@ -283,8 +283,12 @@ def test_file_source_to_sink_moves_every_line_once(ns):
     apply_obj(connector(ns, "src", SRC_CLASS, {"file": "/tmp/in.txt", "topic": TOPIC}))
     apply_obj(connector(ns, "sink", SINK_CLASS, {"file": "/tmp/out.txt", "topics": TOPIC}))
     for n in ("src", "sink"):
-        c = wait_cond("kafkaconnector", n, ns, "Ready")
-        assert c["status"]["connectorState"] == "RUNNING" and c["status"]["tasks"][0]["workerId"]
+        wait_cond("kafkaconnector", n, ns, "Ready")
+        # A new connector runs before Connect has made its tasks (Ready with none yet).
+        kube.wait_for(f"{n}'s task RUNNING", lambda: [t["state"] for t in status(ns, n).get("tasks", [])]
+                      == ["RUNNING"], 60, interval=1)
+        st = status(ns, n)
+        assert st["connectorState"] == "RUNNING" and st["tasks"][0]["workerId"], st
     assert wait_lines(ns, LINES) == expected(0, LINES)
 
 
