@@ -7,6 +7,7 @@
 //! the same split (`KafkaConnect` + `KafkaConnector`).
 
 use crate::config_map::{self, ConfigMap};
+pub use crate::connect_build::{Artifact, ArtifactType, Build, BuildPlugin, MAVEN_CENTRAL};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -119,12 +120,21 @@ pub struct KafkaConnectSpec {
     pub resources: Option<ResourceRequirements>,
 
     /// Connector plugins the workers load: names of plugins bundled in the image
-    /// (`connect-file`: FileStreamSource/FileStreamSink of connect-file 4.1.1). A name that
-    /// is not bundled is reported in the Ready condition; downloading Maven coordinates at
-    /// start is not supported yet.
+    /// (`connect-file`: FileStreamSource/FileStreamSink of connect-file 4.1.1), or Maven
+    /// coordinates `group:artifact:version`, whose jar is downloaded when a worker starts
+    /// (from `build.mavenRepository`, default Maven Central) into a plugin directory named
+    /// after the artifact. Any other name is reported in the Ready condition
+    /// (`InvalidSpec`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub plugins: Vec<String>,
+
+    /// Plugins downloaded when a worker starts, as Strimzi's `spec.build.plugins` (no image
+    /// is built: an init container of the worker image fetches each artifact into an
+    /// `emptyDir` on `plugin.path`, checking `sha512sum` when given). A failed download
+    /// or checksum is condition `PluginDownloadFailed` with the reason, and an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
 }
 
 fn default_replicas() -> i32 {

@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod condition;
 pub mod config_map;
 pub mod connect;
+pub mod connect_build;
 pub mod connector;
 pub mod topic;
 

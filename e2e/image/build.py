@@ -55,6 +55,8 @@ COREDNS_NAME = "runnel.dev/e2e/coredns:1"
 LOCAL_PATH_NAME = "runnel.dev/e2e/local-path:1"
 # The operator's default Connect image (runnel_operator::DEFAULT_CONNECT_IMAGE).
 CONNECT_NAME = "ghcr.io/runnel-dev/runnel-connect:kafka-4.1.1"
+# The same workers without any plugin (the e2e downloads its plugin: spec.build).
+CONNECT_BARE_NAME = "ghcr.io/runnel-dev/runnel-connect:kafka-4.1.1-bare"
 JRE_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
 # Parts of Debian's JDK a Connect worker does not run.
 JRE_SKIP = {"jmods", "include", "man", "docs", "legal", "demo", "lib/src.zip"}
@@ -171,14 +173,19 @@ def blob(out: tarfile.TarFile, data: bytes, seen: set) -> tuple[str, int]:
     return f"sha256:{digest}", len(data)
 
 
+# Layers already compressed (images sharing layers are written without compressing twice).
+_GZIPPED: dict[str, bytes] = {}
+
+
 def write_oci(path: Path, name: str, layers: list[bytes], config: dict) -> str:
     """Writes an OCI image-layout tar; returns the manifest digest."""
     with open(path, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as out:
         seen: set = set()
         diff_ids, layer_descs = [], []
         for raw in layers:
-            gz = gzip.compress(raw, mtime=0)
-            diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+            diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+            gz = _GZIPPED.get(diff_id) or _GZIPPED.setdefault(diff_id, gzip.compress(raw, mtime=0))
+            diff_ids.append(diff_id)
             d, n = blob(out, gz, seen)
             layer_descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n})
         config = dict(config, rootfs={"type": "layers", "diff_ids": diff_ids})
@@ -343,11 +350,14 @@ def tools_image(out: Path, name: str, tools: dict[str, Path], cfg: dict, busybox
     write_oci(out, name, [layer.finish()], dict(base, config=cfg))
 
 
-def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Path]) -> str:
+def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Path],
+                  bare: tuple[Path, str] | None = None) -> str:
     """The Kafka Connect worker image: distroless/cc files, Debian's Java 17 runtime (the
     host's /usr/lib/jvm, symlinks into /etc resolved, with the libraries `ldd` lists),
     busybox as /bin/sh (the worker start adds the pod IP to its properties), Apache
-    Kafka's jars under /opt/kafka/libs and each plugin under /opt/kafka/plugins/<name>."""
+    Kafka's jars under /opt/kafka/libs and each plugin under /opt/kafka/plugins/<name>
+    (a layer of its own). With `bare` (path, name), also the same image without the
+    plugin layer (its other layers are shared)."""
     if not (JRE_HOME / "bin" / "java").is_file():
         sys.exit(f"build.py: {JRE_HOME}/bin/java missing (apt-get install openjdk-17-jre-headless)")
     jars = sorted(kafka_libs.glob("*.jar"))
@@ -396,8 +406,9 @@ def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Pat
     kafka = Layer()
     for j in jars:
         kafka.file(f"/opt/kafka/libs/{j.name}", j.read_bytes())
+    plugin_layer = Layer()
     for pname, src in sorted(plugins.items()):
-        kafka.file(f"/opt/kafka/plugins/{pname}/{src.name}", src.read_bytes())
+        plugin_layer.file(f"/opt/kafka/plugins/{pname}/{src.name}", src.read_bytes())
     cfg = {
         "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
         "config": {
@@ -410,7 +421,13 @@ def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Pat
                        "org.opencontainers.image.description": "Apache Kafka Connect 4.1.1 (distributed mode) with Debian's Java 17 and bundled plugins"},
         },
     }
-    return write_oci(out, name, [layer.finish(), kafka.finish()], cfg)
+    base_layers = [layer.finish(), kafka.finish()]
+    if bare:
+        bare_cfg = json.loads(json.dumps(cfg))
+        bare_cfg["config"]["Labels"]["org.opencontainers.image.description"] = \
+            "Apache Kafka Connect 4.1.1 (distributed mode) with Debian's Java 17, no plugins"
+        write_oci(bare[0], bare[1], base_layers, bare_cfg)
+    return write_oci(out, name, base_layers + [plugin_layer.finish()], cfg)
 
 
 def connect_file_jar() -> Path:
@@ -442,8 +459,9 @@ def main() -> None:
     a = ap.parse_args()
     if a.connect_only:
         a.out.mkdir(parents=True, exist_ok=True)
-        d = connect_image(a.out / "connect.oci.tar", CONNECT_NAME, a.kafka_libs, {"connect-file": connect_file_jar()})
-        print(json.dumps({"connect": CONNECT_NAME, "connect_manifest": d,
+        d = connect_image(a.out / "connect.oci.tar", CONNECT_NAME, a.kafka_libs, {"connect-file": connect_file_jar()},
+                          bare=(a.out / "connect-bare.oci.tar", CONNECT_BARE_NAME))
+        print(json.dumps({"connect": CONNECT_NAME, "connect_bare": CONNECT_BARE_NAME, "connect_manifest": d,
                           "connect_archive": str(a.out / "connect.oci.tar")}))
         return
     version = cargo_version()
@@ -478,8 +496,10 @@ def main() -> None:
                     busybox=False)
         extra["local_path"] = LOCAL_PATH_NAME
     if a.connect:
-        connect_image(a.out / "connect.oci.tar", CONNECT_NAME, a.kafka_libs, {"connect-file": connect_file_jar()})
+        connect_image(a.out / "connect.oci.tar", CONNECT_NAME, a.kafka_libs, {"connect-file": connect_file_jar()},
+                      bare=(a.out / "connect-bare.oci.tar", CONNECT_BARE_NAME))
         extra["connect"] = CONNECT_NAME
+        extra["connect_bare"] = CONNECT_BARE_NAME
     print(json.dumps({"image": name, "manifest": digest, "archive": str(a.out / "runnel.oci.tar"),
                       "pause": PAUSE_NAME, "pause_archive": str(a.out / "pause.oci.tar"), **extra}))
 

@@ -8,7 +8,9 @@
 #   3. the operator scenario with the operator as a host process on the chart's
 #      ServiceAccount (chart drift, two-operator failover, namespace scoping),
 #      with a KafkaCluster of E2E_REPLICAS brokers (default 3: one per node)
-#   4. KafkaConnect + KafkaConnector (e2e/tests/test_connect.py, about 90 s)
+#   4. KafkaConnect + KafkaConnector (e2e/tests/test_connect.py: 159 s of pytest
+#      on a quiet machine before plugin downloads; 271-320 s with them at load 6-8,
+#      where the two-worker roll alone took 90-160 s)
 # Extra args go to every pytest run. Exit code: the first failure's.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"

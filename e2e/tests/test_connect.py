@@ -1,9 +1,13 @@
 """KafkaConnect and KafkaConnector on real nodes (issue 12).
 
 A one-broker KafkaCluster, a KafkaConnect of Apache Kafka Connect 4.1.1 workers in the
-Connect image built by e2e/image/build.py --connect, and FileStreamSource -> topic ->
-FileStreamSink connectors moving 10,000 lines, all driven by the operator (a host
-process, as in test_operator.py): internal topics, bad input, pause/resume, restart
+Connect image built by e2e/image/build.py --connect WITHOUT any plugin (the bare image),
+whose connect-file plugin is downloaded when a worker starts (spec.build, a `maven`
+artifact with its sha512sum) from a Maven-layout repository the test serves in the
+cluster (busybox httpd over a ConfigMap holding the jar), and FileStreamSource -> topic ->
+FileStreamSink connectors moving 10,000 lines with that plugin, all driven by the
+operator (a host process, as in test_operator.py): a wrong checksum refused with a
+readable condition, internal topics, bad input, connector state metrics, pause/resume, restart
 annotation, stop + offsets reset, offsets listed to and altered from ConfigMaps (KIP-875
 PATCH), a failing task restarted automatically with back-off, config change, delete, a
 killed worker pod, and a rolling restart of two workers one at a time.
@@ -17,6 +21,8 @@ new worker (the data-completeness check across a killed worker is
 tests/compat/test_connect_rest.py::test_worker_killed_mid_copy_loses_nothing).
 Order matters: later steps build on earlier ones.
 """
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -81,6 +87,7 @@ def operator(installed):
         except OSError:
             return False
     kube.wait_for("operator /readyz", ready, 60)
+    proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
     yield proc
     proc.send_signal(signal.SIGTERM)
     try:
@@ -167,27 +174,88 @@ def wait_state(ns, name, state, timeout=120):
                          and all(t["state"] == state for t in status(ns, name).get("tasks", [])), timeout)
 
 
-def test_connect_cluster_ready_with_internal_topics(ns):
+CLIENT_IMAGE = "runnel.dev/e2e/client:1"
+REPO_SVC = "maven-repo"
+JAR_PATH = "org/apache/kafka/connect-file/4.1.1/connect-file-4.1.1.jar"
+
+
+def connect_file_jar() -> bytes:
+    cache = Path(os.environ.get("RUNNEL_CACHE", Path.home() / ".cache" / "runnel"))
+    for c in (cache / "connect-plugins" / "connect-file" / "connect-file-4.1.1.jar",
+              Path.home() / ".m2/repository" / JAR_PATH):
+        if c.is_file():
+            return c.read_bytes()
+    pytest.fail("connect-file-4.1.1.jar not found (scripts/install-test-deps.sh)")
+
+
+def bare_connect_image() -> str:
+    images = json.loads((kube.STATE_DIR / "images" / "images.json").read_text())
+    return images["connect_bare"]
+
+
+def serve_maven_repository(ns, jar: bytes):
+    """A Maven 2 layout repository in the cluster: busybox httpd over a ConfigMap whose
+    one key is mounted at the jar's repository path."""
+    apply_obj({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": REPO_SVC, "namespace": ns},
+               "binaryData": {"jar": base64.b64encode(jar).decode()}})
+    labels = {"app": REPO_SVC}
+    apply_obj({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": REPO_SVC, "namespace": ns, "labels": labels},
+               "spec": {"containers": [{
+                   "name": "httpd", "image": CLIENT_IMAGE, "imagePullPolicy": "Never",
+                   "command": ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"],
+                   "ports": [{"containerPort": 8080}],
+                   "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                   "volumeMounts": [{"name": "repo", "mountPath": "/www"}]}],
+                   "volumes": [{"name": "repo", "configMap": {"name": REPO_SVC,
+                                                              "items": [{"key": "jar", "path": JAR_PATH}]}}]}})
+    apply_obj({"apiVersion": "v1", "kind": "Service", "metadata": {"name": REPO_SVC, "namespace": ns},
+               "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]}})
+    return f"http://{REPO_SVC}.{ns}.svc:8080"
+
+
+def downloading_connect(ns, name, group, repo, sha512):
+    return {"apiVersion": "kafka.runnel.dev/v1alpha1", "kind": "KafkaConnect",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"clusterRef": CLUSTER, "replicas": 1, "groupId": group,
+                     "image": bare_connect_image(),
+                     "storage": {"replicationFactor": 1, "offsetPartitions": 5, "statusPartitions": 1},
+                     "config": {"key.converter": "org.apache.kafka.connect.storage.StringConverter",
+                                "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+                                "offset.flush.interval.ms": 1000},
+                     "build": {"mavenRepository": repo, "plugins": [{"name": "connect-file", "artifacts": [
+                         {"type": "maven", "group": "org.apache.kafka", "artifact": "connect-file",
+                          "version": "4.1.1", "sha512sum": sha512}]}]}}}
+
+
+def test_connect_cluster_downloads_its_plugin_and_is_ready_with_internal_topics(ns):
     apply_obj(sample("kafkacluster.yaml", ns, replicas=1))
+    jar = connect_file_jar()
+    repo = serve_maven_repository(ns, jar)
     wait_cond("kafkacluster", CLUSTER, ns, "Ready", timeout=300)
-    apply_obj({"apiVersion": "kafka.runnel.dev/v1alpha1", "kind": "KafkaConnect",
-               "metadata": {"name": CONNECT, "namespace": ns},
-               "spec": {"clusterRef": CLUSTER, "replicas": 1, "groupId": "e2e-connect",
-                        "storage": {"replicationFactor": 1},
-                        "config": {"key.converter": "org.apache.kafka.connect.storage.StringConverter",
-                                   "value.converter": "org.apache.kafka.connect.storage.StringConverter",
-                                   "offset.flush.interval.ms": 1000},
-                        "plugins": ["connect-file"]}})
+    good = hashlib.sha512(jar).hexdigest()
+    # A Connect image without the plugin: the workers download it when they start.
+    apply_obj(downloading_connect(ns, CONNECT, "e2e-connect", repo, good))
+    # A wrong checksum: the worker never starts, and the condition says why.
+    bad = hashlib.sha512(b"not the jar").hexdigest()
+    apply_obj(downloading_connect(ns, "bad-sum", "e2e-bad-sum", repo, bad))
+    c = wait_cond("kafkaconnect", "bad-sum", ns, "Ready", "False", "PluginDownloadFailed", timeout=240)
+    msg = cond(c, "Ready")["message"]
+    assert "checksum mismatch" in msg and JAR_PATH in msg and good in msg and bad in msg, msg
+    assert any(e.get("reason") == "PluginDownloadFailed" for e in events(ns, "bad-sum")), events(ns, "bad-sum")
+    kube.kubectl("delete", "kafkaconnect", "bad-sum", "-n", ns, "--wait=false")
     kc = wait_cond("kafkaconnect", CONNECT, ns, "Ready", timeout=300)
     st = kc["status"]
     assert st["readyReplicas"] == 1 and len(st["workers"]) == 1, st
     assert st["url"] == f"http://{CONNECT}-connect-api.{ns}.svc:8083"
     classes = {p["class"] for p in st.get("connectorPlugins", [])}
     assert {SRC_CLASS, SINK_CLASS} <= classes, classes
-    for t, parts in (("e2e-connect-configs", 1), ("e2e-connect-offsets", 25), ("e2e-connect-status", 5)):
+    for t, parts in (("e2e-connect-configs", 1), ("e2e-connect-offsets", 5), ("e2e-connect-status", 1)):
         topic = kafka_topic(ns, t)
         assert topic is not None and len(topic.partitions) == parts, t
         assert kafka_topic_configs(ns, t).get("cleanup.policy") == "compact", t
+    # The classes came from the download: the image has no plugin directory.
+    listing = sh(ns, "ls /opt/kafka/plugins 2>&1; ls /opt/kafka/downloaded-plugins/connect-file")
+    assert "No such file" in listing and "connect-file-4.1.1.jar" in listing, listing
 
 
 def test_bad_input_is_a_condition(ns):
@@ -215,9 +283,30 @@ def test_file_source_to_sink_moves_every_line_once(ns):
     apply_obj(connector(ns, "src", SRC_CLASS, {"file": "/tmp/in.txt", "topic": TOPIC}))
     apply_obj(connector(ns, "sink", SINK_CLASS, {"file": "/tmp/out.txt", "topics": TOPIC}))
     for n in ("src", "sink"):
-        c = wait_cond("kafkaconnector", n, ns, "Ready")
-        assert c["status"]["connectorState"] == "RUNNING" and c["status"]["tasks"][0]["workerId"]
+        wait_cond("kafkaconnector", n, ns, "Ready")
+        # A new connector runs before Connect has made its tasks (Ready with none yet).
+        kube.wait_for(f"{n}'s task RUNNING", lambda: [t["state"] for t in status(ns, n).get("tasks", [])]
+                      == ["RUNNING"], 60, interval=1)
+        st = status(ns, n)
+        assert st["connectorState"] == "RUNNING" and st["tasks"][0]["workerId"], st
     assert wait_lines(ns, LINES) == expected(0, LINES)
+
+
+def metric_lines(operator, ns, name):
+    with urllib.request.urlopen(operator.metrics_url, timeout=5) as r:
+        text = r.read().decode()
+    return {line.rsplit(" ", 1)[0]: line.rsplit(" ", 1)[1] for line in text.splitlines()
+            if line.startswith("runnel_operator_connector_") and f'namespace="{ns}",connector="{name}"' in line}
+
+
+def test_connector_state_metrics(ns, operator):
+    def m(name, metric, state):
+        return metric_lines(operator, ns, name).get(
+            f'runnel_operator_{metric}{{namespace="{ns}",connector="{name}",state="{state}"}}')
+    kube.wait_for("src RUNNING in the metrics", lambda: m("src", "connector_state", "RUNNING") == "1", 30)
+    assert m("src", "connector_state", "FAILED") == "0"
+    assert m("src", "connector_tasks", "RUNNING") == "1"
+    assert m("sink", "connector_state", "RUNNING") == "1"
 
 
 def test_pause_and_resume(ns):
@@ -321,10 +410,11 @@ def test_failed_task_is_restarted_automatically(ns):
     kube.kubectl("delete", "kafkaconnector", "auto-sink", "-n", ns, "--timeout=60s")
 
 
-def test_deleted_connector_leaves_connect(ns):
+def test_deleted_connector_leaves_connect(ns, operator):
     kube.kubectl("delete", "kafkaconnector", "src", "-n", ns, "--timeout=60s")
     kube.wait_for("src gone from Connect", lambda: json.loads(
         sh(ns, "wget -qO- http://127.0.0.1:8083/connectors")) == ["sink"], 60, interval=1)
+    assert metric_lines(operator, ns, "src") == {}, "a deleted connector's metrics stay"
 
 
 def worker_pods(ns):

@@ -34,6 +34,28 @@ pub struct ActionLabels {
     pub action: String,
 }
 
+/// Labels of one connector's (or its tasks') state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorLabels {
+    /// The KafkaConnector's namespace.
+    pub namespace: String,
+    /// The KafkaConnector's (and the connector's) name.
+    pub connector: String,
+    /// A Connect state: `UNASSIGNED`, `RUNNING`, `PAUSED`, `STOPPED`, `FAILED`, `RESTARTING`.
+    pub state: String,
+}
+
+/// The states Kafka Connect reports for connectors and tasks (`AbstractStatus.State`);
+/// each gets a series, 0 when not current, so a dashboard sees a state being left.
+pub const CONNECT_STATES: [&str; 6] = [
+    "UNASSIGNED",
+    "RUNNING",
+    "PAUSED",
+    "STOPPED",
+    "FAILED",
+    "RESTARTING",
+];
+
 /// Every metric the operator exports.
 #[derive(Clone)]
 pub struct Metrics {
@@ -47,6 +69,11 @@ pub struct Metrics {
     pub actions: Family<ActionLabels, Counter>,
     /// 1 while this replica holds the leader lease (or runs without election).
     pub leader: Gauge,
+    /// Per KafkaConnector: 1 for the state Connect last reported, 0 for the others (all 0
+    /// while Connect reports no state).
+    pub connector_state: Family<ConnectorLabels, Gauge>,
+    /// Per KafkaConnector: its tasks in each state.
+    pub connector_tasks: Family<ConnectorLabels, Gauge>,
     registry: Arc<Registry>,
 }
 
@@ -60,6 +87,18 @@ impl Default for Metrics {
         });
         let actions = Family::<ActionLabels, Counter>::default();
         let leader = Gauge::default();
+        let connector_state = Family::<ConnectorLabels, Gauge>::default();
+        let connector_tasks = Family::<ConnectorLabels, Gauge>::default();
+        registry.register(
+            "connector_state",
+            "KafkaConnector state as Kafka Connect last reported it (1 for the current state)",
+            connector_state.clone(),
+        );
+        registry.register(
+            "connector_tasks",
+            "KafkaConnector tasks by the state Kafka Connect last reported",
+            connector_tasks.clone(),
+        );
         registry.register(
             "reconciliations",
             "Reconciles started",
@@ -91,6 +130,8 @@ impl Default for Metrics {
             duration,
             actions,
             leader,
+            connector_state,
+            connector_tasks,
             registry: Arc::new(registry),
         }
     }
@@ -127,6 +168,39 @@ impl Metrics {
                 action: action.into(),
             })
             .inc();
+    }
+
+    /// Records what Connect last reported for a connector: its state (`None`: unknown, e.g.
+    /// Connect unreachable or the connector not created yet) and its tasks' states.
+    pub fn connector(&self, namespace: &str, connector: &str, state: Option<&str>, tasks: &[&str]) {
+        let labels = |s: &str| ConnectorLabels {
+            namespace: namespace.into(),
+            connector: connector.into(),
+            state: s.into(),
+        };
+        // Connect's states are a fixed enum; another string counts as none of them.
+        for s in CONNECT_STATES {
+            let l = labels(s);
+            self.connector_state
+                .get_or_create(&l)
+                .set(i64::from(state == Some(s)));
+            self.connector_tasks
+                .get_or_create(&l)
+                .set(tasks.iter().filter(|t| **t == s).count() as i64);
+        }
+    }
+
+    /// Drops a deleted connector's series.
+    pub fn forget_connector(&self, namespace: &str, connector: &str) {
+        for s in CONNECT_STATES {
+            let l = ConnectorLabels {
+                namespace: namespace.into(),
+                connector: connector.into(),
+                state: s.into(),
+            };
+            self.connector_state.remove(&l);
+            self.connector_tasks.remove(&l);
+        }
     }
 
     /// The text exposition format.
@@ -175,5 +249,39 @@ mod tests {
         assert!(text.contains(
             "runnel_operator_reconcile_duration_seconds_count{controller=\"kafkatopic\"} 1"
         ));
+    }
+
+    #[test]
+    fn connector_states_are_gauges_per_connector() {
+        let m = Metrics::default();
+        m.connector(
+            "kafka",
+            "src",
+            Some("RUNNING"),
+            &["RUNNING", "FAILED", "RUNNING"],
+        );
+        m.connector("kafka", "sink", Some("PAUSED"), &["PAUSED"]);
+        let text = m.encode();
+        let has = |s: &str| assert!(text.contains(s), "{s} missing in\n{text}");
+        has("runnel_operator_connector_state{namespace=\"kafka\",connector=\"src\",state=\"RUNNING\"} 1");
+        has("runnel_operator_connector_state{namespace=\"kafka\",connector=\"src\",state=\"FAILED\"} 0");
+        has("runnel_operator_connector_tasks{namespace=\"kafka\",connector=\"src\",state=\"RUNNING\"} 2");
+        has("runnel_operator_connector_tasks{namespace=\"kafka\",connector=\"src\",state=\"FAILED\"} 1");
+        has("runnel_operator_connector_state{namespace=\"kafka\",connector=\"sink\",state=\"PAUSED\"} 1");
+        // A state change moves the 1; an unknown state is all zeros.
+        m.connector("kafka", "src", Some("FAILED"), &["FAILED"]);
+        let text = m.encode();
+        assert!(text.contains("runnel_operator_connector_state{namespace=\"kafka\",connector=\"src\",state=\"FAILED\"} 1"));
+        assert!(text.contains("runnel_operator_connector_state{namespace=\"kafka\",connector=\"src\",state=\"RUNNING\"} 0"));
+        assert!(text.contains("runnel_operator_connector_tasks{namespace=\"kafka\",connector=\"src\",state=\"RUNNING\"} 0"));
+        m.connector("kafka", "sink", None, &[]);
+        assert!(!m
+            .encode()
+            .contains("connector=\"sink\",state=\"PAUSED\"} 1"));
+        // A deleted connector's series go.
+        m.forget_connector("kafka", "src");
+        let text = m.encode();
+        assert!(!text.contains("connector=\"src\""), "{text}");
+        assert!(text.contains("connector=\"sink\""));
     }
 }

@@ -1,6 +1,7 @@
 //! The KafkaConnect controller: Apache Kafka Connect workers (distributed mode) for a
 //! Kafka cluster, their internal topics, and their REST Service.
 
+pub mod plugins;
 mod reconcile;
 pub mod render;
 pub mod roll;

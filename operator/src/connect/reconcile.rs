@@ -3,6 +3,7 @@
 //! Service and Deployment by server-side apply, then the status from the Deployment and
 //! the workers' REST API.
 
+use super::plugins;
 use super::render::{self, ConnectNames};
 use super::roll::{next_step, Assignment, RollStep, WorkerPod};
 use super::CONTROLLER;
@@ -284,6 +285,11 @@ async fn sync(
             Some(format!("rolling the workers: restarted {pod}"))
         }
     };
+    if let Some(failure) = plugins::download_failure(&listed) {
+        // A worker whose plugins cannot be fetched never starts: say why (the roll above
+        // still replaces it once the spec is fixed).
+        return Ok(Err(("PluginDownloadFailed", failure)));
+    }
     if let Some(m) = rolling {
         return Ok(Ok((false, m)));
     }

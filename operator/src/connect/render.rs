@@ -2,6 +2,7 @@
 //! Apache Kafka Connect workers (distributed mode) and the REST Service. Same spec in,
 //! same objects out, no I/O.
 
+use super::plugins;
 use crate::cluster::render::config::{escape, escape_key};
 use crate::cluster::render::names::CONFIG_HASH_ANNOTATION;
 use crate::cluster::render::statefulset::config_hash;
@@ -15,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
 use runnel_crds::config_map::to_properties;
-use runnel_crds::connect::{BUNDLED_PLUGINS, OWNED_WORKER_KEYS};
+use runnel_crds::connect::OWNED_WORKER_KEYS;
 use runnel_crds::connector::CONNECT_LABEL;
 use runnel_crds::KafkaConnect;
 use std::collections::BTreeMap;
@@ -38,9 +39,12 @@ pub enum ConnectSpecError {
     /// A config value is not a scalar, or a key is the operator's.
     #[error("{0}")]
     Config(String),
-    /// A plugin is not bundled in the image.
-    #[error("plugin `{0}` is not bundled in the Connect image (bundled: {1}); Maven coordinates are not downloaded yet")]
+    /// A plugin is neither bundled in the image nor Maven coordinates.
+    #[error("plugin `{0}` is not bundled in the Connect image (bundled: {1}) nor Maven coordinates group:artifact:version; list downloads in spec.build.plugins")]
     UnknownPlugin(String, String),
+    /// A plugin to download is not well formed.
+    #[error("{0}")]
+    Plugin(String),
 }
 
 /// Names of a KafkaConnect's children.
@@ -158,7 +162,12 @@ pub fn worker_properties(kc: &KafkaConnect, bootstrap: &str) -> Result<String, C
     }
     let _ = writeln!(out, "listeners=http://0.0.0.0:{REST_PORT}");
     let _ = writeln!(out, "rest.advertised.port={REST_PORT}");
-    let _ = writeln!(out, "plugin.path={PLUGIN_PATH}");
+    let (_, downloads) = plugins::resolve(kc)?;
+    if downloads.is_empty() {
+        let _ = writeln!(out, "plugin.path={PLUGIN_PATH}");
+    } else {
+        let _ = writeln!(out, "plugin.path={PLUGIN_PATH},{}", plugins::DOWNLOAD_PATH);
+    }
     // Kafka's config/connect-distributed.properties; converters are required keys.
     let defaults = [
         (
@@ -204,41 +213,30 @@ appender.console.layout.pattern = [%d] %p %X{connector.context}%m (%c:%L)%n\n\
 rootLogger.level = INFO\n\
 rootLogger.appenderRef.stdout.ref = STDOUT\n";
 
-/// The ConfigMap of `worker.properties` and `log4j2.properties`.
+/// The ConfigMap of `worker.properties` and `log4j2.properties`, and, when plugins are
+/// downloaded, the downloader's source and plan (`connect/plugins.rs`).
 pub fn config_map(
     kc: &KafkaConnect,
     names: &ConnectNames,
     bootstrap: &str,
 ) -> Result<ConfigMap, ConnectSpecError> {
+    let mut data = BTreeMap::from([
+        (
+            "worker.properties".into(),
+            worker_properties(kc, bootstrap)?,
+        ),
+        ("log4j2.properties".into(), LOG4J2.into()),
+    ]);
+    let (_, downloads) = plugins::resolve(kc)?;
+    if !downloads.is_empty() {
+        data.insert(plugins::FETCHER_KEY.into(), plugins::FETCHER_SOURCE.into());
+        data.insert(plugins::PLAN_KEY.into(), plugins::plan_file(&downloads));
+    }
     Ok(ConfigMap {
         metadata: names.child_meta(kc, names.config_map()),
-        data: Some(BTreeMap::from([
-            (
-                "worker.properties".into(),
-                worker_properties(kc, bootstrap)?,
-            ),
-            ("log4j2.properties".into(), LOG4J2.into()),
-        ])),
+        data: Some(data),
         ..Default::default()
     })
-}
-
-/// The plugins `spec.plugins` names, checked against the bundled ones.
-pub fn plugins(kc: &KafkaConnect) -> Result<Vec<String>, ConnectSpecError> {
-    kc.spec
-        .plugins
-        .iter()
-        .map(|p| {
-            if BUNDLED_PLUGINS.contains(&p.as_str()) {
-                Ok(p.clone())
-            } else {
-                Err(ConnectSpecError::UnknownPlugin(
-                    p.clone(),
-                    BUNDLED_PLUGINS.join(", "),
-                ))
-            }
-        })
-        .collect()
 }
 
 /// The worker start: the ConfigMap's file plus this pod's address as
@@ -284,6 +282,44 @@ pub fn stateful_set(
         failure_threshold: Some(failure),
         ..Default::default()
     };
+    let security = SecurityContext {
+        allow_privilege_escalation: Some(false),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let downloads = config_data.contains_key(plugins::PLAN_KEY);
+    let mut mounts = vec![VolumeMount {
+        name: "config".into(),
+        mount_path: CONFIG_MOUNT.into(),
+        read_only: Some(true),
+        ..Default::default()
+    }];
+    let mut volumes = vec![Volume {
+        name: "config".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: names.config_map(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    if downloads {
+        mounts.push(VolumeMount {
+            name: plugins::VOLUME.into(),
+            mount_path: plugins::DOWNLOAD_PATH.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: plugins::VOLUME.into(),
+            empty_dir: Some(Default::default()),
+            ..Default::default()
+        });
+    }
+    let init_containers = downloads.then(|| vec![plugins::init_container(&image, &security)]);
     let container = Container {
         name: "connect".into(),
         image: Some(image),
@@ -316,21 +352,8 @@ pub fn stateful_set(
         readiness_probe: Some(probe("/health", 5, 3)),
         liveness_probe: Some(probe("/", 60, 6)),
         resources: kc.spec.resources.clone(),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "config".into(),
-            mount_path: CONFIG_MOUNT.into(),
-            read_only: Some(true),
-            ..Default::default()
-        }]),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        volume_mounts: Some(mounts),
+        security_context: Some(security),
         ..Default::default()
     };
     StatefulSet {
@@ -354,15 +377,9 @@ pub fn stateful_set(
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
+                    init_containers,
                     containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: "config".into(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: names.config_map(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }]),
+                    volumes: Some(volumes),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
                         run_as_user: Some(CONNECT_UID),
@@ -409,7 +426,7 @@ pub fn children(
     bootstrap: &str,
     default_image: &str,
 ) -> Result<ConnectChildren, ConnectSpecError> {
-    plugins(kc)?;
+    plugins::resolve(kc)?;
     let names = ConnectNames::of(kc);
     let config_map = config_map(kc, &names, bootstrap)?;
     let data = config_map.data.clone().unwrap_or_default();
@@ -505,10 +522,10 @@ mod tests {
             Err(ConnectSpecError::Config(_))
         ));
         let kc = connect(json!({"clusterRef": "demo", "groupId": "g",
-                                "plugins": ["connect-file", "io.debezium:debezium-connector-postgres:3.0.0"]}));
+                                "plugins": ["connect-file", "debezium-connector-postgres"]}));
         let e = children(&kc, "b:9092", IMG).expect_err("refused");
         assert!(
-            matches!(e, ConnectSpecError::UnknownPlugin(ref p, _) if p.starts_with("io.debezium"))
+            matches!(e, ConnectSpecError::UnknownPlugin(ref p, _) if p.starts_with("debezium"))
         );
         let kc =
             connect(json!({"clusterRef": "demo", "groupId": "g", "plugins": ["connect-file"]}));
@@ -580,6 +597,88 @@ mod tests {
             .spec
             .expect("pod");
         assert_eq!(pod.containers[0].image.as_deref(), Some("my/connect:1"));
+    }
+
+    #[test]
+    fn downloaded_plugins_get_an_init_container_an_empty_dir_and_the_plugin_path() {
+        let plain = children(
+            &connect(json!({"clusterRef": "demo", "groupId": "g", "plugins": ["connect-file"]})),
+            "b:9092",
+            IMG,
+        )
+        .expect("render");
+        let data = plain.config_map.data.clone().expect("data");
+        assert_eq!(
+            data.keys().collect::<Vec<_>>(),
+            ["log4j2.properties", "worker.properties"],
+            "nothing new without downloads (existing workers do not roll)"
+        );
+        assert_eq!(
+            props(&data["worker.properties"])["plugin.path"],
+            PLUGIN_PATH
+        );
+        let pod = plain
+            .stateful_set
+            .spec
+            .expect("spec")
+            .template
+            .spec
+            .expect("pod");
+        assert!(pod.init_containers.is_none());
+        assert_eq!(pod.volumes.expect("vols").len(), 1);
+
+        let kc = connect(
+            json!({"clusterRef": "demo", "groupId": "g", "image": "my/connect:1",
+            "build": {"mavenRepository": "http://repo:8080/m2", "plugins": [{"name": "file",
+                "artifacts": [{"type": "maven", "group": "org.apache.kafka", "artifact": "connect-file", "version": "4.1.1"}]}]}}),
+        );
+        let c = children(&kc, "b:9092", IMG).expect("render");
+        let data = c.config_map.data.clone().expect("data");
+        assert_eq!(
+            props(&data["worker.properties"])["plugin.path"],
+            format!("{PLUGIN_PATH},{}", plugins::DOWNLOAD_PATH)
+        );
+        assert_eq!(data[plugins::FETCHER_KEY], plugins::FETCHER_SOURCE);
+        assert!(data[plugins::PLAN_KEY].contains(
+            "file\tfile\thttp://repo:8080/m2/org/apache/kafka/connect-file/4.1.1/connect-file-4.1.1.jar\t-\tconnect-file-4.1.1.jar"
+        ));
+        let pod = c
+            .stateful_set
+            .spec
+            .clone()
+            .expect("spec")
+            .template
+            .spec
+            .expect("pod");
+        let init = &pod.init_containers.expect("init")[0];
+        assert_eq!(init.name, plugins::INIT_CONTAINER);
+        assert_eq!(
+            init.image.as_deref(),
+            Some("my/connect:1"),
+            "the worker image's JVM"
+        );
+        let vols = pod.volumes.expect("vols");
+        assert!(vols
+            .iter()
+            .any(|v| v.name == plugins::VOLUME && v.empty_dir.is_some()));
+        let mount = |ctr: &Container| {
+            ctr.volume_mounts
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| m.name == plugins::VOLUME)
+                .map(|m| (m.mount_path, m.read_only))
+        };
+        assert_eq!(mount(init), Some((plugins::DOWNLOAD_PATH.into(), None)));
+        assert_eq!(
+            mount(&pod.containers[0]),
+            Some((plugins::DOWNLOAD_PATH.into(), Some(true)))
+        );
+        // A changed checksum is a new pod template (the workers roll and download again).
+        let mut spec = serde_json::to_value(&kc.spec).expect("spec");
+        spec["build"]["plugins"][0]["artifacts"][0]["sha512sum"] = json!("ab".repeat(64));
+        let d = children(&connect(spec), "b:9092", IMG).expect("render");
+        assert_ne!(hash(&c.stateful_set), hash(&d.stateful_set));
     }
 
     #[test]

@@ -131,6 +131,17 @@ async fn apply(
     }
     let conds = &prev.conditions;
     let obs = outcome.observed.as_ref();
+    if let Some(ns) = kc.namespace() {
+        let tasks: Vec<&str> = obs
+            .map(|o| o.tasks.iter().map(|t| t.state.as_str()).collect())
+            .unwrap_or_default();
+        ctx.metrics.connector(
+            &ns,
+            &kc.name_any(),
+            obs.map(|o| o.connector.state.as_str()),
+            &tasks,
+        );
+    }
     let status = KafkaConnectorStatus {
         observed_generation: generation,
         conditions: vec![
@@ -700,6 +711,7 @@ async fn alter_offsets(
 async fn cleanup(kc: &KafkaConnector, ctx: &Context) -> Result<Action, Error> {
     let ns = kc.namespace().ok_or(Error::MissingField("namespace"))?;
     let name = kc.name_any();
+    ctx.metrics.forget_connector(&ns, &name);
     let (connect, rest) = match connect_of(kc, ctx, &ns).await? {
         Ok(c) => c,
         Err(o) => {
