@@ -25,7 +25,7 @@ def load_env_sh() -> dict:
         check=True, capture_output=True, timeout=30,
     ).stdout
     env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
-    keys = ["RUNNEL_CACHE", "KAFKA_VERSION", "KAFKA_HOME", "KAFKA_LIBS", "JAVA", "JAVA_HOME",
+    keys = ["RUNNEL_CACHE", "KAFKA_VERSION", "KAFKA_HOME", "KAFKA_LIBS", "KAFKA_STREAMS_LIBS", "JAVA", "JAVA_HOME",
             "KAFKA_TOOL_JVM_OPTS", "KAFKA_TOOL_LOG4J"]
     for k in keys:
         if k in env:
