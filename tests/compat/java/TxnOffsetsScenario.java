@@ -7,12 +7,14 @@
 //     Fills INPUT (PER_PARTITION records per partition), then a subscribed
 //     consumer (group.protocol GROUP_PROTOCOL: classic or consumer) and a
 //     transactional producer copy it, upper-cased, to OUTPUT:
-//     1. one transaction commits: the group's offsets move to it;
+//     1. transactions commit until every partition has an offset: the
+//        group's offsets move with each;
 //     2. one transaction is aborted: while it runs, a read_committed
 //        consumer's committed() (OffsetFetch requireStable) cannot read the
 //        offsets (UNSTABLE_OFFSET_COMMIT; the Java consumer always asks
-//        for stable offsets) and the Admin client (requireStable=false)
-//        reads the old ones; after the abort the offsets are unchanged and the
+//        for stable offsets), the Admin client with requireStable=true
+//        leaves those partitions out and with requireStable=false reads
+//        the old offsets; after the abort the offsets are unchanged and the
 //        consumer rewinds to them;
 //     3. the rest, in committed transactions.
 //     Then OUTPUT (read_committed) holds every input record exactly once
@@ -42,6 +44,7 @@ import java.util.TreeMap;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -154,13 +157,14 @@ public class TxnOffsetsScenario {
     }
 
     /** The group's committed offsets as Admin.listConsumerGroupOffsets
-     * (requireStable=false) reads them: pending ones are not shown. */
-    static Map<Integer, Long> adminOffsets(String group, int partitions) {
+     * reads them (-1: none, or left out as unstable). */
+    static Map<Integer, Long> adminOffsets(String group, int partitions, boolean requireStable) {
         Properties a = new Properties();
         a.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin admin = Admin.create(a)) {
-            Map<TopicPartition, OffsetAndMetadata> got =
-                admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            Map<TopicPartition, OffsetAndMetadata> got = admin.listConsumerGroupOffsets(group,
+                    new ListConsumerGroupOffsetsOptions().requireStable(requireStable))
+                .partitionsToOffsetAndMetadata().get();
             return asMap(got, partitions, Map.of());
         } catch (Exception e) {
             throw new Fail("listConsumerGroupOffsets: " + e);
@@ -211,17 +215,18 @@ public class TxnOffsetsScenario {
             // 1. A committed transaction moves the group's offsets.
             Map<TopicPartition, OffsetAndMetadata> first = new HashMap<>();
             long deadline = System.currentTimeMillis() + 60_000;
-            while (first.isEmpty() && System.currentTimeMillis() < deadline) {
+            while (first.size() < partitions && System.currentTimeMillis() < deadline) {
                 p.beginTransaction();
-                first = copy(c, p, output, Duration.ofMillis(500));
-                if (first.isEmpty()) {
+                Map<TopicPartition, OffsetAndMetadata> offsets = copy(c, p, output, Duration.ofMillis(500));
+                if (offsets.isEmpty()) {
                     p.abortTransaction();
                     continue;
                 }
-                p.sendOffsetsToTransaction(first, c.groupMetadata());
+                p.sendOffsetsToTransaction(offsets, c.groupMetadata());
                 p.commitTransaction();
+                first.putAll(offsets);
             }
-            check(!first.isEmpty(), "the consumer got no records in 60 s");
+            check(first.size() == partitions, "the consumer did not get records of every partition in 60 s");
             Map<Integer, Long> afterCommit = asMap(first, partitions, Map.of());
             Map<Integer, Long> got = committed(group, input, partitions, "read_committed", Duration.ofSeconds(30));
             System.out.println("COMMITTED-1 " + got);
@@ -241,7 +246,15 @@ public class TxnOffsetsScenario {
             } catch (TimeoutException e) {
                 System.out.println("STABLE-WAIT timed out as expected (UNSTABLE_OFFSET_COMMIT)");
             }
-            got = adminOffsets(group, partitions);
+            // requireStable=true (KIP-447): the partitions the transaction
+            // holds offsets for answer UNSTABLE_OFFSET_COMMIT, which the
+            // Admin client leaves out of its result.
+            Map<Integer, Long> stable = adminOffsets(group, partitions, true);
+            for (TopicPartition tp : second.keySet()) {
+                check(stable.get(tp.partition()) == -1L, "the admin (requireStable=true) read partition "
+                        + tp.partition() + " of a running transaction: " + stable);
+            }
+            got = adminOffsets(group, partitions, false);
             check(got.equals(afterCommit), "the admin (requireStable=false) during the transaction: " + got
                     + ", not " + afterCommit);
             p.abortTransaction();
