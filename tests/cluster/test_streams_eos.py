@@ -9,9 +9,9 @@ word's last count is exactly its number of occurrences in the input and
 that each word's counts only ever increase (a record processed twice
 would show a count again or skip to a wrong total):
 - a plain run;
-- a run during which the broker leading the output's partition 0 (and,
-  with three nodes, some of the transaction coordinators and group
-  coordinators) is killed with SIGKILL and restarted;
+- a run during which the transaction coordinator of one of the app's
+  producers (found with `kafka-transactions list`; it also leads some of
+  the input and output partitions) is killed with SIGKILL and restarted;
 - a run whose Streams app is killed with SIGKILL mid-run and restarted
   on the same state directory.
 
@@ -180,10 +180,28 @@ def test_streams_eos_word_count_exact(scluster, tmp_path):
     run_word_count(scluster, tmp_path)
 
 
+def txn_coordinator(cluster, app_id):
+    """The transaction coordinator of one of the app's producers, as
+    `kafka-transactions list` (ListTransactions) shows it, or None."""
+    out = cu.kafka_tool("transactions", "--bootstrap-server", cluster.bootstrap, "list",
+                        check=False).stdout_text
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) >= 2 and cols[0].startswith(f"{app_id}-") and cols[1].isdigit():
+            return int(cols[1])
+    return None
+
+
 def test_streams_eos_survives_broker_kill9(scluster, tmp_path):
     def kill_leader(app, dst):
-        victim = node(scluster, leader_of(scluster, dst, 0))
-        print(f"kill -9 of node {victim.node_id} (leader of {dst}-0)")
+        app_id = app.args[1]
+        coordinator = txn_coordinator(scluster, app_id)
+        victim_id = coordinator if coordinator is not None else leader_of(scluster, dst, 0)
+        victim = node(scluster, victim_id)
+        led = [f"{t}-{p}" for t in (dst, dst.replace("wc-out-", "wc-in-")) for p in range(PARTITIONS)
+               if leader_of(scluster, t, p) == victim_id]
+        print(f"kill -9 of node {victim_id} (transaction coordinator of {app_id}: "
+              f"{coordinator == victim_id}; leader of {led})")
         victim.kill9()
         time.sleep(2)
         victim.start()
