@@ -158,6 +158,11 @@ impl Partition {
             })
     }
 
+    /// The aborted transactions of this partition (for the log cleaner).
+    pub fn aborted_txns(&self) -> Vec<AbortedTxn> {
+        self.lock().txns.aborted.clone()
+    }
+
     /// The producer epoch this partition knows for `producer_id` (from its
     /// idempotent batches and transaction markers).
     pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
