@@ -214,3 +214,40 @@ def test_streams_eos_survives_app_kill9(scluster, tmp_path):
         app.kill9()
         app.start()
     run_word_count(scluster, tmp_path, kill_app)
+
+
+@pytest.mark.skipif(not os.environ.get("EOS_CRASH_LOOP"),
+                    reason="the long crash loop: set EOS_CRASH_LOOP=<rounds>")
+def test_streams_eos_crash_loop(scluster, tmp_path):
+    """EOS_CRASH_LOOP rounds, each producing more input and then killing
+    with SIGKILL either the Streams app (restarted on its state directory)
+    or a transaction coordinator of the app (restarted); the counts are
+    exact at the end and never went backwards or repeated."""
+    rounds = int(os.environ["EOS_CRASH_LOOP"])
+    tag = uuid.uuid4().hex[:6]
+    src, dst, app = setup(scluster, tmp_path, tag)
+    out = Output(scluster.bootstrap, dst)
+    lines = []
+    try:
+        app.start()
+        for r in range(rounds):
+            chunk = make_lines(200, f"{tag}-{r}")
+            lines += chunk
+            produce(scluster.bootstrap, src, chunk)
+            out.poll(random.uniform(0.5, 4))
+            if r % 2 == 0:
+                print(f"round {r}: kill -9 of the app")
+                app.kill9()
+                app.start()
+            else:
+                victim_id = txn_coordinator(scluster, app.args[1]) or leader_of(scluster, dst, 0)
+                print(f"round {r}: kill -9 of node {victim_id}")
+                victim = node(scluster, victim_id)
+                victim.kill9()
+                victim.start()
+                scluster.wait_brokers(3)
+        wait_counts(out, expected(lines), app, timeout=300)
+        assert out.not_increasing() == {}, "a word's count repeated or went down (processed twice)"
+    finally:
+        app.stop()
+        out.close()
