@@ -6,6 +6,8 @@
 #   KAFKA_VERSION    Apache Kafka version used as the reference broker/tools
 #   KAFKA_HOME       $RUNNEL_CACHE/kafka-$KAFKA_VERSION
 #   KAFKA_LIBS       $KAFKA_HOME/libs (all runtime jars: broker, tools, clients)
+#   KAFKA_STREAMS_LIBS  Kafka Streams and its runtime jars (rocksdbjni, ...),
+#                    $RUNNEL_CACHE/kafka-streams-$KAFKA_VERSION/libs
 #   JAVA_HOME/JAVA   the Java 17 used to run them
 #   RUNNEL_SCRIPTS   this directory (absolute)
 #
@@ -20,6 +22,8 @@ RUNNEL_ROOT="$(cd "$RUNNEL_SCRIPTS/.." && pwd)"
 : "${KAFKA_LOG4J_VERSION:=2.24.3}"
 : "${KAFKA_HOME:=$RUNNEL_CACHE/kafka-$KAFKA_VERSION}"
 : "${KAFKA_LIBS:=$KAFKA_HOME/libs}"
+: "${KAFKA_STREAMS_HOME:=$RUNNEL_CACHE/kafka-streams-$KAFKA_VERSION}"
+: "${KAFKA_STREAMS_LIBS:=$KAFKA_STREAMS_HOME/libs}"
 if [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]; then
     JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
 fi
@@ -34,6 +38,6 @@ fi
 : "${KAFKA_TOOL_LOG4J:=$RUNNEL_SCRIPTS/tools-log4j2.properties}"
 
 export RUNNEL_SCRIPTS RUNNEL_ROOT RUNNEL_CACHE KAFKA_VERSION KAFKA_LOG4J_VERSION \
-    KAFKA_HOME KAFKA_LIBS JAVA KAFKA_TOOL_JVM_OPTS KAFKA_TOOL_LOG4J
+    KAFKA_HOME KAFKA_LIBS KAFKA_STREAMS_HOME KAFKA_STREAMS_LIBS JAVA KAFKA_TOOL_JVM_OPTS KAFKA_TOOL_LOG4J
 [ -n "${JAVA_HOME:-}" ] && export JAVA_HOME
 true

@@ -13,6 +13,9 @@
 #     ${RUNNEL_CACHE:-$HOME/.cache/runnel}/kafka-$KAFKA_VERSION/libs
 #   - Kafka's connect-file plugin jar (FileStreamSource/Sink) for the Connect
 #     REST tests and the Connect image, into .../connect-plugins/connect-file
+#   - Kafka Streams $KAFKA_VERSION with its runtime dependencies (rocksdbjni,
+#     ...) for the exactly-once Streams tests, into
+#     ${RUNNEL_CACHE:-$HOME/.cache/runnel}/kafka-streams-$KAFKA_VERSION/libs
 #
 # Locations are defined in scripts/env.sh; source it to use them.
 set -euo pipefail
@@ -153,6 +156,37 @@ install_connect_file() {
     log "connect-file plugin: installed $jar"
 }
 
+# ---------------------------------------------------------------- kafka streams
+# Apart from $KAFKA_LIBS (the broker's classpath stays as Kafka ships it):
+# tests/cluster/test_streams_eos.py runs a Streams app with both on its
+# classpath.
+install_streams_jars() {
+    local stamp="$KAFKA_STREAMS_HOME/.installed"
+    local want_stamp="kafka=$KAFKA_VERSION template=$(sha256sum "$here/kafka-streams-jars.pom.in" | cut -c1-16)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] \
+        && ls "$KAFKA_STREAMS_LIBS"/kafka-streams-"$KAFKA_VERSION".jar >/dev/null 2>&1; then
+        log "kafka streams jars: present in $KAFKA_STREAMS_LIBS"
+        return
+    fi
+    command -v mvn >/dev/null 2>&1 || { log "mvn not found (install maven)"; exit 1; }
+    local build="$KAFKA_STREAMS_HOME/maven"
+    mkdir -p "$build"
+    sed -e "s/@KAFKA_VERSION@/$KAFKA_VERSION/g" "$here/kafka-streams-jars.pom.in" >"$build/pom.xml"
+    local tmp="$KAFKA_STREAMS_HOME/libs.tmp.$$"
+    rm -rf "$tmp"
+    log "kafka streams jars: mvn dependency:copy-dependencies (Kafka Streams $KAFKA_VERSION) -> $KAFKA_STREAMS_LIBS"
+    if ! (cd "$build" && mvn -q -B dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$tmp" >"$build/mvn.log" 2>&1); then
+        tail -40 "$build/mvn.log" >&2
+        log "kafka streams jars: maven failed (full log: $build/mvn.log)"
+        exit 1
+    fi
+    rm -rf "$KAFKA_STREAMS_LIBS"
+    mv "$tmp" "$KAFKA_STREAMS_LIBS"
+    echo "$want_stamp" >"$stamp"
+    log "kafka streams jars: installed $(ls "$KAFKA_STREAMS_LIBS" | wc -l) jars"
+}
+
 # ---------------------------------------------------------------- tool start-up speed
 install_tool_cds() {
     if [ -n "${RUNNEL_NO_CDS:-}" ]; then
@@ -175,6 +209,7 @@ install_debs
 install_python
 install_kafka_jars
 install_connect_file
+install_streams_jars
 install_tool_cds
 
 cat <<EOF
@@ -186,6 +221,7 @@ Test dependencies are in place:
   pytest          $("$PY" -c 'import pytest; print(pytest.__version__)')
   java            $JAVA ($("$JAVA" -version 2>&1 | head -1))
   Kafka jars      $KAFKA_LIBS (Kafka $KAFKA_VERSION)
+  Streams jars    $KAFKA_STREAMS_LIBS
   tool CDS        $( [ -f "$KAFKA_HOME/cds/tools.jsa" ] && echo "$KAFKA_HOME/cds/tools.jsa" || echo none)
 Use them with:   . scripts/env.sh   (sets KAFKA_LIBS, KAFKA_VERSION, JAVA, ...)
 EOF

@@ -25,7 +25,7 @@ def load_env_sh() -> dict:
         check=True, capture_output=True, timeout=30,
     ).stdout
     env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
-    keys = ["RUNNEL_CACHE", "KAFKA_VERSION", "KAFKA_HOME", "KAFKA_LIBS", "JAVA", "JAVA_HOME",
+    keys = ["RUNNEL_CACHE", "KAFKA_VERSION", "KAFKA_HOME", "KAFKA_LIBS", "KAFKA_STREAMS_LIBS", "JAVA", "JAVA_HOME",
             "KAFKA_TOOL_JVM_OPTS", "KAFKA_TOOL_LOG4J"]
     for k in keys:
         if k in env:
@@ -102,6 +102,12 @@ def run_java_source(src, *args, heap="512m", timeout=200):
     kafka-clients jars in $KAFKA_LIBS (scripts/env.sh is sourced when it is
     unset, as the cluster suite leaves it for Runnel). Fails the test when no
     jar is there; returns the process (check=False)."""
+    return run(java_source_command(src, *args, heap=heap), timeout=timeout, check=False)
+
+
+def java_source_command(src, *args, heap="512m"):
+    """The command line of run_java_source (for a program the test runs in
+    the background)."""
     if not os.environ.get("KAFKA_LIBS"):
         load_env_sh()
     libs = os.environ.get("KAFKA_LIBS", "")
@@ -109,10 +115,9 @@ def run_java_source(src, *args, heap="512m", timeout=200):
         import pytest
         pytest.fail(f"no kafka-clients jar in KAFKA_LIBS={libs!r}; run scripts/install-test-deps.sh")
     java = os.environ.get("JAVA", "java")
-    cmd = [java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", f"-Xmx{heap}",
-           f"-Dlog4j2.configurationFile={os.environ.get('KAFKA_TOOL_LOG4J', '')}",
-           "-cp", f"{libs}/*", str(src), *map(str, args)]
-    return run(cmd, timeout=timeout, check=False)
+    return [java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", f"-Xmx{heap}",
+            f"-Dlog4j2.configurationFile={os.environ.get('KAFKA_TOOL_LOG4J', '')}",
+            "-cp", f"{libs}/*", str(src), *map(str, args)]
 
 
 def kafka_tool(tool, *args, input=None, timeout=90, check=True):

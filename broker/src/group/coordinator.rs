@@ -21,6 +21,7 @@ use super::consumer::{ConsumerGroup, ConsumerGroupConfig};
 use super::consumer_records;
 use super::partitions::{CoordinatorPartitions, PartitionState, Transition};
 use super::records::{self, OffsetValue, RecordKey};
+use super::txn_offsets::PendingTxnOffsets;
 use crate::broker::BrokerState;
 use crate::controller::NewTopic;
 use crate::error::ApiError;
@@ -131,6 +132,9 @@ pub struct Groups {
     /// What `__consumer_offsets` holds for each consumer group: live record
     /// keys and values, and the member ids with records.
     pub persisted: HashMap<String, PersistedConsumerGroup>,
+    /// Transactional offsets waiting for their transaction's marker, by
+    /// `__consumer_offsets` partition (TxnOffsetCommit, KIP-98/447).
+    pub txn: BTreeMap<i32, PendingTxnOffsets<OffsetValue>>,
 }
 
 /// A consumer group's live records in `__consumer_offsets`.
@@ -186,6 +190,21 @@ impl Groups {
         self.consumer.extend(other.consumer);
         self.offsets.extend(other.offsets);
         self.persisted.extend(other.persisted);
+        self.txn.extend(other.txn);
+    }
+
+    /// The pending transactional offsets of `__consumer_offsets` partition
+    /// `p`.
+    pub fn txn_of(&mut self, p: i32) -> &mut PendingTxnOffsets<OffsetValue> {
+        self.txn.entry(p).or_default()
+    }
+
+    /// Whether a transaction holds an offset of `group` for (topic,
+    /// partition) on offsets partition `p`.
+    pub fn has_pending_txn(&self, p: i32, group: &str, topic: &str, partition: i32) -> bool {
+        self.txn
+            .get(&p)
+            .is_some_and(|t| t.has_pending(&(group.to_string(), topic.to_string(), partition)))
     }
 }
 
@@ -211,10 +230,10 @@ impl GroupStore for BrokerState {
 
 /// Where a group write landed: the replica, the leader epoch it was
 /// appended in and the offset just past it.
-struct Appended {
-    part: Arc<Partition>,
-    epoch: i32,
-    end: i64,
+pub(super) struct Appended {
+    pub(super) part: Arc<Partition>,
+    pub(super) epoch: i32,
+    pub(super) end: i64,
 }
 
 impl BrokerState {
@@ -228,21 +247,42 @@ impl BrokerState {
         group: &str,
         recs: Vec<GroupRecord>,
     ) -> Result<Appended, i16> {
+        self.append_group_batch(p, group, recs, None)
+    }
+
+    /// [`Self::append_group_records`], as one transactional batch of
+    /// producer (id, epoch) when `txn` is given (TxnOffsetCommit: Kafka's
+    /// coordinator writes it with the producer's id and epoch, origin
+    /// COORDINATOR). A producer epoch older than the partition knows is
+    /// INVALID_PRODUCER_EPOCH.
+    pub(super) fn append_group_batch(
+        &self,
+        p: i32,
+        group: &str,
+        recs: Vec<GroupRecord>,
+        txn: Option<(i64, i16)>,
+    ) -> Result<Appended, i16> {
         let epoch = self.groups.active_epoch(p)?;
         let Some(part) = self.replicas.get(OFFSETS_TOPIC, p) else {
             return Err(ResponseError::NotCoordinator.code());
         };
+        if let Some((pid, pepoch)) = txn {
+            if part.producer_epoch(pid).is_some_and(|e| e > pepoch) {
+                return Err(ResponseError::InvalidProducerEpoch.code());
+            }
+        }
+        let (producer_id, producer_epoch) = txn.unwrap_or((-1, -1));
         let ts = now_ms();
         let records: Vec<Record> = recs
             .into_iter()
             .enumerate()
             .map(|(i, (key, value))| Record {
-                transactional: false,
+                transactional: txn.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 sequence: i as i32,
@@ -265,7 +305,12 @@ impl BrokerState {
             return Err(ResponseError::UnknownServerError.code());
         }
         let mut bytes = buf.to_vec();
-        match part.append_in_epoch(&mut bytes, epoch) {
+        let appended = if txn.is_some() {
+            part.append_coordinator_in_epoch(&mut bytes, epoch)
+        } else {
+            part.append_in_epoch(&mut bytes, epoch)
+        };
+        match appended {
             Ok(info) => Ok(Appended {
                 part,
                 epoch,
@@ -282,7 +327,7 @@ impl BrokerState {
 /// Kafka's mapping of a failed coordinator write (append or replication
 /// wait) to the error a group request answers
 /// (`CoordinatorOperationExceptionHelper.handleOperationException`).
-fn write_error(code: i16) -> i16 {
+pub(super) fn write_error(code: i16) -> i16 {
     match ResponseError::try_from_code(code) {
         Some(
             ResponseError::MessageTooLarge
@@ -308,9 +353,9 @@ fn write_error(code: i16) -> i16 {
 /// Kafka's coordinator completes a write only once the high watermark
 /// covers it.
 pub struct GroupWrite<'a> {
-    state: &'a BrokerState,
+    pub(super) state: &'a BrokerState,
     group: String,
-    appended: std::sync::Mutex<Vec<Appended>>,
+    pub(super) appended: std::sync::Mutex<Vec<Appended>>,
 }
 
 impl GroupStore for GroupWrite<'_> {
@@ -462,6 +507,7 @@ impl GroupCoordinator {
         }
         let n = self.config.partitions;
         let count = groups.remove_where(|id| records::partition_for(id, n) == partition);
+        groups.txn.remove(&partition);
         info!(
             partition,
             groups = count,
@@ -478,6 +524,7 @@ impl GroupCoordinator {
         }
         let n = self.config.partitions;
         groups.remove_where(|id| records::partition_for(id, n) == partition);
+        groups.txn.remove(&partition);
         groups.extend(loaded);
         true
     }

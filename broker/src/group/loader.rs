@@ -25,9 +25,19 @@ pub fn load_partition(
 ) -> (Groups, usize) {
     let mut groups = Groups::default();
     let mut replayer = ConsumerGroupReplayer::new();
-    let count = replay_log(part, OFFSETS_TOPIC, |key, value| {
-        replay(&mut groups, &mut replayer, key, value)
+    let p = part.tp.partition;
+    let count = replay_log_records(part, OFFSETS_TOPIC, |origin, key, value| {
+        if origin.control {
+            if let (true, Some(commit)) = (origin.transactional, control_commit(key)) {
+                let done = groups.txn_of(p).end(origin.producer_id, commit);
+                materialize(&mut groups, done);
+            }
+            return;
+        }
+        let txn = (origin.transactional && origin.producer_id >= 0).then_some(origin.producer_id);
+        replay(&mut groups, &mut replayer, p, txn, key, value)
     });
+    groups.txn.retain(|_, t| !t.is_empty());
     for g in replayer.finish_with(Instant::now(), cfg_of) {
         let id = g.group_id().to_string();
         if groups
@@ -53,6 +63,17 @@ pub fn load_partition(
     (groups, count)
 }
 
+/// Where a replayed record came from: its batch's producer and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordOrigin {
+    /// The batch's producer id (-1: none).
+    pub producer_id: i64,
+    /// A transactional batch.
+    pub transactional: bool,
+    /// A control batch (a transaction marker).
+    pub control: bool,
+}
+
 /// Feeds every record of `part`'s log, from its start to its end, to
 /// `apply` as (key, value), in offset order, and returns how many there
 /// were (Kafka's `CoordinatorLoaderImpl` read loop). `topic` names the log
@@ -61,6 +82,16 @@ pub(crate) fn replay_log(
     part: &Partition,
     topic: &str,
     mut apply: impl FnMut(Option<&[u8]>, Option<&[u8]>),
+) -> usize {
+    replay_log_records(part, topic, |_, k, v| apply(k, v))
+}
+
+/// [`replay_log`] with each record's batch origin, control records
+/// included (their key is the marker's version and type).
+pub(crate) fn replay_log_records(
+    part: &Partition,
+    topic: &str,
+    mut apply: impl FnMut(RecordOrigin, Option<&[u8]>, Option<&[u8]>),
 ) -> usize {
     let p = part.tp.partition;
     let mut count = 0usize;
@@ -101,7 +132,12 @@ pub(crate) fn replay_log(
             for r in set.records {
                 last = last.max(r.offset);
                 count += 1;
-                apply(r.key.as_deref(), r.value.as_deref());
+                let origin = RecordOrigin {
+                    producer_id: r.producer_id,
+                    transactional: r.transactional,
+                    control: r.control,
+                };
+                apply(origin, r.key.as_deref(), r.value.as_deref());
             }
         }
         if last < offset {
@@ -112,9 +148,43 @@ pub(crate) fn replay_log(
     count
 }
 
+/// The marker type of a control record's key (version, type): Some(true)
+/// for COMMIT, Some(false) for ABORT, None for anything else.
+fn control_commit(key: Option<&[u8]>) -> Option<bool> {
+    let k = key?;
+    let t = i16::from_be_bytes([*k.get(2)?, *k.get(3)?]);
+    match t {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
+}
+
+/// Makes a committed transaction's offsets the group's committed offsets
+/// (Kafka's `replayEndTransactionMarker`); shared with the live path.
+pub(crate) fn materialize(
+    groups: &mut Groups,
+    offsets: Vec<(super::txn_offsets::OffsetKey, records::OffsetValue)>,
+) {
+    for ((group, topic, partition), v) in offsets {
+        if !groups.exists(&group) {
+            groups
+                .classic
+                .insert(group.clone(), ClassicGroup::new(&group, now_ms()));
+        }
+        groups
+            .offsets
+            .entry(group)
+            .or_default()
+            .insert((topic, partition), v);
+    }
+}
+
 fn replay(
     groups: &mut Groups,
     replayer: &mut ConsumerGroupReplayer,
+    p: i32,
+    txn: Option<i64>,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
 ) {
@@ -146,11 +216,20 @@ fn replay(
                             .classic
                             .insert(group.clone(), ClassicGroup::new(&group, now_ms()));
                     }
-                    groups
-                        .offsets
-                        .entry(group)
-                        .or_default()
-                        .insert((topic, partition), v);
+                    let key = (group, topic, partition);
+                    match txn {
+                        // Pending until its producer's marker (KIP-98).
+                        Some(pid) => groups.txn_of(p).add(pid, key, v),
+                        None => {
+                            groups.txn_of(p).plain_commit(&key);
+                            let (group, topic, partition) = key;
+                            groups
+                                .offsets
+                                .entry(group)
+                                .or_default()
+                                .insert((topic, partition), v);
+                        }
+                    }
                 }
                 Err(e) => warn!(error = %e, "skipping undecodable offset value"),
             },

@@ -16,6 +16,7 @@ pub mod partitions;
 pub mod records;
 mod subscription;
 pub mod topic_regex;
+pub mod txn_commit;
 pub mod txn_offsets;
 
 pub use coordinator::{

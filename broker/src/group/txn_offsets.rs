@@ -3,19 +3,21 @@
 //! `replayEndTransactionMarker`). A TxnOffsetCommit is written to
 //! `__consumer_offsets` at once but is not visible until the commit marker
 //! of its producer lands on that partition; an abort marker drops it.
-//! Pure and generic over the stored offset value. Not wired yet: the broker
-//! does not serve TxnOffsetCommit.
+//! Pure and generic over the stored offset value: the group coordinator
+//! keeps one per `__consumer_offsets` partition (`Groups::txn`), fed by
+//! TxnOffsetCommit, OffsetCommit, WriteTxnMarkers and the partition loader
+//! alike, in log order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// (group, topic, partition).
 pub type OffsetKey = (String, String, i32);
 
-/// A pending offset: the `__consumer_offsets` offset of its record and the
-/// value.
+/// A pending offset: its position among this partition's offset writes
+/// (log order) and the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingOffset<V> {
-    /// Where its record is in `__consumer_offsets`.
+    /// Where its record is among the partition's offset records.
     pub record_offset: i64,
     /// The committed offset and metadata.
     pub value: V,
@@ -26,6 +28,11 @@ pub struct PendingOffset<V> {
 pub struct PendingTxnOffsets<V> {
     by_producer: HashMap<i64, BTreeMap<OffsetKey, PendingOffset<V>>>,
     open_by_group: HashMap<String, BTreeSet<i64>>,
+    /// The position of the last plain (non-transactional) commit of a key
+    /// that some transaction also holds.
+    plain: HashMap<OffsetKey, i64>,
+    /// The next position.
+    next: i64,
 }
 
 impl<V> Default for PendingTxnOffsets<V> {
@@ -33,6 +40,8 @@ impl<V> Default for PendingTxnOffsets<V> {
         PendingTxnOffsets {
             by_producer: HashMap::new(),
             open_by_group: HashMap::new(),
+            plain: HashMap::new(),
+            next: 0,
         }
     }
 }
@@ -50,7 +59,9 @@ pub fn should_materialize(
 impl<V> PendingTxnOffsets<V> {
     /// A transactional offset commit record was written (or replayed); a
     /// later one of the same producer for the same partition replaces it.
-    pub fn add(&mut self, producer_id: i64, key: OffsetKey, record_offset: i64, value: V) {
+    pub fn add(&mut self, producer_id: i64, key: OffsetKey, value: V) {
+        let record_offset = self.next;
+        self.next += 1;
         self.open_by_group
             .entry(key.0.clone())
             .or_default()
@@ -62,6 +73,15 @@ impl<V> PendingTxnOffsets<V> {
                 value,
             },
         );
+    }
+
+    /// A plain OffsetCommit of `key` was written (or replayed): a pending
+    /// transactional offset of it written before loses to it.
+    pub fn plain_commit(&mut self, key: &OffsetKey) {
+        if self.has_pending(key) {
+            self.plain.insert(key.clone(), self.next);
+            self.next += 1;
+        }
     }
 
     /// Whether a transaction holds an offset for this partition (OffsetFetch
@@ -82,9 +102,15 @@ impl<V> PendingTxnOffsets<V> {
         self.open_by_group.contains_key(group)
     }
 
-    /// A marker of `producer_id` landed: its offsets, to be materialized
-    /// (each through [`should_materialize`]) on commit, or nothing on abort.
-    pub fn end(&mut self, producer_id: i64, commit: bool) -> Vec<(OffsetKey, PendingOffset<V>)> {
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.by_producer.is_empty()
+    }
+
+    /// A marker of `producer_id` landed: on commit its offsets that are to
+    /// be materialized (later than any plain commit of the same partition),
+    /// on abort nothing.
+    pub fn end(&mut self, producer_id: i64, commit: bool) -> Vec<(OffsetKey, V)> {
         let Some(offsets) = self.by_producer.remove(&producer_id) else {
             return Vec::new();
         };
@@ -96,11 +122,16 @@ impl<V> PendingTxnOffsets<V> {
                 }
             }
         }
-        if commit {
-            offsets.into_iter().collect()
-        } else {
-            Vec::new()
+        let mut out = Vec::new();
+        for (key, p) in offsets {
+            if commit && should_materialize(p.record_offset, self.plain.get(&key).copied()) {
+                out.push((key.clone(), p.value));
+            }
+            if !self.has_pending(&key) {
+                self.plain.remove(&key);
+            }
         }
+        out
     }
 }
 
@@ -115,34 +146,16 @@ mod tests {
     #[test]
     fn commit_materializes_abort_drops() {
         let mut p: PendingTxnOffsets<i64> = PendingTxnOffsets::default();
-        p.add(1, key("g", "t", 0), 10, 100);
-        p.add(1, key("g", "t", 0), 11, 101); // replaces
-        p.add(1, key("g", "t", 1), 12, 200);
-        p.add(2, key("g", "t", 2), 13, 300);
-        p.add(3, key("h", "t", 0), 14, 400);
+        p.add(1, key("g", "t", 0), 100);
+        p.add(1, key("g", "t", 0), 101); // replaces
+        p.add(1, key("g", "t", 1), 200);
+        p.add(2, key("g", "t", 2), 300);
+        p.add(3, key("h", "t", 0), 400);
         assert!(p.has_pending(&key("g", "t", 0)));
         assert!(!p.has_pending(&key("g", "u", 0)));
         assert!(p.group_has_open("g") && p.group_has_open("h"));
         let done = p.end(1, true);
-        assert_eq!(
-            done,
-            vec![
-                (
-                    key("g", "t", 0),
-                    PendingOffset {
-                        record_offset: 11,
-                        value: 101
-                    }
-                ),
-                (
-                    key("g", "t", 1),
-                    PendingOffset {
-                        record_offset: 12,
-                        value: 200
-                    }
-                ),
-            ]
-        );
+        assert_eq!(done, vec![(key("g", "t", 0), 101), (key("g", "t", 1), 200)]);
         assert!(!p.has_pending(&key("g", "t", 0)));
         assert!(p.group_has_open("g")); // producer 2 still open
         assert!(p.end(2, false).is_empty());
@@ -151,6 +164,25 @@ mod tests {
         // A marker for a producer with nothing pending does nothing.
         assert!(p.end(9, true).is_empty());
         assert!(p.group_has_open("h"));
+        assert!(!p.is_empty());
+        assert_eq!(p.end(3, true), vec![(key("h", "t", 0), 400)]);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_plain_commit_after_the_transactional_one_wins() {
+        let mut p: PendingTxnOffsets<i64> = PendingTxnOffsets::default();
+        // Plain commit before the transaction's record: the transaction wins.
+        p.plain_commit(&key("g", "t", 0));
+        p.add(1, key("g", "t", 0), 10);
+        assert_eq!(p.end(1, true), vec![(key("g", "t", 0), 10)]);
+        // Plain commit after it: the plain one stays.
+        p.add(2, key("g", "t", 0), 20);
+        p.plain_commit(&key("g", "t", 0));
+        assert!(p.end(2, true).is_empty());
+        // And the next transaction is not affected by the old plain commit.
+        p.add(3, key("g", "t", 0), 30);
+        assert_eq!(p.end(3, true), vec![(key("g", "t", 0), 30)]);
     }
 
     #[test]

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, warn};
 
 use super::segment::{file_stem, Segment};
+use super::txn_index::AbortedTxn;
 use super::LogError;
 use crate::config::LogConfig;
 use crate::protocol::batch::{
@@ -118,6 +119,30 @@ pub struct CleanPlan {
     pub(crate) config: LogConfig,
     pub(crate) generation: u64,
     pub(crate) now: i64,
+    /// The partition's aborted transactions: their records are left out
+    /// of the offset map, so they never make an older value of their key
+    /// go (Kafka's `buildOffsetMap`).
+    pub(crate) aborted: Vec<AbortedTxn>,
+}
+
+impl CleanPlan {
+    /// The plan, with the partition's aborted transactions.
+    pub fn with_aborted(mut self, aborted: Vec<AbortedTxn>) -> Self {
+        self.aborted = aborted;
+        self
+    }
+
+    /// Whether the transactional batch `h` belongs to an aborted
+    /// transaction.
+    fn is_aborted(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && h.producer_id >= 0
+            && self.aborted.iter().any(|a| {
+                a.producer_id == h.producer_id
+                    && a.first_offset <= h.base_offset
+                    && h.base_offset < a.last_offset
+            })
+    }
 }
 
 /// One group of old segments cleaned into one new segment.
@@ -461,7 +486,7 @@ impl CleanPlan {
                     warn!(dir = %self.dir.display(), entries = map.map.len(), "cleaner offset map full (log.cleaner.dedupe.buffer.size): cleaning part of the dirty section");
                     return Ok(());
                 }
-                if !h.is_control() {
+                if !h.is_control() && !self.is_aborted(&h) {
                     let payload = decompress_bounded(
                         h.compression(),
                         &bytes[HEADER_LEN..],

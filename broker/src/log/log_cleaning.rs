@@ -146,6 +146,7 @@ impl Log {
             config: self.config.clone(),
             generation: self.generation,
             now,
+            aborted: Vec::new(),
         }
     }
 
@@ -239,6 +240,7 @@ mod tests {
 
     use super::*;
     use crate::config::LogConfig;
+    use crate::log::txn_index::AbortedTxn;
     use crate::log::CleanerSettings;
 
     type Entry = (i64, String, Option<String>);
@@ -559,5 +561,53 @@ mod tests {
             "only the active segment is left"
         );
         assert_eq!(log.start_offset(), end);
+    }
+
+    #[test]
+    fn an_aborted_transaction_never_makes_an_older_value_go() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut log = Log::open(dir.path(), config(), None, None).expect("open");
+        let mut b = batch(&[("k", Some("committed"))], Compression::None, -1);
+        let kept = log.append_as_leader(&mut b, 1).expect("append").base_offset;
+        // Producer 9 writes k in a transaction, which is aborted.
+        let mut t = batch(&[("k", Some("aborted"))], Compression::None, 9);
+        t[22] |= 0x10; // attributes (low byte): transactional
+        let crc = crc32c::crc32c(&t[21..]);
+        t[17..21].copy_from_slice(&crc.to_be_bytes());
+        let first = log.append_as_leader(&mut t, 1).expect("txn").base_offset;
+        let marker = crate::txn::marker::EndTxnMarker {
+            commit: false,
+            coordinator_epoch: 0,
+        };
+        let mut m =
+            crate::txn::marker::marker_batch(9, 0, marker, 1, crate::clock::now_ms()).expect("m");
+        // A control batch is not a client's: append it as replicated, at
+        // the log end (the base offset is outside the CRC).
+        let at = log.end_offset();
+        m[..8].copy_from_slice(&at.to_be_bytes());
+        log.append_as_follower(&m, &mut |_| {}).expect("marker");
+        log.roll(crate::clock::now_ms()).expect("roll");
+        let now = crate::clock::now_ms();
+        let end = log.end_offset();
+        let c = log.cleanable(None, end, now).expect("compacted");
+        let aborted = vec![AbortedTxn {
+            producer_id: 9,
+            first_offset: first,
+            last_offset: at,
+            last_stable_offset: end,
+        }];
+        let out = log
+            .plan_clean(&c, now)
+            .with_aborted(aborted)
+            .run(&settings())
+            .expect("run");
+        if let Some(out) = out {
+            assert!(log.finish_clean(&out).expect("swap"));
+        }
+        let left = read_all(&log);
+        assert!(
+            left.contains(&(kept, "k".into(), Some("committed".into()))),
+            "the committed value went: {left:?}"
+        );
     }
 }

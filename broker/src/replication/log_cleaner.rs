@@ -75,7 +75,9 @@ impl ReplicaManager {
                 if busy.contains(&p.tp) || p.is_retired() {
                     continue;
                 }
-                let hw = p.high_watermark();
+                // Kafka cleans below the last stable offset (capped by the
+                // high watermark): an open transaction is never cleaned.
+                let hw = p.last_stable_offset();
                 let checkpoint = self.logs.cleaner_offset(&p.tp);
                 let Some(c) = p.with_log(|l| {
                     let min = l.config().min_cleanable_ratio_ppm;
@@ -113,7 +115,11 @@ impl ReplicaManager {
         now: i64,
     ) -> bool {
         info!(partition = %p.tp, first_dirty = c.first_dirty, first_uncleanable = c.first_uncleanable, dirty_ratio = format!("{:.3}", c.ratio), due_by_max_lag = c.needs_now, "cleaning log");
-        let plan = p.with_log(|l| l.plan_clean(c, now));
+        // Aborted transactions' records never supersede a key (Kafka's
+        // `buildOffsetMap` skips them): below the LSO every transaction has
+        // its marker, so this list covers the cleaned range.
+        let aborted = p.aborted_txns();
+        let plan = p.with_log(|l| l.plan_clean(c, now)).with_aborted(aborted);
         let outcome = match plan.run(settings) {
             Ok(Some(o)) => o,
             Ok(None) => return false,

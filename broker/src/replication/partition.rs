@@ -365,9 +365,10 @@ impl Partition {
         self.append_as_leader(records, None, Some(epoch), false)
     }
 
-    /// Appends a transaction marker batch this broker built (not checked
-    /// as a client's records: control batches are refused from clients).
-    fn append_control_in_epoch(
+    /// Appends a transaction marker batch (or a coordinator's
+    /// transactional batch) this broker built (not checked as a client's
+    /// records: control batches are refused from clients).
+    pub(super) fn append_control_in_epoch(
         &self,
         records: &mut [u8],
         epoch: i32,

@@ -158,6 +158,29 @@ impl Partition {
             })
     }
 
+    /// The aborted transactions of this partition (for the log cleaner).
+    pub fn aborted_txns(&self) -> Vec<AbortedTxn> {
+        self.lock().txns.aborted.clone()
+    }
+
+    /// The producer epoch this partition knows for `producer_id` (from its
+    /// idempotent batches and transaction markers).
+    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.lock().producers.epoch_of(producer_id)
+    }
+
+    /// Appends a transactional batch a coordinator built on this leader in
+    /// leader epoch `epoch` (the group coordinator's TxnOffsetCommit
+    /// records, Kafka's origin COORDINATOR: no sequence check, but the
+    /// partition's open transactions follow it).
+    pub fn append_coordinator_in_epoch(
+        &self,
+        records: &mut [u8],
+        epoch: i32,
+    ) -> Result<AppendInfo, ApiError> {
+        self.append_control_in_epoch(records, epoch)
+    }
+
     /// WriteTxnMarkers on the leader: appends the marker ending
     /// `producer_id`'s transaction here (as Kafka's
     /// `appendRecordsToLeader` with origin COORDINATOR). A marker from an

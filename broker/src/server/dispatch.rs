@@ -223,7 +223,19 @@ static TXN_APIS: &[ApiSpec] = &[
         3,
         handlers::add_partitions_to_txn::handle,
     ),
+    api(
+        ApiKey::AddOffsetsToTxn,
+        0,
+        4,
+        handlers::add_offsets_to_txn::handle,
+    ),
     api(ApiKey::EndTxn, 0, 4, handlers::end_txn::handle),
+    api(
+        ApiKey::TxnOffsetCommit,
+        0,
+        4,
+        handlers::txn_offset_commit::handle,
+    ),
     api(
         ApiKey::DescribeTransactions,
         0,

@@ -72,6 +72,22 @@ pub async fn write_local(
     let writes = partitions.iter().map(|tp| {
         let image = image.clone();
         async move {
+            if tp.0 == crate::group::OFFSETS_TOPIC {
+                // The group coordinator appends it and applies it to the
+                // producer's pending offsets (Kafka's completeTransaction).
+                let code = state
+                    .groups
+                    .complete_txn(
+                        state,
+                        tp.1,
+                        job.producer_id,
+                        job.producer_epoch,
+                        marker,
+                        timeout,
+                    )
+                    .await;
+                return (tp.clone(), code);
+            }
             let part = match state.replicas.leader_of(&image, &tp.0, tp.1) {
                 Ok(p) => p,
                 Err(e) => return (tp.clone(), e.code),

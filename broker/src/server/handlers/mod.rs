@@ -1,6 +1,7 @@
 //! One module per Kafka API. Each exposes `handle`, registered in the
 //! dispatch table.
 
+pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
@@ -42,6 +43,7 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod raft_voters;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod unregister_broker;
 pub mod update_features;
 pub mod write_txn_markers;

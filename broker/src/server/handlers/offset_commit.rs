@@ -170,6 +170,14 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     }
     let persisted = state.groups.persist(&write, &group_id, records);
     if persisted.is_ok() {
+        // A transaction's pending offset of the same partition, written
+        // before this commit, no longer wins when it commits.
+        let p = state.groups.partition_for(&group_id);
+        if let Some(pending) = groups.txn.get_mut(&p) {
+            for ((t, part), _) in &accepted {
+                pending.plain_commit(&(group_id.clone(), t.clone(), *part));
+            }
+        }
         let offsets = groups.offsets.entry(group_id.clone()).or_default();
         for (k, v) in accepted {
             offsets.insert(k, v);
