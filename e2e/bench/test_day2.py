@@ -185,12 +185,21 @@ def test_day2(operator, replicas):
         unavailable = [0.0]
         sampling = threading.Event()
 
+        last_leaders = [None]
+
         def sample_leaders():
             while not sampling.is_set():
                 try:
                     md = admin(bs).list_topics(timeout=5)
                     off = [f"{t.topic}-{p.id}" for t in md.topics.values() if not t.topic.startswith("__")
                            for p in t.partitions.values() if p.leader < 0]
+                    # The roll's timeline: leaders of the load's topic as they change,
+                    # to line up with the slow deliveries below.
+                    t = md.topics.get("day2-roll")
+                    leaders = t and [t.partitions[i].leader for i in sorted(t.partitions)]
+                    if leaders and leaders != last_leaders[0]:
+                        last_leaders[0] = leaders
+                        print(f"  {time.monotonic() - t_roll:6.1f}s: leaders {leaders}, brokers {sorted(md.brokers)}")
                     unavailable[0] += 0.5 * len(off)
                     if off:
                         print(f"  {time.monotonic() - t_roll:6.1f}s: no leader (Metadata from {md.orig_broker_name}): {off}")
