@@ -61,6 +61,16 @@ def live_bootstrap(cluster):
     return ",".join(n.bootstrap for n in cluster.nodes if n.alive())
 
 
+# Broker properties for a three-node cluster running transactions and
+# groups: the internal topics are small and replicated on all three nodes.
+TXN_CLUSTER_PROPS = {
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "transaction.state.log.num.partitions": "3",
+    "offsets.topic.num.partitions": "6",
+}
+
+
 def node(cluster, node_id):
     return next(n for n in cluster.nodes if n.node_id == node_id)
 

@@ -33,17 +33,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 import compat_util as cu
 from conftest import Cluster, managed
-from faults_util import create_replicated_topic, leader_of, node
+from faults_util import TXN_CLUSTER_PROPS, create_replicated_topic, leader_of, node
 
 JAVA_SRC = Path(__file__).resolve().parent / "java" / "StreamsWordCount.java"
 PARTITIONS = 3
 VOCAB = [f"w{i:02d}" for i in range(30)]
-PROPS = {
-    "transaction.state.log.replication.factor": "3",
-    "transaction.state.log.min.isr": "2",
-    "transaction.state.log.num.partitions": "3",
-    "offsets.topic.num.partitions": "6",
-}
+# Small internal topics replicated over the three nodes (faults_util).
+PROPS = TXN_CLUSTER_PROPS
 
 
 @pytest.fixture(scope="module")

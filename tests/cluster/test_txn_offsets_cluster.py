@@ -28,18 +28,14 @@ from confluent_kafka import Producer
 
 import compat_util as cu
 from conftest import Cluster, managed
-from faults_util import create_replicated_topic, leader_of, node
+from faults_util import TXN_CLUSTER_PROPS, create_replicated_topic, leader_of, node
 
 JAVA_SRC = Path(cu.__file__).resolve().parent / "java" / "TxnOffsetsScenario.java"
 PARTITIONS = 3
 PER_PARTITION = 20
 
-PROPS = {
-    "transaction.state.log.replication.factor": "3",
-    "transaction.state.log.min.isr": "2",
-    "transaction.state.log.num.partitions": "3",
-    "offsets.topic.num.partitions": "6",
-}
+# Small internal topics replicated over the three nodes (faults_util).
+PROPS = TXN_CLUSTER_PROPS
 
 
 @pytest.fixture(scope="module")

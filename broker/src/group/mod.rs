@@ -5,6 +5,7 @@
 pub mod assignor;
 pub mod classic;
 mod classic_ops;
+pub mod commit;
 pub mod consumer;
 pub mod consumer_records;
 mod coordinator;

@@ -34,23 +34,7 @@ pub fn validate_classic(
         return Ok(());
     }
     if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
-        if let Some(inst) = instance_id {
-            if let Some(m) = g
-                .members
-                .values()
-                .find(|m| m.instance_id.as_deref() == Some(inst))
-            {
-                if m.member_id != member_id {
-                    return Err(ResponseError::FencedInstanceId.code());
-                }
-            }
-        }
-        if !g.has_member(member_id) {
-            return Err(ResponseError::UnknownMemberId.code());
-        }
-        if generation != g.generation {
-            return Err(ResponseError::IllegalGeneration.code());
-        }
+        return super::commit::check_classic_member(g, member_id, instance_id, generation);
     }
     Ok(())
 }

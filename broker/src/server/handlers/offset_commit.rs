@@ -13,8 +13,8 @@ use kafka_protocol::messages::{OffsetCommitResponse, ResponseKind};
 use crate::body;
 use crate::broker::BrokerState;
 use crate::group::classic::{ClassicGroup, GroupState};
-use crate::group::records::OffsetValue;
-use crate::group::GroupCoordinator;
+use crate::group::commit::{check_classic_member, commit_entry, CommitPartition};
+
 use crate::server::dispatch::{HandlerFuture, Request};
 
 /// Handles OffsetCommit.
@@ -38,24 +38,7 @@ fn validate(
     if g.state == GroupState::CompletingRebalance {
         return Err(ResponseError::RebalanceInProgress.code());
     }
-    if let Some(inst) = instance_id {
-        if let Some(m) = g
-            .members
-            .values()
-            .find(|m| m.instance_id.as_deref() == Some(inst))
-        {
-            if m.member_id != member_id {
-                return Err(ResponseError::FencedInstanceId.code());
-            }
-        }
-    }
-    if !g.has_member(member_id) {
-        return Err(ResponseError::UnknownMemberId.code());
-    }
-    if generation != g.generation {
-        return Err(ResponseError::IllegalGeneration.code());
-    }
-    Ok(())
+    check_classic_member(g, member_id, instance_id, generation)
 }
 
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
@@ -128,37 +111,15 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     for t in &body.topics {
         let mut errs = Vec::new();
         for p in &t.partitions {
-            let known = image.topics.get(t.name.as_str()).is_some_and(|x| {
-                p.partition_index >= 0 && (p.partition_index as usize) < x.partitions.len()
-            });
-            if !known {
-                errs.push(ResponseError::UnknownTopicOrPartition.code());
-                continue;
-            }
-            let meta = p
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            if meta.len() > max_meta {
-                errs.push(ResponseError::OffsetMetadataTooLarge.code());
-                continue;
-            }
-            let v = OffsetValue {
+            let entry = CommitPartition {
+                topic: t.name.as_str(),
+                partition: p.partition_index,
                 offset: p.committed_offset,
                 leader_epoch: p.committed_leader_epoch,
-                metadata: meta,
-                commit_timestamp: ts,
-                expire_timestamp: None,
-                topic_id: None,
+                metadata: p.committed_metadata.as_deref(),
             };
-            match GroupCoordinator::offset_record(
-                &group_id,
-                t.name.as_str(),
-                p.partition_index,
-                Some(&v),
-            ) {
-                Ok(r) => {
+            match commit_entry(&image, &group_id, &entry, ts, max_meta) {
+                Ok((v, r)) => {
                     records.push(r);
                     accepted.push(((t.name.to_string(), p.partition_index), v));
                     errs.push(0);

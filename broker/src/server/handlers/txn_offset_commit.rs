@@ -21,9 +21,9 @@ use crate::body;
 use crate::broker::BrokerState;
 use crate::clock::now_ms;
 use crate::group::classic::ClassicGroup;
+use crate::group::commit::{commit_entry, CommitPartition};
 use crate::group::records::OffsetValue;
 use crate::group::txn_commit::{validate_classic, validate_consumer};
-use crate::group::GroupCoordinator;
 use crate::server::dispatch::{HandlerFuture, Request};
 
 /// Handles TxnOffsetCommit.
@@ -71,36 +71,16 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let max_meta = state.groups.config.max_metadata_bytes;
     let ts = now_ms();
     for t in &body.topics {
-        let known = image.topics.contains_key(t.name.as_str());
         for p in &t.partitions {
-            if !known {
-                decided.push(Some(ResponseError::UnknownTopicOrPartition.code()));
-                continue;
-            }
-            let meta = p
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            if meta.len() > max_meta {
-                decided.push(Some(ResponseError::OffsetMetadataTooLarge.code()));
-                continue;
-            }
-            let v = OffsetValue {
+            let entry = CommitPartition {
+                topic: t.name.as_str(),
+                partition: p.partition_index,
                 offset: p.committed_offset,
                 leader_epoch: p.committed_leader_epoch,
-                metadata: meta,
-                commit_timestamp: ts,
-                expire_timestamp: None,
-                topic_id: None,
+                metadata: p.committed_metadata.as_deref(),
             };
-            match GroupCoordinator::offset_record(
-                &group_id,
-                t.name.as_str(),
-                p.partition_index,
-                Some(&v),
-            ) {
-                Ok(r) => {
+            match commit_entry(&image, &group_id, &entry, ts, max_meta) {
+                Ok((v, r)) => {
                     records.push(r);
                     accepted.push(((group_id.clone(), t.name.to_string(), p.partition_index), v));
                     decided.push(None);
