@@ -258,14 +258,11 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
         } else {
             vec![false; set.len()]
         };
-        if leader_hw.len() > set.len() {
+        // Forget partitions no longer followed from this leader.
+        if leader_hw.len() > set.len() || retries.len() > set.len() {
             let followed: std::collections::HashSet<(Uuid, i32)> =
                 set.iter().map(|p| (p.topic_id, p.tp.partition)).collect();
             leader_hw.retain(|k, _| followed.contains(k));
-        }
-        if retries.len() > set.len() {
-            let followed: std::collections::HashSet<(Uuid, i32)> =
-                set.iter().map(|p| (p.topic_id, p.tp.partition)).collect();
             retries.retain(|k, _| followed.contains(k));
         }
         let throttled_out = held.iter().any(|h| *h);

@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{AddOffsetsToTxnResponse, ResponseKind};
 
 use crate::body;
@@ -26,31 +25,17 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let body = body!(req, AddOffsetsToTxn);
     let tid = body.transactional_id.as_str().to_string();
     let group = body.group_id.as_str();
-    let code = if tid.is_empty() {
-        ResponseError::InvalidRequest.code()
-    } else {
-        let offsets_partition = state.groups.partition_for(group);
-        let wanted: BTreeSet<(String, i32)> =
-            [(OFFSETS_TOPIC.to_string(), offsets_partition)].into();
-        match state
-            .txns
-            .add_partitions(
-                &state,
-                &tid,
-                body.producer_id.0,
-                body.producer_epoch,
-                &wanted,
-            )
-            .await
-        {
-            Ok(()) => 0,
-            // Before v2 a fenced producer is told INVALID_PRODUCER_EPOCH (KIP-588).
-            Err(c) if version < 2 && c == ResponseError::ProducerFenced.code() => {
-                ResponseError::InvalidProducerEpoch.code()
-            }
-            Err(c) => c,
-        }
-    };
+    let offsets_partition = state.groups.partition_for(group);
+    let wanted: BTreeSet<(String, i32)> = [(OFFSETS_TOPIC.to_string(), offsets_partition)].into();
+    let code = super::add_partitions_to_txn::add_to_txn(
+        &state,
+        &tid,
+        body.producer_id.0,
+        body.producer_epoch,
+        &wanted,
+        version,
+    )
+    .await;
     if code != 0 {
         tracing::debug!(transactional_id = %tid, group, code, "AddOffsetsToTxn refused");
     }

@@ -24,6 +24,34 @@ pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
     Box::pin(run(state, req))
 }
 
+/// Adds `wanted` to `tid`'s transaction for a client request of `version`
+/// (AddPartitionsToTxn v0–3, AddOffsetsToTxn): INVALID_REQUEST for an empty
+/// transactional id, else the coordinator's answer, with PRODUCER_FENCED
+/// told as INVALID_PRODUCER_EPOCH before v2 (KIP-588).
+pub(super) async fn add_to_txn(
+    state: &Arc<BrokerState>,
+    tid: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    wanted: &BTreeSet<(String, i32)>,
+    version: i16,
+) -> i16 {
+    if tid.is_empty() {
+        return ResponseError::InvalidRequest.code();
+    }
+    match state
+        .txns
+        .add_partitions(state, tid, producer_id, producer_epoch, wanted)
+        .await
+    {
+        Ok(()) => 0,
+        Err(c) if version < 2 && c == ResponseError::ProducerFenced.code() => {
+            ResponseError::InvalidProducerEpoch.code()
+        }
+        Err(c) => c,
+    }
+}
+
 /// The code every partition answers, or per partition the unknown ones
 /// (UNKNOWN_TOPIC_OR_PARTITION) and the rest (OPERATION_NOT_ATTEMPTED).
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
@@ -49,28 +77,15 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let common: Option<i16> = if !unknown.is_empty() {
         None
     } else {
-        let code = if tid.is_empty() {
-            ResponseError::InvalidRequest.code()
-        } else {
-            match state
-                .txns
-                .add_partitions(
-                    &state,
-                    &tid,
-                    body.v3_and_below_producer_id.0,
-                    body.v3_and_below_producer_epoch,
-                    &wanted,
-                )
-                .await
-            {
-                Ok(()) => 0,
-                // Before v2 a fenced producer is told INVALID_PRODUCER_EPOCH (KIP-588).
-                Err(c) if version < 2 && c == ResponseError::ProducerFenced.code() => {
-                    ResponseError::InvalidProducerEpoch.code()
-                }
-                Err(c) => c,
-            }
-        };
+        let code = add_to_txn(
+            &state,
+            &tid,
+            body.v3_and_below_producer_id.0,
+            body.v3_and_below_producer_epoch,
+            &wanted,
+            version,
+        )
+        .await;
         Some(code)
     };
     let code_of = |k: &(String, i32)| match common {
