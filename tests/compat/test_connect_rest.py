@@ -109,6 +109,7 @@ def work():
         shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.mark.timeout(900)  # cargo may still link the test binary (scripts/test builds it first)
 def test_operator_rest_flow_against_a_worker(bootstrap, work):
     w = Worker(bootstrap, work, f"connect-op-{os.getpid()}")
     try:
