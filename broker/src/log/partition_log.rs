@@ -159,6 +159,9 @@ pub struct Log {
     generation: u64,
     /// Offset up to which the log is known flushed to disk.
     pub recovery_point: i64,
+    /// Segments finished since [`Log::take_rolls`] last ran: (finished
+    /// segment's base, new active segment's base).
+    rolls: Vec<(i64, i64)>,
 }
 
 /// fsyncs an append owes (`flush.messages`, `flush.ms`, a rolled segment),
@@ -297,6 +300,7 @@ impl Log {
             owed_index: Vec::new(),
             generation: 0,
             recovery_point: end,
+            rolls: Vec::new(),
         };
         info!(dir = %dir.display(), log_start_offset, log_end_offset = end, segments = log.segments.len(), "loaded log");
         Ok(log)
@@ -491,6 +495,7 @@ impl Log {
         // outside the partition lock), so a crash can only ever tear the
         // active one; the recovery point moves only once it is.
         let files = self.active().files();
+        self.rolls.push((self.active().base_offset, end));
         self.owed.extend(files);
         let index = self.active_mut().take_index_writes();
         self.owed_index.extend(index);
@@ -498,6 +503,14 @@ impl Log {
         let seg = Segment::create(&self.dir, end, now)?;
         self.segments.insert(end, seg);
         Ok(())
+    }
+
+    /// The segments finished since the last call: (finished segment's
+    /// base, the new active segment's base), oldest first. The partition
+    /// persists its producer state at each new base (see
+    /// `replication::producer_persist`).
+    pub fn take_rolls(&mut self) -> Vec<(i64, i64)> {
+        std::mem::take(&mut self.rolls)
     }
 
     /// Rolls the active segment if it is older than `segment.ms`.
@@ -812,8 +825,28 @@ impl Log {
         &self,
         f: &mut dyn FnMut(&BatchHeader, Option<crate::txn::marker::EndTxnMarker>),
     ) -> Result<(), LogError> {
-        for seg in self.segments.values() {
-            seg.for_each_batch(f)?;
+        self.for_each_batch_from(i64::MIN, f)
+    }
+
+    /// As [`Log::for_each_batch`], for the batches at or past `offset` (a
+    /// batch boundary: a producer snapshot's offset) only; segments wholly
+    /// below it are not read.
+    pub fn for_each_batch_from(
+        &self,
+        offset: i64,
+        f: &mut dyn FnMut(&BatchHeader, Option<crate::txn::marker::EndTxnMarker>),
+    ) -> Result<(), LogError> {
+        let first = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            seg.for_each_batch(&mut |h, m| {
+                if h.base_offset >= offset {
+                    f(h, m);
+                }
+            })?;
         }
         Ok(())
     }
