@@ -418,6 +418,7 @@ impl Broker {
         tasks.push(tokio::spawn(crate::txn::end_txn::run_timeouts(
             state.clone(),
         )));
+        tasks.push(tokio::spawn(crate::txn::expiry::run(state.clone())));
         tasks.push(tokio::spawn(crate::replication::fetcher::run(
             state.clone(),
         )));

@@ -233,3 +233,40 @@ def test_idle_producers_expire(make_broker, topic_name):
     # Forgotten: a batch that does not follow on is taken as a new producer's.
     err, _ = produce(b.bootstrap, topic_name, batch([b"z"], pid, epoch, 5))
     assert err == 0, rp.err_name(err)
+
+
+def list_transactions(bootstrap):
+    cu.load_env_sh()
+    req = rp.extra_message("ListTransactionsRequest")
+    rp.extra_message("ListTransactionsResponse")
+    with rp.RawConn(bootstrap, client_id="producer-state") as c:
+        r = c.send(req, 0, state_filters=[], producer_id_filters=[])
+    assert r.error_code == 0, rp.err_name(r.error_code)
+    return {t.transactional_id: (t.producer_id, t.transaction_state) for t in r.transaction_states}
+
+
+def test_idle_transactional_ids_expire(make_broker, topic_name):
+    b = make_broker(**{"transactional.id.expiration.ms": "2000",
+                       "transaction.remove.expired.transaction.cleanup.interval.ms": "500"})
+    cu.create_topic(b.bootstrap, topic_name, 1)
+    tid = f"expire-{topic_name}"
+    p = txn_producer(b.bootstrap, tid)
+    p.begin_transaction()
+    p.produce(topic_name, b"one", partition=0)
+    p.commit_transaction(60)
+    listed = list_transactions(b.bootstrap)
+    assert listed.get(tid, (None, None))[1] == "CompleteCommit", listed
+    first_pid = listed[tid][0]
+    del p
+    deadline = time.time() + 30
+    while tid in list_transactions(b.bootstrap):
+        assert time.time() < deadline, "the idle transactional id never expired"
+        time.sleep(0.5)
+    # Forgotten: the id starts afresh, with a new producer id.
+    p = txn_producer(b.bootstrap, tid)
+    p.begin_transaction()
+    p.produce(topic_name, b"two", partition=0)
+    p.commit_transaction(60)
+    again = list_transactions(b.bootstrap)[tid]
+    assert again[1] == "CompleteCommit" and again[0] != first_pid, (first_pid, again)
+    assert read_all(b.bootstrap, topic_name, "read_committed") == [b"one", b"two"]

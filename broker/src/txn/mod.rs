@@ -30,6 +30,7 @@
 pub mod coordinator;
 pub mod decisions;
 pub mod end_txn;
+pub mod expiry;
 pub mod loader;
 pub mod marker;
 pub mod marker_plan;
