@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -134,19 +133,10 @@ def main() -> int:
         r = measure(a.one, a.txns, a.records, a.size, a.partitions, a.warmup)
         print("RESULT " + json.dumps(r), flush=True)
         return 0
-    rows = []
-    for kind in a.brokers.split(","):
-        # A fresh process per kind: the cluster harness reads CLUSTER_APACHE_KAFKA on import.
-        env = dict(os.environ, CLUSTER_APACHE_KAFKA="1" if kind == "kafka" else "0")
-        r = subprocess.run([sys.executable, __file__, "--one", kind, "--txns", str(a.txns),
-                            "--records", str(a.records), "--size", str(a.size),
-                            "--partitions", str(a.partitions), "--warmup", str(a.warmup)],
-                           env=env, capture_output=True, text=True)
-        res = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
-        if res:
-            rows.append(json.loads(res[-1][7:]))
-        else:
-            print(f"{kind}: failed (exit {r.returncode}): {r.stderr.strip()[-800:]}", file=sys.stderr)
+    from side_by_side import run_kinds
+    rows = run_kinds(__file__, a.brokers.split(","), [
+        "--txns", str(a.txns), "--records", str(a.records), "--size", str(a.size),
+        "--partitions", str(a.partitions), "--warmup", str(a.warmup)])
     print(f"{a.txns} transactions of {a.records} x {a.size} B records, {a.partitions} partitions, "
           f"RF 3, 3 combined nodes on one host")
     print("| broker | records/s | MB/s | commit p50 / p99 (ms) | transaction p50 / p99 (ms) "

@@ -10,7 +10,6 @@
 //! a failed write leaves it as it was.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::{info, warn};
 
@@ -23,24 +22,12 @@ use crate::clock::now_ms;
 /// `transaction.remove.expired.transaction.cleanup.interval.ms` until
 /// shutdown.
 pub async fn run(state: Arc<BrokerState>) {
-    let interval = Duration::from_millis(
-        state
-            .config
-            .get_i64(
-                "transaction.remove.expired.transaction.cleanup.interval.ms",
-                3_600_000,
-            )
-            .clamp(10, 3_600_000) as u64,
+    let mut every = super::Every::new(
+        &state,
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        3_600_000,
     );
-    let mut shutdown = state.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    while every.tick().await {
         expire_once(&state, now_ms()).await;
     }
 }
