@@ -396,6 +396,10 @@ def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Pat
                 path = "/usr" + path
             layer.file(path, lib.resolve().read_bytes(), 0o755)
     layer.symlink("/usr/bin/java", f"{jre}/bin/java")
+    # A UTF-8 locale (LANG below): the JVM encodes file names in its locale's charset, and
+    # plugin files with non-ASCII names need UTF-8.
+    if Path("/usr/lib/locale/C.utf8").is_dir():
+        layer.tree(Path("/usr/lib/locale/C.utf8"), "/usr/lib/locale/C.utf8")
     bb = Path("/bin/busybox")
     if not bb.is_file():
         sys.exit("build.py: /bin/busybox missing (apt-get install busybox-static)")
@@ -415,7 +419,7 @@ def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Pat
         "config": {
             "User": f"{NONROOT}:{NONROOT}",
             "WorkingDir": "/tmp",
-            "Env": [f"PATH={jre}/bin:/usr/local/bin:/usr/bin:/bin", f"JAVA_HOME={jre}"],
+            "Env": [f"PATH={jre}/bin:/usr/local/bin:/usr/bin:/bin", f"JAVA_HOME={jre}", "LANG=C.UTF-8"],
             "Cmd": ["/bin/sh", "-c", "exec java -cp '/opt/kafka/libs/*' org.apache.kafka.connect.cli.ConnectDistributed /etc/connect/worker.properties"],
             "ExposedPorts": {"8083/tcp": {}},
             "Labels": {"org.opencontainers.image.title": "runnel-connect",
