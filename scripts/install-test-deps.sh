@@ -13,6 +13,8 @@
 #     ${RUNNEL_CACHE:-$HOME/.cache/runnel}/kafka-$KAFKA_VERSION/libs
 #   - Kafka's connect-file plugin jar (FileStreamSource/Sink) for the Connect
 #     REST tests and the Connect image, into .../connect-plugins/connect-file
+#   - MirrorMaker 2's connect-mirror and connect-mirror-client jars for the
+#     Connect image, into .../connect-mirror-$KAFKA_VERSION
 #   - Kafka Streams $KAFKA_VERSION with its runtime dependencies (rocksdbjni,
 #     ...) for the exactly-once Streams tests, into
 #     ${RUNNEL_CACHE:-$HOME/.cache/runnel}/kafka-streams-$KAFKA_VERSION/libs
@@ -134,26 +136,36 @@ install_kafka_jars() {
     log "kafka jars: installed $(ls "$KAFKA_LIBS" | wc -l) jars"
 }
 
-# ---------------------------------------------------------------- connect-file plugin
-# Not a dependency of connect-runtime: fetched on its own, for
-# tests/compat/test_connect_rest.py and e2e/image/build.py --connect.
-install_connect_file() {
-    local dir="$RUNNEL_CACHE/connect-plugins/connect-file"
-    local jar="$dir/connect-file-$KAFKA_VERSION.jar"
+# ---------------------------------------------------------------- connect-file, connect-mirror
+# Not dependencies of connect-runtime: fetched on their own. connect-file (the
+# FileStreamSource/Sink plugin) for tests/compat/test_connect_rest.py and
+# e2e/image/build.py --connect; connect-mirror and connect-mirror-client
+# (MirrorMaker 2's connectors, whose other runtime dependencies are all in
+# $KAFKA_LIBS) for the Connect image's /opt/kafka/libs, where Apache Kafka's
+# distribution has them.
+install_kafka_jar() { # artifact dir
+    local artifact=$1 dir=$2
+    local jar="$dir/$artifact-$KAFKA_VERSION.jar"
     if [ -f "$jar" ]; then
-        log "connect-file plugin: present ($jar)"
+        log "$artifact: present ($jar)"
         return
     fi
-    local m2="$HOME/.m2/repository/org/apache/kafka/connect-file/$KAFKA_VERSION/connect-file-$KAFKA_VERSION.jar"
+    local m2="$HOME/.m2/repository/org/apache/kafka/$artifact/$KAFKA_VERSION/$artifact-$KAFKA_VERSION.jar"
     if [ ! -f "$m2" ]; then
-        log "connect-file plugin: mvn dependency:get org.apache.kafka:connect-file:$KAFKA_VERSION"
+        log "$artifact: mvn dependency:get org.apache.kafka:$artifact:$KAFKA_VERSION"
         mvn -q -B dependency:get -Dtransitive=false \
-            -Dartifact="org.apache.kafka:connect-file:$KAFKA_VERSION" >&2 \
-            || { log "connect-file plugin: maven failed"; exit 1; }
+            -Dartifact="org.apache.kafka:$artifact:$KAFKA_VERSION" >&2 \
+            || { log "$artifact: maven failed"; exit 1; }
     fi
     mkdir -p "$dir"
     cp "$m2" "$jar.tmp" && mv "$jar.tmp" "$jar"
-    log "connect-file plugin: installed $jar"
+    log "$artifact: installed $jar"
+}
+
+install_connect_jars() {
+    install_kafka_jar connect-file "$RUNNEL_CACHE/connect-plugins/connect-file"
+    install_kafka_jar connect-mirror "$RUNNEL_CACHE/connect-mirror-$KAFKA_VERSION"
+    install_kafka_jar connect-mirror-client "$RUNNEL_CACHE/connect-mirror-$KAFKA_VERSION"
 }
 
 # ---------------------------------------------------------------- kafka streams
@@ -208,7 +220,7 @@ install_tool_cds() {
 install_debs
 install_python
 install_kafka_jars
-install_connect_file
+install_connect_jars
 install_streams_jars
 install_tool_cds
 

@@ -351,16 +351,17 @@ def tools_image(out: Path, name: str, tools: dict[str, Path], cfg: dict, busybox
 
 
 def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Path],
-                  bare: tuple[Path, str] | None = None) -> str:
+                  bare: tuple[Path, str] | None = None, extra_libs: list[Path] = ()) -> str:
     """The Kafka Connect worker image: distroless/cc files, Debian's Java 17 runtime (the
     host's /usr/lib/jvm, symlinks into /etc resolved, with the libraries `ldd` lists),
     busybox as /bin/sh (the worker start adds the pod IP to its properties), Apache
-    Kafka's jars under /opt/kafka/libs and each plugin under /opt/kafka/plugins/<name>
-    (a layer of its own). With `bare` (path, name), also the same image without the
-    plugin layer (its other layers are shared)."""
+    Kafka's jars under /opt/kafka/libs (with `extra_libs`: MirrorMaker 2's connect-mirror
+    jars, which Apache Kafka's distribution also has in libs/) and each plugin under
+    /opt/kafka/plugins/<name> (a layer of its own). With `bare` (path, name), also the
+    same image without the plugin layer (its other layers are shared)."""
     if not (JRE_HOME / "bin" / "java").is_file():
         sys.exit(f"build.py: {JRE_HOME}/bin/java missing (apt-get install openjdk-17-jre-headless)")
-    jars = sorted(kafka_libs.glob("*.jar"))
+    jars = sorted(kafka_libs.glob("*.jar")) + list(extra_libs)
     if not any(j.name.startswith("connect-runtime-") for j in jars):
         sys.exit(f"build.py: no connect-runtime jar in {kafka_libs} (scripts/install-test-deps.sh)")
     layer = base_layer()
@@ -395,6 +396,10 @@ def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Pat
                 path = "/usr" + path
             layer.file(path, lib.resolve().read_bytes(), 0o755)
     layer.symlink("/usr/bin/java", f"{jre}/bin/java")
+    # A UTF-8 locale (LANG below): the JVM encodes file names in its locale's charset, and
+    # plugin files with non-ASCII names need UTF-8.
+    if Path("/usr/lib/locale/C.utf8").is_dir():
+        layer.tree(Path("/usr/lib/locale/C.utf8"), "/usr/lib/locale/C.utf8")
     bb = Path("/bin/busybox")
     if not bb.is_file():
         sys.exit("build.py: /bin/busybox missing (apt-get install busybox-static)")
@@ -414,7 +419,7 @@ def connect_image(out: Path, name: str, kafka_libs: Path, plugins: dict[str, Pat
         "config": {
             "User": f"{NONROOT}:{NONROOT}",
             "WorkingDir": "/tmp",
-            "Env": [f"PATH={jre}/bin:/usr/local/bin:/usr/bin:/bin", f"JAVA_HOME={jre}"],
+            "Env": [f"PATH={jre}/bin:/usr/local/bin:/usr/bin:/bin", f"JAVA_HOME={jre}", "LANG=C.UTF-8"],
             "Cmd": ["/bin/sh", "-c", "exec java -cp '/opt/kafka/libs/*' org.apache.kafka.connect.cli.ConnectDistributed /etc/connect/worker.properties"],
             "ExposedPorts": {"8083/tcp": {}},
             "Labels": {"org.opencontainers.image.title": "runnel-connect",
@@ -439,6 +444,22 @@ def connect_file_jar() -> Path:
     sys.exit("build.py: connect-file-4.1.1.jar not found (mvn dependency:get -Dartifact=org.apache.kafka:connect-file:4.1.1)")
 
 
+def connect_mirror_jars() -> list[Path]:
+    """MirrorMaker 2's connectors (MirrorSourceConnector, ...): not dependencies of
+    connect-runtime, so scripts/install-test-deps.sh fetches them on their own."""
+    cache = Path(os.environ.get("RUNNEL_CACHE", Path.home() / ".cache" / "runnel"))
+    jars = []
+    for a in ("connect-mirror", "connect-mirror-client"):
+        for c in (cache / "connect-mirror-4.1.1" / f"{a}-4.1.1.jar",
+                  Path.home() / f".m2/repository/org/apache/kafka/{a}/4.1.1/{a}-4.1.1.jar"):
+            if c.is_file():
+                jars.append(c)
+                break
+        else:
+            sys.exit(f"build.py: {a}-4.1.1.jar not found (scripts/install-test-deps.sh)")
+    return jars
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin-dir", type=Path, default=REPO / "target" / "release")
@@ -460,7 +481,7 @@ def main() -> None:
     if a.connect_only:
         a.out.mkdir(parents=True, exist_ok=True)
         d = connect_image(a.out / "connect.oci.tar", CONNECT_NAME, a.kafka_libs, {"connect-file": connect_file_jar()},
-                          bare=(a.out / "connect-bare.oci.tar", CONNECT_BARE_NAME))
+                          bare=(a.out / "connect-bare.oci.tar", CONNECT_BARE_NAME), extra_libs=connect_mirror_jars())
         print(json.dumps({"connect": CONNECT_NAME, "connect_bare": CONNECT_BARE_NAME, "connect_manifest": d,
                           "connect_archive": str(a.out / "connect.oci.tar")}))
         return
@@ -497,7 +518,7 @@ def main() -> None:
         extra["local_path"] = LOCAL_PATH_NAME
     if a.connect:
         connect_image(a.out / "connect.oci.tar", CONNECT_NAME, a.kafka_libs, {"connect-file": connect_file_jar()},
-                      bare=(a.out / "connect-bare.oci.tar", CONNECT_BARE_NAME))
+                      bare=(a.out / "connect-bare.oci.tar", CONNECT_BARE_NAME), extra_libs=connect_mirror_jars())
         extra["connect"] = CONNECT_NAME
         extra["connect_bare"] = CONNECT_BARE_NAME
     print(json.dumps({"image": name, "manifest": digest, "archive": str(a.out / "runnel.oci.tar"),

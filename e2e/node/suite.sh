@@ -10,7 +10,8 @@
 #      with a KafkaCluster of E2E_REPLICAS brokers (default 3: one per node)
 #   4. KafkaConnect + KafkaConnector (e2e/tests/test_connect.py: 159 s of pytest
 #      on a quiet machine before plugin downloads; 271-320 s with them at load 6-8,
-#      where the two-worker roll alone took 90-160 s)
+#      where the two-worker roll alone took 90-160 s; 257 s at load about 5 with
+#      the MirrorMaker 2 kill step, which took 53 s of it)
 # Extra args go to every pytest run. Exit code: the first failure's.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"

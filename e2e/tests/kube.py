@@ -118,3 +118,16 @@ class HostProcess:
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def container_pid(pod):
+    """The host pid of the pod's first container, from its node's containerd (the real-node
+    e2e: e2e/node/run). The test runs as root in the host's pid namespace."""
+    cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    sock = STATE_DIR / "nodes" / pod["spec"]["nodeName"] / "run" / "containerd.sock"
+    out = run(["ctr", "-a", str(sock), "-n", "k8s.io", "task", "ls"])
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] == cid:
+            return int(parts[1])
+    raise AssertionError(f"container {cid} not among {pod['spec']['nodeName']}'s tasks:\n{out}")

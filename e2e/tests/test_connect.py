@@ -10,14 +10,17 @@ operator (a host process, as in test_operator.py): a wrong checksum refused with
 readable condition, internal topics, bad input, connector state metrics, pause/resume, restart
 annotation, stop + offsets reset, offsets listed to and altered from ConfigMaps (KIP-875
 PATCH), a failing task restarted automatically with back-off, config change, delete, a
-killed worker pod, and a rolling restart of two workers one at a time.
+killed worker pod, a rolling restart of two workers one at a time, and MirrorMaker 2
+copying 200,000 numbered records between two topics of the cluster while the worker
+running its task is killed, none missing.
 
     flock /run/runnel-helper-node-e2e.lock env RUNNEL_BIN_DIR=$PWD/target/release \\
       e2e/node/run --exec e2e/node/with-cluster-dns python3 -m pytest -p no:cacheprovider e2e/tests/test_connect.py
 
-The FileStream connectors read and write files inside the worker pod, so the data checks
-run with one worker; the pod-kill step checks that the connectors come back RUNNING on the
-new worker (the data-completeness check across a killed worker is
+The FileStream connectors read and write files inside the worker pod, so their data checks
+run with one worker and the first pod-kill step checks only that the connectors come back
+RUNNING on the new worker; the data-completeness check across a killed worker is the
+MirrorMaker 2 step, whose data live in topics (and, without Kubernetes,
 tests/compat/test_connect_rest.py::test_worker_killed_mid_copy_loses_nothing).
 Order matters: later steps build on earlier ones.
 """
@@ -473,3 +476,72 @@ def test_worker_config_change_rolls_one_worker_at_a_time_after_rebalance(ns):
     # the roll was announced.
     assert worker_restarts(ns) > restarts_before, events(ns, CONNECT)
     wait_state(ns, "sink", "RUNNING", timeout=180)
+
+
+MIRROR_CLASS = "org.apache.kafka.connect.mirror.MirrorSourceConnector"
+MM_TOPIC, MM_PARTITIONS, MM_RECORDS, MM_RATE = "mm-data", 4, 200_000, 5_000
+# DefaultReplicationPolicy: the source cluster alias, a dot, the topic.
+MM_TARGET = f"src.{MM_TOPIC}"
+
+
+def test_mirror_source_copies_every_record_across_a_killed_worker(ns):
+    """MirrorMaker 2's MirrorSourceConnector (connect-mirror, in the image's libs as in Kafka's
+    distribution) copies 200,000 numbered records from mm-data to src.mm-data (both aliases
+    name this Runnel cluster) on the two workers of the roll above, while they are being
+    produced; the worker running the task is killed mid-copy (its JVM SIGKILLed, its pod
+    force-deleted with grace 0). Every record must reach the target (duplicates allowed and
+    counted: at-least-once); then the same check over the target with one partition's
+    records deleted must report them missing."""
+    from sequence import Producer, Reader, gaps, read_all
+    bootstrap = f"{CLUSTER}-kafka-bootstrap.{ns}.svc:9092"
+    assert len(worker_pods(ns)) == 2
+    apply_obj({"apiVersion": "kafka.runnel.dev/v1alpha1", "kind": "KafkaTopic",
+               "metadata": {"name": MM_TOPIC, "namespace": ns, "labels": {"kafka.runnel.dev/cluster": CLUSTER}},
+               "spec": {"partitions": MM_PARTITIONS, "replicas": 1}})
+    wait_cond("kafkatopic", MM_TOPIC, ns, "Ready")
+    t0 = time.time()
+    producer = Producer(bootstrap, MM_TOPIC, MM_RECORDS, MM_PARTITIONS, MM_RATE).start()
+    apply_obj(connector(ns, "mirror", MIRROR_CLASS, {
+        "source.cluster.alias": "src", "target.cluster.alias": "dst",
+        "source.cluster.bootstrap.servers": bootstrap, "target.cluster.bootstrap.servers": bootstrap,
+        "topics": MM_TOPIC, "replication.factor": "1", "offset-syncs.topic.replication.factor": "1",
+        "sync.topic.acls.enabled": "false",
+        "key.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
+        "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter"}))
+    kube.wait_for("mirror's task RUNNING", lambda: [t["state"] for t in status(ns, "mirror").get("tasks", [])]
+                  == ["RUNNING"], 120, interval=1)
+    kube.wait_for(f"{MM_TARGET} created", lambda: kafka_topic(ns, MM_TARGET), 60, interval=1)
+    reader = Reader(bootstrap, MM_TARGET, MM_PARTITIONS).start()
+    kube.wait_for("40,000 records copied", lambda: reader.distinct() >= 40_000, 120, interval=0.5)
+    worker_ip = status(ns, "mirror")["tasks"][0]["workerId"].split(":")[0]
+    victim = next(p for p in worker_pods(ns) if p["status"].get("podIP") == worker_ip)
+    # Even a grace-0 deletion gets SIGTERM and 2 s from the kubelet (its minimum grace), in
+    # which Connect may stop its tasks cleanly and commit their offsets: SIGKILL the
+    # worker's JVM first (no commit, no leaving the group), then force-delete the pod.
+    pid = kube.container_pid(victim)
+    copied_at_kill = reader.distinct()
+    os.kill(pid, signal.SIGKILL)
+    kube.kubectl("delete", "pod", victim["metadata"]["name"], "-n", ns, "--force", "--grace-period=0")
+    killed_at = time.time() - t0
+    assert copied_at_kill < MM_RECORDS and not producer.done.is_set(), "the kill was not mid-copy"
+    producer.wait(180)
+    try:
+        kube.wait_for("every record in the target", lambda: reader.distinct() >= MM_RECORDS, 240, interval=1)
+    finally:
+        counts, records, corrupt = reader.stop()
+    missing, duplicates = gaps(counts, MM_RECORDS)
+    st = status(ns, "mirror")
+    print(f"mirror: killed {victim['metadata']['name']} (pid {pid}) at {killed_at:.0f}s with {copied_at_kill} copied; "
+          f"{records} records read, {duplicates} duplicates, {len(missing)} missing, all in {time.time() - t0:.0f}s; "
+          f"task now on {st['tasks'][0]['workerId']}")
+    assert not corrupt, corrupt[:5]
+    assert not missing, f"{len(missing)} records lost, first {missing[:10]}"
+    assert st["tasks"][0]["state"] == "RUNNING" and st["tasks"][0]["workerId"].split(":")[0] != worker_ip, st
+    # The check sees a loss: delete partition 0's records from the target (DeleteRecords
+    # to its high watermark) and read it again; every number with i % 4 == 0 is missing.
+    from confluent_kafka import OFFSET_END, TopicPartition
+    a = admin(ns)  # held: the futures of a collected AdminClient never complete
+    for fut in a.delete_records([TopicPartition(MM_TARGET, 0, OFFSET_END)]).values():
+        fut.result(timeout=30)
+    lost, _ = gaps(read_all(bootstrap, MM_TARGET, MM_PARTITIONS, MM_RECORDS), MM_RECORDS)
+    assert lost == list(range(0, MM_RECORDS, MM_PARTITIONS)), f"{len(lost)} missing after deleting partition 0"

@@ -4,81 +4,12 @@
 //! unreachable repository, each a non-zero exit with the message the operator reports.
 //! Skipped when `java` is not installed.
 
-use runnel_operator::connect::plugins::{plan_file, Download, Kind, FETCHER_SOURCE};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
+mod fetch_support;
+
+use fetch_support::{fetch, have, serve, sha512_hex};
+use runnel_operator::connect::plugins::{Download, Kind};
 
 const JAR: &[u8] = b"PK\x03\x04 not really a jar, but bytes with a known sha512";
-
-/// Serves `/repo/x.jar` and answers 404 to anything else, until the process ends.
-fn serve() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request = String::new();
-            if reader.read_line(&mut request).is_err() {
-                continue;
-            }
-            let mut line = String::new();
-            while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
-                line.clear();
-            }
-            let mut out = stream;
-            if request.starts_with("GET /repo/x.jar ") {
-                let _ = write!(
-                    out,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    JAR.len()
-                );
-                let _ = out.write_all(JAR);
-            } else {
-                let _ = write!(
-                    out,
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-            }
-        }
-    });
-    format!("http://{addr}/repo")
-}
-
-fn sha512_hex(data: &[u8]) -> String {
-    let out = Command::new("sha512sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().expect("stdin").write_all(data)?;
-            c.wait_with_output()
-        })
-        .expect("sha512sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("hex")
-        .to_string()
-}
-
-fn fetch(dir: &Path, downloads: &[Download]) -> (bool, String) {
-    let src = dir.join("FetchPlugins.java");
-    std::fs::write(&src, FETCHER_SOURCE).expect("source");
-    let plan = dir.join("plugins.tsv");
-    std::fs::write(&plan, plan_file(downloads)).expect("plan");
-    let out = Command::new("java")
-        .arg(&src)
-        .arg(&plan)
-        .arg(dir.join("plugins"))
-        .output()
-        .expect("java");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
 
 fn jar(url: String, sha512: Option<String>) -> Download {
     Download {
@@ -92,11 +23,11 @@ fn jar(url: String, sha512: Option<String>) -> Download {
 
 #[test]
 fn downloads_check_checksums_and_report_failures() {
-    if Command::new("java").arg("-version").output().is_err() {
+    if !have("java", "-version") {
         eprintln!("skipped: no java");
         return;
     }
-    let repo = serve();
+    let repo = serve(vec![("x.jar".into(), JAR.to_vec())]);
     let dir = std::env::temp_dir().join(format!("fetch-plugins-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let good = sha512_hex(JAR);

@@ -154,7 +154,15 @@ public class FetchPlugins {
 
     /** `name` under `dir`, refusing entries that would leave it. */
     static Path inside(Path dir, String name, String url) throws Failure {
-        Path p = dir.resolve(name).normalize();
+        Path p;
+        try {
+            p = dir.resolve(name).normalize();
+        } catch (InvalidPathException e) {
+            // A name the JVM cannot encode in the file name charset of its locale (the
+            // init container sets LC_ALL=C.UTF-8), or one with a NUL.
+            throw new Failure("archive " + url + " has an entry whose name is not a file name here ("
+                    + System.getProperty("sun.jnu.encoding") + "): " + e.getInput());
+        }
         if (!p.startsWith(dir))
             throw new Failure("archive " + url + " has an entry outside its directory: " + name);
         return p;

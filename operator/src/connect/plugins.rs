@@ -6,7 +6,7 @@
 //! read back from the init container's termination message ([`download_failure`]).
 
 use super::render::{ConnectSpecError, CONFIG_MOUNT};
-use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext, VolumeMount};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, SecurityContext, VolumeMount};
 use runnel_crds::connect::{ArtifactType, BUNDLED_PLUGINS, MAVEN_CENTRAL};
 use runnel_crds::KafkaConnect;
 use std::fmt::Write as _;
@@ -265,8 +265,17 @@ pub fn plan_file(downloads: &[Download]) -> String {
 }
 
 /// The init container downloading the plugins into the `emptyDir` before the worker starts.
+/// `LC_ALL=C.UTF-8`: the JVM encodes file names in its locale's charset, and without a
+/// UTF-8 locale an archive entry with a non-ASCII name cannot be stored (the Connect image
+/// has the `C.utf8` locale; an image without it falls back to ASCII and the fetcher
+/// reports such an entry).
 pub fn init_container(image: &str, security: &SecurityContext) -> Container {
     Container {
+        env: Some(vec![EnvVar {
+            name: "LC_ALL".into(),
+            value: Some("C.UTF-8".into()),
+            ..Default::default()
+        }]),
         name: INIT_CONTAINER.into(),
         image: Some(image.into()),
         image_pull_policy: Some("IfNotPresent".into()),
@@ -576,5 +585,10 @@ mod tests {
             Some("FallbackToLogsOnError")
         );
         assert!(FETCHER_SOURCE.contains("public class FetchPlugins"));
+        let env = c.env.expect("env");
+        assert_eq!(
+            (env[0].name.as_str(), env[0].value.as_deref()),
+            ("LC_ALL", Some("C.UTF-8"))
+        );
     }
 }
