@@ -220,7 +220,7 @@ static TXN_APIS: &[ApiSpec] = &[
     api(
         ApiKey::AddPartitionsToTxn,
         0,
-        3,
+        4,
         handlers::add_partitions_to_txn::handle,
     ),
     api(

@@ -36,7 +36,9 @@ pub mod marker_plan;
 pub mod markers;
 pub mod records;
 mod requests;
+pub mod rpc;
 pub mod state;
+pub mod verify;
 
 pub use coordinator::{TxnConfig, TxnCoordinator, TRANSACTIONS_ENABLED};
 pub use state::{TransactionMetadata, TransactionState, TxnStateError, TxnTransit};
