@@ -79,8 +79,15 @@ class RawTxnProducer:
             return (bad[0] if bad else 0), codes
         return retry(add, "AddPartitionsToTxn")
 
-    def produce(self, topic, partition, values, version=9):
-        """One transactional batch: (error code, error message)."""
+    def produce(self, topic, partition, values, version=9, retries=0):
+        """One transactional batch: (error code, error message); retried up
+        to `retries` times while CONCURRENT_TRANSACTIONS (transaction.version
+        2: the previous transaction's markers are being written)."""
+        for _ in range(retries):
+            err, msg = self.produce(topic, partition, values, version)
+            if err != CONCURRENT_TRANSACTIONS:
+                return err, msg
+            time.sleep(0.1)
         seq = self.seq.get((topic, partition), 0)
         data = txn_batch(self.pid, self.epoch, seq, values)
         req = ProduceRequest[version]
@@ -95,13 +102,19 @@ class RawTxnProducer:
             self.seq[(topic, partition)] = seq + len(values)
         return p.error_code, p.error_message
 
-    def end(self, commit):
+    def end(self, commit, version=3):
+        """EndTxn; v5 (transaction.version 2) answers the producer id and
+        epoch to go on with, which the producer takes (sequences restart)."""
         def end_txn():
             with rp.RawConn(self.coordinator, client_id="txn-raw") as c:
-                r = c.send(EndTxnRequest, 3, transactional_id=self.tid, producer_id=self.pid,
-                           producer_epoch=self.epoch, committed=commit)
-            return r.error_code, None
-        retry(end_txn, "EndTxn")
+                r = c.send(EndTxnRequest, version, transactional_id=self.tid,
+                           producer_id=self.pid, producer_epoch=self.epoch, committed=commit)
+            return r.error_code, r
+        r = retry(end_txn, "EndTxn")
+        if version >= 5:
+            self.pid, self.epoch = r.producer_id, r.producer_epoch
+            self.seq = {}
+        return r
 
 
 def latest_offsets(bootstrap, topic, partitions, isolation):

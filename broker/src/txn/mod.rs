@@ -29,6 +29,7 @@
 
 pub mod coordinator;
 pub mod decisions;
+pub mod decisions_tv2;
 pub mod end_txn;
 pub mod loader;
 pub mod marker;
@@ -38,6 +39,7 @@ pub mod records;
 mod requests;
 pub mod rpc;
 pub mod state;
+mod state_tv2;
 pub mod verify;
 
 pub use coordinator::{TxnConfig, TxnCoordinator, TRANSACTIONS_ENABLED};

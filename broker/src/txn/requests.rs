@@ -212,8 +212,10 @@ impl TxnCoordinator {
         }
     }
 
-    /// AddPartitionsToTxn (client form) for one transactional id: NONE for
-    /// every partition, or the one error code they all answer.
+    /// AddPartitionsToTxn for one transactional id, by a client of
+    /// `client_transaction_version` (2: AddPartitionsToTxn v5, the implicit
+    /// adds of Produce v12 and TxnOffsetCommit v5): NONE for every
+    /// partition, or the one error code they all answer.
     pub async fn add_partitions(
         &self,
         state: &BrokerState,
@@ -221,6 +223,7 @@ impl TxnCoordinator {
         producer_id: i64,
         producer_epoch: i16,
         partitions: &BTreeSet<TxnPartition>,
+        client_transaction_version: i16,
     ) -> Result<(), i16> {
         let epoch = self.check_coordinator(state, tid)?;
         let transit = {
@@ -234,6 +237,7 @@ impl TxnCoordinator {
                 producer_epoch,
                 partitions,
                 now_ms(),
+                client_transaction_version,
             )
             .map_err(|e| e.code())?
             {

@@ -34,6 +34,34 @@ use crate::error::ApiError;
 
 /// The AddPartitionsToTxn version a leader verifies with (the broker form).
 const VERIFY_VERSION: i16 = 4;
+/// The version a leader adds with for Produce v12+ (transaction.version 2).
+const ADD_VERSION: i16 = 5;
+/// Produce v12+'s add is retried while the coordinator answers
+/// CONCURRENT_TRANSACTIONS (the previous transaction's markers), every
+/// `add.partitions.to.txn.retry.backoff.ms` for up to
+/// `add.partitions.to.txn.retry.backoff.max.ms` (Kafka's defaults).
+const ADD_RETRY_BACKOFF: Duration = Duration::from_millis(20);
+const ADD_RETRY_MAX: Duration = Duration::from_millis(100);
+
+/// What a leader asks the coordinator for a Produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Produce v0–v11: is the partition in the running transaction?
+    Verify,
+    /// Produce v12+ (transaction.version 2): add it to the transaction.
+    Add,
+}
+
+impl Check {
+    /// What a Produce of `version` asks.
+    pub fn for_produce(version: i16) -> Self {
+        if version >= 12 {
+            Self::Add
+        } else {
+            Self::Verify
+        }
+    }
+}
 /// How long a leader waits for the coordinator's answer.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -122,8 +150,9 @@ fn leader_code(code: i16, produce_version: i16) -> i16 {
 }
 
 /// Asks `tid`'s coordinator whether `partitions` are in the running
-/// transaction of `producer_id`/`producer_epoch`: each partition's code
-/// (0: verified), as the append must answer it before [`produce_error`].
+/// transaction of `producer_id`/`producer_epoch` (or, for Produce v12+, to
+/// add them): each partition's code (0: verified), as the append must
+/// answer it before [`produce_error`].
 pub async fn verify_for_produce(
     state: &Arc<BrokerState>,
     tid: &str,
@@ -131,6 +160,37 @@ pub async fn verify_for_produce(
     producer_epoch: i16,
     partitions: &BTreeSet<TxnPartition>,
     produce_version: i16,
+) -> BTreeMap<TxnPartition, i16> {
+    let check = Check::for_produce(produce_version);
+    let started = tokio::time::Instant::now();
+    loop {
+        let codes =
+            ask_coordinator(state, tid, producer_id, producer_epoch, partitions, check).await;
+        let concurrent = codes
+            .values()
+            .any(|c| *c == ResponseError::ConcurrentTransactions.code());
+        if check == Check::Add
+            && concurrent
+            && started.elapsed() + ADD_RETRY_BACKOFF < ADD_RETRY_MAX
+        {
+            tokio::time::sleep(ADD_RETRY_BACKOFF).await;
+            continue;
+        }
+        return codes
+            .into_iter()
+            .map(|(tp, c)| (tp, leader_code(c, produce_version)))
+            .collect();
+    }
+}
+
+/// One round of [`verify_for_produce`]: the coordinator's codes.
+async fn ask_coordinator(
+    state: &Arc<BrokerState>,
+    tid: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: &BTreeSet<TxnPartition>,
+    check: Check,
 ) -> BTreeMap<TxnPartition, i16> {
     let p = state.txns.partition_for(tid);
     let image = state.image();
@@ -140,34 +200,54 @@ pub async fn verify_for_produce(
         .and_then(|t| t.partitions.get(p as usize))
         .map(|pi| pi.leader)
         .filter(|l| *l >= 0);
-    let answer = match leader {
-        None => Err(ResponseError::CoordinatorNotAvailable.code()),
-        Some(l) if l == state.node_id => {
+    let answer = match (leader, check) {
+        (None, _) => Err(ResponseError::CoordinatorNotAvailable.code()),
+        (Some(l), Check::Verify) if l == state.node_id => {
             state
                 .txns
                 .verify_partitions(state, tid, producer_id, producer_epoch, partitions)
                 .await
         }
-        Some(l) => verify_remote(state, l, tid, producer_id, producer_epoch, partitions).await,
+        (Some(l), Check::Add) if l == state.node_id => {
+            if tid.is_empty() {
+                Err(ResponseError::InvalidRequest.code())
+            } else {
+                state
+                    .txns
+                    .add_partitions(state, tid, producer_id, producer_epoch, partitions, 2)
+                    .await
+                    .map(|()| all(partitions, 0))
+            }
+        }
+        (Some(l), _) => {
+            ask_remote(
+                state,
+                l,
+                tid,
+                producer_id,
+                producer_epoch,
+                partitions,
+                check,
+            )
+            .await
+        }
     };
-    let codes = match answer {
+    match answer {
         Ok(codes) => codes,
         Err(code) => all(partitions, code),
-    };
-    codes
-        .into_iter()
-        .map(|(tp, c)| (tp, leader_code(c, produce_version)))
-        .collect()
+    }
 }
 
-/// AddPartitionsToTxn v4 (VerifyOnly) to the coordinator on `broker`.
-async fn verify_remote(
+/// AddPartitionsToTxn to the coordinator on `broker`: v4 VerifyOnly, or v5
+/// adding.
+async fn ask_remote(
     state: &BrokerState,
     broker: i32,
     tid: &str,
     producer_id: i64,
     producer_epoch: i16,
     partitions: &BTreeSet<TxnPartition>,
+    check: Check,
 ) -> Result<BTreeMap<TxnPartition, i16>, i16> {
     let network = ResponseError::NetworkException.code();
     let Some(addr) = crate::replication::fetcher::leader_address(state, broker) else {
@@ -190,13 +270,17 @@ async fn verify_remote(
             .with_transactional_id(TransactionalId(StrBytes::from_string(tid.to_string())))
             .with_producer_id(ProducerId(producer_id))
             .with_producer_epoch(producer_epoch)
-            .with_verify_only(true)
+            .with_verify_only(check == Check::Verify)
             .with_topics(topics),
     ]);
     let call = super::rpc::call::<_, AddPartitionsToTxnResponse>(
         &addr,
         ApiKey::AddPartitionsToTxn,
-        VERIFY_VERSION,
+        if check == Check::Verify {
+            VERIFY_VERSION
+        } else {
+            ADD_VERSION
+        },
         "runnel-txn-verify",
         &req,
     );
@@ -248,7 +332,7 @@ async fn verify_remote(
 /// `code` (Kafka's `ReplicaManager.handleProduceAppend`): `None` for 0.
 /// Retriable coordinator errors become NOT_ENOUGH_REPLICAS, which older
 /// clients retry without a metadata refresh.
-pub fn produce_error(code: i16) -> Option<ApiError> {
+pub fn produce_error(code: i16, produce_version: i16) -> Option<ApiError> {
     if code == 0 {
         return None;
     }
@@ -266,7 +350,8 @@ pub fn produce_error(code: i16) -> Option<ApiError> {
         ResponseError::CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
         ResponseError::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
         ResponseError::NotCoordinator => "NOT_COORDINATOR",
-        ResponseError::ConcurrentTransactions => "CONCURRENT_TRANSACTIONS",
+        // transaction.version 2 clients (Produce v12+) retry it as is.
+        ResponseError::ConcurrentTransactions if produce_version <= 11 => "CONCURRENT_TRANSACTIONS",
         _ => return Some(ApiError::code(e)),
     };
     Some(ApiError::new(
@@ -339,10 +424,19 @@ mod tests {
             leader_code(ResponseError::ProducerFenced.code(), 11),
             ResponseError::InvalidProducerEpoch.code()
         );
-        let e = produce_error(ResponseError::NotCoordinator.code()).expect("error");
+        let e = produce_error(ResponseError::NotCoordinator.code(), 9).expect("error");
         assert_eq!(e.code, ResponseError::NotEnoughReplicas.code());
-        let e = produce_error(ResponseError::InvalidTxnState.code()).expect("error");
+        let e = produce_error(ResponseError::InvalidTxnState.code(), 9).expect("error");
         assert_eq!(e.code, ResponseError::InvalidTxnState.code());
-        assert!(produce_error(0).is_none());
+        assert!(produce_error(0, 9).is_none());
+        let concurrent = ResponseError::ConcurrentTransactions.code();
+        assert_eq!(
+            produce_error(concurrent, 11).expect("error").code,
+            ResponseError::NotEnoughReplicas.code()
+        );
+        assert_eq!(
+            produce_error(concurrent, 12).expect("error").code,
+            concurrent
+        );
     }
 }

@@ -47,7 +47,15 @@ pub(super) async fn add_to_txn(
     }
     match state
         .txns
-        .add_partitions(state, tid, producer_id, producer_epoch, wanted)
+        .add_partitions(
+            state,
+            tid,
+            producer_id,
+            producer_epoch,
+            wanted,
+            // AddPartitionsToTxn v5 comes from transaction.version 2.
+            if version >= 5 { 2 } else { 0 },
+        )
         .await
     {
         Ok(()) => 0,

@@ -125,11 +125,22 @@ async fn verify_txn(
     let codes = verify::verify_for_produce(state, &tid, pid, epoch, &wanted, version).await;
     for (tp, g) in guards {
         let code = codes.get(&tp).copied().unwrap_or(0);
-        let outcome = match verify::produce_error(code) {
+        let outcome = match verify::produce_error(code, version) {
             Some(e) => {
                 tracing::debug!(transactional_id = %tid, topic = %tp.0, partition = tp.1, code, "transaction verification refused a produce");
                 Err(e)
             }
+            // Produce v12+ added the partition: a marker of the previous
+            // transaction may have dropped the guard meanwhile, so take
+            // one again (its epoch bump fences that transaction's late
+            // writes instead).
+            None if version >= 12 => Ok(TxnVerification::Guard(
+                state
+                    .replicas
+                    .leader_of(image, &tp.0, tp.1)
+                    .ok()
+                    .and_then(|part| part.start_txn_verification(pid, epoch)),
+            )),
             None => Ok(TxnVerification::Guard(Some(g))),
         };
         out.insert(tp, outcome);
