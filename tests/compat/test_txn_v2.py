@@ -101,3 +101,38 @@ def test_java_producer_uses_transaction_version_2(broker):
     # One InitProducerId (epoch 0), then one bump per ended transaction
     # (commit, abort, commit, commit).
     assert epoch >= 4, out
+
+
+def finalized_tv(bootstrap):
+    with rp.RawConn(bootstrap) as c:
+        r = c.send(ApiVersionsRequest, 4, client_software_name="txn-v2",
+                   client_software_version="1")
+    return {f.name: f.max_version_level for f in r.finalized_features}.get(
+        "transaction.version", 0)
+
+
+def set_tv(bootstrap, verb, level):
+    cu.kafka_tool("features", "--bootstrap-server", bootstrap, verb,
+                  "--feature", f"transaction.version={level}")
+    deadline = time.time() + 30
+    while finalized_tv(bootstrap) != level and time.time() < deadline:
+        time.sleep(0.2)
+    assert finalized_tv(bootstrap) == level
+
+
+def test_transaction_version_1_set_with_kafka_features_stops_the_bumps(broker):
+    """`kafka-features downgrade --feature transaction.version=1`: the Java
+    producer goes back to transaction.version 1 (one epoch for all its
+    transactions); `upgrade` to 2 restores it."""
+    topic = cu.unique_topic("txn-v1-java")
+    cu.create_topic(broker.bootstrap, topic, partitions=2)
+    tid = f"txn-v1-java-{uuid.uuid4().hex[:8]}"
+    set_tv(broker.bootstrap, "downgrade", 1)
+    try:
+        stdout, detail = java(broker.bootstrap, topic, 2, tid)
+        assert "RESULT OK" in stdout, detail
+        epoch, out = describe_epoch(broker.bootstrap, tid)
+        print(out)
+        assert epoch == 0, out
+    finally:
+        set_tv(broker.bootstrap, "upgrade", 2)
