@@ -26,9 +26,23 @@ use super::state::{TransactionMetadata, TxnPartition, TxnTransit};
 use crate::broker::BrokerState;
 use crate::clock::now_ms;
 
-/// The `TransactionLogValue` version written: 0 while `transaction.version`
-/// is 0 (Kafka's `TransactionVersion.transactionLogValueVersion`).
-const VALUE_VERSION: i16 = 0;
+/// The `TransactionLogValue` version written: 0 while the finalized
+/// `transaction.version` is 0, else 1 (flexible, with the client
+/// transaction version and next producer id tagged; Kafka's
+/// `TransactionVersion.transactionLogValueVersion`).
+fn value_version(state: &BrokerState) -> i16 {
+    let tv = state
+        .image()
+        .features
+        .get(crate::metadata::features::TRANSACTION_VERSION)
+        .copied()
+        .unwrap_or(0);
+    if tv > 0 {
+        1
+    } else {
+        0
+    }
+}
 
 /// Kafka's mapping of a failed `__transaction_state` write to the error
 /// the request answers (`TransactionStateManager.appendTransactionToLog`).
@@ -99,10 +113,11 @@ impl TxnCoordinator {
             warn!(transactional_id = tid, error = %e, "cannot encode a transaction log key");
             ResponseError::UnknownServerError.code()
         })?;
-        let value = records::encode_value(&transit.to_log_value(), VALUE_VERSION).map_err(|e| {
-            warn!(transactional_id = tid, error = %e, "cannot encode a transaction log value");
-            ResponseError::UnknownServerError.code()
-        })?;
+        let value =
+            records::encode_value(&transit.to_log_value(), value_version(state)).map_err(|e| {
+                warn!(transactional_id = tid, error = %e, "cannot encode a transaction log value");
+                ResponseError::UnknownServerError.code()
+            })?;
         let mut batch = record_batch(key, value)?;
         let Some(part) = state.replicas.get(TRANSACTION_STATE_TOPIC, p) else {
             return Err(ResponseError::NotCoordinator.code());
