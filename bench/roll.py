@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -215,20 +214,12 @@ def main() -> int:
     if a.one:
         print("RESULT " + json.dumps(measure(a.one, a.rate, a.partitions, a.steady)), flush=True)
         return 0
-    rows = []
-    for kind in a.brokers.split(","):
-        # A fresh process per kind: the cluster harness reads CLUSTER_APACHE_KAFKA on import.
-        env = dict(os.environ, CLUSTER_APACHE_KAFKA="1" if kind == "kafka" else "0")
-        r = subprocess.run([sys.executable, __file__, "--one", kind, "--rate", str(a.rate),
-                            "--partitions", str(a.partitions), "--steady", str(a.steady)],
-                           env=env, capture_output=True, text=True)
-        res = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
-        if res:
-            rows.append(json.loads(res[-1][7:]))
-            print(f"{kind}: roll events {rows[-1]['events']}", file=sys.stderr)
-            print(f"{kind}: slow deliveries (s into the roll, ms) {rows[-1]['slow']}", file=sys.stderr)
-        else:
-            print(f"{kind}: failed (exit {r.returncode}): {r.stderr.strip()[-600:]}", file=sys.stderr)
+    from side_by_side import run_kinds
+    rows = run_kinds(__file__, a.brokers.split(","), ["--rate", str(a.rate), "--partitions", str(a.partitions),
+                                                       "--steady", str(a.steady)])
+    for r in rows:
+        print(f"{r['kind']}: roll events {r['events']}", file=sys.stderr)
+        print(f"{r['kind']}: slow deliveries (s into the roll, ms) {r['slow']}", file=sys.stderr)
     print(f"| broker | roll | acked | failed | unavailable partition-s | p50 steady / roll (ms) "
           f"| p99 steady / roll (ms) | p99 ratio | > 200 ms | max (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

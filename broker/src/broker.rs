@@ -400,6 +400,7 @@ impl Broker {
         tasks.push(tokio::spawn(controller_timer(state.clone())));
         state.wait_unfenced().await;
         tasks.push(tokio::spawn(housekeeping(state.clone())));
+        tasks.push(tokio::spawn(producer_expiry(state.clone())));
         if state.config.get_bool("log.cleaner.enable", true) {
             let threads = state.config.get_i64("log.cleaner.threads", 1).clamp(0, 64);
             for i in 0..threads {
@@ -417,6 +418,7 @@ impl Broker {
         tasks.push(tokio::spawn(crate::txn::end_txn::run_timeouts(
             state.clone(),
         )));
+        tasks.push(tokio::spawn(crate::txn::expiry::run(state.clone())));
         tasks.push(tokio::spawn(crate::replication::fetcher::run(
             state.clone(),
         )));
@@ -948,6 +950,21 @@ async fn housekeeping(state: Arc<BrokerState>) {
         .clamp(100, 300_000);
     every_on_blocking_pool(state, interval, "housekeeping", |st| {
         st.replicas.housekeeping(now_ms())
+    })
+    .await
+}
+
+/// Every `producer.id.expiration.check.interval.ms` (Kafka's internal
+/// config, 10 minutes), forgets the producers idle for
+/// `producer.id.expiration.ms` (dynamic: the value in force each time).
+async fn producer_expiry(state: Arc<BrokerState>) {
+    let interval = state
+        .config
+        .get_i64("producer.id.expiration.check.interval.ms", 600_000)
+        .clamp(100, 3_600_000);
+    every_on_blocking_pool(state, interval, "producer id expiration", |st| {
+        let ms = crate::server::broker_i64(st, "producer.id.expiration.ms", 86_400_000);
+        st.replicas.expire_producers(now_ms(), ms)
     })
     .await
 }

@@ -133,17 +133,25 @@ class Node:
             (self.work / "pid").unlink(missing_ok=True)
 
     def stop(self):
+        self.signal_stop()
+        self.wait_stopped()
+
+    def signal_stop(self):
+        """SIGTERM: a controlled shutdown starts."""
         pid = self.pid()
         if pid:
             try:
                 os.kill(pid, signal.SIGTERM)
             except OSError:
                 pass
-            deadline = time.time() + 30
-            while self.alive() and time.time() < deadline:
-                time.sleep(0.1)
-            if self.alive():
-                self.kill9()
+
+    def wait_stopped(self, timeout=30):
+        """Waits for the process to exit after `signal_stop`, kill -9 after `timeout`."""
+        deadline = time.time() + timeout
+        while self.alive() and time.time() < deadline:
+            time.sleep(0.1)
+        if self.alive():
+            self.kill9()
         if APACHE:
             (self.work / "pid").unlink(missing_ok=True)
 
@@ -202,8 +210,13 @@ class Cluster:
                              + "\n".join(f"--- node {n.node_id}\n{n.tail()}" for n in self.nodes))
 
     def close(self, keep=False):
+        # All at once: stopped one by one, the last node of a combined
+        # cluster has no quorum left to approve its controlled shutdown and
+        # waits out the 30 s before kill -9 (Kafka waits the same way).
         for n in self.nodes:
-            n.stop()
+            n.signal_stop()
+        for n in self.nodes:
+            n.wait_stopped()
         if not keep:
             shutil.rmtree(self.work, ignore_errors=True)
 

@@ -2,7 +2,8 @@
 //!
 //! The on-disk layout is Kafka's: one `topic-partition` directory per
 //! partition, segments named by their 20-digit base offset with `.log`,
-//! `.index` and `.timeindex` files, and a `leader-epoch-checkpoint`.
+//! `.index`, `.timeindex` and `.txnindex` files, producer state
+//! `.snapshot` files, and a `leader-epoch-checkpoint`.
 
 pub mod checkpoint;
 pub mod cleaner;
@@ -10,6 +11,7 @@ pub mod epoch_cache;
 mod index;
 mod manager;
 mod partition_log;
+pub mod producer_snapshot;
 mod segment;
 pub mod txn_index;
 

@@ -19,6 +19,7 @@ use crate::config::LogConfig;
 use crate::protocol::batch::{split_batches, BatchHeader};
 
 mod append;
+mod retention;
 pub use append::{scan_replicated, PendingAppend, ProduceChecks};
 
 /// What an append assigned.
@@ -159,6 +160,9 @@ pub struct Log {
     generation: u64,
     /// Offset up to which the log is known flushed to disk.
     pub recovery_point: i64,
+    /// Segments finished since [`Log::take_rolls`] last ran: (finished
+    /// segment's base, new active segment's base).
+    rolls: Vec<(i64, i64)>,
 }
 
 /// fsyncs an append owes (`flush.messages`, `flush.ms`, a rolled segment),
@@ -297,6 +301,7 @@ impl Log {
             owed_index: Vec::new(),
             generation: 0,
             recovery_point: end,
+            rolls: Vec::new(),
         };
         info!(dir = %dir.display(), log_start_offset, log_end_offset = end, segments = log.segments.len(), "loaded log");
         Ok(log)
@@ -491,6 +496,7 @@ impl Log {
         // outside the partition lock), so a crash can only ever tear the
         // active one; the recovery point moves only once it is.
         let files = self.active().files();
+        self.rolls.push((self.active().base_offset, end));
         self.owed.extend(files);
         let index = self.active_mut().take_index_writes();
         self.owed_index.extend(index);
@@ -498,6 +504,14 @@ impl Log {
         let seg = Segment::create(&self.dir, end, now)?;
         self.segments.insert(end, seg);
         Ok(())
+    }
+
+    /// The segments finished since the last call: (finished segment's
+    /// base, the new active segment's base), oldest first. The partition
+    /// persists its producer state at each new base (see
+    /// `replication::producer_persist`).
+    pub fn take_rolls(&mut self) -> Vec<(i64, i64)> {
+        std::mem::take(&mut self.rolls)
     }
 
     /// Rolls the active segment if it is older than `segment.ms`.
@@ -697,107 +711,6 @@ impl Log {
         self.epochs.latest().unwrap_or(-1)
     }
 
-    /// Advances the log start offset (DeleteRecords), deleting segments that
-    /// fall wholly below it.
-    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
-        let end = self.end_offset();
-        if offset > end || offset < 0 {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                start: self.log_start_offset,
-                end,
-            });
-        }
-        if offset > self.log_start_offset {
-            self.log_start_offset = offset;
-            self.delete_segments_below_start()?;
-            self.epochs.truncate_from_start(offset)?;
-        }
-        Ok(self.log_start_offset)
-    }
-
-    fn delete_segments_below_start(&mut self) -> Result<(), LogError> {
-        let active_base = self.active().base_offset;
-        let doomed: Vec<i64> = self
-            .segments
-            .iter()
-            .filter(|(b, s)| **b != active_base && s.next_offset <= self.log_start_offset)
-            .map(|(b, _)| *b)
-            .collect();
-        for b in doomed {
-            if let Some(seg) = self.segments.remove(&b) {
-                seg.delete()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies time and size retention (cleanup.policy=delete). Returns the
-    /// number of segments deleted.
-    pub fn apply_retention(&mut self, now: i64) -> Result<usize, LogError> {
-        if !self.config.delete {
-            return Ok(0);
-        }
-        let mut doomed = Vec::new();
-        let retention_ms = self.config.retention_ms;
-        let active_base = self.active().base_offset;
-        if retention_ms >= 0 {
-            for (b, s) in &self.segments {
-                let newest = if s.max_timestamp.0 >= 0 {
-                    s.max_timestamp.0
-                } else {
-                    s.created_ms
-                };
-                // (An empty segment other than the active one is left by the
-                // cleaner; its age is its file's, as Kafka's lastModified.)
-                if (s.size() > 0 || *b != active_base) && now - newest > retention_ms {
-                    doomed.push(*b);
-                } else {
-                    break;
-                }
-            }
-        }
-        if self.config.retention_bytes >= 0 {
-            let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
-            for (b, s) in &self.segments {
-                if excess <= 0 {
-                    break;
-                }
-                if s.size() as i64 <= excess || doomed.contains(b) {
-                    excess -= s.size() as i64;
-                    if !doomed.contains(b) {
-                        doomed.push(*b);
-                    }
-                } else {
-                    break;
-                }
-            }
-        }
-        if doomed.is_empty() {
-            return Ok(0);
-        }
-        // Kafka rolls an expired active segment so that it too can go.
-        if doomed.contains(&self.active().base_offset) {
-            self.roll(now)?;
-        }
-        let n = doomed.len();
-        for b in doomed {
-            if let Some(seg) = self.segments.remove(&b) {
-                let next = seg.next_offset;
-                info!(dir = %self.dir.display(), segment = %file_stem(b), "deleting segment by retention");
-                seg.delete()?;
-                self.log_start_offset = self.log_start_offset.max(next);
-            }
-        }
-        if self.segments.is_empty() {
-            let start = self.log_start_offset;
-            self.segments
-                .insert(start, Segment::create(&self.dir, start, now)?);
-        }
-        self.epochs.truncate_from_start(self.log_start_offset)?;
-        Ok(n)
-    }
-
     /// Calls `f` with every batch header in the log, in offset order.
     pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> Result<(), LogError> {
         for seg in self.segments.values() {
@@ -812,8 +725,28 @@ impl Log {
         &self,
         f: &mut dyn FnMut(&BatchHeader, Option<crate::txn::marker::EndTxnMarker>),
     ) -> Result<(), LogError> {
-        for seg in self.segments.values() {
-            seg.for_each_batch(f)?;
+        self.for_each_batch_from(i64::MIN, f)
+    }
+
+    /// As [`Log::for_each_batch`], for the batches at or past `offset` (a
+    /// batch boundary: a producer snapshot's offset) only; segments wholly
+    /// below it are not read.
+    pub fn for_each_batch_from(
+        &self,
+        offset: i64,
+        f: &mut dyn FnMut(&BatchHeader, Option<crate::txn::marker::EndTxnMarker>),
+    ) -> Result<(), LogError> {
+        let first = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            seg.for_each_batch(&mut |h, m| {
+                if h.base_offset >= offset {
+                    f(h, m);
+                }
+            })?;
         }
         Ok(())
     }

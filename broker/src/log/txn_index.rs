@@ -146,6 +146,117 @@ pub fn collect_aborted_from<'a>(
     out
 }
 
+/// The file name suffix.
+pub const SUFFIX: &str = ".txnindex";
+
+/// The path of the index of the segment at `base` in `dir`.
+pub fn path(dir: &std::path::Path, base: i64) -> std::path::PathBuf {
+    dir.join(format!("{}{SUFFIX}", super::segment::file_stem(base)))
+}
+
+/// Writes the index of the segment at `base` whole (a temporary file,
+/// fsynced, renamed over the old one); no entries removes it.
+pub fn write_file(dir: &std::path::Path, base: i64, entries: &[AbortedTxn]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dest = path(dir, base);
+    if entries.is_empty() {
+        return match std::fs::remove_file(&dest) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let tmp = dir.join(format!("{}{SUFFIX}.tmp", super::segment::file_stem(base)));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        let mut bytes = Vec::with_capacity(entries.len() * ENTRY_SIZE);
+        for e in entries {
+            bytes.extend_from_slice(&e.encode());
+        }
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &dest)
+}
+
+/// Every entry of every index file in `dir`, by increasing last offset, a
+/// transaction listed twice (a segment merged by the cleaner keeps its old
+/// index next to the new one) once. A file that does not parse is skipped
+/// with an error logged: its transactions are then found again only by a
+/// replay from below them.
+pub fn read_all(dir: &std::path::Path) -> std::io::Result<Vec<AbortedTxn>> {
+    let mut out = Vec::new();
+    for (_, file) in files(dir)? {
+        match parse(&std::fs::read(&file)?) {
+            Ok(es) => out.extend(es),
+            Err(e) => {
+                tracing::error!(file = %file.display(), error = %e, "skipping a transaction index that does not parse");
+            }
+        }
+    }
+    out.sort_by_key(|e| (e.last_offset, e.producer_id));
+    out.dedup_by_key(|e| (e.last_offset, e.producer_id));
+    Ok(out)
+}
+
+fn files(dir: &std::path::Path) -> std::io::Result<Vec<(i64, std::path::PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(stem) = name
+            .to_string_lossy()
+            .strip_suffix(SUFFIX)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        if stem.len() == 20 {
+            if let Ok(base) = stem.parse::<i64>() {
+                out.push((base, entry.path()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Drops every entry at or past `offset` from the index files in `dir` (a
+/// truncated log: no transaction the log no longer holds may be reported
+/// as aborted once offsets are reused); files left empty are removed.
+/// `i64::MIN` removes them all.
+pub fn truncate_files(dir: &std::path::Path, offset: i64) -> std::io::Result<()> {
+    for (base, file) in files(dir)? {
+        if base >= offset {
+            std::fs::remove_file(&file)?;
+            continue;
+        }
+        let entries = parse(&std::fs::read(&file)?).unwrap_or_default();
+        if entries.iter().any(|e| e.last_offset >= offset) {
+            let kept: Vec<AbortedTxn> = entries
+                .into_iter()
+                .filter(|e| e.last_offset < offset)
+                .collect();
+            write_file(dir, base, &kept)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the index files all of whose transactions ended below
+/// `log_start` (retention deleted their segments; a file the cleaner left
+/// next to a merged segment goes the same way).
+pub fn delete_below(dir: &std::path::Path, log_start: i64) -> std::io::Result<()> {
+    for (base, file) in files(dir)? {
+        if base >= log_start {
+            continue;
+        }
+        let entries = parse(&std::fs::read(&file)?).unwrap_or_default();
+        if entries.iter().all(|e| e.last_offset < log_start) {
+            std::fs::remove_file(&file)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +309,28 @@ mod tests {
         assert!(check_append(None, &a).is_ok());
         assert!(check_append(Some(&a), &txn(2, 1, 5, 6)).is_err());
         assert!(check_append(Some(&a), &txn(2, 1, 7, 8)).is_ok());
+    }
+
+    #[test]
+    fn files_round_trip_and_merge() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b, c) = (txn(1, 0, 5, 6), txn(2, 7, 12, 13), txn(3, 14, 20, 21));
+        write_file(dir.path(), 0, &[a, b]).expect("write");
+        write_file(dir.path(), 7, &[b, c]).expect("write");
+        assert_eq!(read_all(dir.path()).expect("read"), vec![a, b, c]);
+        write_file(dir.path(), 7, &[]).expect("remove");
+        assert!(!path(dir.path(), 7).exists());
+        assert_eq!(read_all(dir.path()).expect("read"), vec![a, b]);
+        write_file(dir.path(), 7, &[b, c]).expect("write");
+        // Truncating at 12 drops b (marker at 12) and c from both files.
+        truncate_files(dir.path(), 12).expect("truncate");
+        assert_eq!(read_all(dir.path()).expect("read"), vec![a]);
+        assert!(path(dir.path(), 0).exists() && !path(dir.path(), 7).exists());
+        write_file(dir.path(), 7, &[b]).expect("write");
+        delete_below(dir.path(), 6).expect("delete");
+        assert!(!path(dir.path(), 0).exists() && path(dir.path(), 7).exists());
+        truncate_files(dir.path(), i64::MIN).expect("truncate");
+        assert_eq!(read_all(dir.path()).expect("read"), vec![]);
     }
 
     #[test]

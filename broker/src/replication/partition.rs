@@ -24,6 +24,8 @@ use crate::metadata::PartitionImage;
 use crate::protocol::batch::{split_batches, BatchError};
 use kafka_protocol::error::ResponseError;
 
+#[path = "partition_persist.rs"]
+mod persist;
 #[path = "partition_txn.rs"]
 mod txn;
 use txn::{marker_at, markers_in};
@@ -182,7 +184,9 @@ fn check_epoch(requested: i32, ours: i32) -> Result<(), ApiError> {
 }
 
 impl Partition {
-    /// Wraps an opened log, rebuilding producer state from its batches. The
+    /// Wraps an opened log, rebuilding producer state from its newest
+    /// producer snapshot and the batches after it (see
+    /// `partition_persist.rs`). The
     /// replica starts as a follower of nobody, until
     /// [`Partition::apply_metadata`] gives it a role, with its high watermark
     /// at `checkpointed_hw` (the high-watermark checkpoint) bounded by the
@@ -194,12 +198,7 @@ impl Partition {
         log: Log,
         checkpointed_hw: Option<i64>,
     ) -> Result<Self, LogError> {
-        let mut producers = ProducerStateManager::default();
-        let mut txns = PartitionTxns::default();
-        log.for_each_batch(&mut |h, m| {
-            producers.record(h);
-            txns.on_batch(h, m);
-        })?;
+        let (producers, txns) = persist::rebuild(&log)?;
         let start = log.start_offset();
         let hw = checkpointed_hw.map_or(start, |h| h.min(log.end_offset()).max(start));
         let (hw, _) = watch::channel(HwState {
@@ -492,7 +491,10 @@ impl Partition {
             .log
             .prepare_append(records, &batches, leading, now)
             .map_err(log_error)?;
+        // A roll: the state is still the state at the new segment's base.
+        let jobs = Self::roll_jobs(&mut g);
         drop(g);
+        jobs.iter().for_each(persist::PersistJob::run);
         #[cfg(test)]
         tests::hook("write");
         pending.write(records).map_err(|e| log_error(e.into()))?;
@@ -764,6 +766,12 @@ impl Partition {
             let pending = g
                 .log
                 .prepare_follower_append(batches, crate::clock::now_ms())?;
+            let jobs = Self::roll_jobs(&mut g);
+            if !jobs.is_empty() {
+                drop(g);
+                jobs.iter().for_each(persist::PersistJob::run);
+                g = self.lock();
+            }
             if let Some(pending) = pending {
                 drop(g);
                 pending.write(records)?;
@@ -811,15 +819,10 @@ impl Partition {
         } else {
             g.log.truncate_to(offset)?
         };
-        // Producer state is rebuilt from what is left.
-        let mut producers = ProducerStateManager::default();
-        let mut txns = PartitionTxns::default();
-        g.log.for_each_batch(&mut |h, m| {
-            producers.record(h);
-            txns.on_batch(h, m);
-        })?;
-        g.producers = producers;
-        g.txns = txns;
+        // Producer state is reloaded for what is left (nothing, when the
+        // log now starts at its end: no snapshot of the old log applies).
+        let emptied = fully || g.log.start_offset() == end;
+        Self::reload_after_truncation(&mut g, emptied)?;
         self.leo.send_replace(end);
         self.hw.send_modify(|h| h.hw = h.hw.min(end));
         Ok(true)
@@ -852,7 +855,13 @@ impl Partition {
         blocking(|| {
             let _w = self.writer();
             let mut g = self.lock();
-            f(&mut g.log)
+            let r = f(&mut g.log);
+            // A roll here (segment.ms, retention) finished at the log end,
+            // where the producer state is.
+            let jobs = Self::roll_jobs(&mut g);
+            drop(g);
+            jobs.iter().for_each(persist::PersistJob::run);
+            r
         })
     }
 
@@ -875,7 +884,13 @@ impl Partition {
         if g.retired {
             return Ok(());
         }
-        g.log.flush()
+        g.log.flush()?;
+        // Kafka's snapshot on a clean shutdown: the next start replays
+        // nothing.
+        let job = Self::close_job(&g);
+        drop(g);
+        job.run();
+        Ok(())
     }
 
     /// Stops this replica for good because committed metadata removed it:

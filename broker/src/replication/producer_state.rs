@@ -20,6 +20,21 @@ struct CachedBatch {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<CachedBatch>,
+    /// The max timestamp of its last batch (`producer.id.expiration.ms`).
+    last_timestamp: i64,
+}
+
+/// One producer's state as a snapshot or DescribeProducers shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerView {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub epoch: i16,
+    /// (first sequence, last sequence, base offset) of its last batch.
+    pub last_batch: Option<(i32, i32, i64)>,
+    /// Its last batch's max timestamp.
+    pub last_timestamp: i64,
 }
 
 /// The outcome of checking a batch.
@@ -58,6 +73,61 @@ impl ProducerStateManager {
     /// The epoch this partition knows for `producer_id`.
     pub fn epoch_of(&self, producer_id: i64) -> Option<i16> {
         self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
+    /// Every producer's state (for a snapshot and DescribeProducers).
+    pub fn views(&self) -> Vec<ProducerView> {
+        self.producers
+            .iter()
+            .map(|(&producer_id, e)| ProducerView {
+                producer_id,
+                epoch: e.epoch,
+                last_batch: e
+                    .batches
+                    .back()
+                    .map(|b| (b.first_seq, b.last_seq, b.base_offset)),
+                last_timestamp: e.last_timestamp,
+            })
+            .collect()
+    }
+
+    /// Restores a producer from a snapshot.
+    pub fn restore(&mut self, v: &ProducerView) {
+        let entry = self.producers.entry(v.producer_id).or_default();
+        entry.epoch = v.epoch;
+        entry.last_timestamp = v.last_timestamp;
+        entry.batches.clear();
+        if let Some((first_seq, last_seq, base_offset)) = v.last_batch {
+            entry.batches.push_back(CachedBatch {
+                first_seq,
+                last_seq,
+                base_offset,
+            });
+        }
+    }
+
+    /// Forgets the producers idle for `expiration_ms` (their last batch's
+    /// timestamp that old) with no open transaction here (`is_open`), as
+    /// Kafka's `removeExpiredProducers` (`producer.id.expiration.ms`).
+    /// Returns the producers that went.
+    pub fn expire(
+        &mut self,
+        now_ms: i64,
+        expiration_ms: i64,
+        is_open: impl Fn(i64) -> bool,
+    ) -> Vec<i64> {
+        let gone: Vec<i64> = self
+            .producers
+            .iter()
+            .filter(|(pid, e)| {
+                !is_open(**pid) && now_ms.saturating_sub(e.last_timestamp) >= expiration_ms
+            })
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in &gone {
+            self.producers.remove(pid);
+        }
+        gone
     }
 
     /// Checks a batch before it is appended.
@@ -117,6 +187,7 @@ impl ProducerStateManager {
                 entry.epoch = h.producer_epoch;
                 entry.batches.clear();
             }
+            entry.last_timestamp = entry.last_timestamp.max(h.max_timestamp);
             return;
         }
         if h.producer_id < 0 || h.base_sequence < 0 {
@@ -127,6 +198,7 @@ impl ProducerStateManager {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = h.max_timestamp;
         entry.batches.push_back(CachedBatch {
             first_seq: h.base_sequence,
             last_seq: h.last_sequence(),

@@ -397,6 +397,19 @@ impl ReplicaManager {
         self.delete_doomed(Duration::from_millis(delay as u64));
     }
 
+    /// Forgets, in every hosted replica, the producers idle for
+    /// `expiration_ms` (`producer.id.expiration.ms`, run every
+    /// `producer.id.expiration.check.interval.ms` as Kafka does).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) {
+        let mut n = 0;
+        for p in self.all().iter().filter(|p| !p.is_retired()) {
+            n += p.expire_producers(now_ms, expiration_ms);
+        }
+        if n > 0 {
+            info!(producers = n, expiration_ms, "expired idle producer ids");
+        }
+    }
+
     /// Writes every hosted replica's high watermark to the log directory's
     /// `replication-offset-checkpoint` (every
     /// `replica.high.watermark.checkpoint.interval.ms` and at shutdown), where

@@ -7,8 +7,6 @@
 //! the oldest open transaction, capped by the high watermark: read_committed
 //! consumers read below it only. Leaders and followers feed the same
 //! appended batches in the same order, so they agree on the LSO.
-//!
-//! Not wired yet: the partition does not accept transactional batches.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -100,6 +98,48 @@ impl TxnTracker {
         match self.coordinator_epochs.get(&producer_id) {
             Some(e) if *e > coordinator_epoch => Err(ResponseError::TransactionCoordinatorFenced),
             _ => Ok(()),
+        }
+    }
+
+    /// The first offset of `producer_id`'s open transaction here.
+    pub fn open_first_offset(&self, producer_id: i64) -> Option<i64> {
+        self.by_producer.get(&producer_id).copied()
+    }
+
+    /// The coordinator epoch of `producer_id`'s last marker here.
+    pub fn coordinator_epoch(&self, producer_id: i64) -> Option<i32> {
+        self.coordinator_epochs.get(&producer_id).copied()
+    }
+
+    /// The producers with an open transaction or a marker here.
+    pub fn producer_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.by_producer
+            .keys()
+            .chain(self.coordinator_epochs.keys())
+            .copied()
+    }
+
+    /// Restores a producer's open transaction and last coordinator epoch
+    /// from a snapshot.
+    pub fn restore(
+        &mut self,
+        producer_id: i64,
+        open_from: Option<i64>,
+        coordinator_epoch: Option<i32>,
+    ) {
+        if let Some(first) = open_from {
+            self.on_data(producer_id, first);
+        }
+        if let Some(e) = coordinator_epoch {
+            self.coordinator_epochs.insert(producer_id, e);
+        }
+    }
+
+    /// Forgets an expired producer's coordinator epoch (it has nothing
+    /// open).
+    pub fn forget(&mut self, producer_id: i64) {
+        if !self.is_open(producer_id) {
+            self.coordinator_epochs.remove(&producer_id);
         }
     }
 

@@ -243,6 +243,12 @@ static TXN_APIS: &[ApiSpec] = &[
         handlers::describe_transactions::handle,
     ),
     api(
+        ApiKey::DescribeProducers,
+        0,
+        0,
+        handlers::describe_producers::handle,
+    ),
+    api(
         ApiKey::ListTransactions,
         0,
         1,

@@ -234,24 +234,12 @@ pub async fn abort_fenced(
 /// `abortTimedOutTransactions`), every
 /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
 pub async fn run_timeouts(state: Arc<BrokerState>) {
-    let interval = Duration::from_millis(
-        state
-            .config
-            .get_i64(
-                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-                10_000,
-            )
-            .clamp(10, 3_600_000) as u64,
+    let mut every = super::Every::new(
+        &state,
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        10_000,
     );
-    let mut shutdown = state.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    while every.tick().await {
         let now = now_ms();
         let fenced: Vec<(String, i64, i16)> = {
             let mut txns = state.txns.lock().await;

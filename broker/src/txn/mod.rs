@@ -31,6 +31,7 @@ pub mod coordinator;
 pub mod decisions;
 pub mod decisions_tv2;
 pub mod end_txn;
+pub mod expiry;
 pub mod loader;
 pub mod marker;
 pub mod marker_plan;
@@ -43,4 +44,31 @@ mod state_tv2;
 pub mod verify;
 
 pub use coordinator::{TxnConfig, TxnCoordinator, TRANSACTIONS_ENABLED};
+
+/// The coordinator's periodic tasks' clock: every `key` milliseconds of the
+/// broker config (`default` when unset, within 10 ms..1 h) until shutdown.
+pub(crate) struct Every {
+    interval: std::time::Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Every {
+    /// The period from `key`.
+    pub(crate) fn new(state: &crate::broker::BrokerState, key: &str, default: i64) -> Self {
+        let ms = state.config.get_i64(key, default).clamp(10, 3_600_000) as u64;
+        Self {
+            interval: std::time::Duration::from_millis(ms),
+            shutdown: state.shutdown.clone(),
+        }
+    }
+
+    /// Waits one period; false once the broker shuts down.
+    pub(crate) async fn tick(&mut self) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(self.interval) => {}
+            _ = self.shutdown.changed() => return false,
+        }
+        !*self.shutdown.borrow()
+    }
+}
 pub use state::{TransactionMetadata, TransactionState, TxnStateError, TxnTransit};

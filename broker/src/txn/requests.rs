@@ -64,7 +64,7 @@ fn write_error(code: i16) -> i16 {
 
 /// One record batch holding `key` = `value` (not transactional, no
 /// producer id), as the coordinator appends to its log.
-fn record_batch(key: Bytes, value: Bytes) -> Result<Vec<u8>, i16> {
+fn record_batch(key: Bytes, value: Option<Bytes>) -> Result<Vec<u8>, i16> {
     let record = Record {
         transactional: false,
         control: false,
@@ -77,7 +77,7 @@ fn record_batch(key: Bytes, value: Bytes) -> Result<Vec<u8>, i16> {
         sequence: -1,
         timestamp: now_ms(),
         key: Some(key),
-        value: Some(value),
+        value,
         headers: Default::default(),
     };
     let mut buf = BytesMut::new();
@@ -108,7 +108,6 @@ impl TxnCoordinator {
         epoch: i32,
         transit: &TxnTransit,
     ) -> Result<(), i16> {
-        let p = self.partition_for(tid);
         let key = records::encode_key(tid).map_err(|e| {
             warn!(transactional_id = tid, error = %e, "cannot encode a transaction log key");
             ResponseError::UnknownServerError.code()
@@ -118,6 +117,36 @@ impl TxnCoordinator {
                 warn!(transactional_id = tid, error = %e, "cannot encode a transaction log value");
                 ResponseError::UnknownServerError.code()
             })?;
+        self.append_record(state, tid, epoch, key, Some(value))
+            .await
+    }
+
+    /// Writes the tombstone of an expired transactional id (see
+    /// `txn::expiry`).
+    pub(super) async fn write_tombstone(
+        &self,
+        state: &BrokerState,
+        tid: &str,
+        epoch: i32,
+    ) -> Result<(), i16> {
+        let key = records::encode_key(tid).map_err(|e| {
+            warn!(transactional_id = tid, error = %e, "cannot encode a transaction log key");
+            ResponseError::UnknownServerError.code()
+        })?;
+        self.append_record(state, tid, epoch, key, None).await
+    }
+
+    /// Appends one record to `tid`'s `__transaction_state` partition as its
+    /// leader in coordinator epoch `epoch` and waits until it is replicated.
+    async fn append_record(
+        &self,
+        state: &BrokerState,
+        tid: &str,
+        epoch: i32,
+        key: Bytes,
+        value: Option<Bytes>,
+    ) -> Result<(), i16> {
+        let p = self.partition_for(tid);
         let mut batch = record_batch(key, value)?;
         let Some(part) = state.replicas.get(TRANSACTION_STATE_TOPIC, p) else {
             return Err(ResponseError::NotCoordinator.code());
@@ -294,7 +323,7 @@ mod tests {
     fn a_record_batch_decodes_back_to_its_key_and_value() {
         let key = records::encode_key("t").expect("key");
         let mut b =
-            Bytes::from(record_batch(key.clone(), Bytes::from_static(b"v")).expect("batch"));
+            Bytes::from(record_batch(key.clone(), Some(Bytes::from_static(b"v"))).expect("batch"));
         let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut b).expect("decode");
         assert_eq!(set.records.len(), 1);
         assert_eq!(set.records[0].key.as_ref(), Some(&key));

@@ -249,7 +249,15 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         .ok()
         .and_then(|c| c.get("auto.leader.rebalance.enable").cloned())
         .is_none_or(|v| v != "false");
-    let plan = roll::plan(&expected, &views, kafka.as_ref().ok(), elect_preferred);
+    let previous_wait = kc
+        .status
+        .as_ref()
+        .and_then(|s| s.plan.as_ref())
+        .and_then(|p| p.waiting_for.as_deref());
+    let plan = roll::settle_elections(
+        roll::plan(&expected, &views, kafka.as_ref().ok(), elect_preferred),
+        previous_wait,
+    );
     // Keys Kafka changes at runtime: no restart (they are not in the config hash).
     let dynamic_config = match (&kafka, paused) {
         (Ok(_), false) => super::dynamic::reconcile(&ctx, &kc, &bootstrap).await,

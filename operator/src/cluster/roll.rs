@@ -17,7 +17,9 @@
 //!   factor is not above `min.insync.replicas` are not gated: no restart of any of their
 //!   replicas can ever keep them writable with acks=all (Strimzi's rule too).
 //! - when the cluster is settled (everything above holds), partitions whose preferred
-//!   leader is back in the ISR get a preferred leader election (ElectLeaders).
+//!   leader is back in the ISR get a preferred leader election (ElectLeaders), and the
+//!   next restart waits a round for it ([`settle_elections`]), so leaders never move
+//!   onto brokers and off one at the same moment.
 //!
 //! The broker moves leadership away itself on SIGTERM (controlled shutdown), within the
 //! pod's termination grace period.
@@ -268,10 +270,72 @@ pub fn plan(
     }
 }
 
+/// The wait that lets a preferred leader election settle before the next restart.
+pub fn election_wait(partitions: usize) -> String {
+    format!(
+        "a preferred leader election of {partitions} partition(s) settles before the next restart"
+    )
+}
+
+/// Holds a restart back for one round when this round also runs a preferred leader
+/// election: the election moves leaders onto brokers and the restart's controlled
+/// shutdown moves leaders off one, and clients that meet both moves at once stall while
+/// they relearn leaders twice. The restart goes ahead on the next round (when the
+/// elected leaders are in place the election list is empty), or at the latest on the
+/// round after a wait for the same election (`previous_wait`, the status' last
+/// `waitingFor`), so a partition whose election keeps failing never blocks the roll.
+pub fn settle_elections(mut plan: Plan, previous_wait: Option<&str>) -> Plan {
+    if plan.elect.is_empty() || !matches!(plan.decision, RollDecision::Restart(_)) {
+        return plan;
+    }
+    let wait = election_wait(plan.elect.len());
+    if previous_wait != Some(wait.as_str()) {
+        plan.decision = RollDecision::Wait(wait);
+    }
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cluster::view::QuorumView;
+
+    #[test]
+    fn a_restart_waits_one_round_for_the_election_it_comes_with() {
+        let p = |elect: Vec<(String, i32)>, decision| Plan {
+            steps: vec![],
+            decision,
+            elect,
+        };
+        let restart = RollDecision::Restart("c-broker-1".into());
+        let two = vec![("t".to_string(), 0), ("t".to_string(), 1)];
+        // No election: the restart goes ahead.
+        assert_eq!(
+            settle_elections(p(vec![], restart.clone()), None).decision,
+            restart
+        );
+        // With one: it waits, the election still runs.
+        let held = settle_elections(p(two.clone(), restart.clone()), None);
+        assert_eq!(held.decision, RollDecision::Wait(election_wait(2)));
+        assert_eq!(held.elect, two);
+        // The same election again after that wait (it did not take): go ahead.
+        let w = election_wait(2);
+        assert_eq!(
+            settle_elections(p(two.clone(), restart.clone()), Some(w.as_str())).decision,
+            restart
+        );
+        // A wait for something else does not count.
+        assert_eq!(
+            settle_elections(p(two.clone(), restart.clone()), Some("other")).decision,
+            RollDecision::Wait(election_wait(2))
+        );
+        // Other decisions are left alone.
+        let waiting = RollDecision::Wait("x".into());
+        assert_eq!(
+            settle_elections(p(two, waiting.clone()), None).decision,
+            waiting
+        );
+    }
 
     fn pod(pool: Pool, ordinal: i32, ready: bool, outdated: bool, combined: bool) -> PodView {
         PodView {
