@@ -470,35 +470,6 @@ impl TransactionMetadata {
         self.prepare_add_partitions_as(added, now_ms, 0)
     }
 
-    /// [`Self::prepare_add_partitions`] by a client of
-    /// `client_transaction_version` (2: Produce v12's and TxnOffsetCommit
-    /// v5's implicit adds, AddPartitionsToTxn v5).
-    pub fn prepare_add_partitions_as(
-        &mut self,
-        added: impl IntoIterator<Item = TxnPartition>,
-        now_ms: i64,
-        client_transaction_version: i16,
-    ) -> Result<TxnTransit, TxnStateError> {
-        let start = match self.state {
-            Empty | CompleteAbort | CompleteCommit => now_ms,
-            _ => self.start_timestamp_ms,
-        };
-        let mut partitions = self.partitions.clone();
-        partitions.extend(added);
-        self.prepare(
-            Ongoing,
-            self.producer_id,
-            NO_PRODUCER_ID,
-            self.producer_epoch,
-            self.last_producer_epoch,
-            self.txn_timeout_ms,
-            partitions,
-            start,
-            now_ms,
-            client_transaction_version,
-        )
-    }
-
     /// EndTxn: `PrepareCommit` or `PrepareAbort`. With TV_2 clients the
     /// epoch is bumped here; `next_producer_id` is set when that bump
     /// overflows.
