@@ -18,6 +18,10 @@
 #   - Kafka Streams $KAFKA_VERSION with its runtime dependencies (rocksdbjni,
 #     ...) for the exactly-once Streams tests, into
 #     ${RUNNEL_CACHE:-$HOME/.cache/runnel}/kafka-streams-$KAFKA_VERSION/libs
+#   - the Go modules of tests/compat/go/franztxn (franz-go, from the Go
+#     module proxy) into ${RUNNEL_CACHE:-$HOME/.cache/runnel}/go-mod, when a
+#     Go toolchain is installed (tests/compat/test_franz_go.py builds the
+#     program once per source version into .../franztxn/)
 #
 # Locations are defined in scripts/env.sh; source it to use them.
 set -euo pipefail
@@ -217,12 +221,26 @@ install_tool_cds() {
     fi
 }
 
+# ---------------------------------------------------------------- Go modules
+# franz-go for tests/compat/test_franz_go.py, cached outside the repo.
+install_go_modules() {
+    local src="$here/../tests/compat/go/franztxn" go
+    go="$(command -v go || echo /usr/local/go/bin/go)"
+    if [ ! -x "$go" ]; then
+        log "go modules: no Go toolchain; tests/compat/test_franz_go.py will skip"
+        return
+    fi
+    log "go modules: franz-go into $RUNNEL_CACHE/go-mod"
+    (cd "$src" && GOMODCACHE="$RUNNEL_CACHE/go-mod" GOFLAGS=-mod=readonly "$go" mod download)
+}
+
 install_debs
 install_python
 install_kafka_jars
 install_connect_jars
 install_streams_jars
 install_tool_cds
+install_go_modules
 
 cat <<EOF
 Test dependencies are in place:

@@ -221,7 +221,8 @@ impl Controller {
     /// Commits the cluster-wide records `kafka-storage format` bootstraps a
     /// new Kafka 4.x cluster with: the dynamic cluster default
     /// `min.insync.replicas=1` (so topics report it as
-    /// DYNAMIC_DEFAULT_BROKER_CONFIG, as on Kafka).
+    /// DYNAMIC_DEFAULT_BROKER_CONFIG, as on Kafka), and on a new cluster
+    /// `transaction.version` 2.
     /// `metadata_version` is the level the formatting node was given
     /// (`--release-version`); the first bootstrap to commit finalizes it.
     pub async fn bootstrap_cluster_defaults(&self, metadata_version: i16) -> Result<(), ApiError> {
@@ -239,6 +240,11 @@ impl Controller {
             records.push(MetadataRecord::FeatureLevel {
                 name: crate::metadata::features::METADATA_VERSION.to_string(),
                 level: metadata_version,
+            });
+            // A new cluster: transaction.version 2, as Kafka 4.x formats.
+            records.push(MetadataRecord::FeatureLevel {
+                name: crate::metadata::features::TRANSACTION_VERSION.to_string(),
+                level: crate::metadata::features::LATEST_TRANSACTION_VERSION,
             });
         }
         self.commit(records).await

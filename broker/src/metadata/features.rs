@@ -3,7 +3,9 @@
 //! validation of an UpdateFeatures request against the cluster image
 //! (Kafka's `FeatureControlManager` and `QuorumFeatures`).
 //!
-//! Runnel finalizes two features, and only these are advertised:
+//! Runnel finalizes three features, and only these are advertised:
+//! `transaction.version` (KIP-890, a `FeatureLevel` record: 2 on a new
+//! cluster, changed by UpdateFeatures like any level), and
 //! `metadata.version` (a [`MetadataRecord::FeatureLevel`] written when the
 //! cluster is bootstrapped, changed by UpdateFeatures when every registered
 //! broker supports the new level) and `kraft.version`, which is not a
@@ -22,6 +24,12 @@ use crate::error::ApiError;
 pub const METADATA_VERSION: &str = "metadata.version";
 /// The name of the KRaft (quorum) version feature.
 pub const KRAFT_VERSION: &str = "kraft.version";
+/// The name of the transaction version feature (KIP-890): 2 lets clients
+/// use transaction.version 2 (EndTxn v5, Produce v12's implicit add).
+pub const TRANSACTION_VERSION: &str = "transaction.version";
+/// The latest `transaction.version`, finalized on a new cluster as Kafka
+/// 4.x's `kafka-storage format` does.
+pub const LATEST_TRANSACTION_VERSION: i16 = 2;
 
 /// An inclusive range of feature levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +128,13 @@ pub fn supported_features() -> BTreeMap<String, FeatureRange> {
             },
         ),
         (KRAFT_VERSION.to_string(), FeatureRange { min: 0, max: 1 }),
+        (
+            TRANSACTION_VERSION.to_string(),
+            FeatureRange {
+                min: 0,
+                max: LATEST_TRANSACTION_VERSION,
+            },
+        ),
     ])
 }
 

@@ -14,6 +14,7 @@ mod replica_manager;
 pub mod txn_tracker;
 
 pub use partition::{
-    CommittedRead, FetchPosition, FollowerRead, HwState, Partition, PartitionTxns, ReadResult, Role,
+    CommittedRead, FetchPosition, FollowerRead, HwState, Partition, PartitionTxns, ReadResult,
+    Role, TxnVerification,
 };
 pub use replica_manager::ReplicaManager;

@@ -29,7 +29,7 @@ mod persist;
 #[path = "partition_txn.rs"]
 mod txn;
 use txn::{marker_at, markers_in};
-pub use txn::{CommittedRead, PartitionTxns};
+pub use txn::{CommittedRead, PartitionTxns, TxnVerification};
 
 /// The replica's role, from the last committed metadata applied.
 #[derive(Debug, Clone)]
@@ -354,14 +354,26 @@ impl Partition {
         records: &mut [u8],
         min_isr: Option<usize>,
     ) -> Result<AppendInfo, ApiError> {
-        self.append_as_leader(records, min_isr, None, false)
+        self.append_as_leader(records, min_isr, None, false, TxnVerification::Off)
+    }
+
+    /// A client's Produce append: [`Self::append_checked`] with KIP-890's
+    /// check that transactional data starting a transaction here was
+    /// verified with the coordinator (`verify`).
+    pub fn append_client(
+        &self,
+        records: &mut [u8],
+        min_isr: Option<usize>,
+        verify: TxnVerification,
+    ) -> Result<AppendInfo, ApiError> {
+        self.append_as_leader(records, min_isr, None, false, verify)
     }
 
     /// [`Self::append`] only while this replica leads in leader epoch
     /// `epoch` (else NOT_LEADER_OR_FOLLOWER, nothing appended): the group
     /// coordinator writes only into the leadership its state was loaded from.
     pub fn append_in_epoch(&self, records: &mut [u8], epoch: i32) -> Result<AppendInfo, ApiError> {
-        self.append_as_leader(records, None, Some(epoch), false)
+        self.append_as_leader(records, None, Some(epoch), false, TxnVerification::Off)
     }
 
     /// Appends a transaction marker batch (or a coordinator's
@@ -372,7 +384,7 @@ impl Partition {
         records: &mut [u8],
         epoch: i32,
     ) -> Result<AppendInfo, ApiError> {
-        self.append_as_leader(records, None, Some(epoch), true)
+        self.append_as_leader(records, None, Some(epoch), true, TxnVerification::Off)
     }
 
     fn append_as_leader(
@@ -381,8 +393,9 @@ impl Partition {
         min_isr: Option<usize>,
         epoch: Option<i32>,
         control: bool,
+        verify: TxnVerification,
     ) -> Result<AppendInfo, ApiError> {
-        blocking(|| self.append_as_leader_blocking(records, min_isr, epoch, control))
+        blocking(|| self.append_as_leader_blocking(records, min_isr, epoch, control, verify))
     }
 
     /// Whether this replica leads (in `epoch`, when given) and is not
@@ -406,6 +419,7 @@ impl Partition {
         min_isr: Option<usize>,
         epoch: Option<i32>,
         control: bool,
+        verify: TxnVerification,
     ) -> Result<AppendInfo, ApiError> {
         let _w = self.writer();
         let g = self.lock();
@@ -430,6 +444,7 @@ impl Partition {
         }
         if let Some((h, _)) = batches.first().filter(|_| !control) {
             Self::check_txn_data(&g, h)?;
+            Self::check_txn_verified(&g, h, verify)?;
             match g.producers.check(h) {
                 SequenceCheck::Append => {}
                 SequenceCheck::Duplicate(base) => {

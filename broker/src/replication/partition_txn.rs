@@ -11,6 +11,9 @@
 //! also keeps them per segment in `.txnindex` files; Runnel does not
 //! write those yet).
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use kafka_protocol::error::ResponseError;
 
 use super::{log_error, not_leader, Inner, Partition, Role};
@@ -46,6 +49,20 @@ pub(super) fn marker_at(markers: &[(i64, EndTxnMarker)], base_offset: i64) -> Op
         .map(|(_, m)| *m)
 }
 
+/// What a client's append of transactional data must show (KIP-890 part
+/// 1, Kafka's `VerificationGuard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnVerification {
+    /// Not checked (`transaction.partition.verification.enable=false`, or
+    /// not a client append).
+    Off,
+    /// Checked: a transactional batch that does not continue the
+    /// producer's open transaction here needs this guard, got from
+    /// [`Partition::start_txn_verification`] and still current (no marker
+    /// for the producer since). `None`: no verification was started.
+    Guard(Option<u64>),
+}
+
 /// Open and aborted transactions of one partition.
 #[derive(Debug, Default)]
 pub struct PartitionTxns {
@@ -53,7 +70,15 @@ pub struct PartitionTxns {
     pub tracker: TxnTracker,
     /// Aborted transactions by increasing marker offset.
     pub aborted: Vec<AbortedTxn>,
+    /// Verifications under way or done (KIP-890): producer id -> guard,
+    /// dropped by the producer's next marker (Kafka's
+    /// `VerificationStateEntry`).
+    verifying: HashMap<i64, u64>,
 }
+
+/// The last verification guard handed out, process-wide, so a guard is
+/// never reused (not even after a partition's state is rebuilt).
+static LAST_GUARD: AtomicU64 = AtomicU64::new(0);
 
 impl PartitionTxns {
     /// Feeds one appended (or replayed) batch, with its marker when it is
@@ -63,6 +88,8 @@ impl PartitionTxns {
             return;
         }
         if h.is_control() {
+            // A transaction ended: the next one is verified afresh.
+            self.verifying.remove(&h.producer_id);
             let Some(m) = marker else { return };
             let done =
                 self.tracker
@@ -156,6 +183,59 @@ impl Partition {
                     ),
                 )
             })
+    }
+
+    /// KIP-890 part 1: whether a transactional batch of `producer_id` at
+    /// `producer_epoch` continues a transaction open here (Kafka's
+    /// `UnifiedLog.hasOngoingTransaction`).
+    fn continues_txn(g: &Inner, producer_id: i64, producer_epoch: i16) -> bool {
+        g.txns.tracker.is_open(producer_id)
+            && g.producers.epoch_of(producer_id) == Some(producer_epoch)
+    }
+
+    /// Starts verifying that `producer_id`'s running transaction includes
+    /// this partition (Kafka's `maybeStartTransactionVerification`): `None`
+    /// when it already has a transaction open here at `producer_epoch` (no
+    /// need), else the guard the append must show once the coordinator
+    /// said yes (the same one while a verification is under way).
+    pub fn start_txn_verification(&self, producer_id: i64, producer_epoch: i16) -> Option<u64> {
+        let mut g = self.lock();
+        if Self::continues_txn(&g, producer_id, producer_epoch) {
+            return None;
+        }
+        if let Some(guard) = g.txns.verifying.get(&producer_id) {
+            return Some(*guard);
+        }
+        let guard = LAST_GUARD.fetch_add(1, Ordering::Relaxed) + 1;
+        g.txns.verifying.insert(producer_id, guard);
+        Some(guard)
+    }
+
+    /// KIP-890 part 1 on append: transactional data that does not continue
+    /// an open transaction here needs a current verification guard, else
+    /// INVALID_TXN_STATE (Kafka's `batchMissingRequiredVerification`).
+    pub(super) fn check_txn_verified(
+        g: &Inner,
+        h: &BatchHeader,
+        verify: TxnVerification,
+    ) -> Result<(), ApiError> {
+        let TxnVerification::Guard(guard) = verify else {
+            return Ok(());
+        };
+        if !h.is_transactional()
+            || h.is_control()
+            || h.producer_id < 0
+            || Self::continues_txn(g, h.producer_id, h.producer_epoch)
+        {
+            return Ok(());
+        }
+        if guard.is_some() && g.txns.verifying.get(&h.producer_id) == guard.as_ref() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ResponseError::InvalidTxnState,
+            "Record was not part of an ongoing transaction",
+        ))
     }
 
     /// The aborted transactions of this partition (for the log cleaner).

@@ -220,7 +220,7 @@ static TXN_APIS: &[ApiSpec] = &[
     api(
         ApiKey::AddPartitionsToTxn,
         0,
-        3,
+        5,
         handlers::add_partitions_to_txn::handle,
     ),
     api(
@@ -229,11 +229,11 @@ static TXN_APIS: &[ApiSpec] = &[
         4,
         handlers::add_offsets_to_txn::handle,
     ),
-    api(ApiKey::EndTxn, 0, 4, handlers::end_txn::handle),
+    api(ApiKey::EndTxn, 0, 5, handlers::end_txn::handle),
     api(
         ApiKey::TxnOffsetCommit,
         0,
-        4,
+        5,
         handlers::txn_offset_commit::handle,
     ),
     api(

@@ -129,6 +129,7 @@ pub fn decide_add_partitions(
     producer_epoch: i16,
     partitions: &BTreeSet<TxnPartition>,
     now_ms: i64,
+    client_transaction_version: i16,
 ) -> Result<Option<TxnTransit>, ResponseError> {
     let meta = meta.ok_or(ResponseError::InvalidProducerIdMapping)?;
     if meta.producer_id != producer_id {
@@ -143,9 +144,13 @@ pub fn decide_add_partitions(
     if meta.state == Ongoing && partitions.is_subset(&meta.partitions) {
         return Ok(None);
     }
-    meta.prepare_add_partitions(partitions.iter().cloned(), now_ms)
-        .map(Some)
-        .map_err(internal)
+    meta.prepare_add_partitions_as(
+        partitions.iter().cloned(),
+        now_ms,
+        client_transaction_version,
+    )
+    .map(Some)
+    .map_err(internal)
 }
 
 /// EndTxn from a client (`from_client`) or the coordinator's own abort of a
@@ -244,7 +249,7 @@ mod tests {
 
     fn ongoing() -> TransactionMetadata {
         let mut m = initialised();
-        let t = decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("a", 0)]), 2)
+        let t = decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("a", 0)]), 2, 0)
             .expect("add")
             .expect("a write");
         m.complete_transition(&t).expect("complete");
@@ -285,7 +290,7 @@ mod tests {
         assert_eq!(m.producer_epoch, 1);
         // The old producer (epoch 0) is now fenced everywhere.
         assert_eq!(
-            decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("a", 0)]), 4),
+            decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("a", 0)]), 4, 0),
             Err(ResponseError::ProducerFenced)
         );
         assert_eq!(
@@ -351,20 +356,20 @@ mod tests {
     #[test]
     fn add_partitions_rules() {
         assert_eq!(
-            decide_add_partitions(None, 100, 0, &tps(&[("a", 0)]), 1),
+            decide_add_partitions(None, 100, 0, &tps(&[("a", 0)]), 1, 0),
             Err(ResponseError::InvalidProducerIdMapping)
         );
         let mut m = ongoing();
         assert_eq!(
-            decide_add_partitions(Some(&mut m), 101, 0, &tps(&[("a", 0)]), 3),
+            decide_add_partitions(Some(&mut m), 101, 0, &tps(&[("a", 0)]), 3, 0),
             Err(ResponseError::InvalidProducerIdMapping)
         );
         // Already in: no write.
         assert_eq!(
-            decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("a", 0)]), 3),
+            decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("a", 0)]), 3, 0),
             Ok(None)
         );
-        let t = decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("b", 1)]), 3)
+        let t = decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("b", 1)]), 3, 0)
             .expect("add")
             .expect("a write");
         assert_eq!(t.partitions, tps(&[("a", 0), ("b", 1)]));
@@ -376,7 +381,7 @@ mod tests {
         m.complete_transition(&c).expect("complete");
         // While markers are written, adding waits.
         assert_eq!(
-            decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("c", 0)]), 5),
+            decide_add_partitions(Some(&mut m), 100, 0, &tps(&[("c", 0)]), 5, 0),
             Err(ResponseError::ConcurrentTransactions)
         );
     }

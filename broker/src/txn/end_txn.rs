@@ -15,6 +15,7 @@ use kafka_protocol::error::ResponseError;
 use tracing::{info, warn};
 
 use super::decisions::{self, EndStep};
+use super::decisions_tv2::{self, EndStepTv2};
 use super::markers::{send_markers, MarkerJob};
 use super::state::{TransactionState, TxnPartition};
 use crate::broker::BrokerState;
@@ -78,6 +79,65 @@ pub async fn end_txn(
     };
     tokio::spawn(complete(state.clone(), done));
     Ok(())
+}
+
+/// EndTxn v5 (transaction.version 2) from a client: decide with
+/// [`decisions_tv2`], write the `Prepare*` state (the epoch bumped), then
+/// finish in the background like [`end_txn`]. Answers the producer id and
+/// epoch the client continues with.
+pub async fn end_txn_v2(
+    state: &Arc<BrokerState>,
+    tid: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+) -> Result<(i64, i16), i16> {
+    let c = &state.txns;
+    let epoch = c.check_coordinator(state, tid)?;
+    let needs_pid = {
+        let txns = c.lock().await;
+        txns.ids
+            .get(tid)
+            .is_some_and(decisions_tv2::needs_new_producer_id)
+    };
+    let next_pid = if needs_pid {
+        Some(state.allocate_producer_id().await.map_err(|e| e.code)?)
+    } else {
+        None
+    };
+    let step = {
+        let mut txns = c.lock().await;
+        if c.active_epoch(c.partition_for(tid)) != Ok(epoch) {
+            return Err(ResponseError::NotCoordinator.code());
+        }
+        decisions_tv2::decide_end_txn_v2(
+            txns.ids.get_mut(tid),
+            producer_id,
+            producer_epoch,
+            commit,
+            next_pid,
+            now_ms(),
+        )
+        .map_err(|e| e.code())?
+    };
+    let transit = match step {
+        EndStepTv2::AlreadyDone(pid, e) => return Ok((pid, e)),
+        EndStepTv2::Write(t) => t,
+    };
+    let written = c.write_transit(state, tid, epoch, &transit).await;
+    c.finish_transit(tid, epoch, &transit, written).await?;
+    let done = Completion {
+        transactional_id: tid.to_string(),
+        job: MarkerJob {
+            producer_id: transit.producer_id,
+            producer_epoch: transit.producer_epoch,
+            commit: transit.state == TransactionState::PrepareCommit,
+            coordinator_epoch: epoch,
+        },
+        partitions: transit.partitions.clone(),
+    };
+    tokio::spawn(complete(state.clone(), done));
+    Ok(decisions_tv2::answered_producer(&transit))
 }
 
 /// Sends a prepared transaction's markers, then writes its completion,

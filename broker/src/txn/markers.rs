@@ -11,18 +11,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, ProducerId, RequestHeader, ResponseHeader, TopicName, WriteTxnMarkersRequest,
-    WriteTxnMarkersResponse,
+    ApiKey, ProducerId, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
 
 use super::marker::EndTxnMarker;
@@ -32,8 +28,6 @@ use crate::broker::BrokerState;
 
 /// The WriteTxnMarkers version brokers send each other.
 const VERSION: i16 = 1;
-/// Largest response accepted.
-const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 /// Wait between two rounds of a transaction's markers.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -159,50 +153,14 @@ async fn write_remote(
 
 /// One WriteTxnMarkers round trip on a fresh connection.
 async fn call(addr: &str, req: &WriteTxnMarkersRequest) -> Result<WriteTxnMarkersResponse, String> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::WriteTxnMarkers as i16)
-        .with_request_api_version(VERSION)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("runnel-txn-markers")));
-    let mut body = BytesMut::new();
-    header
-        .encode(&mut body, WriteTxnMarkersRequest::header_version(VERSION))
-        .map_err(|e| format!("encode header: {e}"))?;
-    req.encode(&mut body, VERSION)
-        .map_err(|e| format!("encode WriteTxnMarkers: {e}"))?;
-    let mut frame = BytesMut::with_capacity(body.len() + 4);
-    frame.put_i32(body.len() as i32);
-    frame.extend_from_slice(&body);
-    stream.write_all(&frame).await.map_err(|e| e.to_string())?;
-    let len = stream.read_i32().await.map_err(|e| e.to_string())?;
-    let len = usize::try_from(len)
-        .ok()
-        .filter(|l| *l <= MAX_RESPONSE)
-        .ok_or_else(|| format!("bad response size {len}"))?;
-    let mut buf = vec![0u8; len];
-    stream
-        .read_exact(&mut buf)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut b = Bytes::from(buf);
-    let h = ResponseHeader::decode(&mut b, WriteTxnMarkersResponse::header_version(VERSION))
-        .map_err(|e| format!("decode header: {e}"))?;
-    if h.correlation_id != 1 {
-        return Err(format!("correlation id {} is not 1", h.correlation_id));
-    }
-    let resp = WriteTxnMarkersResponse::decode(&mut b, VERSION)
-        .map_err(|e| format!("decode WriteTxnMarkers: {e}"))?;
-    if b.has_remaining() {
-        debug!(
-            left = b.remaining(),
-            "WriteTxnMarkers response has trailing bytes"
-        );
-    }
-    Ok(resp)
+    super::rpc::call(
+        addr,
+        ApiKey::WriteTxnMarkers,
+        VERSION,
+        "runnel-txn-markers",
+        req,
+    )
+    .await
 }
 
 /// Why a transaction's markers stopped before all were written.

@@ -29,6 +29,7 @@
 
 pub mod coordinator;
 pub mod decisions;
+pub mod decisions_tv2;
 pub mod end_txn;
 pub mod expiry;
 pub mod loader;
@@ -37,7 +38,10 @@ pub mod marker_plan;
 pub mod markers;
 pub mod records;
 mod requests;
+pub mod rpc;
 pub mod state;
+mod state_tv2;
+pub mod verify;
 
 pub use coordinator::{TxnConfig, TxnCoordinator, TRANSACTIONS_ENABLED};
 

@@ -26,9 +26,23 @@ use super::state::{TransactionMetadata, TxnPartition, TxnTransit};
 use crate::broker::BrokerState;
 use crate::clock::now_ms;
 
-/// The `TransactionLogValue` version written: 0 while `transaction.version`
-/// is 0 (Kafka's `TransactionVersion.transactionLogValueVersion`).
-const VALUE_VERSION: i16 = 0;
+/// The `TransactionLogValue` version written: 0 while the finalized
+/// `transaction.version` is 0, else 1 (flexible, with the client
+/// transaction version and next producer id tagged; Kafka's
+/// `TransactionVersion.transactionLogValueVersion`).
+fn value_version(state: &BrokerState) -> i16 {
+    let tv = state
+        .image()
+        .features
+        .get(crate::metadata::features::TRANSACTION_VERSION)
+        .copied()
+        .unwrap_or(0);
+    if tv > 0 {
+        1
+    } else {
+        0
+    }
+}
 
 /// Kafka's mapping of a failed `__transaction_state` write to the error
 /// the request answers (`TransactionStateManager.appendTransactionToLog`).
@@ -98,10 +112,11 @@ impl TxnCoordinator {
             warn!(transactional_id = tid, error = %e, "cannot encode a transaction log key");
             ResponseError::UnknownServerError.code()
         })?;
-        let value = records::encode_value(&transit.to_log_value(), VALUE_VERSION).map_err(|e| {
-            warn!(transactional_id = tid, error = %e, "cannot encode a transaction log value");
-            ResponseError::UnknownServerError.code()
-        })?;
+        let value =
+            records::encode_value(&transit.to_log_value(), value_version(state)).map_err(|e| {
+                warn!(transactional_id = tid, error = %e, "cannot encode a transaction log value");
+                ResponseError::UnknownServerError.code()
+            })?;
         self.append_record(state, tid, epoch, key, Some(value))
             .await
     }
@@ -241,8 +256,10 @@ impl TxnCoordinator {
         }
     }
 
-    /// AddPartitionsToTxn (client form) for one transactional id: NONE for
-    /// every partition, or the one error code they all answer.
+    /// AddPartitionsToTxn for one transactional id, by a client of
+    /// `client_transaction_version` (2: AddPartitionsToTxn v5, the implicit
+    /// adds of Produce v12 and TxnOffsetCommit v5): NONE for every
+    /// partition, or the one error code they all answer.
     pub async fn add_partitions(
         &self,
         state: &BrokerState,
@@ -250,6 +267,7 @@ impl TxnCoordinator {
         producer_id: i64,
         producer_epoch: i16,
         partitions: &BTreeSet<TxnPartition>,
+        client_transaction_version: i16,
     ) -> Result<(), i16> {
         let epoch = self.check_coordinator(state, tid)?;
         let transit = {
@@ -263,6 +281,7 @@ impl TxnCoordinator {
                 producer_epoch,
                 partitions,
                 now_ms(),
+                client_transaction_version,
             )
             .map_err(|e| e.code())?
             {

@@ -92,7 +92,15 @@ impl TransactionState {
             Empty => &[Empty, CompleteCommit, CompleteAbort],
             Ongoing => &[Ongoing, Empty, CompleteCommit, CompleteAbort],
             PrepareCommit => &[Ongoing],
-            PrepareAbort => &[Ongoing, PrepareEpochFence],
+            // From Empty and Complete*: transaction.version 2's abort of a
+            // transaction with no partition added (`state_tv2.rs`).
+            PrepareAbort => &[
+                Ongoing,
+                PrepareEpochFence,
+                Empty,
+                CompleteCommit,
+                CompleteAbort,
+            ],
             CompleteCommit => &[PrepareCommit],
             CompleteAbort => &[PrepareAbort],
             Dead => &[Empty, CompleteAbort, CompleteCommit],
@@ -307,7 +315,7 @@ impl TransactionMetadata {
         }
     }
 
-    fn supports_epoch_bump(tv: i16) -> bool {
+    pub(super) fn supports_epoch_bump(tv: i16) -> bool {
         tv >= TV_EPOCH_BUMP
     }
 
@@ -317,7 +325,7 @@ impl TransactionMetadata {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn prepare(
+    pub(super) fn prepare(
         &mut self,
         state: TransactionState,
         producer_id: i64,
@@ -459,24 +467,7 @@ impl TransactionMetadata {
         added: impl IntoIterator<Item = TxnPartition>,
         now_ms: i64,
     ) -> Result<TxnTransit, TxnStateError> {
-        let start = match self.state {
-            Empty | CompleteAbort | CompleteCommit => now_ms,
-            _ => self.start_timestamp_ms,
-        };
-        let mut partitions = self.partitions.clone();
-        partitions.extend(added);
-        self.prepare(
-            Ongoing,
-            self.producer_id,
-            NO_PRODUCER_ID,
-            self.producer_epoch,
-            self.last_producer_epoch,
-            self.txn_timeout_ms,
-            partitions,
-            start,
-            now_ms,
-            0,
-        )
+        self.prepare_add_partitions_as(added, now_ms, 0)
     }
 
     /// EndTxn: `PrepareCommit` or `PrepareAbort`. With TV_2 clients the
@@ -639,13 +630,19 @@ impl TransactionMetadata {
                 self.partitions.extend(t.partitions.iter().cloned());
             }
             PrepareAbort | PrepareCommit => {
+                // transaction.version 2 aborts from Empty/Complete* with
+                // a fresh start time (nothing was added).
+                let empty_abort = to == PrepareAbort
+                    && Self::supports_epoch_bump(t.client_transaction_version)
+                    && matches!(self.state, Empty | CompleteCommit | CompleteAbort);
                 if !self.valid_producer_epoch(t)
                     || self.partitions != t.partitions
                     || self.txn_timeout_ms != t.txn_timeout_ms
-                    || self.start_timestamp_ms != t.start_timestamp_ms
+                    || (self.start_timestamp_ms != t.start_timestamp_ms && !empty_abort)
                 {
                     return Err(bad());
                 }
+                self.start_timestamp_ms = t.start_timestamp_ms;
                 if Self::supports_epoch_bump(t.client_transaction_version) {
                     self.producer_epoch = t.producer_epoch;
                     self.last_producer_epoch = t.last_producer_epoch;

@@ -15,13 +15,17 @@ use crate::server::dispatch::{advertised, advertised_in, HandlerFuture, Request,
 /// The feature fields: what this binary supports, and the levels finalized
 /// in `image` as of its offset (Kafka's `FinalizedFeaturesEpoch`).
 /// kraft.version is the quorum's; a feature at level 0 is not finalized.
+/// Before v4 the supported features whose minimum is 0 are left out, as
+/// Kafka does (older clients cannot parse a range starting at 0).
 fn with_features(
     resp: ApiVersionsResponse,
     image: &ClusterImage,
     kraft_version: i16,
+    version: i16,
 ) -> ApiVersionsResponse {
     let supported = features::supported_features()
         .into_iter()
+        .filter(|(_, r)| version >= 4 || r.min > 0)
         .map(|(name, r)| {
             SupportedFeatureKey::default()
                 .with_name(sb(&name))
@@ -58,26 +62,28 @@ fn kraft_version(state: &BrokerState) -> i16 {
 }
 
 /// Handles ApiVersions.
-pub fn handle(state: Arc<BrokerState>, _req: Request) -> HandlerFuture {
+pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
     Box::pin(async move {
         let resp = ApiVersionsResponse::default().with_api_keys(advertised());
         Ok(Some(ResponseKind::ApiVersions(with_features(
             resp,
             &state.image(),
             kraft_version(&state),
+            req.version,
         ))))
     })
 }
 
 /// Handles ApiVersions on the controller listener: only its APIs, and the
 /// features as of this node's copy of the metadata log.
-pub fn handle_controller(state: Arc<BrokerState>, _req: Request) -> HandlerFuture {
+pub fn handle_controller(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
     Box::pin(async move {
         let resp = ApiVersionsResponse::default().with_api_keys(advertised_in(Surface::Controller));
         Ok(Some(ResponseKind::ApiVersions(with_features(
             resp,
             &state.quorum.image(),
             kraft_version(&state),
+            req.version,
         ))))
     })
 }

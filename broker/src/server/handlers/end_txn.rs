@@ -1,8 +1,9 @@
-//! EndTxn (v0–v4, transaction.version < 2): commit or abort a
-//! transactional id's running transaction on its coordinator
-//! (`txn::end_txn::end_txn`), answered once `PrepareCommit`/`PrepareAbort`
-//! is replicated; the markers and the completion follow in the background,
-//! as on Kafka.
+//! EndTxn: commit or abort a transactional id's running transaction on
+//! its coordinator, answered once `PrepareCommit`/`PrepareAbort` is
+//! replicated; the markers and the completion follow in the background, as
+//! on Kafka. v0–v4 with transaction.version 1 rules
+//! (`txn::end_txn::end_txn`), v5 with transaction.version 2's
+//! (`txn::end_txn::end_txn_v2`: the epoch is bumped and answered).
 
 use std::sync::Arc;
 
@@ -22,8 +23,25 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let version = req.version;
     let body = body!(req, EndTxn);
     let tid = body.transactional_id.as_str().to_string();
+    let mut answered = (-1i64, -1i16);
     let code = if tid.is_empty() {
         ResponseError::InvalidRequest.code()
+    } else if version >= 5 {
+        match crate::txn::end_txn::end_txn_v2(
+            &state,
+            &tid,
+            body.producer_id.0,
+            body.producer_epoch,
+            body.committed,
+        )
+        .await
+        {
+            Ok(p) => {
+                answered = p;
+                0
+            }
+            Err(code) => code,
+        }
     } else {
         match crate::txn::end_txn::end_txn(
             &state,
@@ -50,6 +68,9 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
         tracing::debug!(transactional_id = %tid, code, "EndTxn refused");
     }
     Ok(Some(ResponseKind::EndTxn(
-        EndTxnResponse::default().with_error_code(code),
+        EndTxnResponse::default()
+            .with_error_code(code)
+            .with_producer_id(kafka_protocol::messages::ProducerId(answered.0))
+            .with_producer_epoch(answered.1),
     )))
 }

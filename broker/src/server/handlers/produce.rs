@@ -5,7 +5,7 @@
 //! watermark covers the append (every ISR member holds it), within the
 //! request's timeout, while this broker still leads in the same epoch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -13,7 +13,7 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
     TopicProduceResponse,
 };
-use kafka_protocol::messages::{BrokerId, ProduceResponse, ResponseKind};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, ResponseKind};
 
 use super::leader_hint::LeaderHints;
 
@@ -22,7 +22,11 @@ use crate::body;
 use crate::broker::BrokerState;
 use crate::controller::NewTopic;
 use crate::error::ApiError;
+use crate::metadata::ClusterImage;
+use crate::protocol::batch::BatchHeader;
+use crate::replication::TxnVerification;
 use crate::server::dispatch::{HandlerFuture, Request};
+use crate::txn::verify;
 
 /// Handles Produce.
 pub fn handle(state: Arc<BrokerState>, req: Request) -> HandlerFuture {
@@ -45,6 +49,103 @@ fn error_response(index: i32, e: &ApiError) -> PartitionProduceResponse {
                 })
                 .collect(),
         )
+}
+
+/// Per partition, what its append must show for KIP-890 part 1, or the
+/// error it answers instead.
+type Verified = HashMap<(String, i32), Result<TxnVerification, ApiError>>;
+
+/// KIP-890 part 1 (Kafka's `ReplicaManager.handleProduceAppend`): the
+/// partitions whose transactional batch does not continue its producer's
+/// open transaction here are verified with the transaction coordinator,
+/// all in one request; the rest need no guard. Returns the per-partition
+/// outcomes and what the others use.
+async fn verify_txn(
+    state: &Arc<BrokerState>,
+    version: i16,
+    body: &ProduceRequest,
+    image: &ClusterImage,
+) -> (Verified, TxnVerification) {
+    let mut out = Verified::new();
+    if !verify::enabled(state) {
+        return (out, TxnVerification::Off);
+    }
+    let default = TxnVerification::Guard(None);
+    let Some(tid) = body
+        .transactional_id
+        .as_ref()
+        .map(|t| t.as_str().to_string())
+    else {
+        return (out, default);
+    };
+    let mut producers: BTreeSet<(i64, i16)> = BTreeSet::new();
+    let mut txn_parts: Vec<(String, i32)> = Vec::new();
+    let mut guards: BTreeMap<(String, i32), u64> = BTreeMap::new();
+    for t in &body.topic_data {
+        let name = if version >= 13 {
+            image.topic_by_id(&t.topic_id).map(|x| x.name.clone())
+        } else {
+            Some(t.name.0.to_string())
+        };
+        let Some(name) = name else { continue };
+        for p in &t.partition_data {
+            let Some(h) = p.records.as_ref().and_then(|r| BatchHeader::parse(r).ok()) else {
+                continue;
+            };
+            if !h.is_transactional() || h.is_control() || h.producer_id < 0 {
+                continue;
+            }
+            producers.insert((h.producer_id, h.producer_epoch));
+            txn_parts.push((name.clone(), p.index));
+            let Ok(part) = state.replicas.leader_of(image, &name, p.index) else {
+                continue;
+            };
+            if let Some(g) = part.start_txn_verification(h.producer_id, h.producer_epoch) {
+                guards.insert((name.clone(), p.index), g);
+            }
+        }
+    }
+    if producers.len() > 1 {
+        let e = ApiError::new(
+            ResponseError::InvalidProducerIdMapping,
+            "Transactional records contained more than one producer ID",
+        );
+        for tp in txn_parts {
+            out.insert(tp, Err(e.clone()));
+        }
+        return (out, default);
+    }
+    let Some((pid, epoch)) = producers.into_iter().next() else {
+        return (out, default);
+    };
+    if guards.is_empty() {
+        return (out, default);
+    }
+    let wanted: BTreeSet<(String, i32)> = guards.keys().cloned().collect();
+    let codes = verify::verify_for_produce(state, &tid, pid, epoch, &wanted, version).await;
+    for (tp, g) in guards {
+        let code = codes.get(&tp).copied().unwrap_or(0);
+        let outcome = match verify::produce_error(code, version) {
+            Some(e) => {
+                tracing::debug!(transactional_id = %tid, topic = %tp.0, partition = tp.1, code, "transaction verification refused a produce");
+                Err(e)
+            }
+            // Produce v12+ added the partition: a marker of the previous
+            // transaction may have dropped the guard meanwhile, so take
+            // one again (its epoch bump fences that transaction's late
+            // writes instead).
+            None if version >= 12 => Ok(TxnVerification::Guard(
+                state
+                    .replicas
+                    .leader_of(image, &tp.0, tp.1)
+                    .ok()
+                    .and_then(|part| part.start_txn_verification(pid, epoch)),
+            )),
+            None => Ok(TxnVerification::Guard(Some(g))),
+        };
+        out.insert(tp, outcome);
+    }
+    (out, default)
 }
 
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
@@ -101,6 +202,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
             image = state.image();
         }
     }
+    let (verified, no_guard) = verify_txn(&state, version, &body, &image).await;
     let mut responses = Vec::with_capacity(body.topic_data.len());
     let mut names = Vec::with_capacity(body.topic_data.len());
     for t in body.topic_data {
@@ -128,6 +230,11 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                     ));
                 }
                 let part = state.replicas.leader_of(&image, name, p.index)?;
+                let verify = match verified.get(&(name.clone(), p.index)) {
+                    Some(Err(e)) => return Err(e.clone()),
+                    Some(Ok(v)) => *v,
+                    None => no_guard,
+                };
                 let Some(records) = p.records.as_ref() else {
                     return Err(ApiError::new(
                         ResponseError::InvalidRecord,
@@ -146,7 +253,7 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
                         .unwrap_or(1)
                 });
                 let epoch = part.leader_epoch();
-                let info = part.append_checked(&mut buf, min_isr)?;
+                let info = part.append_client(&mut buf, min_isr, verify)?;
                 if let Some(min) = min_isr {
                     waits.push((parts.len(), part.clone(), info.last_offset + 1, epoch, min));
                 }

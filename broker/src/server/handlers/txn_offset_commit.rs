@@ -1,4 +1,4 @@
-//! TxnOffsetCommit (v0–v4): a transactional producer's offset commit for a
+//! TxnOffsetCommit (v0–v5): a transactional producer's offset commit for a
 //! consumer group (`sendOffsetsToTransaction`). As Kafka's
 //! `OffsetMetadataManager.commitTransactionalOffset`: the member checks of
 //! `group::txn_commit`, then the offsets are written to the group's
@@ -6,8 +6,10 @@
 //! request's producer and kept pending (`Groups::txn`) until that
 //! producer's COMMIT marker lands there (they become the committed offsets)
 //! or its ABORT marker (dropped). Answered once the in-sync replicas hold
-//! the batch. v5 (transaction.version 2, implicit AddOffsetsToTxn) is not
-//! advertised, as EndTxn v5.
+//! the batch. Before the write, the group's `__consumer_offsets` partition
+//! is verified to be in the transaction (KIP-890 part 1, v0–v4) or, for
+//! v5 (transaction.version 2), added to it (the implicit AddOffsetsToTxn),
+//! through `txn::verify` as a produce would.
 
 use std::sync::Arc;
 
@@ -58,7 +60,49 @@ fn check(
     }
 }
 
+/// KIP-890: the group's `__consumer_offsets` partition is in the
+/// producer's transaction (verified for v0–v4, added for v5), or the
+/// coordinator's error (PRODUCER_FENCED told as INVALID_PRODUCER_EPOCH,
+/// TRANSACTION_ABORTABLE as INVALID_TXN_STATE before v4, as Kafka's
+/// `AddPartitionsToTxnManager`).
+async fn in_transaction(
+    state: &Arc<BrokerState>,
+    body: &kafka_protocol::messages::TxnOffsetCommitRequest,
+    group_id: &str,
+    version: i16,
+) -> Result<(), i16> {
+    if !crate::txn::verify::enabled(state) && version < 5 {
+        return Ok(());
+    }
+    state.groups.check_coordinator(state, group_id)?;
+    let tp = (
+        crate::group::OFFSETS_TOPIC.to_string(),
+        state.groups.partition_for(group_id),
+    );
+    // The Produce version whose rules apply (Kafka's
+    // `txnOffsetCommitRequestVersionToTransactionSupportedOperation`).
+    let as_produce = match version {
+        5.. => 12,
+        4 => 11,
+        _ => 10,
+    };
+    let codes = crate::txn::verify::verify_for_produce(
+        state,
+        body.transactional_id.as_str(),
+        body.producer_id.0,
+        body.producer_epoch,
+        &std::collections::BTreeSet::from([tp.clone()]),
+        as_produce,
+    )
+    .await;
+    match codes.get(&tp).copied().unwrap_or(0) {
+        0 => Ok(()),
+        code => Err(code),
+    }
+}
+
 async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKind>, String> {
+    let req_version = req.version;
     let body = body!(req, TxnOffsetCommit);
     let group_id = body.group_id.0.to_string();
     let producer_id = body.producer_id.0;
@@ -92,7 +136,10 @@ async fn run(state: Arc<BrokerState>, req: Request) -> Result<Option<ResponseKin
     let outcome: Result<(), i16> = if records.is_empty() {
         Ok(())
     } else {
-        write(&state, &body, &group_id, records, accepted).await
+        match in_transaction(&state, &body, &group_id, req_version).await {
+            Ok(()) => write(&state, &body, &group_id, records, accepted).await,
+            Err(code) => Err(code),
+        }
     };
     if let Err(code) = outcome {
         tracing::debug!(group = %group_id, producer_id, code, "TxnOffsetCommit refused");
