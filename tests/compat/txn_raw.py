@@ -37,14 +37,20 @@ def retry(fn, what, timeout=60.0):
         time.sleep(0.2)
 
 
-def txn_batch(pid, epoch, seq, values):
-    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=True,
+def record_batch(values, pid=-1, epoch=-1, seq=-1, transactional=False):
+    """One v2 batch of `values` (no keys, timestamps now), with the given
+    producer id, epoch and base sequence (-1: none)."""
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=transactional,
                                   producer_id=pid, producer_epoch=epoch, base_sequence=seq,
                                   batch_size=1 << 20)
     now = int(time.time() * 1000)
     for i, v in enumerate(values):
         b.append(i, timestamp=now, key=None, value=v, headers=[])
     return bytes(b.build())
+
+
+def txn_batch(pid, epoch, seq, values):
+    return record_batch(values, pid, epoch, seq, transactional=True)
 
 
 class RawTxnProducer:

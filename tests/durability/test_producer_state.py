@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 import compat_util as cu
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "groups"))
 import rawproto as rp  # noqa: E402
 
 from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest  # noqa: E402
-from kafka.record.default_records import DefaultRecordBatchBuilder  # noqa: E402
+from txn_raw import record_batch  # noqa: E402  (tests/compat)
 
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 SEGMENT_MS = 1000
@@ -50,13 +49,7 @@ def init_producer_id(bootstrap):
 
 
 def batch(values, pid=-1, epoch=-1, seq=-1):
-    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
-                                  producer_id=pid, producer_epoch=epoch, base_sequence=seq,
-                                  batch_size=1 << 20)
-    now = int(time.time() * 1000)
-    for i, v in enumerate(values):
-        b.append(i, timestamp=now, key=None, value=v, headers=[])
-    return bytes(b.build())
+    return record_batch(values, pid, epoch, seq)
 
 
 def produce(bootstrap, topic, data):
