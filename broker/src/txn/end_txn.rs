@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::decisions::{self, EndStep};
 use super::decisions_tv2::{self, EndStepTv2};
 use super::markers::{send_markers, MarkerJob};
-use super::state::{TransactionState, TxnPartition};
+use super::state::{TransactionState, TxnPartition, TxnTransit};
 use crate::broker::BrokerState;
 use crate::clock::now_ms;
 
@@ -65,8 +65,20 @@ pub async fn end_txn(
         EndStep::AlreadyDone => return Ok(()),
         EndStep::Write(t) => t,
     };
-    let written = c.write_transit(state, tid, epoch, &transit).await;
-    c.finish_transit(tid, epoch, &transit, written).await?;
+    prepare_then_complete(state, tid, epoch, &transit).await
+}
+
+/// Writes an EndTxn's `Prepare*` state in coordinator epoch `epoch`, then
+/// finishes the transaction (markers, `Complete*`) in the background.
+async fn prepare_then_complete(
+    state: &Arc<BrokerState>,
+    tid: &str,
+    epoch: i32,
+    transit: &TxnTransit,
+) -> Result<(), i16> {
+    let c = &state.txns;
+    let written = c.write_transit(state, tid, epoch, transit).await;
+    c.finish_transit(tid, epoch, transit, written).await?;
     let done = Completion {
         transactional_id: tid.to_string(),
         job: MarkerJob {
@@ -124,19 +136,7 @@ pub async fn end_txn_v2(
         EndStepTv2::AlreadyDone(pid, e) => return Ok((pid, e)),
         EndStepTv2::Write(t) => t,
     };
-    let written = c.write_transit(state, tid, epoch, &transit).await;
-    c.finish_transit(tid, epoch, &transit, written).await?;
-    let done = Completion {
-        transactional_id: tid.to_string(),
-        job: MarkerJob {
-            producer_id: transit.producer_id,
-            producer_epoch: transit.producer_epoch,
-            commit: transit.state == TransactionState::PrepareCommit,
-            coordinator_epoch: epoch,
-        },
-        partitions: transit.partitions.clone(),
-    };
-    tokio::spawn(complete(state.clone(), done));
+    prepare_then_complete(state, tid, epoch, &transit).await?;
     Ok(decisions_tv2::answered_producer(&transit))
 }
 
