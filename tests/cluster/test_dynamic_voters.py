@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import compat_util as cu
-from conftest import APACHE, _cluster_id, managed
+from conftest import APACHE, Cluster, _cluster_id, managed
 from split_roles import SplitCluster, SplitNode
 
 
@@ -283,3 +283,64 @@ def test_a_dynamic_controller_must_be_formatted_standalone_or_without_initial_co
     assert ("Because controller.quorum.voters is not set on this controller, you must specify one of the "
             "following: --standalone, --initial-controllers, or --no-initial-controllers.") in log, log
     assert not cu.port_open("127.0.0.1", port)
+
+
+def _combined_dynamic():
+    """Three combined nodes (`broker,controller`) with
+    `controller.quorum.bootstrap.servers` (node 1's controller listener)
+    and no `controller.quorum.voters`: node 1 formatted `--standalone`, 2 and
+    3 `--no-initial-controllers`, as the operator runs a combined cluster."""
+    c = Cluster(3)
+    bootstrap = f"127.0.0.1:{c.nodes[0].cport}"
+    for n in c.nodes:
+        n.voters = ""
+        n.extra_props.update({"controller.quorum.voters": "", "controller.quorum.bootstrap.servers": bootstrap})
+    c.nodes[0].format_args = ["--standalone"]
+    for n in c.nodes[1:]:
+        n.format_args = ["--no-initial-controllers"]
+    return c
+
+
+def _start_combined(c):
+    c.nodes[0].start()
+    c.wait_brokers(1)
+    for n in c.nodes[1:]:
+        n.start()
+    # As observers of the metadata log their brokers register too.
+    c.wait_brokers(3)
+
+
+@pytest.fixture(scope="module")
+def combined(request):
+    yield from managed(request, _combined_dynamic, start=_start_combined)
+
+
+def test_combined_nodes_join_a_dynamic_quorum_as_observers_then_voters(combined):
+    """What the operator does for a combined cluster: the observers show up
+    in DescribeQuorum with their directory ids (the operator reads them
+    there), become voters one at a time, and the quorum of three then
+    serves through a kill -9 of its leader."""
+    c = combined
+    fields = _wait_status(c, lambda f: len(_voters(f)) == 1, "node 1 alone votes")
+    assert list(_voters(fields)) == [1], fields
+
+    def observers_with_dirs():
+        rows = _replication(c)
+        return all(rows.get(n.node_id) == (_dir_id(n), "Observer") for n in c.nodes[1:])
+    deadline = time.time() + 60
+    while not observers_with_dirs():
+        assert time.time() < deadline, _replication(c)
+        time.sleep(1)
+    for n in c.nodes[1:]:
+        _add_controller(c, n)
+    voters = _voters(_wait_status(c, lambda f: len(_voters(f)) == 3, "three voters"))
+    assert {i: v["directoryId"] for i, v in voters.items()} == {n.node_id: _dir_id(n) for n in c.nodes}
+    _produce_consume(c, "combined-dynamic")
+    leader = int(_wait_status(c, lambda f: int(f["LeaderId"]) > 0, "a leader")["LeaderId"])
+    c.nodes[leader - 1].kill9()
+    _wait_status(c, lambda f: int(f["LeaderId"]) not in (-1, leader), "a new leader")
+    # The killed node comes back as the voter it was (its storage says so).
+    c.nodes[leader - 1].start()
+    c.wait_brokers(3)
+    assert sorted(_voters(_wait_status(c, lambda f: len(_voters(f)) == 3, "three voters"))) == [1, 2, 3]
+    _produce_consume(c, "combined-after-kill")
