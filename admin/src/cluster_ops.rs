@@ -67,12 +67,24 @@ impl AdminClient {
                 .map(|s| (s.replica_id.0, s.log_end_offset))
                 .collect::<Vec<_>>()
         };
+        let dirs = |v: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
+            v.iter()
+                .map(|s| {
+                    let d = s.replica_directory_id;
+                    (s.replica_id.0, (!d.is_nil()).then_some(d))
+                })
+                .collect::<Vec<_>>()
+        };
+        let voter_directories = dirs(&p.current_voters);
+        let observer_directories = dirs(&p.observers);
         Ok(QuorumDescription {
             leader_id: (p.leader_id.0 >= 0).then_some(p.leader_id.0),
             leader_epoch: p.leader_epoch,
             high_watermark: p.high_watermark,
             voters: states(p.current_voters),
             observers: states(p.observers),
+            voter_directories,
+            observer_directories,
         })
     }
 

@@ -31,6 +31,7 @@ mod connection;
 mod default_broker_configs;
 mod error;
 mod features;
+mod raft_voters;
 mod reassignments;
 mod registrations;
 mod types;

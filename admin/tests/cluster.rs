@@ -357,3 +357,55 @@ async fn registered_brokers_and_unregister_of_an_unknown_id() {
         Some("Broker ID 4242 is not currently registered")
     );
 }
+
+#[tokio::test]
+async fn voters_of_a_dynamic_quorum_are_described_with_directory_ids_and_changes_answered() {
+    let Some(b) = TestBroker::start_dynamic().await else {
+        return; // an external broker's quorum is static
+    };
+    let admin = b.client().await.unwrap();
+    let q = admin.describe_quorum().await.unwrap();
+    assert_eq!(q.leader_id, Some(1));
+    let meta =
+        std::fs::read_to_string(b.data_dir.as_ref().unwrap().join("meta.properties")).unwrap();
+    let dir = meta
+        .lines()
+        .find_map(|l| l.strip_prefix("directory.id="))
+        .expect("directory.id");
+    assert_eq!(q.voter_directories.len(), 1);
+    let (id, d) = q.voter_directories[0];
+    assert_eq!(id, 1);
+    let d = d.expect("a dynamic voter has a directory id");
+    // meta.properties holds it in Kafka's base64url form
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(d.as_bytes());
+    assert_eq!(base64url(&bytes), dir);
+    // No observer 2 follows the log: REQUEST_TIMED_OUT (Kafka's "lagging behind"),
+    // not a refused request.
+    let endpoint = [("CONTROLLER".to_string(), "127.0.0.1".to_string(), 1u16)];
+    let e = admin
+        .add_raft_voter(2, uuid::Uuid::from_bytes([7; 16]), &endpoint)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kafka_code(), Some(7), "{e}");
+    // The only voter cannot be removed: VOTER_NOT_FOUND, as Kafka.
+    let e = admin.remove_raft_voter(1, d).await.unwrap_err();
+    assert_eq!(e.kafka_code(), Some(127), "{e}");
+    // Already a voter: DUPLICATE_VOTER.
+    let e = admin.add_raft_voter(1, d, &endpoint).await.unwrap_err();
+    assert_eq!(e.kafka_code(), Some(126), "{e}");
+}
+
+/// Unpadded base64url, as Kafka writes a directory id.
+fn base64url(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, x| (acc << 8) | u32::from(*x)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}

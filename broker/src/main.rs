@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
 const USAGE: &str =
-    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID] [--standalone | --no-initial-controllers] [--release-version V]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster\n  --standalone     format empty storage of a controller with controller.quorum.bootstrap.servers\n                   as a dynamic quorum of one (as `kafka-storage format --standalone`)\n  --no-initial-controllers\n                   format empty storage of such a controller as an observer, to be added with\n                   `kafka-metadata-quorum add-controller` (as `kafka-storage format --no-initial-controllers`)\n  --release-version V\n                   bootstrap a newly formatted cluster at metadata.version V (e.g. 3.9 or 4.0-IV3;\n                   default 4.1-IV1, as `kafka-storage format --release-version`)";
+    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID] [--standalone | --no-initial-controllers] [--format-flags-file F] [--release-version V]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster\n  --standalone     format empty storage of a controller with controller.quorum.bootstrap.servers\n                   as a dynamic quorum of one (as `kafka-storage format --standalone`)\n  --no-initial-controllers\n                   format empty storage of such a controller as an observer, to be added with\n                   `kafka-metadata-quorum add-controller` (as `kafka-storage format --no-initial-controllers`)\n  --format-flags-file F\n                   read --standalone or --no-initial-controllers from file F if it exists (the\n                   operator's per-pod choice, which it may change without restarting the pod)\n  --release-version V\n                   bootstrap a newly formatted cluster at metadata.version V (e.g. 3.9 or 4.0-IV3;\n                   default 4.1-IV1, as `kafka-storage format --release-version`)";
 
 /// Command-line arguments: the broker properties and the cluster id to format with.
 struct Args {
@@ -42,6 +42,7 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
     let mut cluster_id = None;
     let (mut standalone, mut no_initial_controllers) = (false, false);
     let mut metadata_version = None;
+    let mut flags_file = None;
     let mut overrides = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -76,6 +77,9 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
             }
             "--standalone" | "-s" => standalone = true,
             "--no-initial-controllers" | "-N" => no_initial_controllers = true,
+            "--format-flags-file" => {
+                flags_file = Some(it.next().context("--format-flags-file needs a path")?);
+            }
             s if s.starts_with("--override=") => {
                 overrides.push(s["--override=".len()..].to_string())
             }
@@ -87,6 +91,11 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
                 file = Some(s.to_string());
             }
         }
+    }
+    if let Some(path) = flags_file {
+        let (s, n) = read_format_flags(std::path::Path::new(&path))?;
+        standalone |= s;
+        no_initial_controllers |= n;
     }
     let mut props = match &file {
         Some(f) => {
@@ -109,6 +118,30 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
         no_initial_controllers,
         metadata_version,
     })
+}
+
+/// The format flags in `path` (whitespace-separated `--standalone` or
+/// `--no-initial-controllers`), as `(standalone, no_initial_controllers)`;
+/// none when the file does not exist. They matter only when empty storage is
+/// formatted, so a changed file needs no restart.
+fn read_format_flags(path: &std::path::Path) -> Result<(bool, bool)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((false, false)),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let (mut standalone, mut none) = (false, false);
+    for flag in text.split_whitespace() {
+        match flag {
+            "--standalone" => standalone = true,
+            "--no-initial-controllers" => none = true,
+            other => bail!(
+                "{}: only --standalone and --no-initial-controllers may be given, not '{other}'",
+                path.display()
+            ),
+        }
+    }
+    Ok((standalone, none))
 }
 
 fn main() {
@@ -173,4 +206,30 @@ fn run() -> Result<()> {
         }
         Ok::<_, anyhow::Error>(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_flags_come_from_a_file_when_it_exists() {
+        let dir = std::env::temp_dir().join(format!("runnel-flags-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("flags");
+        let args = |f: &std::path::Path| {
+            parse_args(vec!["--format-flags-file".into(), f.display().to_string()])
+        };
+        let a = args(&f).expect("a missing file is no flag");
+        assert!(!a.standalone && !a.no_initial_controllers);
+        std::fs::write(&f, "--standalone\n").expect("write");
+        assert!(args(&f).expect("standalone").standalone);
+        std::fs::write(&f, " --no-initial-controllers ").expect("write");
+        let a = args(&f).expect("none");
+        assert!(a.no_initial_controllers && !a.standalone);
+        std::fs::write(&f, "--cluster-id x").expect("write");
+        let e = args(&f).err().expect("refused").to_string();
+        assert!(e.contains("not '--cluster-id'"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

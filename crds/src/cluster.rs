@@ -422,6 +422,25 @@ pub struct KafkaClusterStatus {
     /// (`spec.rebalance.throttleBytesPerSecond`), removed once they finish.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_throttle: Option<ThrottleStatus>,
+    /// The KRaft metadata quorum: how its voters are set, and who votes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<QuorumStatus>,
+}
+
+/// The KRaft metadata quorum of a KafkaCluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuorumStatus {
+    /// `Dynamic`: the operator adds and removes voters (KIP-853), so scaling a combined
+    /// cluster restarts no broker. `Static`: `controller.quorum.voters` lists them (a
+    /// controller pool, or a combined cluster created before dynamic voters).
+    pub mode: String,
+    /// The voters' node ids, as DescribeQuorum reports them.
+    #[serde(default)]
+    pub voters: Vec<i32>,
+    /// The next change of a dynamic voter set, or what it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// A replication throttle the operator set for partition moves in progress.

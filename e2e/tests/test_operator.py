@@ -299,6 +299,11 @@ def test_cluster_becomes_ready(ns, replicas):
     md = admin(ns).list_topics(timeout=10)
     assert md.cluster_id == st["clusterId"]
     assert sorted(md.brokers) == list(range(replicas))
+    # A combined cluster's KRaft voters are dynamic (KIP-853): node 0 formed the quorum
+    # alone, the operator made the others voters once they followed the log.
+    assert st["quorum"]["mode"] == "Dynamic", st.get("quorum")
+    assert st["quorum"]["voters"] == list(range(replicas)), st["quorum"]
+    assert "controller.quorum.voters" not in props and "controller.quorum.bootstrap.servers=" in props
     events = kube.kubectl("get", "events", "-n", ns, "-o", "json")
     reasons = {e.get("reason") for e in json.loads(events)["items"]}
     assert {"Created", "ClusterReady"} <= reasons, reasons
@@ -943,6 +948,78 @@ def test_controller_pool_forms_a_cluster_and_scaling_brokers_restarts_none(opera
         assert uids() == after, "resuming with no change restarts nothing"
     finally:
         kube.kubectl("delete", "namespace", pool_ns, "--wait=false", check=False)
+
+
+@pytest.mark.skipif(IN_CLUSTER, reason="the process-mode run covers scaling")
+def test_a_combined_cluster_scales_with_dynamic_voters_and_restarts_no_broker(operator, replicas):
+    """Issue 11 part 1 in combined mode: 3 broker+controller nodes under acks=all RF=3
+    load. 3->4: node 3 joins as an observer of the metadata log and the operator makes
+    it a voter (AddRaftVoter); 4->3: it stops voting (RemoveRaftVoter) and is drained
+    before its pod goes. No existing pod restarts, nothing acknowledged is lost."""
+    if replicas < 3:
+        pytest.skip("needs three nodes")
+    free_the_nodes()
+    dns = f"voters-{uuid.uuid4().hex[:5]}"
+    kube.create_namespace(dns)
+    bs = f"{CLUSTER}-kafka-bootstrap.{dns}.svc:9092"
+
+    def status():
+        return kube.get("kafkacluster", CLUSTER, dns)["status"]
+
+    def uids():
+        pods = json.loads(kube.kubectl("get", "pods", "-n", dns, "-l", "app.kubernetes.io/instance=demo", "-o", "json"))["items"]
+        return {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+    def events(reason):
+        evs = json.loads(kube.kubectl("get", "events", "-n", dns, "-o", "json"))["items"]
+        return [e["message"] for e in evs if e.get("reason") == reason]
+
+    try:
+        kc = sample("kafkacluster.yaml", dns, replicas=3)
+        kc["spec"]["config"] = {"num.partitions": 3, "auto.create.topics.enable": False}
+        apply_obj(kc)
+        st = wait_cond("kafkacluster", CLUSTER, dns, "Ready", timeout=300)["status"]
+        assert st["quorum"] == {"mode": "Dynamic", "voters": [0, 1, 2]}, st["quorum"]
+        # (Same-reason events fold into one series: one suffices.)
+        assert events("VoterAdded"), "no VoterAdded event"
+        cm = kube.get("configmap", f"{CLUSTER}-broker-config", dns)["data"]
+        # Formed: a lost node 0 would rejoin as an observer, never form a second quorum.
+        kube.wait_for("node 0 no longer formats standalone",
+                      lambda: kube.get("configmap", f"{CLUSTER}-broker-config", dns)["data"][f"{CLUSTER}-broker-0.format-flags"]
+                      .strip() == "--no-initial-controllers", 60)
+        assert cm[f"{CLUSTER}-broker-1.format-flags"].strip() == "--no-initial-controllers"
+        create_topic(bs, "voters-traffic", partitions=3, rf=3, min_isr=2)
+        load = Load(bs, "voters-traffic").start()
+        kube.wait_for("traffic acked", lambda: len(load.acked) > 200, 60)
+        before = uids()
+        assert len(before) == 3, before
+
+        kc["spec"]["replicas"] = 4
+        apply_obj(kc)
+        kube.wait_for("node 3 votes and the cluster is ready",
+                      lambda: (status().get("quorum", {}).get("voters") == [0, 1, 2, 3]
+                               and status().get("readyReplicas") == 4
+                               and cond(kube.get("kafkacluster", CLUSTER, dns), "Ready")["status"] == "True"), 300)
+        after = uids()
+        assert {n: after.get(n) for n in before} == before, "scaling up restarted an existing pod"
+
+        kc["spec"]["replicas"] = 3
+        apply_obj(kc)
+
+        def shrunk():
+            pods = uids()
+            st = status()
+            return (len(pods) == 3 and st.get("quorum", {}).get("voters") == [0, 1, 2]
+                    and cond(kube.get("kafkacluster", CLUSTER, dns), "Ready")["status"] == "True")
+        kube.wait_for("node 3 removed from the voters, drained and gone", shrunk, 400)
+        assert any(m.startswith("node 3 ") for m in events("VoterRemoved")), events("VoterRemoved")
+        assert not any("restart" in m.lower() for m in events("BrokerRestarted")), "no roll"
+        assert uids() == before, "scaling down restarted an existing pod"
+        acked, lost, failed = load.stop()
+        print(f"combined 3->4->3 under load: {acked} acked, {len(lost)} lost, {len(failed)} failed")
+        assert acked > 200 and not lost and not failed, (lost[:5], failed[:3])
+    finally:
+        kube.kubectl("delete", "namespace", dns, "--wait=false", check=False)
 
 
 class StatusWatch:

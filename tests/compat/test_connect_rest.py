@@ -109,12 +109,12 @@ def work():
         shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.mark.timeout(900)  # cargo may still link the test binary (scripts/test builds it first)
+@pytest.mark.timeout(900)  # cargo may still build the test binary (scripts/test's cargo test step builds it)
 def test_operator_rest_flow_against_a_worker(bootstrap, work):
     w = Worker(bootstrap, work, f"connect-op-{os.getpid()}")
     try:
         env = dict(os.environ, RUNNEL_CONNECT_URL=w.url, RUNNEL_CONNECT_DIR=str(work), RUST_BACKTRACE="0")
-        r = subprocess.run(["cargo", "test", "-q", "--release", "-p", "runnel-operator", "--test", "connect_rest",
+        r = subprocess.run(["cargo", "test", "-q", "--workspace", "--test", "connect_rest",
                             "--", "--nocapture"], cwd=REPO, env=env, capture_output=True, text=True,
                            timeout=900)
         assert r.returncode == 0, f"{r.stdout[-6000:]}\n{r.stderr[-6000:]}\nworker log tail:\n" \

@@ -40,4 +40,10 @@ pub struct QuorumDescription {
     pub voters: Vec<(i32, i64)>,
     /// The observers (brokers that are not voters): node id and log end offset.
     pub observers: Vec<(i32, i64)>,
+    /// The voters' metadata directory ids (KIP-853 `ReplicaKey`; DescribeQuorum v2+),
+    /// in `voters` order; `None` for a static voter (Kafka's zero UUID).
+    pub voter_directories: Vec<(i32, Option<uuid::Uuid>)>,
+    /// The observers' metadata directory ids, in `observers` order; `None` when
+    /// unknown.
+    pub observer_directories: Vec<(i32, Option<uuid::Uuid>)>,
 }

@@ -44,6 +44,12 @@ pub struct TestBroker {
 
 /// Starts `runnel-broker` with its data in `work/data`, logging to `work`.
 fn spawn_runnel(bin: &Path, work: &Path, port: u16, cport: u16) -> Child {
+    spawn_runnel_with(bin, work, port, cport, false)
+}
+
+/// [`spawn_runnel`]; `dynamic`: a KIP-853 quorum of one (`--standalone`, with
+/// `controller.quorum.bootstrap.servers` instead of `controller.quorum.voters`).
+fn spawn_runnel_with(bin: &Path, work: &Path, port: u16, cport: u16, dynamic: bool) -> Child {
     let data = work.join("data");
     let log = |name: &str| {
         std::fs::OpenOptions::new()
@@ -63,8 +69,20 @@ fn spawn_runnel(bin: &Path, work: &Path, port: u16, cport: u16) -> Child {
         ))
         .arg("--override")
         .arg(format!("advertised.listeners=PLAINTEXT://127.0.0.1:{port}"))
-        .arg("--override")
-        .arg(format!("controller.quorum.voters=1@127.0.0.1:{cport}"))
+        .args(if dynamic {
+            vec![
+                "--override".to_string(),
+                "controller.quorum.voters=".to_string(),
+                "--override".to_string(),
+                format!("controller.quorum.bootstrap.servers=127.0.0.1:{cport}"),
+                "--standalone".to_string(),
+            ]
+        } else {
+            vec![
+                "--override".to_string(),
+                format!("controller.quorum.voters=1@127.0.0.1:{cport}"),
+            ]
+        })
         .stdin(Stdio::null())
         .stdout(log("broker.stdout.log"))
         .stderr(log("broker.stderr.log"))
@@ -134,6 +152,19 @@ impl TestBroker {
     /// `RUNNEL_ADMIN_TEST_BOOTSTRAP`, and waits until it serves Metadata
     /// with at least one broker.
     pub async fn start() -> TestBroker {
+        Self::start_with(false).await
+    }
+
+    /// A fresh `runnel-broker` whose metadata quorum is dynamic (KIP-853), a
+    /// voter of one formatted `--standalone`; `None` against an external broker.
+    pub async fn start_dynamic() -> Option<TestBroker> {
+        if std::env::var("RUNNEL_ADMIN_TEST_BOOTSTRAP").is_ok() {
+            return None;
+        }
+        Some(Self::start_with(true).await)
+    }
+
+    async fn start_with(dynamic: bool) -> TestBroker {
         if let Ok(bootstrap) = std::env::var("RUNNEL_ADMIN_TEST_BOOTSTRAP") {
             let mut broker = TestBroker {
                 bootstrap,
@@ -165,7 +196,7 @@ impl TestBroker {
         while cport == port {
             cport = free_port();
         }
-        let child = spawn_runnel(&bin, work.path(), port, cport);
+        let child = spawn_runnel_with(&bin, work.path(), port, cport, dynamic);
         let mut broker = TestBroker {
             bootstrap: format!("127.0.0.1:{port}"),
             data_dir: Some(data),

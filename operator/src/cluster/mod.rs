@@ -4,6 +4,7 @@
 pub mod downgrade;
 pub mod dynamic;
 pub mod metadata_version;
+pub mod quorum;
 mod reconcile;
 pub mod render;
 pub mod roll;

@@ -1,5 +1,6 @@
 //! `reconcile` and `error_policy` of the KafkaCluster controller.
 
+use super::quorum::{Quorum, QuorumState};
 use super::render::{self, names::FIELD_MANAGER, statefulset::BROKER_CONTAINER, Names, Pool};
 use super::roll::{self, RollDecision};
 use super::scale::ScaleStatus;
@@ -12,7 +13,7 @@ use crate::context::{apply_status, Context};
 use crate::kafka::partition_views;
 use crate::Error;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -23,7 +24,7 @@ use runnel_crds::condition::{find, is_true, types};
 use runnel_crds::KafkaCluster;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,7 +105,21 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
             &held
         }
     };
-    let mut children = match render::children(render_from, &ctx.settings.broker_image) {
+    // The metadata quorum: dynamic voters for a combined cluster (unless its live files
+    // list static voters); `formed` once a voter was seen, so node 0 no longer formats
+    // itself standalone.
+    let live_config = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&names.config_map())
+        .await?
+        .and_then(|c| c.data);
+    let formed = kc
+        .status
+        .as_ref()
+        .and_then(|s| s.quorum.as_ref())
+        .is_some_and(|q| !q.voters.is_empty());
+    let quorum = Quorum::of(kc.spec.controllers.is_some(), live_config.as_ref(), formed);
+    let mut children = match render::children_with(render_from, &ctx.settings.broker_image, quorum)
+    {
         Ok(c) => c,
         Err(e) => {
             let message = e.to_string();
@@ -137,6 +152,10 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
                 image,
                 version,
                 scale: ScaleStatus::default(),
+                quorum: QuorumState {
+                    mode: quorum,
+                    pending: None,
+                },
             };
             let st = status::status(&obs, prev, Timestamp::now());
             apply_status(&api, &name, &st).await?;
@@ -243,6 +262,24 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     } else {
         Err("no broker pod is ready".to_string())
     };
+    // A dynamic quorum's voters are whom DescribeQuorum names (a new node follows the
+    // log as an observer until the operator adds it).
+    let dynamic_quorum = match (&kafka, quorum.is_dynamic()) {
+        (Ok(k), true) => k.quorum.as_ref().ok(),
+        _ => None,
+    };
+    if let Some(q) = dynamic_quorum {
+        for v in views.iter_mut().filter(|v| v.pool == Pool::Brokers) {
+            v.voter = q.voters.contains_key(&v.node_id);
+        }
+    }
+    let mut quorum_state = QuorumState {
+        mode: quorum,
+        pending: None,
+    };
+    if let (Some(q), false) = (dynamic_quorum, paused) {
+        quorum_state.pending = super::quorum::run(&ctx, &kc, &bootstrap, q).await;
+    }
 
     let expected = render::config::pools(&kc);
     let elect_preferred = render::config::user_config(&kc)
@@ -273,8 +310,20 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         paused,
     )
     .await;
+    // A dynamic quorum's removed nodes stop voting before their pods go.
+    let still_voting = match dynamic_quorum {
+        Some(q) => super::quorum::still_voting(
+            &super::scale::removed(current_brokers, kc.spec.replicas),
+            q,
+        ),
+        None => Vec::new(),
+    };
     if scale_action == ScaleAction::Shrink && !paused {
-        apply(&ctx, &kc, &ns, &shrunk).await?;
+        if still_voting.is_empty() {
+            apply(&ctx, &kc, &ns, &shrunk).await?;
+        } else {
+            info!(cluster = %name, ?still_voting, "the StatefulSet shrinks once the removed nodes no longer vote");
+        }
     }
     // Brokers a scale-down removed: unregistered once their pods are gone.
     if kafka.is_ok() && !paused && current_brokers <= kc.spec.replicas {
@@ -356,6 +405,7 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         image,
         version,
         scale,
+        quorum: quorum_state,
     };
     // metadata.version moves only once the requested version runs everywhere.
     let settled = matches!(
@@ -425,7 +475,8 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     }
     // A drain or rebalance in flight is polled until the reassignments complete.
     let scaling = !matches!(scale_action, ScaleAction::None | ScaleAction::Blocked)
-        || !obs.scale.moves.is_empty();
+        || !obs.scale.moves.is_empty()
+        || obs.quorum.pending.is_some();
     Ok(if ready && !scaling {
         Action::requeue(ctx.settings.cluster_resync)
     } else {
@@ -528,11 +579,24 @@ async fn kafka_view(ctx: &Context, bootstrap: &str) -> Result<KafkaView, String>
         let admin = ctx.kafka.get(bootstrap).await?;
         let cluster = admin.describe_cluster().await?;
         let quorum = match admin.describe_quorum().await {
-            Ok(q) => Ok(QuorumView {
-                leader: q.leader_id,
-                voters: q.voters.into_iter().collect(),
-                high_watermark: q.high_watermark,
-            }),
+            Ok(q) => {
+                let ends: BTreeMap<i32, i64> = q.observers.iter().copied().collect();
+                Ok(QuorumView {
+                    leader: q.leader_id,
+                    voters: q.voters.into_iter().collect(),
+                    high_watermark: q.high_watermark,
+                    directories: q
+                        .voter_directories
+                        .into_iter()
+                        .filter_map(|(id, d)| Some((id, d?)))
+                        .collect(),
+                    observers: q
+                        .observer_directories
+                        .into_iter()
+                        .map(|(id, d)| (id, (ends.get(&id).copied().unwrap_or(-1), d)))
+                        .collect(),
+                })
+            }
             Err(e) if e.kafka_code().is_some() => Err(e.to_string()),
             Err(e) => return Err(e),
         };

@@ -377,6 +377,7 @@ mod tests {
                 leader: Some(leader),
                 voters: [(1000, 10), (1001, 10), (1002, 10)].into(),
                 high_watermark: 10,
+                ..Default::default()
             }),
             partitions: Partitions::Known(parts),
         }

@@ -3,10 +3,11 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use runnel_crds::cluster::{
-    BrokerStatus, KafkaClusterStatus, PlanStatus, PlannedMove, PlannedRestart,
+    BrokerStatus, KafkaClusterStatus, PlanStatus, PlannedMove, PlannedRestart, QuorumStatus,
 };
 use runnel_crds::condition::{condition, types};
 
+use super::quorum::QuorumState;
 use super::render::Pool;
 use super::roll::Plan;
 use super::scale::ScaleStatus;
@@ -42,6 +43,8 @@ pub struct Observed {
     pub version: String,
     /// Scaling's moves and state.
     pub scale: ScaleStatus,
+    /// The metadata quorum's mode and pending voter change.
+    pub quorum: QuorumState,
 }
 
 impl Observed {
@@ -184,6 +187,12 @@ pub fn status(
                 "{controllers_ready} of {} controllers ready",
                 obs.controllers.unwrap_or(0)
             ),
+        )
+    } else if let Some(p) = obs.quorum.pending.as_ref().filter(|_| !obs.paused) {
+        (
+            false,
+            "QuorumChanging",
+            format!("the KRaft voters do not match the spec yet: {p}"),
         )
     } else if let Some(pod) = &obs.rolling {
         (
@@ -338,6 +347,22 @@ pub fn status(
             ThrottleChange::Set(t) => Some(t.clone()),
             ThrottleChange::Cleared => None,
         },
+        quorum: Some(QuorumStatus {
+            mode: if obs.quorum.mode.is_dynamic() {
+                "Dynamic"
+            } else {
+                "Static"
+            }
+            .into(),
+            voters: match kafka.and_then(|k| k.quorum.as_ref().ok()) {
+                Some(q) => q.voters.keys().copied().collect(),
+                None => previous
+                    .and_then(|p| p.quorum.as_ref())
+                    .map(|q| q.voters.clone())
+                    .unwrap_or_default(),
+            },
+            pending: obs.quorum.pending.clone(),
+        }),
     }
 }
 
@@ -382,6 +407,7 @@ mod tests {
                     leader: Some(0),
                     voters: [(0, 5), (1, 5), (2, 5)].into(),
                     high_watermark: 5,
+                    ..Default::default()
                 }),
                 partitions: Partitions::Known(vec![]),
             }),
@@ -392,11 +418,39 @@ mod tests {
             image: "runnel/runnel:0.1.0".into(),
             version: "0.1.0".into(),
             scale: ScaleStatus::default(),
+            quorum: QuorumState {
+                mode: crate::cluster::quorum::Quorum::Dynamic { formed: true },
+                pending: None,
+            },
         }
     }
 
     fn now() -> Timestamp {
         "2026-11-25T12:00:00Z".parse().expect("ts")
+    }
+
+    #[test]
+    fn a_pending_voter_change_keeps_the_cluster_not_ready_and_shows_the_quorum() {
+        let pods = vec![pod(0, true, "r2"), pod(1, true, "r2"), pod(2, true, "r2")];
+        let mut o = obs(pods, &[0, 1, 2]);
+        let st = status(&o, None, now());
+        assert!(is_true(&st.conditions, types::READY), "{:?}", st.conditions);
+        let q = st.quorum.expect("quorum");
+        assert_eq!((q.mode.as_str(), q.voters), ("Dynamic", vec![0, 1, 2]));
+        o.quorum.pending = Some("adding controller 2 (directory x)".into());
+        let st = status(&o, None, now());
+        let ready = find(&st.conditions, types::READY).expect("ready");
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.reason, "QuorumChanging");
+        assert!(
+            ready.message.contains("adding controller 2"),
+            "{}",
+            ready.message
+        );
+        assert_eq!(
+            st.quorum.and_then(|q| q.pending).as_deref(),
+            Some("adding controller 2 (directory x)")
+        );
     }
 
     #[test]
@@ -611,6 +665,7 @@ mod tests {
                 leader: Some(1000),
                 voters: [(1000, 5)].into(),
                 high_watermark: 5,
+                ..Default::default()
             });
         }
         let s = status(&o, None, now());

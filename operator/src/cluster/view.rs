@@ -82,6 +82,11 @@ pub struct QuorumView {
     pub voters: BTreeMap<i32, i64>,
     /// The metadata log's high watermark.
     pub high_watermark: i64,
+    /// The voters' metadata directory ids (KIP-853; none for static voters).
+    pub directories: BTreeMap<i32, uuid::Uuid>,
+    /// The observers that follow the metadata log: log end offset and directory id
+    /// (a combined node of a dynamic quorum before it is a voter).
+    pub observers: BTreeMap<i32, (i64, Option<uuid::Uuid>)>,
 }
 
 /// How far behind the high watermark a voter may be and still count as caught up.
@@ -219,6 +224,7 @@ pub(crate) mod tests {
             leader: Some(1000),
             voters: [(1000, 5000), (1001, 4500), (1002, 100), (1003, -1)].into(),
             high_watermark: 5000,
+            ..Default::default()
         };
         assert_eq!(q.caught_up_voters(), [1000, 1001].into());
     }

@@ -1,6 +1,7 @@
 //! Per-broker `server.properties` and the ConfigMap holding them.
 
 use super::names::{Names, Pool, CONTROLLER_LISTENER, DATA_MOUNT, FIELD_MANAGER};
+use crate::cluster::quorum::Quorum;
 use k8s_openapi::api::core::v1::ConfigMap;
 use runnel_crds::cluster::{ListenerSpec, CONTROLLER_PORT, MANAGED_BROKER_KEYS};
 use runnel_crds::KafkaCluster;
@@ -43,6 +44,22 @@ pub fn broker_properties(
     node_properties(kc, names, Pool::Brokers, ordinal)
 }
 
+/// The `controller.quorum.bootstrap.servers` of a dynamic quorum: the controller
+/// listeners of the first three brokers (where a node that is not a voter yet asks
+/// for the leader). Not in the config hash: a node reads it only to find the leader.
+pub fn bootstrap_servers(kc: &KafkaCluster, names: &Names) -> String {
+    (0..kc.spec.replicas.clamp(1, 3))
+        .map(|i| format!("{}:{CONTROLLER_PORT}", names.pod_host_of(Pool::Brokers, i)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The key [`bootstrap_servers`] is written under.
+pub const BOOTSTRAP_SERVERS_KEY: &str = "controller.quorum.bootstrap.servers";
+
+/// The file name suffix of a node's format flags in the ConfigMap (dynamic quorums).
+pub const FORMAT_FLAGS_SUFFIX: &str = ".format-flags";
+
 /// The `controller.quorum.voters` of `kc`: the dedicated controllers, or (combined
 /// mode) every broker.
 pub fn voters(kc: &KafkaCluster, names: &Names) -> String {
@@ -75,6 +92,19 @@ pub fn node_properties(
     pool: Pool,
     ordinal: i32,
 ) -> Result<String, SpecError> {
+    node_properties_with(kc, names, pool, ordinal, Quorum::new_cluster(kc))
+}
+
+/// [`node_properties`] for the quorum `quorum`: a dynamic quorum's nodes name the
+/// bootstrap servers instead of the voters, and advertise their controller listener
+/// (the endpoint AddRaftVoter gives the other voters).
+pub fn node_properties_with(
+    kc: &KafkaCluster,
+    names: &Names,
+    pool: Pool,
+    ordinal: i32,
+    quorum: Quorum,
+) -> Result<String, SpecError> {
     let user = crate::cluster::dynamic::split(&user_config(kc)?).restart;
     let replicas = kc.spec.replicas.max(1);
     let combined = kc.spec.controllers.is_none();
@@ -94,7 +124,11 @@ pub fn node_properties(
         .into(),
     );
     managed.insert("node.id", node_id.to_string());
-    managed.insert("controller.quorum.voters", voters(kc, names));
+    if quorum.is_dynamic() {
+        managed.insert(BOOTSTRAP_SERVERS_KEY, bootstrap_servers(kc, names));
+    } else {
+        managed.insert("controller.quorum.voters", voters(kc, names));
+    }
     let mut bind: Vec<String> = listeners
         .iter()
         .map(|l| format!("{}://0.0.0.0:{}", l.name, l.port))
@@ -104,21 +138,24 @@ pub fn node_properties(
     }
     managed.insert("listeners", bind.join(","));
     if !listeners.is_empty() {
-        managed.insert(
-            "advertised.listeners",
-            listeners
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{}://{}:{}",
-                        l.name,
-                        names.pod_host_of(pool, ordinal),
-                        l.port
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        let mut advertised: Vec<String> = listeners
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}://{}:{}",
+                    l.name,
+                    names.pod_host_of(pool, ordinal),
+                    l.port
+                )
+            })
+            .collect();
+        if quorum.is_dynamic() {
+            advertised.push(format!(
+                "{CONTROLLER_LISTENER}://{}:{CONTROLLER_PORT}",
+                names.pod_host_of(pool, ordinal)
+            ));
+        }
+        managed.insert("advertised.listeners", advertised.join(","));
     }
     let mut map: Vec<String> = listeners
         .iter()
@@ -216,13 +253,30 @@ pub(crate) fn escape_key(k: &str) -> String {
 /// The ConfigMap `<cluster>-broker-config`: one `<pod>.properties` per broker and
 /// per dedicated controller.
 pub fn config_map(kc: &KafkaCluster, names: &Names) -> Result<ConfigMap, SpecError> {
+    config_map_with(kc, names, Quorum::new_cluster(kc))
+}
+
+/// [`config_map`] for the quorum `quorum`; a dynamic quorum's nodes also get their
+/// format flags (`<pod>.format-flags`, read by the broker only when it formats empty
+/// storage, so not in the config hash).
+pub fn config_map_with(
+    kc: &KafkaCluster,
+    names: &Names,
+    quorum: Quorum,
+) -> Result<ConfigMap, SpecError> {
     let mut data = BTreeMap::new();
     for (pool, count) in pools(kc) {
         for ordinal in 0..count {
             data.insert(
                 format!("{}.properties", names.pod_of(pool, ordinal)),
-                node_properties(kc, names, pool, ordinal)?,
+                node_properties_with(kc, names, pool, ordinal, quorum)?,
             );
+            if let Some(flags) = quorum.format_flags(ordinal) {
+                data.insert(
+                    format!("{}{FORMAT_FLAGS_SUFFIX}", names.pod_of(pool, ordinal)),
+                    format!("{flags}\n"),
+                );
+            }
         }
     }
     Ok(ConfigMap {
@@ -253,12 +307,25 @@ mod tests {
             json!({"replicas": 3, "storage": {"size": "1Gi"}, "config": {"num.partitions": 6}}),
         );
         let n = Names::of(&kc);
-        let p1 = props(&broker_properties(&kc, &n, 1).expect("render"));
+        let p1 = props(
+            &node_properties_with(&kc, &n, Pool::Brokers, 1, Quorum::Static).expect("render"),
+        );
         assert_eq!(p1["node.id"], "1");
         assert_eq!(p1["process.roles"], "broker,controller");
         assert_eq!(
             p1["controller.quorum.voters"],
             "0@demo-broker-0.demo-brokers.kafka.svc.cluster.local:9093,1@demo-broker-1.demo-brokers.kafka.svc.cluster.local:9093,2@demo-broker-2.demo-brokers.kafka.svc.cluster.local:9093"
+        );
+        // A new cluster's (dynamic) quorum: bootstrap servers, the controller advertised.
+        let d1 = props(&broker_properties(&kc, &n, 1).expect("render"));
+        assert!(!d1.contains_key("controller.quorum.voters"));
+        assert_eq!(
+            d1["controller.quorum.bootstrap.servers"],
+            "demo-broker-0.demo-brokers.kafka.svc.cluster.local:9093,demo-broker-1.demo-brokers.kafka.svc.cluster.local:9093,demo-broker-2.demo-brokers.kafka.svc.cluster.local:9093"
+        );
+        assert_eq!(
+            d1["advertised.listeners"],
+            "PLAINTEXT://demo-broker-1.demo-brokers.kafka.svc.cluster.local:9092,CONTROLLER://demo-broker-1.demo-brokers.kafka.svc.cluster.local:9093"
         );
         assert_eq!(
             p1["listeners"],
@@ -277,7 +344,7 @@ mod tests {
         assert_eq!(p1["num.partitions"], "6");
         assert_eq!(p1["offsets.topic.replication.factor"], "3");
         assert_eq!(p1["transaction.state.log.min.isr"], "2");
-        let cm = config_map(&kc, &n).expect("cm");
+        let cm = config_map_with(&kc, &n, Quorum::Static).expect("cm");
         let data = cm.data.expect("data");
         assert_eq!(
             data.keys().collect::<Vec<_>>(),

@@ -10,6 +10,7 @@ pub mod statefulset;
 pub use config::SpecError;
 pub use names::{Names, Pool};
 
+use crate::cluster::quorum::Quorum;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -43,10 +44,19 @@ pub struct ControllerChildren {
     pub pdb: PodDisruptionBudget,
 }
 
-/// Renders all children of `kc`.
+/// Renders all children of a new `kc` (its quorum as a new cluster's).
 pub fn children(kc: &KafkaCluster, default_image: &str) -> Result<Children, SpecError> {
+    children_with(kc, default_image, Quorum::new_cluster(kc))
+}
+
+/// Renders all children of `kc` with its metadata quorum configured as `quorum`.
+pub fn children_with(
+    kc: &KafkaCluster,
+    default_image: &str,
+    quorum: Quorum,
+) -> Result<Children, SpecError> {
     let names = Names::of(kc);
-    let config_map = config::config_map(kc, &names)?;
+    let config_map = config::config_map_with(kc, &names, quorum)?;
     let data = config_map.data.clone().unwrap_or_default();
     let controllers = match kc.spec.controllers {
         Some(_) => Some(ControllerChildren {
@@ -57,6 +67,7 @@ pub fn children(kc: &KafkaCluster, default_image: &str) -> Result<Children, Spec
                 &names,
                 default_image,
                 &data,
+                quorum,
             )?,
             pdb: pdb::pdb_of(kc, Pool::Controllers, &names),
         }),
@@ -64,7 +75,14 @@ pub fn children(kc: &KafkaCluster, default_image: &str) -> Result<Children, Spec
     };
     Ok(Children {
         controllers,
-        statefulset: statefulset::statefulset(kc, &names, default_image, &data)?,
+        statefulset: statefulset::statefulset_of(
+            kc,
+            Pool::Brokers,
+            &names,
+            default_image,
+            &data,
+            quorum,
+        )?,
         headless_service: services::headless_service(kc, &names),
         bootstrap_service: services::bootstrap_service(kc, &names),
         pdb: pdb::pdb(kc, &names),
@@ -143,20 +161,75 @@ mod tests {
     }
 
     #[test]
-    fn combined_mode_scaling_still_changes_the_hash_and_has_no_controller_pool() {
-        let one = |n: i32| {
-            children(
+    fn combined_mode_scaling_restarts_nothing_with_dynamic_voters_only() {
+        let one = |n: i32, quorum: Quorum| {
+            children_with(
                 &cluster(json!({"replicas": n, "storage": {"size": "1Gi"}})),
                 IMG,
+                quorum,
             )
             .expect("render")
         };
-        let (a, b) = (one(3), one(4));
+        let dynamic = Quorum::Dynamic { formed: true };
+        let (a, b) = (one(3, dynamic), one(5, dynamic));
         assert!(a.controllers.is_none());
-        assert_ne!(
-            hash(&a.statefulset),
-            hash(&b.statefulset),
-            "the voter list names every broker"
+        assert_eq!(
+            a.statefulset.spec.as_ref().map(|s| &s.template),
+            b.statefulset.spec.as_ref().map(|s| &s.template),
+            "no existing broker restarts"
+        );
+        let (da, db) = (
+            a.config_map.data.expect("data"),
+            b.config_map.data.expect("data"),
+        );
+        for (k, v) in &da {
+            assert_eq!(db.get(k), Some(v), "{k} changed");
+        }
+        assert!(db.contains_key("demo-broker-4.properties"));
+        assert_eq!(
+            db["demo-broker-4.format-flags"],
+            "--no-initial-controllers\n"
+        );
+        // Static voters (a cluster made before): the voter list names every broker.
+        let (a, b) = (one(3, Quorum::Static), one(4, Quorum::Static));
+        assert_ne!(hash(&a.statefulset), hash(&b.statefulset));
+        assert!(!a
+            .config_map
+            .data
+            .expect("data")
+            .keys()
+            .any(|k| k.ends_with(".format-flags")));
+    }
+
+    #[test]
+    fn a_new_combined_cluster_forms_from_node_0_alone() {
+        let kc = cluster(json!({"replicas": 3, "storage": {"size": "1Gi"}}));
+        let data = |formed| {
+            children_with(&kc, IMG, Quorum::Dynamic { formed })
+                .expect("render")
+                .config_map
+                .data
+                .expect("data")
+        };
+        let (new, formed) = (data(false), data(true));
+        assert_eq!(new["demo-broker-0.format-flags"], "--standalone\n");
+        assert_eq!(
+            new["demo-broker-1.format-flags"],
+            "--no-initial-controllers\n"
+        );
+        assert_eq!(
+            formed["demo-broker-0.format-flags"],
+            "--no-initial-controllers\n"
+        );
+        let sts = |formed| {
+            children_with(&kc, IMG, Quorum::Dynamic { formed })
+                .expect("render")
+                .statefulset
+        };
+        assert_eq!(
+            hash(&sts(false)),
+            hash(&sts(true)),
+            "the flags restart nothing"
         );
     }
 

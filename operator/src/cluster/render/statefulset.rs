@@ -3,10 +3,11 @@
 //! `updateStrategy: OnDelete`: the StatefulSet controller never restarts a broker by
 //! itself; the operator rolls them one at a time when it is safe (see `cluster::roll`).
 
-use super::config::SpecError;
+use super::config::{SpecError, BOOTSTRAP_SERVERS_KEY, FORMAT_FLAGS_SUFFIX};
 use super::names::{
     cluster_id, Names, Pool, BROKER_BIN, CONFIG_HASH_ANNOTATION, CONFIG_MOUNT, DATA_MOUNT,
 };
+use crate::cluster::quorum::Quorum;
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
     StatefulSetUpdateStrategy,
@@ -68,19 +69,31 @@ pub fn version(kc: &KafkaCluster, default_image: &str) -> String {
 /// scale change rewrites them all). With a controller pool: the file of the pool's
 /// member 0, which differs from the others' only in the node's own identity (node id,
 /// advertised host); a file added for a new broker changes no existing member's hash.
+///
+/// Combined mode with a dynamic quorum ([`Quorum::Dynamic`]): the file of member 0
+/// without `controller.quorum.bootstrap.servers` (a node reads it only to find the
+/// leader before it votes) and without the format flags (read only when empty storage
+/// is formatted), so scaling restarts no existing broker.
 pub fn pool_config_hash(
     kc: &KafkaCluster,
     pool: Pool,
     names: &Names,
     config_data: &BTreeMap<String, String>,
+    quorum: Quorum,
 ) -> String {
-    if kc.spec.controllers.is_none() {
+    if kc.spec.controllers.is_none() && !quorum.is_dynamic() {
         return config_hash(config_data);
     }
     let key = format!("{}.properties", names.pod_of(pool, 0));
     let one: BTreeMap<String, String> = config_data
         .get_key_value(&key)
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| {
+            let v = v
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{BOOTSTRAP_SERVERS_KEY}=")))
+                .fold(String::new(), |acc, l| acc + l + "\n");
+            (k.clone(), v)
+        })
         .into_iter()
         .collect();
     config_hash(&one)
@@ -134,7 +147,14 @@ pub fn statefulset(
     default_image: &str,
     config_data: &BTreeMap<String, String>,
 ) -> Result<StatefulSet, SpecError> {
-    statefulset_of(kc, Pool::Brokers, names, default_image, config_data)
+    statefulset_of(
+        kc,
+        Pool::Brokers,
+        names,
+        default_image,
+        config_data,
+        Quorum::new_cluster(kc),
+    )
 }
 
 /// The StatefulSet of `pool`: `<cluster>-broker` or `<cluster>-controller`.
@@ -144,6 +164,7 @@ pub fn statefulset_of(
     names: &Names,
     default_image: &str,
     config_data: &BTreeMap<String, String>,
+    quorum: Quorum,
 ) -> Result<StatefulSet, SpecError> {
     let spec = &kc.spec;
     let (replicas, storage, resources, listeners) = match (pool, &spec.controllers) {
@@ -176,7 +197,7 @@ pub fn statefulset_of(
     }
     annotations.insert(
         CONFIG_HASH_ANNOTATION.into(),
-        pool_config_hash(kc, pool, names, config_data),
+        pool_config_hash(kc, pool, names, config_data, quorum),
     );
 
     let mut command = vec![
@@ -186,6 +207,10 @@ pub fn statefulset_of(
     if let Some(id) = cluster_id(kc) {
         command.push("--cluster-id".into());
         command.push(id);
+    }
+    if quorum.is_dynamic() {
+        command.push("--format-flags-file".into());
+        command.push(format!("{CONFIG_MOUNT}/$(POD_NAME){FORMAT_FLAGS_SUFFIX}"));
     }
     let mut env = vec![
         field_env("POD_NAME", "metadata.name"),
@@ -406,7 +431,13 @@ mod tests {
             "template": {"pod": {"metadata": {"labels": {"team": "a", "app.kubernetes.io/name": "evil"}}}}
         }));
         let n = Names::of(&kc);
-        let data = BTreeMap::from([("a".to_string(), "1".to_string())]);
+        let data = BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            (
+                "demo-broker-0.properties".to_string(),
+                "node.id=0\ncontroller.quorum.bootstrap.servers=x:9093\n".to_string(),
+            ),
+        ]);
         let sts = statefulset(&kc, &n, IMG, &data).expect("render");
         let s = sts.spec.expect("spec");
         assert_eq!(s.replicas, Some(3));
@@ -430,9 +461,14 @@ mod tests {
             labels["app.kubernetes.io/name"], "runnel",
             "user labels cannot break the selector"
         );
+        // A dynamic quorum: the hash is member 0's file without its bootstrap servers.
+        let member0 = BTreeMap::from([(
+            "demo-broker-0.properties".to_string(),
+            "node.id=0\n".to_string(),
+        )]);
         assert_eq!(
             meta.annotations.expect("ann")[CONFIG_HASH_ANNOTATION],
-            config_hash(&data)
+            config_hash(&member0)
         );
         let pod = tpl.spec.expect("pod");
         let c = &pod.containers[0];
@@ -442,7 +478,9 @@ mod tests {
                 "/usr/local/bin/runnel-broker",
                 "/etc/runnel/$(POD_NAME).properties",
                 "--cluster-id",
-                "bxw6Up8OTBuNRwsvPE1ebw"
+                "bxw6Up8OTBuNRwsvPE1ebw",
+                "--format-flags-file",
+                "/etc/runnel/$(POD_NAME).format-flags"
             ]
         );
         assert_eq!(pod.security_context.expect("psc").run_as_user, Some(65532));
