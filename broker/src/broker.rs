@@ -71,6 +71,9 @@ pub struct BrokerState {
     pub shutdown: watch::Receiver<bool>,
     /// Client connections currently open.
     pub open_connections: std::sync::atomic::AtomicUsize,
+    /// Set once the broker serves: registered, unfenced and caught up (the
+    /// health endpoint's `/ready`).
+    serving: std::sync::atomic::AtomicBool,
     /// Connection caps and the request-memory budget.
     pub limits: Arc<crate::server::Limits>,
     /// Incremental fetch sessions (KIP-227).
@@ -316,6 +319,21 @@ impl Broker {
             bound.push((l.clone(), local));
             listeners.push(tcp);
         }
+        let health = match config.health_port {
+            Some(port) => {
+                let addr = format!("0.0.0.0:{port}");
+                Some(
+                    TcpListener::bind(&addr)
+                        .await
+                        .map_err(|source| StartError::Bind {
+                            name: "health".into(),
+                            addr,
+                            source,
+                        })?,
+                )
+            }
+            None => None,
+        };
         let meta_dir = config.metadata_dir().join("__cluster_metadata-0");
         let quorum = open_quorum(&config, &meta_dir, &formatted).await?;
         let (shutdown_tx, shutdown) = watch::channel(false);
@@ -336,6 +354,7 @@ impl Broker {
             bound,
             shutdown,
             open_connections: std::sync::atomic::AtomicUsize::new(0),
+            serving: std::sync::atomic::AtomicBool::new(false),
             limits: crate::server::Limits::new(config.get_i64("queued.max.request.bytes", -1)),
             fetch_sessions: crate::server::fetch_sessions::FetchSessions::new(
                 usize::try_from(config.get_i64("max.incremental.fetch.session.cache.slots", 1000))
@@ -365,8 +384,12 @@ impl Broker {
                     })
                 }));
         }
+        let health_task =
+            health.map(|l| tokio::spawn(crate::server::health::serve(state.clone(), l)));
         if !state.config.is_broker() {
-            return Ok(Self::start_controller_only(state, shutdown_tx));
+            let mut me = Self::start_controller_only(state, shutdown_tx);
+            me.tasks.extend(health_task);
+            return Ok(me);
         }
         state.register().await.map_err(StartError::Register)?;
         if state.quorum.newly_formatted() {
@@ -394,7 +417,7 @@ impl Broker {
         GroupCoordinator::on_metadata(&state, &image);
         crate::txn::TxnCoordinator::on_metadata(&state, &image);
         state.published.send_replace(image);
-        let mut tasks = Vec::new();
+        let mut tasks: Vec<JoinHandle<()>> = health_task.into_iter().collect();
         tasks.push(tokio::spawn(publish_metadata(state.clone())));
         tasks.push(tokio::spawn(heartbeats(state.clone())));
         tasks.push(tokio::spawn(controller_timer(state.clone())));
@@ -678,7 +701,36 @@ impl BrokerState {
         )
         .await;
         self.catch_up().await;
+        self.serving
+            .store(true, std::sync::atomic::Ordering::Release);
         info!(node_id = self.node_id, "unfenced: serving");
+    }
+
+    /// Whether this node serves, for the health endpoint's `/ready`: a broker
+    /// once registered, unfenced and caught up, while neither fenced again nor
+    /// shutting down (Kafka's broker state RUNNING); a controller-only node
+    /// while its metadata quorum has a leader.
+    pub fn readiness(&self) -> Result<(), String> {
+        if *self.shutdown.borrow() || *self.want_shutdown.borrow() {
+            return Err("shutting down".into());
+        }
+        if !self.config.is_broker() {
+            return match self.quorum.leader() {
+                Some(_) => Ok(()),
+                None => Err("the metadata quorum has no leader".into()),
+            };
+        }
+        let l = *self.liveness.borrow();
+        if !l.answered {
+            return Err("not registered with the active controller yet".into());
+        }
+        if l.fenced {
+            return Err("fenced by the active controller".into());
+        }
+        if !self.serving.load(std::sync::atomic::Ordering::Acquire) {
+            return Err("catching up with the cluster metadata".into());
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
 const USAGE: &str =
-    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID] [--standalone | --no-initial-controllers] [--format-flags-file F] [--release-version V]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster\n  --standalone     format empty storage of a controller with controller.quorum.bootstrap.servers\n                   as a dynamic quorum of one (as `kafka-storage format --standalone`)\n  --no-initial-controllers\n                   format empty storage of such a controller as an observer, to be added with\n                   `kafka-metadata-quorum add-controller` (as `kafka-storage format --no-initial-controllers`)\n  --format-flags-file F\n                   read --standalone or --no-initial-controllers from file F if it exists (the\n                   operator's per-pod choice, which it may change without restarting the pod)\n  --release-version V\n                   bootstrap a newly formatted cluster at metadata.version V (e.g. 3.9 or 4.0-IV3;\n                   default 4.1-IV1, as `kafka-storage format --release-version`)";
+    "usage: runnel-broker [CONFIG_FILE] [--override key=value]... [--cluster-id ID] [--standalone | --no-initial-controllers] [--format-flags-file F] [--release-version V] [--health-port P]\n  --cluster-id ID  format empty storage with this Kafka cluster id (22 base64url characters,\n                   as `kafka-storage format --cluster-id`); refuse storage of another cluster\n  --standalone     format empty storage of a controller with controller.quorum.bootstrap.servers\n                   as a dynamic quorum of one (as `kafka-storage format --standalone`)\n  --no-initial-controllers\n                   format empty storage of such a controller as an observer, to be added with\n                   `kafka-metadata-quorum add-controller` (as `kafka-storage format --no-initial-controllers`)\n  --format-flags-file F\n                   read --standalone or --no-initial-controllers from file F if it exists (the\n                   operator's per-pod choice, which it may change without restarting the pod)\n  --release-version V\n                   bootstrap a newly formatted cluster at metadata.version V (e.g. 3.9 or 4.0-IV3;\n                   default 4.1-IV1, as `kafka-storage format --release-version`)\n  --health-port P  serve HTTP GET /ready (200 once this node serves: registered, unfenced and\n                   caught up; 503 otherwise) and /live on port P, for Kubernetes probes";
 
 /// Command-line arguments: the broker properties and the cluster id to format with.
 struct Args {
@@ -21,6 +21,7 @@ struct Args {
     standalone: bool,
     no_initial_controllers: bool,
     metadata_version: Option<i16>,
+    health_port: Option<u16>,
 }
 
 /// Checks a Kafka cluster id: a UUID in unpadded base64url (22 characters).
@@ -43,6 +44,7 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
     let (mut standalone, mut no_initial_controllers) = (false, false);
     let mut metadata_version = None;
     let mut flags_file = None;
+    let mut health_port = None;
     let mut overrides = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -77,6 +79,13 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
             }
             "--standalone" | "-s" => standalone = true,
             "--no-initial-controllers" | "-N" => no_initial_controllers = true,
+            "--health-port" => {
+                let p = it.next().context("--health-port needs a port")?;
+                health_port =
+                    Some(p.parse::<u16>().ok().filter(|p| *p > 0).with_context(|| {
+                        format!("--health-port must be a port (1-65535), got '{p}'")
+                    })?);
+            }
             "--format-flags-file" => {
                 flags_file = Some(it.next().context("--format-flags-file needs a path")?);
             }
@@ -117,6 +126,7 @@ fn parse_args(args: Vec<String>) -> Result<Args> {
         standalone,
         no_initial_controllers,
         metadata_version,
+        health_port,
     })
 }
 
@@ -165,6 +175,7 @@ fn run() -> Result<()> {
     config.format_cluster_id = args.cluster_id;
     config.format_standalone = args.standalone;
     config.format_no_initial_controllers = args.no_initial_controllers;
+    config.health_port = args.health_port;
     if let Some(level) = args.metadata_version {
         config.format_metadata_version = level;
     }

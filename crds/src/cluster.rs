@@ -34,6 +34,10 @@ pub const CONTROLLER_NODE_ID_BASE: i32 = 1000;
 /// The port of the KRaft controller listener (reserved).
 pub const CONTROLLER_PORT: i32 = 9093;
 
+/// The port of a node's HTTP health endpoint (`runnel-broker --health-port`, the pods'
+/// readiness probe `GET /ready`; reserved).
+pub const HEALTH_PORT: i32 = 9095;
+
 /// The annotation that pauses a KafkaCluster's reconciliation (Strimzi's
 /// `strimzi.io/pause-reconciliation`): with `"true"` the operator applies nothing and
 /// restarts nothing, but still reports status, with `status.plan` saying what it would do.
@@ -288,6 +292,7 @@ pub struct StorageSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.name != 'CONTROLLER'").message("listener name CONTROLLER is reserved for the KRaft quorum"))]
 #[x_kube(validation = Rule::new("self.port != 9093").message("port 9093 is reserved for the KRaft controller listener"))]
+#[x_kube(validation = Rule::new("self.port != 9095").message("port 9095 is reserved for the health endpoint"))]
 pub struct ListenerSpec {
     /// Kafka listener name (upper case), e.g. `PLAINTEXT`. Security protocol is PLAINTEXT.
     #[schemars(length(min = 1, max = 32), regex(pattern = r"^[A-Z][A-Z0-9_]{0,31}$"))]

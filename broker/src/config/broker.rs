@@ -81,6 +81,9 @@ pub struct BrokerConfig {
     /// The `metadata.version` level a newly formatted cluster is
     /// bootstrapped at (`--release-version`, as `kafka-storage format`'s).
     pub format_metadata_version: i16,
+    /// `--health-port`: the port of the HTTP health endpoint
+    /// (`server::health`), when one is asked for.
+    pub health_port: Option<u16>,
 }
 
 fn get<'a>(props: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
@@ -323,6 +326,7 @@ impl BrokerConfig {
                 format_standalone: false,
                 format_no_initial_controllers: false,
                 format_metadata_version: crate::metadata::features::LATEST_METADATA_VERSION,
+                health_port: None,
                 props,
             },
             warnings,

@@ -5,6 +5,7 @@ mod dispatch;
 pub mod fetch_sessions;
 pub(crate) mod file_region;
 pub mod handlers;
+pub mod health;
 mod limits;
 
 pub use limits::{broker_i64, broker_value, Limits, DEFAULT_REQUEST_MEMORY_BYTES};

@@ -255,7 +255,11 @@ mod tests {
             .flatten()
             .map(|p| p.container_port)
             .collect();
-        assert_eq!(ports, [9093], "a controller serves no client listener");
+        assert_eq!(
+            ports,
+            [9093, 9095],
+            "a controller serves no client listener (9095: health)"
+        );
         assert_eq!(
             pool.headless_service.metadata.name.as_deref(),
             Some("demo-controllers")
@@ -275,7 +279,7 @@ mod tests {
             .flatten()
             .map(|p| p.container_port)
             .collect();
-        assert_eq!(bports, [9092]);
+        assert_eq!(bports, [9092, 9095]);
         assert_eq!(
             c.bootstrap_service
                 .spec

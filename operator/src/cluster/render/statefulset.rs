@@ -14,15 +14,15 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, TCPSocketAction,
-    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext,
+    TCPSocketAction, TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
-use runnel_crds::cluster::CONTROLLER_PORT;
+use runnel_crds::cluster::{CONTROLLER_PORT, HEALTH_PORT};
 use runnel_crds::KafkaCluster;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -140,6 +140,21 @@ fn tcp_probe(port: i32, initial: i32, period: i32, failures: i32) -> Probe {
     }
 }
 
+fn ready_probe(initial: i32, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/ready".into()),
+            port: IntOrString::Int(HEALTH_PORT),
+            ..Default::default()
+        }),
+        initial_delay_seconds: Some(initial),
+        period_seconds: Some(period),
+        timeout_seconds: Some(3),
+        failure_threshold: Some(failures),
+        ..Default::default()
+    }
+}
+
 /// The StatefulSet `<cluster>-broker`.
 pub fn statefulset(
     kc: &KafkaCluster,
@@ -208,6 +223,8 @@ pub fn statefulset_of(
         command.push("--cluster-id".into());
         command.push(id);
     }
+    command.push("--health-port".into());
+    command.push(HEALTH_PORT.to_string());
     if quorum.is_dynamic() {
         command.push("--format-flags-file".into());
         command.push(format!("{CONFIG_MOUNT}/$(POD_NAME){FORMAT_FLAGS_SUFFIX}"));
@@ -242,14 +259,19 @@ pub fn statefulset_of(
             ..Default::default()
         });
     }
-    // A broker is probed on its client port, a dedicated controller on its controller
-    // port. (Readiness in Kafka's sense, registered, unfenced and caught up, is what
-    // the operator reads over the Admin API for the status and the roll gate.)
-    let (ready_port, live_port) = match pool {
-        Pool::Controllers => (CONTROLLER_PORT, CONTROLLER_PORT),
-        Pool::Brokers if controller_port => (spec.client_port(), CONTROLLER_PORT),
-        Pool::Brokers => (spec.client_port(), spec.client_port()),
+    // Liveness: a broker's client port, a controller's controller port (readiness is
+    // the health endpoint's /ready below).
+    let live_port = match pool {
+        Pool::Controllers => CONTROLLER_PORT,
+        Pool::Brokers if controller_port => CONTROLLER_PORT,
+        Pool::Brokers => spec.client_port(),
     };
+    ports.push(ContainerPort {
+        name: Some("health".into()),
+        container_port: HEALTH_PORT,
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    });
 
     let container = Container {
         name: BROKER_CONTAINER.into(),
@@ -258,7 +280,10 @@ pub fn statefulset_of(
         command: Some(command),
         env: Some(env),
         ports: Some(ports),
-        readiness_probe: Some(tcp_probe(ready_port, 2, 5, 3)),
+        // Ready once the node serves (a broker registered, unfenced and caught up; a
+        // controller with a quorum leader), not once a port is bound: the health
+        // endpoint, not a TCP probe.
+        readiness_probe: Some(ready_probe(2, 5, 3)),
         liveness_probe: Some(tcp_probe(live_port, 30, 10, 6)),
         resources: resources.clone(),
         volume_mounts: Some(vec![
@@ -479,9 +504,19 @@ mod tests {
                 "/etc/runnel/$(POD_NAME).properties",
                 "--cluster-id",
                 "bxw6Up8OTBuNRwsvPE1ebw",
+                "--health-port",
+                "9095",
                 "--format-flags-file",
                 "/etc/runnel/$(POD_NAME).format-flags"
             ]
+        );
+        let ready = c.readiness_probe.clone().expect("readiness");
+        let get = ready
+            .http_get
+            .expect("an HTTP readiness probe, not a bound port");
+        assert_eq!(
+            (get.path.as_deref(), get.port),
+            (Some("/ready"), IntOrString::Int(HEALTH_PORT))
         );
         assert_eq!(pod.security_context.expect("psc").run_as_user, Some(65532));
         assert_eq!(
