@@ -541,6 +541,7 @@ def test_dynamic_broker_config_applies_without_restart(ns, replicas):
     kc = sample("kafkacluster.yaml", ns, replicas=replicas)
     kc["spec"]["config"]["log.retention.ms"] = 123456789
     kc["spec"]["config"]["message.max.bytes"] = 2000000
+    kc["spec"]["config"]["log.segment.bytes"] = 536870912
     apply_obj(kc)
     gen = kube.get("kafkacluster", CLUSTER, ns)["metadata"]["generation"]
 
@@ -548,13 +549,15 @@ def test_dynamic_broker_config_applies_without_restart(ns, replicas):
         st = kube.get("kafkacluster", CLUSTER, ns)["status"].get("dynamicConfig") or {}
         return st if st.get("observedGeneration") == gen else None
     st = kube.wait_for("status.dynamicConfig of the new generation", applied, 120)
-    assert st["applied"] == {"log.retention.ms": "123456789", "message.max.bytes": "2000000"}, st
+    assert st["applied"] == {"log.retention.ms": "123456789", "message.max.bytes": "2000000",
+                             "log.segment.bytes": "536870912"}, st
     assert "error" not in st, st
 
     def everywhere():
-        got = {b: (broker_config(ns, b, "log.retention.ms"), broker_config(ns, b, "message.max.bytes"))
+        got = {b: (broker_config(ns, b, "log.retention.ms"), broker_config(ns, b, "message.max.bytes"),
+                   broker_config(ns, b, "log.segment.bytes"))
                for b in range(replicas)}
-        want = (("123456789", 3), ("2000000", 3))  # DYNAMIC_DEFAULT_BROKER_CONFIG
+        want = (("123456789", 3), ("2000000", 3), ("536870912", 3))  # DYNAMIC_DEFAULT_BROKER_CONFIG
         return got if all(v == want for v in got.values()) else None
     kube.wait_for("every broker describes the new values", everywhere, 60)
     # Give a (wrong) roll time to start: the operator reconciles every few seconds.

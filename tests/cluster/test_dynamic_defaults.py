@@ -260,3 +260,29 @@ def test_a_restarted_broker_keeps_the_cluster_default(cluster):
         assert e.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value, e.source
     finally:
         _alter_default(cluster.bootstrap, key, None)
+
+
+def _segments(cluster, topic, partition):
+    """The most `.log` segment files any node has of `topic`-`partition`."""
+    return max(len(list((n.data_dir / f"{topic}-{partition}").glob("*.log"))) for n in cluster.nodes)
+
+
+@pytest.mark.parametrize("key,value,rounds,size", [("log.roll.ms", "100", 4, 100),
+                                                   ("log.segment.bytes", "1048576", 6, 400_000)])
+def test_segment_roll_defaults_roll_segments_of_topics_without_override(cluster, key, value, rounds, size):
+    """A new cluster-default `log.roll.ms` (or `log.segment.bytes`) rolls the segments
+    of a topic that has no `segment.ms` (`segment.bytes`) of its own."""
+    topic = cu.unique_topic("dyn-roll")
+    _create(cluster.bootstrap, topic, 1)
+    _leaders(cluster.bootstrap, topic, 1)
+    assert _produce_each(cluster.bootstrap, topic, 1, 100) == {0: None}
+    assert _segments(cluster, topic, 0) == 1
+    try:
+        _alter_default(cluster.bootstrap, key, value)
+        _wait_default_everywhere(cluster, key, value)
+        for _ in range(rounds):
+            assert _produce_each(cluster.bootstrap, topic, 1, size) == {0: None}
+            time.sleep(0.3)
+        _until("a segment roll", lambda: (_segments(cluster, topic, 0) >= 2, _segments(cluster, topic, 0)))
+    finally:
+        _alter_default(cluster.bootstrap, key, None)

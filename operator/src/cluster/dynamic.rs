@@ -12,8 +12,9 @@
 //! Why only these keys (an audit of `broker/src`, issue 11): of the keys Kafka allows
 //! at the cluster-default level,
 //! - Runnel resolves at runtime, through the dynamic cluster default, the other topic
-//!   config synonyms of its log config (`log.segment.bytes`,
-//!   `log.roll.ms`, `log.roll.jitter.ms`, `log.cleanup.policy`,
+//!   config synonyms of its log config (`log.roll.ms` and `log.segment.bytes` are in
+//!   the table, `tests/cluster/test_dynamic_defaults.py::test_segment_roll_defaults_roll_segments_of_topics_without_override`;
+//!   `log.roll.jitter.ms`, `log.cleanup.policy`,
 //!   `log.flush.interval.*`, `log.index.*`,
 //!   `log.segment.delete.delay.ms`, `min.insync.replicas`), the replication
 //!   throttles and `max.connections*`; they are not in the table yet because no test
@@ -59,6 +60,9 @@ pub const DYNAMIC_KEYS: &[&str] = &[
     // how far in the past / future a CreateTime record may be before it is refused
     "log.message.timestamp.before.max.ms",
     "log.message.timestamp.after.max.ms",
+    // when a segment rolls, for every topic without its own segment.ms / segment.bytes
+    "log.roll.ms",
+    "log.segment.bytes",
 ];
 
 /// Whether `key` is applied without a restart.
