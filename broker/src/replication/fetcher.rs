@@ -397,17 +397,25 @@ async fn fetch_from(state: Arc<BrokerState>, leader: i32, mut parts: watch::Rece
 /// (NOT_LEADER_OR_FOLLOWER or UNKNOWN_LEADER_EPOCH from the broker this
 /// follower's metadata names as leader). That lasts milliseconds, and every
 /// acks=all produce to the new leader waits for this follower's next fetch,
-/// so it retries after 50 ms, doubling up to the backoff while it lasts.
+/// so it retries after 25, 50, then every 100 ms for about two seconds (a
+/// leader that is late by a few hundred ms holds produce back by at most
+/// 100 ms more), then doubles up to the backoff, should it last.
 pub(crate) fn retry_delay(code: i16, n: u32, backoff: Duration) -> Duration {
     let leader_behind = code == ResponseError::UnknownLeaderEpoch.code()
         || code == ResponseError::NotLeaderOrFollower.code();
-    if leader_behind {
-        let shift = n.saturating_sub(1).min(10);
-        backoff.min(Duration::from_millis(50u64 << shift))
-    } else {
-        backoff
+    if !leader_behind {
+        return backoff;
     }
+    let ms = match n {
+        0..=3 => 25u64 << n.saturating_sub(1),
+        4..=LEADER_BEHIND_STEADY_TRIES => 100,
+        _ => 100u64 << (n - LEADER_BEHIND_STEADY_TRIES).min(10),
+    };
+    backoff.min(Duration::from_millis(ms))
 }
+
+/// The retries at 100 ms while a leader is behind on metadata (about 2 s).
+const LEADER_BEHIND_STEADY_TRIES: u32 = 22;
 
 /// Applies one fetch response (blocking: appends and truncations write the
 /// disk). Returns the partitions that failed (to back off), with the error
@@ -485,10 +493,15 @@ mod tests {
             ResponseError::UnknownLeaderEpoch.code(),
             ResponseError::NotLeaderOrFollower.code(),
         ] {
-            let delays: Vec<u64> = (1..=6)
+            let delays: Vec<u64> = (1..=26)
                 .map(|n| retry_delay(code, n, backoff).as_millis() as u64)
                 .collect();
-            assert_eq!(delays, vec![50, 100, 200, 400, 800, 1000]);
+            let mut want = vec![25, 50, 100];
+            want.extend([100; 19]);
+            want.extend([200, 400, 800, 1000]);
+            assert_eq!(delays, want);
+            let first_two_seconds: u64 = delays[..22].iter().sum();
+            assert!(first_two_seconds >= 2000, "{first_two_seconds}");
             // Never longer than the configured backoff.
             assert_eq!(
                 retry_delay(code, 1, Duration::from_millis(10)),
