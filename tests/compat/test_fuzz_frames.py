@@ -11,7 +11,7 @@ interesting integers (0, -1, 2^31-1, ...) over counts and lengths, huge
 varints, inserted, deleted, duplicated and spliced bytes, truncation.
 The run is deterministic for a given FUZZ_FRAMES_SEED.
 
-FUZZ_FRAMES_SECONDS (default 60) bounds the mutation phase,
+FUZZ_FRAMES_SECONDS (default 30 in the default suite; scripts/fuzz runs the long fuzzing) bounds the mutation phase,
 FUZZ_FRAMES_CONNECTIONS (default 6) sets the concurrent connections."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import broker_under_test as but
 import compat_util as cu
 
 SEEDS = cu.REPO / "fuzz" / "seeds" / "decode_request"
-SECONDS = float(os.environ.get("FUZZ_FRAMES_SECONDS", "60"))
+SECONDS = float(os.environ.get("FUZZ_FRAMES_SECONDS", "30"))
 CONNECTIONS = int(os.environ.get("FUZZ_FRAMES_CONNECTIONS", "6"))
 SEED = int(os.environ.get("FUZZ_FRAMES_SEED", "20261203"))
 # How long a connection waits for an answer before moving on (some requests
