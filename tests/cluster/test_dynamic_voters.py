@@ -34,15 +34,22 @@ def _dynamic_cluster():
     Controller 1 is formatted `--standalone`, 2 and 3
     `--no-initial-controllers`."""
     c = SplitCluster(3, 2)
-    bootstrap = ",".join(f"127.0.0.1:{n.cport}" for n in c.controllers)
-    for n in c.nodes:
+    _dynamic(c.nodes, c.controllers, c.controllers)
+    return c
+
+
+def _dynamic(nodes, contacts, controllers):
+    """`nodes` with `controller.quorum.bootstrap.servers` (the controller ports of
+    `contacts`) and no voters; the first of `controllers` formatted
+    `--standalone`, the rest `--no-initial-controllers` (changed in place)."""
+    bootstrap = ",".join(f"127.0.0.1:{n.cport}" for n in contacts)
+    for n in nodes:
         n.voters = ""
         # Empty overrides the launcher's default voters for Apache Kafka.
         n.extra_props.update({"controller.quorum.voters": "", "controller.quorum.bootstrap.servers": bootstrap})
-    c.controllers[0].format_args = ["--standalone"]
-    for n in c.controllers[1:]:
+    controllers[0].format_args = ["--standalone"]
+    for n in controllers[1:]:
         n.format_args = ["--no-initial-controllers"]
-    return c
 
 
 def _start(c):
@@ -291,13 +298,7 @@ def _combined_dynamic():
     and no `controller.quorum.voters`: node 1 formatted `--standalone`, 2 and
     3 `--no-initial-controllers`, as the operator runs a combined cluster."""
     c = Cluster(3)
-    bootstrap = f"127.0.0.1:{c.nodes[0].cport}"
-    for n in c.nodes:
-        n.voters = ""
-        n.extra_props.update({"controller.quorum.voters": "", "controller.quorum.bootstrap.servers": bootstrap})
-    c.nodes[0].format_args = ["--standalone"]
-    for n in c.nodes[1:]:
-        n.format_args = ["--no-initial-controllers"]
+    _dynamic(c.nodes, c.nodes[:1], c.nodes)
     return c
 
 

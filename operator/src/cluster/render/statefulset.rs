@@ -126,33 +126,48 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     }
 }
 
-fn tcp_probe(port: i32, initial: i32, period: i32, failures: i32) -> Probe {
+/// `p` with the timings every probe of a node shares.
+fn timed(p: Probe, initial: i32, period: i32, failures: i32) -> Probe {
     Probe {
-        tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::Int(port),
-            ..Default::default()
-        }),
         initial_delay_seconds: Some(initial),
         period_seconds: Some(period),
         timeout_seconds: Some(3),
         failure_threshold: Some(failures),
-        ..Default::default()
+        ..p
     }
 }
 
-fn ready_probe(initial: i32, period: i32, failures: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some("/ready".into()),
-            port: IntOrString::Int(HEALTH_PORT),
-            ..Default::default()
-        }),
-        initial_delay_seconds: Some(initial),
-        period_seconds: Some(period),
-        timeout_seconds: Some(3),
-        failure_threshold: Some(failures),
+fn tcp_probe(port: i32, initial: i32, period: i32, failures: i32) -> Probe {
+    let action = TCPSocketAction {
+        port: IntOrString::Int(port),
         ..Default::default()
-    }
+    };
+    timed(
+        Probe {
+            tcp_socket: Some(action),
+            ..Default::default()
+        },
+        initial,
+        period,
+        failures,
+    )
+}
+
+fn ready_probe(initial: i32, period: i32, failures: i32) -> Probe {
+    let action = HTTPGetAction {
+        path: Some("/ready".into()),
+        port: IntOrString::Int(HEALTH_PORT),
+        ..Default::default()
+    };
+    timed(
+        Probe {
+            http_get: Some(action),
+            ..Default::default()
+        },
+        initial,
+        period,
+        failures,
+    )
 }
 
 /// The StatefulSet `<cluster>-broker`.
