@@ -86,7 +86,8 @@ async fn one(state: &BrokerState, mut stream: TcpStream) -> std::io::Result<()> 
                 break;
             }
             len += n;
-            if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") || buf[..len].contains(&b'\n') {
+            // Only the request line is needed.
+            if buf[..len].contains(&b'\n') {
                 break;
             }
         }

@@ -195,12 +195,13 @@ pub async fn run(
 ) -> Option<String> {
     let names = Names::of(kc);
     let change = next_change(&desired_voters(kc), q);
-    let (verb, id, directory) = match change {
+    let (adding, id, directory) = match change {
         VoterChange::None => return None,
         VoterChange::Wait(why) => return Some(why),
-        VoterChange::Add { id, directory } => ("adding", id, directory),
-        VoterChange::Remove { id, directory } => ("removing", id, directory),
+        VoterChange::Add { id, directory } => (true, id, directory),
+        VoterChange::Remove { id, directory } => (false, id, directory),
     };
+    let verb = if adding { "adding" } else { "removing" };
     let pending = Some(format!("{verb} controller {id} (directory {directory})"));
     let admin = match ctx.kafka.get(bootstrap).await {
         Ok(a) => a,
@@ -209,7 +210,7 @@ pub async fn run(
             return pending;
         }
     };
-    let result = if verb == "adding" {
+    let result = if adding {
         let endpoint = (
             CONTROLLER_LISTENER.to_string(),
             names.pod_host_of(Pool::Brokers, id),
@@ -222,7 +223,7 @@ pub async fn run(
     match result {
         Ok(()) => {
             info!(cluster = %kc.name_any(), node = id, %directory, "{verb} a KRaft voter: done");
-            let (reason, note) = if verb == "adding" {
+            let (reason, note) = if adding {
                 (
                     "VoterAdded",
                     format!("node {id} is a KRaft voter now (AddRaftVoter)"),

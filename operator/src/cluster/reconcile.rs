@@ -24,7 +24,7 @@ use runnel_crds::condition::{find, is_true, types};
 use runnel_crds::KafkaCluster;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -579,24 +579,23 @@ async fn kafka_view(ctx: &Context, bootstrap: &str) -> Result<KafkaView, String>
         let admin = ctx.kafka.get(bootstrap).await?;
         let cluster = admin.describe_cluster().await?;
         let quorum = match admin.describe_quorum().await {
-            Ok(q) => {
-                let ends: BTreeMap<i32, i64> = q.observers.iter().copied().collect();
-                Ok(QuorumView {
-                    leader: q.leader_id,
-                    voters: q.voters.into_iter().collect(),
-                    high_watermark: q.high_watermark,
-                    directories: q
-                        .voter_directories
-                        .into_iter()
-                        .filter_map(|(id, d)| Some((id, d?)))
-                        .collect(),
-                    observers: q
-                        .observer_directories
-                        .into_iter()
-                        .map(|(id, d)| (id, (ends.get(&id).copied().unwrap_or(-1), d)))
-                        .collect(),
-                })
-            }
+            Ok(q) => Ok(QuorumView {
+                leader: q.leader_id,
+                voters: q.voters.into_iter().collect(),
+                high_watermark: q.high_watermark,
+                directories: q
+                    .voter_directories
+                    .into_iter()
+                    .filter_map(|(id, d)| Some((id, d?)))
+                    .collect(),
+                // (observer_directories is in observers' order)
+                observers: q
+                    .observers
+                    .into_iter()
+                    .zip(q.observer_directories)
+                    .map(|((id, end), (_, d))| (id, (end, d)))
+                    .collect(),
+            }),
             Err(e) if e.kafka_code().is_some() => Err(e.to_string()),
             Err(e) => return Err(e),
         };

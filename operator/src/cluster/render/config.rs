@@ -35,7 +35,8 @@ pub fn user_config(kc: &KafkaCluster) -> Result<BTreeMap<String, String>, SpecEr
     Ok(props)
 }
 
-/// The `server.properties` of broker `ordinal`. Deterministic: same spec, same bytes.
+/// The `server.properties` of broker `ordinal` of a new cluster (tests).
+#[cfg(test)]
 pub fn broker_properties(
     kc: &KafkaCluster,
     names: &Names,
@@ -79,13 +80,8 @@ pub fn voters(kc: &KafkaCluster, names: &Names) -> String {
         .join(",")
 }
 
-/// The `server.properties` of `pool`'s member `ordinal`: a combined broker+controller
-/// without a controller pool, else `process.roles=broker` or `controller`.
-/// Deterministic: same spec, same bytes. The keys applied without a restart
-/// ([`crate::cluster::dynamic::DYNAMIC_KEYS`]) are not in it: they are cluster-default
-/// dynamic configs in the metadata log, so changing them changes no config hash.
-/// Nothing in it depends on the size of another pool, nor (with a controller pool) on the broker count but through the internal
-/// topics' replication defaults, so scaling brokers leaves every other node's file as is.
+/// [`node_properties_with`] with a new cluster's quorum (tests).
+#[cfg(test)]
 pub fn node_properties(
     kc: &KafkaCluster,
     names: &Names,
@@ -95,9 +91,16 @@ pub fn node_properties(
     node_properties_with(kc, names, pool, ordinal, Quorum::new_cluster(kc))
 }
 
-/// [`node_properties`] for the quorum `quorum`: a dynamic quorum's nodes name the
-/// bootstrap servers instead of the voters, and advertise their controller listener
-/// (the endpoint AddRaftVoter gives the other voters).
+/// The `server.properties` of `pool`'s member `ordinal`: a combined broker+controller
+/// without a controller pool, else `process.roles=broker` or `controller`.
+/// Deterministic: same spec, same bytes. The keys applied without a restart
+/// ([`crate::cluster::dynamic::DYNAMIC_KEYS`]) are not in it: they are cluster-default
+/// dynamic configs in the metadata log, so changing them changes no config hash.
+/// Nothing in it depends on the size of another pool, nor (with a controller pool) on the broker count but through the internal
+/// topics' replication defaults, so scaling brokers leaves every other node's file as is.
+/// With a dynamic `quorum` the nodes name the bootstrap servers instead of the voters,
+/// and advertise their controller listener (the endpoint AddRaftVoter gives the other
+/// voters).
 pub fn node_properties_with(
     kc: &KafkaCluster,
     names: &Names,
@@ -250,14 +253,15 @@ pub(crate) fn escape_key(k: &str) -> String {
     s
 }
 
-/// The ConfigMap `<cluster>-broker-config`: one `<pod>.properties` per broker and
-/// per dedicated controller.
+/// [`config_map_with`] with a new cluster's quorum (tests).
+#[cfg(test)]
 pub fn config_map(kc: &KafkaCluster, names: &Names) -> Result<ConfigMap, SpecError> {
     config_map_with(kc, names, Quorum::new_cluster(kc))
 }
 
-/// [`config_map`] for the quorum `quorum`; a dynamic quorum's nodes also get their
-/// format flags (`<pod>.format-flags`, read by the broker only when it formats empty
+/// The ConfigMap `<cluster>-broker-config`: one `<pod>.properties` per broker and
+/// per dedicated controller, for the quorum `quorum`; a dynamic quorum's nodes also
+/// get their format flags (`<pod>.format-flags`, read by the broker only when it formats empty
 /// storage, so not in the config hash).
 pub fn config_map_with(
     kc: &KafkaCluster,

@@ -44,7 +44,8 @@ pub struct ControllerChildren {
     pub pdb: PodDisruptionBudget,
 }
 
-/// Renders all children of a new `kc` (its quorum as a new cluster's).
+/// Renders all children of a new `kc` (its quorum as a new cluster's; tests).
+#[cfg(test)]
 pub fn children(kc: &KafkaCluster, default_image: &str) -> Result<Children, SpecError> {
     children_with(kc, default_image, Quorum::new_cluster(kc))
 }

@@ -85,12 +85,13 @@ pub fn pool_config_hash(
         return config_hash(config_data);
     }
     let key = format!("{}.properties", names.pod_of(pool, 0));
+    let bootstrap = format!("{BOOTSTRAP_SERVERS_KEY}=");
     let one: BTreeMap<String, String> = config_data
         .get_key_value(&key)
         .map(|(k, v)| {
             let v = v
                 .lines()
-                .filter(|l| !l.starts_with(&format!("{BOOTSTRAP_SERVERS_KEY}=")))
+                .filter(|l| !l.starts_with(&bootstrap))
                 .fold(String::new(), |acc, l| acc + l + "\n");
             (k.clone(), v)
         })
@@ -170,7 +171,8 @@ fn ready_probe(initial: i32, period: i32, failures: i32) -> Probe {
     )
 }
 
-/// The StatefulSet `<cluster>-broker`.
+/// The StatefulSet `<cluster>-broker` of a new cluster (tests).
+#[cfg(test)]
 pub fn statefulset(
     kc: &KafkaCluster,
     names: &Names,
