@@ -16,6 +16,7 @@ import pytest
 
 import compat_util as cu
 from conftest import APACHE, Cluster
+from faults_util import wait_for
 
 pytestmark = pytest.mark.skipif(APACHE, reason="a Runnel endpoint; Apache Kafka has none")
 
@@ -29,19 +30,6 @@ def _get(port, path, method="GET"):
         return e.code, e.read().decode()
 
 
-def _wait(what, ok, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        try:
-            v = ok()
-            if v:
-                return v
-        except OSError:
-            pass
-        assert time.time() < deadline, what
-        time.sleep(0.2)
-
-
 def test_ready_only_once_the_broker_serves():
     c = Cluster(3)
     health = {}
@@ -51,8 +39,8 @@ def test_ready_only_once_the_broker_serves():
     try:
         n1 = c.nodes[0].start()
         # Bound, but no majority of the voters: not registered, so not ready.
-        _wait("node 1's client port and health port", lambda: cu.port_open("127.0.0.1", n1.port)
-              and cu.port_open("127.0.0.1", health[1]))
+        wait_for(lambda: cu.port_open("127.0.0.1", n1.port) and cu.port_open("127.0.0.1", health[1]),
+                 60, "node 1's client port and health port", interval=0.2)
         time.sleep(2)
         code, body = _get(health[1], "/ready")
         assert code == 503 and "not ready" in body, (code, body)
@@ -60,14 +48,14 @@ def test_ready_only_once_the_broker_serves():
         for n in c.nodes[1:]:
             n.start()
         for nid, port in health.items():
-            _wait(f"node {nid} ready", lambda p=port: _get(p, "/ready") == (200, "ready\n"), 90)
+            wait_for(lambda p=port: _get(p, "/ready") == (200, "ready\n"), 90, f"node {nid} ready", interval=0.2)
         c.wait_brokers(3)
         assert _get(health[2], "/nope")[0] == 404
         assert _get(health[2], "/ready", method="POST")[0] == 405
         # A controlled shutdown: not ready (or gone) from the moment it starts.
         c.nodes[2].signal_stop()
-        _wait("node 3 not ready once it shuts down",
-              lambda: not cu.port_open("127.0.0.1", health[3]) or _get(health[3], "/ready")[0] == 503, 30)
+        wait_for(lambda: not cu.port_open("127.0.0.1", health[3]) or _get(health[3], "/ready")[0] == 503,
+                 30, "node 3 not ready once it shuts down", interval=0.2)
         c.nodes[2].wait_stopped()
         assert _get(health[1], "/ready")[0] == 200
     finally:
